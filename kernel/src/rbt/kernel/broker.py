@@ -1,0 +1,173 @@
+"""The broker contract and the order tracker shared by every broker.
+
+A broker receives orders and reports back through a :class:`BrokerEvents`
+sink: order state changes and fills. The :class:`OrderTracker` applies those
+reports to orders through the one state machine (:mod:`rbt.kernel.orders`)
+and refuses overfills, so simulated, paper and live brokers behave alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from rbt.kernel.errors import InvalidTransitionError
+from rbt.kernel.model import Fill, Order, OrderStatus
+from rbt.kernel.orders import OrderEventKind, next_status
+
+__all__ = ["Broker", "BrokerEvents", "ClientOrderIds", "OrderTracker"]
+
+
+class BrokerEvents(Protocol):
+    """Where a broker reports what happened to orders."""
+
+    def order_event(
+        self, order_id: str, kind: OrderEventKind, ts: int, reason: str = ""
+    ) -> None:
+        """An order changed state without a fill (accepted, rejected, cancelled, ...)."""
+        ...
+
+    def fill(self, fill: Fill) -> None:
+        """An order (partly) filled."""
+        ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """Accepts orders and reports their outcome to the sink given to :meth:`connect`."""
+
+    name: str
+
+    def connect(self, events: BrokerEvents) -> None:
+        """Start reporting to ``events``."""
+        ...
+
+    def submit(self, order: Order) -> None:
+        """Send ``order`` (state SUBMITTED). The outcome arrives through the sink."""
+        ...
+
+    def cancel(self, order_id: str) -> None:
+        """Request the cancellation of an open order."""
+        ...
+
+    def on_bar(self, ts: int) -> None:
+        """A bar closed at ``ts``; simulated brokers match open orders against it."""
+        ...
+
+    def close(self) -> None:
+        """Stop; release connections."""
+        ...
+
+
+class ClientOrderIds:
+    """Deterministic client order ids ``<tag>-<run_id>-<seq>`` (design.md §2.1a.8).
+
+    ``seq`` counts intents in decision order, starting after ``start``, so a run
+    that re-decides the same bars reproduces the same ids.
+    """
+
+    def __init__(self, tag: str, run_id: str, start: int = 0) -> None:
+        self.prefix = f"{tag}-{run_id}-"
+        self.seq = start
+
+    def next(self) -> str:
+        """Return the next id."""
+        self.seq += 1
+        return f"{self.prefix}{self.seq}"
+
+
+@attrs.define
+class OrderTracker:
+    """Orders of a run, updated only through the state machine.
+
+    Holds every order by id; :meth:`open_orders` are those that may still fill.
+    """
+
+    _orders: dict[str, Order] = attrs.field(factory=dict)
+    _open: dict[str, Order] = attrs.field(factory=dict)
+
+    def add(self, order: Order) -> None:
+        """Track a new order.
+
+        :raises ValueError: for a duplicate client order id.
+        """
+        if order.id in self._orders:
+            raise ValueError(f"duplicate client order id {order.id!r}")
+        self._orders[order.id] = order
+        if order.is_open:
+            self._open[order.id] = order
+
+    def get(self, order_id: str) -> Order | None:
+        """The order with ``order_id``, or None."""
+        return self._orders.get(order_id)
+
+    def __iter__(self) -> Iterator[Order]:
+        return iter(self._orders.values())
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def open_orders(self) -> Sequence[Order]:
+        """Orders that may still fill, oldest first."""
+        return tuple(self._open.values())
+
+    def transition(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
+        """Apply a state change and return the updated order.
+
+        :raises KeyError: for an unknown order id.
+        :raises InvalidTransitionError: when the state machine forbids it.
+        """
+        order = self._orders[order_id]
+        status = next_status(order.status, kind)
+        updated = attrs.evolve(order, status=status, reason=reason or order.reason)
+        self._store(updated)
+        return updated
+
+    def apply_fill(self, fill: Fill) -> Order:
+        """Add a fill to its order and return the updated order.
+
+        :raises KeyError: for a fill of an unknown order.
+        :raises InvalidTransitionError: for a fill that exceeds the order or goes
+            the wrong way.
+        """
+        order = self._orders[fill.order_id]
+        filled = order.filled + fill.amount
+        if fill.amount == 0 or (fill.amount > 0) != (order.amount > 0):
+            raise InvalidTransitionError(
+                f"fill {fill.id} of {fill.amount} does not match order {order.id} "
+                f"for {order.amount}"
+            )
+        if abs(filled) > abs(order.amount):
+            raise InvalidTransitionError(
+                f"fill {fill.id} overfills order {order.id}: {filled} of {order.amount}"
+            )
+        kind = OrderEventKind.FILL if filled == order.amount else OrderEventKind.PARTIAL_FILL
+        status = next_status(order.status, kind)
+        updated = attrs.evolve(
+            order, status=status, filled=filled, commission=order.commission + fill.commission
+        )
+        self._store(updated)
+        return updated
+
+    def _store(self, order: Order) -> None:
+        self._orders[order.id] = order
+        if order.is_open:
+            self._open[order.id] = order
+        else:
+            self._open.pop(order.id, None)
+
+    def open_amount(self, sid: int) -> Decimal:
+        """Signed open quantity of all open orders for asset ``sid``."""
+        return sum(
+            (o.open_amount for o in self._open.values() if o.asset.sid == sid), Decimal(0)
+        )
+
+    def status_counts(self) -> dict[OrderStatus, int]:
+        """How many orders are in each state."""
+        counts: dict[OrderStatus, int] = {}
+        for order in self._orders.values():
+            counts[order.status] = counts.get(order.status, 0) + 1
+        return counts

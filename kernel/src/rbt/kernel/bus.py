@@ -1,0 +1,46 @@
+"""A tiny synchronous, typed event dispatcher for per-bar traffic.
+
+pluggy wires plugins together once; the bus carries the per-bar events,
+with subscribers resolved per event type (no hook-call overhead per bar).
+The bus enforces the total order documented in :mod:`rbt.kernel.events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from rbt.kernel.errors import EventOrderError
+from rbt.kernel.events import Event
+
+__all__ = ["EventBus"]
+
+E = TypeVar("E", bound=Event)
+
+
+class EventBus:
+    """Deliver events to subscribers in subscription order, checking the total order."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[type[Event], list[Callable[[Event], None]]] = {}
+        self._last: tuple[int, int] = (-(2**63), 0)
+
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
+        """Call ``handler`` for every published event of exactly ``event_type``."""
+        self._subscribers.setdefault(event_type, []).append(handler)  # type: ignore[arg-type]
+
+    def publish(self, event: Event) -> None:
+        """Deliver ``event``.
+
+        :raises EventOrderError: if ``event`` comes before the previous one in
+            ``(ts, rank)`` order.
+        """
+        key = (event.ts, event.rank)
+        if key < self._last:
+            raise EventOrderError(
+                f"{type(event).__name__} at ts={event.ts} rank={event.rank} published after "
+                f"ts={self._last[0]} rank={self._last[1]}"
+            )
+        self._last = key
+        for handler in self._subscribers.get(type(event), ()):
+            handler(event)

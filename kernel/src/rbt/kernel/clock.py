@@ -1,0 +1,157 @@
+"""Clocks: what time it is in a run, and which events time produces.
+
+Time is ``int`` nanoseconds since the Unix epoch, UTC, everywhere in the kernel.
+A session is labelled by its date. :class:`SimClock` walks a trading
+calendar's sessions; a realtime clock (live trading) implements the same
+:class:`Clock` protocol from wall time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+__all__ = [
+    "Clock",
+    "ClockEvent",
+    "ClockEventKind",
+    "Frequency",
+    "SessionTimes",
+    "SimClock",
+    "TradingCalendar",
+    "to_ns",
+]
+
+NS_PER_MINUTE = 60_000_000_000
+
+
+def to_ns(moment: dt.datetime) -> int:
+    """Convert an aware datetime to UTC nanoseconds.
+
+    :raises ValueError: for a naive datetime (its time zone would be a guess).
+    """
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: give a time zone")
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+
+
+class Frequency(enum.Enum):
+    """Bar intervals the engine simulates."""
+
+    DAILY = "1d"
+    MINUTE = "1m"
+
+    @classmethod
+    def parse(cls, text: str) -> Frequency:
+        """Accept ``1d``/``daily`` and ``1m``/``minute``; reject anything else clearly."""
+        aliases = {"1d": cls.DAILY, "daily": cls.DAILY, "1m": cls.MINUTE, "minute": cls.MINUTE}
+        try:
+            return aliases[text.strip().lower()]
+        except KeyError:
+            raise ValueError(
+                f"unsupported bar interval {text!r}; supported: 1d (daily), 1m (minute)"
+            ) from None
+
+
+@attrs.frozen
+class SessionTimes:
+    """Open and close of one session, UTC nanoseconds."""
+
+    session: dt.date
+    open: int
+    close: int
+
+
+@runtime_checkable
+class TradingCalendar(Protocol):
+    """The sessions of a market. Implemented by calendar plugins."""
+
+    name: str
+
+    def sessions(self, start: dt.date, end: dt.date) -> Sequence[dt.date]:
+        """Sessions from ``start`` to ``end``, both inclusive."""
+        ...
+
+    def session_times(self, session: dt.date) -> SessionTimes:
+        """Open and close of ``session``."""
+        ...
+
+    def is_session(self, day: dt.date) -> bool:
+        """Whether the market trades on ``day``."""
+        ...
+
+
+class ClockEventKind(enum.IntEnum):
+    """Events a clock emits. Their numeric order is the order within one timestamp."""
+
+    SESSION_START = 0
+    BEFORE_TRADING_START = 1
+    BAR = 2
+    SESSION_END = 4
+
+
+@attrs.frozen
+class ClockEvent:
+    """One tick of a clock."""
+
+    kind: ClockEventKind
+    ts: int
+    session: dt.date
+
+
+class Clock(Protocol):
+    """A source of clock events, in non-decreasing (ts, kind) order."""
+
+    def __iter__(self) -> Iterator[ClockEvent]: ...
+
+
+class SimClock:
+    """A simulated clock over a trading calendar's sessions.
+
+    Per session it emits SESSION_START (at the open), BEFORE_TRADING_START
+    (``before_open`` before the open, Zipline's 45 minutes), one BAR per bar
+    and SESSION_END at the close. Daily bars are stamped with the close;
+    minute bars with each minute's end.
+
+    :param calendar: the market's calendar.
+    :param start: first session (inclusive).
+    :param end: last session (inclusive).
+    """
+
+    def __init__(
+        self,
+        calendar: TradingCalendar,
+        start: dt.date,
+        end: dt.date,
+        frequency: Frequency = Frequency.DAILY,
+        before_open: dt.timedelta = dt.timedelta(minutes=45),
+    ) -> None:
+        if start > end:
+            raise ValueError(f"start {start} is after end {end}")
+        self.calendar = calendar
+        self.frequency = frequency
+        self.sessions: Sequence[dt.date] = calendar.sessions(start, end)
+        if not self.sessions:
+            raise ValueError(f"calendar {calendar.name} has no sessions from {start} to {end}")
+        self._before_open_ns = int(before_open.total_seconds()) * 1_000_000_000
+
+    def __iter__(self) -> Iterator[ClockEvent]:
+        minute = self.frequency is Frequency.MINUTE
+        for session in self.sessions:
+            times = self.calendar.session_times(session)
+            # before-trading-start comes first in time, but after the session start in rank
+            yield ClockEvent(ClockEventKind.SESSION_START, times.open - self._before_open_ns, session)
+            yield ClockEvent(
+                ClockEventKind.BEFORE_TRADING_START, times.open - self._before_open_ns, session
+            )
+            if minute:
+                for ts in range(times.open + NS_PER_MINUTE, times.close + 1, NS_PER_MINUTE):
+                    yield ClockEvent(ClockEventKind.BAR, ts, session)
+            else:
+                yield ClockEvent(ClockEventKind.BAR, times.close, session)
+            yield ClockEvent(ClockEventKind.SESSION_END, times.close, session)

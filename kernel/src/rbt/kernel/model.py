@@ -1,0 +1,266 @@
+"""Value objects of the kernel: assets, bars, orders, fills, positions, accounts.
+
+All are frozen attrs classes. Money and quantities are :class:`~decimal.Decimal`
+(see :mod:`rbt.kernel.numeric`); timestamps are ``int`` nanoseconds since the
+Unix epoch, UTC, and a bar is stamped with its *end* time (design.md §2.1a.4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+import attrs
+
+from rbt.kernel.numeric import ZERO, to_decimal
+
+__all__ = [
+    "Account",
+    "Asset",
+    "AssetClass",
+    "Bar",
+    "Fill",
+    "Order",
+    "OrderStatus",
+    "OrderStyle",
+    "OrderType",
+    "Position",
+    "TimeInForce",
+]
+
+
+def _dec(value: Decimal | int | str) -> Decimal:
+    return to_decimal(value)
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, got {value}")
+
+
+def _non_negative(_inst: object, attribute: attrs.Attribute[Decimal], value: Decimal) -> None:
+    if value < 0:
+        raise ValueError(f"{attribute.name} must not be negative, got {value}")
+
+
+class AssetClass(enum.Enum):
+    """What kind of instrument an :class:`Asset` is."""
+
+    EQUITY = "equity"
+    CRYPTO = "crypto"
+    FUTURE = "future"
+    PERPETUAL = "perpetual"
+
+
+@attrs.frozen(kw_only=True)
+class Asset:
+    """A tradable instrument with its trading rules.
+
+    Two assets are equal when all fields are; within one bundle ``sid`` is unique.
+
+    :param sid: integer id, unique within a bundle.
+    :param symbol: ticker as of the bundle's end.
+    :param tick_size: price increment.
+    :param lot_size: quantity increment (``1`` for whole shares).
+    :param min_notional: smallest order value accepted.
+    :param multiplier: contract multiplier (futures); ``1`` otherwise.
+    :param price_scale: decimal places the bundle stores prices with.
+    """
+
+    sid: int
+    symbol: str
+    asset_class: AssetClass = AssetClass.EQUITY
+    exchange: str = ""
+    calendar: str = "XNYS"
+    quote_currency: str = "USD"
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec, validator=_positive)
+    lot_size: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive)
+    min_notional: Decimal = attrs.field(default=ZERO, converter=_dec, validator=_non_negative)
+    multiplier: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive)
+    price_scale: int = 2
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    auto_close_date: dt.date | None = None
+
+    @property
+    def fractional(self) -> bool:
+        """Whether quantities below one unit are allowed."""
+        return self.lot_size < 1
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.sid} [{self.symbol}])"
+
+
+@attrs.frozen(kw_only=True)
+class Bar:
+    """One OHLCV bar, stamped with its end time (``ts``, UTC nanoseconds)."""
+
+    asset: Asset
+    ts: int
+    open: Decimal = attrs.field(converter=_dec)
+    high: Decimal = attrs.field(converter=_dec)
+    low: Decimal = attrs.field(converter=_dec)
+    close: Decimal = attrs.field(converter=_dec)
+    volume: Decimal = attrs.field(converter=_dec, validator=_non_negative)
+
+    def __attrs_post_init__(self) -> None:
+        if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
+            raise ValueError(
+                f"inconsistent bar for {self.asset.symbol} at {self.ts}: "
+                f"expected low <= open, close <= high, got o={self.open} h={self.high} "
+                f"l={self.low} c={self.close}"
+            )
+
+
+class OrderType(enum.Enum):
+    """How an order's price is determined."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(enum.Enum):
+    """How long an order stays working."""
+
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+    GTD = "gtd"
+
+
+class OrderStatus(enum.Enum):
+    """States of the one order state machine (see :mod:`rbt.kernel.orders`)."""
+
+    NEW = "new"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    PENDING_CANCEL = "pending_cancel"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DENIED = "denied"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the order may still fill."""
+        return self in _OPEN_STATUSES
+
+
+_OPEN_STATUSES = frozenset(
+    {
+        OrderStatus.NEW,
+        OrderStatus.SUBMITTED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.PENDING_CANCEL,
+    }
+)
+
+
+@attrs.frozen(kw_only=True)
+class OrderStyle:
+    """Order type with its prices and time in force."""
+
+    type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+
+
+MARKET = OrderStyle()
+
+
+@attrs.frozen(kw_only=True)
+class Order:
+    """An order and its current state. Changes produce a new object (``attrs.evolve``).
+
+    ``amount`` is signed: positive buys, negative sells.
+    """
+
+    id: str
+    asset: Asset
+    amount: Decimal
+    created: int
+    style: OrderStyle = MARKET
+    status: OrderStatus = OrderStatus.NEW
+    filled: Decimal = ZERO
+    commission: Decimal = ZERO
+    reason: str = ""
+
+    @property
+    def open_amount(self) -> Decimal:
+        """Signed quantity still to fill."""
+        return self.amount - self.filled
+
+    @property
+    def direction(self) -> int:
+        """+1 for buys, -1 for sells."""
+        return 1 if self.amount > 0 else -1
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the order may still fill."""
+        return self.status.is_open
+
+
+@attrs.frozen(kw_only=True)
+class Fill:
+    """An execution: ``amount`` (signed) of ``asset`` at ``price``, with its commission."""
+
+    id: str
+    order_id: str
+    asset: Asset
+    amount: Decimal
+    price: Decimal
+    ts: int
+    commission: Decimal = ZERO
+
+    @property
+    def notional(self) -> Decimal:
+        """Signed value traded: amount × price × multiplier."""
+        return self.amount * self.price * self.asset.multiplier
+
+
+@attrs.frozen(kw_only=True)
+class Position:
+    """A holding: signed ``amount``, its cost (``cost_value`` = amount × average cost)."""
+
+    asset: Asset
+    amount: Decimal
+    cost_value: Decimal
+    last_price: Decimal
+
+    @property
+    def cost_basis(self) -> Decimal:
+        """Average cost per unit (zero when flat)."""
+        if not self.amount:
+            return ZERO
+        return self.cost_value / self.amount / self.asset.multiplier
+
+    @property
+    def market_value(self) -> Decimal:
+        """Value at the last price."""
+        return self.amount * self.last_price * self.asset.multiplier
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """A snapshot of the books in the account's base currency."""
+
+    base_currency: str
+    cash: Decimal
+    positions_value: Decimal
+    starting_cash: Decimal
+    realized_pnl: Decimal
+    commissions: Decimal
+
+    @property
+    def portfolio_value(self) -> Decimal:
+        """Cash plus the market value of all positions."""
+        return self.cash + self.positions_value

@@ -1,0 +1,126 @@
+"""The Decimal policy: how money and quantities are built and rounded.
+
+Rules (design.md §2.1, style.md §2.9):
+
+* Decimals are built from ``str`` or ``int`` only; :func:`to_decimal` rejects
+  ``float`` because ``Decimal(0.1)`` is not one tenth. The strategy-facing
+  boundary converts floats explicitly with :func:`decimal_from_float`.
+* Every rounding names its mode. Quantities round toward zero; limit prices
+  round to the passive side (buys down, sells up).
+* Ledger arithmetic runs in :func:`ledger_context` (38 digits, traps on).
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import AbstractContextManager
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    FloatOperation,
+    InvalidOperation,
+    Overflow,
+    localcontext,
+)
+from typing import Literal
+
+__all__ = [
+    "LEDGER_CONTEXT",
+    "LEDGER_SCALE",
+    "ZERO",
+    "Side",
+    "decimal_from_float",
+    "ledger_context",
+    "quantize",
+    "round_price",
+    "round_quantity",
+    "to_decimal",
+]
+
+ZERO = Decimal(0)
+#: Decimal places kept for values that need a division (apportioned cost basis).
+LEDGER_SCALE = Decimal("1e-12")
+#: 38 significant digits: every product of a price and a quantity we store is exact.
+LEDGER_CONTEXT = Context(
+    prec=38,
+    rounding=ROUND_HALF_EVEN,
+    traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation],
+)
+
+Side = Literal["buy", "sell"]
+
+
+def ledger_context() -> AbstractContextManager[Context]:
+    """Return a context manager running arithmetic with the ledger's precision and traps."""
+    return localcontext(LEDGER_CONTEXT)
+
+
+def to_decimal(value: Decimal | int | str) -> Decimal:
+    """Convert ``value`` to a finite Decimal.
+
+    :raises TypeError: for ``float`` (use :func:`decimal_from_float` at a boundary) and ``bool``.
+    :raises ValueError: for text that is not a number, NaN or infinity.
+    """
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(
+            f"expected Decimal, int or str, got {type(value).__name__} {value!r}; "
+            "floats are converted only at the strategy boundary (decimal_from_float)"
+        )
+    else:
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+    if not result.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
+
+
+def decimal_from_float(value: float) -> Decimal:
+    """Convert a float to the Decimal of its shortest round-tripping text.
+
+    ``decimal_from_float(0.1) == Decimal("0.1")``. This is the only sanctioned
+    float entry point and is meant for the strategy-facing API.
+
+    :raises ValueError: for NaN or infinity.
+    """
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return Decimal(repr(float(value)))
+
+
+def quantize(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
+    """Round ``value`` to a multiple of ``increment`` with the named rounding mode.
+
+    Works for any positive increment, not only powers of ten (``0.05``, ``0.125``).
+    The result carries the increment's exponent, so equal values serialize equally.
+    """
+    if increment <= 0:
+        raise ValueError(f"increment must be positive, got {increment}")
+    with ledger_context() as ctx:
+        ctx.rounding = rounding
+        steps = (value / increment).to_integral_value(rounding=rounding)
+        return (steps * increment).quantize(increment, rounding=ROUND_HALF_EVEN)
+
+
+def round_quantity(quantity: Decimal, lot_size: Decimal) -> Decimal:
+    """Round an order quantity toward zero to a whole number of lots."""
+    return quantize(quantity, lot_size, ROUND_DOWN)
+
+
+def round_price(price: Decimal, tick_size: Decimal, side: Side) -> Decimal:
+    """Round a limit price to the tick grid on the passive side.
+
+    A buy rounds down and a sell rounds up, so rounding never makes an order
+    more aggressive than the user asked.
+    """
+    if side not in ("buy", "sell"):
+        raise ValueError(f"side must be 'buy' or 'sell', got {side!r}")
+    return quantize(price, tick_size, ROUND_FLOOR if side == "buy" else ROUND_CEILING)

@@ -1,0 +1,61 @@
+"""The data-portal contract: point-in-time market data for strategies and brokers.
+
+A portal has a cursor (the clock's current bar). Nothing stamped after the
+cursor is ever visible: ``current`` returns the bar ending at the cursor (or
+the last one before it), ``history`` returns windows ending at the cursor.
+Implementations live in plugins (the Parquet bundle reader, live feeds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Protocol, runtime_checkable
+
+from rbt.kernel.model import Asset
+
+__all__ = ["FIELDS", "DataPortal"]
+
+#: Bar fields every portal serves. ``price`` is the last close, forward-filled.
+FIELDS = ("open", "high", "low", "close", "volume", "price")
+
+
+@runtime_checkable
+class DataPortal(Protocol):
+    """Point-in-time access to bars."""
+
+    def advance(self, ts: int) -> None:
+        """Move the cursor to ``ts`` (never backwards)."""
+        ...
+
+    @property
+    def now(self) -> int:
+        """The cursor, UTC nanoseconds."""
+        ...
+
+    def current(self, assets: Asset | Sequence[Asset], fields: str | Sequence[str]) -> Any:
+        """Values at the cursor as floats (NaN where there is no bar)."""
+        ...
+
+    def history(
+        self,
+        assets: Asset | Sequence[Asset],
+        fields: str | Sequence[str],
+        bar_count: int,
+        frequency: str,
+        frame: str = "pandas",
+    ) -> Any:
+        """The last ``bar_count`` bars up to and including the cursor."""
+        ...
+
+    def can_trade(self, asset: Asset) -> bool:
+        """Whether ``asset`` is listed and has a price at the cursor."""
+        ...
+
+    def is_stale(self, asset: Asset) -> bool:
+        """Whether ``asset`` is listed but has no bar at the cursor."""
+        ...
+
+    def exact_price(self, asset: Asset, field: str) -> Decimal | None:
+        """The exact stored value of ``field`` at the cursor, or None without a bar."""
+        ...

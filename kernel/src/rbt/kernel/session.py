@@ -1,0 +1,171 @@
+"""The session: one run composed of clock, portal, broker, ledger and checks.
+
+Backtest, paper and live trading differ only in the clock, data feed and
+broker plugged in. The session advances one clock event at a time
+(:meth:`Session.step`), so a synchronous backtest loop and an asyncio live
+loop drive the same object. It is also the brokers' event sink: every order
+change goes through the one state machine, every fill into the ledger, and
+both onto the bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker
+from rbt.kernel.bus import EventBus
+from rbt.kernel.clock import ClockEvent, ClockEventKind
+from rbt.kernel.events import (
+    BarClosed,
+    BeforeTradingStart,
+    OrderFilled,
+    OrderUpdated,
+    SessionClosed,
+    SessionStarted,
+    StrategyTurn,
+)
+from rbt.kernel.ledger import Ledger
+from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle
+from rbt.kernel.orders import OrderEventKind
+from rbt.kernel.portal import DataPortal
+
+if TYPE_CHECKING:
+    from rbt.kernel.manager import RbtPluginManager
+
+__all__ = ["PreTradeCheck", "Session"]
+
+#: A pre-trade check returns a denial reason, or None to let the order pass.
+PreTradeCheck = Callable[[Order, "Session"], str | None]
+
+
+class Session:
+    """Compose the parts of one run and drive them event by event.
+
+    :param portal: point-in-time data.
+    :param broker: where orders go.
+    :param ledger: the exact books.
+    :param order_ids: client order id generator.
+    :param checks: pre-trade checks; a denial never reaches the broker.
+    :param manager: the plugin manager (lifecycle hooks), optional.
+    """
+
+    def __init__(
+        self,
+        *,
+        portal: DataPortal,
+        broker: Broker,
+        ledger: Ledger,
+        order_ids: ClientOrderIds,
+        checks: Sequence[PreTradeCheck] = (),
+        manager: RbtPluginManager | None = None,
+        mark_field: str = "close",
+    ) -> None:
+        self.portal = portal
+        self.broker = broker
+        self.ledger = ledger
+        self.order_ids = order_ids
+        self.checks = list(checks)
+        self.manager = manager
+        self.bus = EventBus()
+        self.orders = OrderTracker()
+        self.fills: list[Fill] = []
+        self.mark_field = mark_field
+        self.now = 0
+        self.session_label: Any = None
+        broker.connect(self)
+
+    # -- driving ---------------------------------------------------------------
+    def start(self) -> None:
+        """Announce the session to plugins."""
+        if self.manager is not None:
+            self.manager.session_start(self)
+
+    def step(self, event: ClockEvent) -> None:
+        """Advance by one clock event, in the order documented in :mod:`rbt.kernel.events`."""
+        self.now = event.ts
+        kind = event.kind
+        if kind is ClockEventKind.BAR:
+            self.portal.advance(event.ts)
+            self.bus.publish(BarClosed(event.ts, event.session))
+            self.broker.on_bar(event.ts)
+            self.bus.publish(StrategyTurn(event.ts, event.session))
+        elif kind is ClockEventKind.SESSION_START:
+            self.session_label = event.session
+            self.bus.publish(SessionStarted(event.ts, event.session))
+        elif kind is ClockEventKind.BEFORE_TRADING_START:
+            self.bus.publish(BeforeTradingStart(event.ts, event.session))
+        elif kind is ClockEventKind.SESSION_END:
+            self.mark_positions()
+            self.bus.publish(SessionClosed(event.ts, event.session))
+
+    def run(self, events: Iterable[ClockEvent]) -> None:
+        """Drive the session through ``events`` and finish it (backtests)."""
+        self.start()
+        outcome = "failed"
+        try:
+            for event in events:
+                self.step(event)
+            outcome = "completed"
+        finally:
+            self.finish(outcome)
+
+    def finish(self, outcome: str) -> None:
+        """Close the broker, verify the ledger by replay and notify plugins."""
+        self.broker.close()
+        if outcome == "completed":
+            self.ledger.verify_replay()
+        if self.manager is not None:
+            self.manager.session_finish(self, outcome)
+
+    def mark_positions(self) -> None:
+        """Value every open position at the portal's current exact price."""
+        for asset, _amount, _last in list(self.ledger.iter_holdings()):
+            price = self.portal.exact_price(asset, self.mark_field)
+            if price is not None:
+                self.ledger.mark(asset, price)
+
+    # -- orders ----------------------------------------------------------------
+    def place_order(self, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:
+        """Create an order, run the pre-trade checks, and send it unless denied."""
+        order = Order(id=self.order_ids.next(), asset=asset, amount=amount, created=self.now,
+                      style=style)
+        self.orders.add(order)
+        for check in self.checks:
+            reason = check(order, self)
+            if reason is not None:
+                return self._order_changed(order.id, OrderEventKind.DENY, reason)
+        order = self._order_changed(order.id, OrderEventKind.SUBMIT)
+        self.broker.submit(order)
+        return self.orders.get(order.id) or order
+
+    def cancel_order(self, order_id: str) -> None:
+        """Ask the broker to cancel an open order (ignored for closed ones)."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise KeyError(f"unknown order id {order_id!r}")
+        if order.is_open and order.status is not OrderStatus.PENDING_CANCEL:
+            self._order_changed(order_id, OrderEventKind.CANCEL_REQUEST)
+            self.broker.cancel(order_id)
+
+    # -- broker event sink (BrokerEvents) -----------------------------------------
+    def order_event(self, order_id: str, kind: OrderEventKind, ts: int, reason: str = "") -> None:
+        """Apply a broker-reported state change."""
+        self._order_changed(order_id, kind, reason)
+
+    def fill(self, fill: Fill) -> None:
+        """Apply a broker-reported fill: order, ledger, then the bus."""
+        order = self.orders.apply_fill(fill)
+        self.ledger.apply_fill(fill)
+        self.fills.append(fill)
+        self.bus.publish(OrderFilled(self.now, fill, order))
+
+    def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
+        previous = self.orders.get(order_id)
+        assert previous is not None
+        order = self.orders.transition(order_id, kind, reason)
+        self.bus.publish(OrderUpdated(self.now, attrs.evolve(order), previous.status))
+        return order
