@@ -1,0 +1,1 @@
+"""Market data: RBT home, asset database, Parquet bundles, in-memory bar arrays."""
