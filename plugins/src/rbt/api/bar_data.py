@@ -1,0 +1,58 @@
+"""``data`` in ``handle_data(context, data)``: Zipline's BarData over the portal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rbt.data.portal import BarPortal
+from rbt.kernel.model import Asset
+
+__all__ = ["BarData"]
+
+
+class BarData:
+    """Point-in-time market data for the strategy (floats, Zipline's shapes)."""
+
+    __slots__ = ("_portal",)
+
+    def __init__(self, portal: BarPortal) -> None:
+        self._portal = portal
+
+    def current(self, assets: Asset | Sequence[Asset], fields: str | Sequence[str]) -> Any:
+        """Latest values: a float, or pandas objects for several assets/fields."""
+        return self._portal.current(assets, fields)
+
+    def history(
+        self,
+        assets: Asset | Sequence[Asset],
+        fields: str | Sequence[str],
+        bar_count: int,
+        frequency: str,
+        frame: str = "pandas",
+    ) -> Any:
+        """Trailing window ending at the current bar (see :meth:`BarPortal.history`)."""
+        return self._portal.history(assets, fields, bar_count, frequency, frame)
+
+    def can_trade(self, assets: Asset | Sequence[Asset]) -> Any:
+        """Whether each asset is listed and has a price now."""
+        if isinstance(assets, Asset):
+            return self._portal.can_trade(assets)
+        import pandas as pd
+
+        return pd.Series({a: self._portal.can_trade(a) for a in assets}, dtype=bool)
+
+    def is_stale(self, assets: Asset | Sequence[Asset]) -> Any:
+        """Whether each asset traded before but has no bar now."""
+        if isinstance(assets, Asset):
+            return self._portal.is_stale(assets)
+        import pandas as pd
+
+        return pd.Series({a: self._portal.is_stale(a) for a in assets}, dtype=bool)
+
+    @property
+    def current_dt(self) -> Any:
+        """The simulation time as a UTC pandas Timestamp."""
+        import pandas as pd
+
+        return pd.Timestamp(self._portal.now, unit="ns", tz="UTC")

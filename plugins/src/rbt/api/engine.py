@@ -1,0 +1,395 @@
+"""The engine behind ``rbt.api``: one strategy on one session.
+
+It owns the strategy's view of the run — ``context``, ``data``, order
+functions, scheduled functions, recorded variables — and records per-session
+performance. The kernel :class:`~rbt.kernel.session.Session` owns the books,
+the orders and the event order; the engine only subscribes to its bus.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import numpy as np
+
+from rbt.api.algorithm import TradingAlgorithm
+from rbt.api.bar_data import BarData
+from rbt.api.params import Params
+from rbt.api.portfolio import Portfolio, Positions, PositionView
+from rbt.api.schedule import DateRule, TimeRule, date_rules
+from rbt.data.portal import BarPortal
+from rbt.kernel.costs import CommissionModel, SlippageModel
+from rbt.kernel.errors import ConfigError, RbtError
+from rbt.kernel.events import (
+    BeforeTradingStart,
+    OrderFilled,
+    OrderUpdated,
+    SessionClosed,
+    StrategyTurn,
+)
+from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType
+from rbt.kernel.numeric import decimal_from_float, round_quantity
+from rbt.kernel.session import Session
+
+__all__ = ["Context", "Engine", "SessionRecord", "current_engine"]
+
+_CURRENT: contextvars.ContextVar[Engine] = contextvars.ContextVar("rbt_engine")
+_NEAR_INTEGER = 1e-4  # Zipline: amounts within 1e-4 of a whole lot snap to it
+
+
+def current_engine() -> Engine:
+    """The engine running the calling strategy.
+
+    :raises RbtError: outside a running algorithm.
+    """
+    try:
+        return _CURRENT.get()
+    except LookupError:
+        raise RbtError(
+            "this rbt.api function works only inside a running algorithm "
+            "(initialize, handle_data, before_trading_start or a scheduled function)"
+        ) from None
+
+
+class Context:
+    """The strategy's ``context``: free for user attributes, plus ``portfolio``,
+    ``account``, ``params`` and ``exact``-valued books through ``portfolio.exact``."""
+
+    def __init__(self, portfolio: Portfolio, params: Params) -> None:
+        self.portfolio = portfolio
+        self.params = params
+
+    @property
+    def account(self) -> Portfolio:
+        """Zipline's ``context.account`` (same figures as the portfolio here)."""
+        return self.portfolio
+
+
+@attrs.frozen
+class SessionRecord:
+    """Exact state at one session's close, and what the strategy recorded."""
+
+    session: dt.date
+    ts: int
+    cash: Decimal
+    positions_value: Decimal
+    fills: int
+    orders: int
+    recorded: Mapping[str, Any]
+    positions: tuple[tuple[int, Decimal, Decimal], ...]
+
+
+@attrs.frozen
+class _Scheduled:
+    func: Callable[[Any, Any], None]
+    sessions: frozenset[dt.date]
+    time_rule: TimeRule | None
+
+
+class Engine:
+    """Run a :class:`TradingAlgorithm` on a composed :class:`Session`.
+
+    :param strategy: the user's strategy.
+    :param session: the kernel session (portal, broker, ledger).
+    :param portal: the bar portal the session uses.
+    :param params: the merged parameters.
+    :param symbol_lookup: resolves a ticker to an asset as of a date.
+    """
+
+    def __init__(
+        self,
+        strategy: TradingAlgorithm,
+        session: Session,
+        portal: BarPortal,
+        params: Params,
+        sessions: Sequence[dt.date],
+        symbol_lookup: Callable[[str, dt.date | None], Asset],
+        commission: CommissionModel,
+        slippage: SlippageModel,
+        record_positions: bool = True,
+    ) -> None:
+        self.strategy = strategy
+        self.session = session
+        self.portal = portal
+        self.ledger = session.ledger
+        self.sessions = sessions
+        self._lookup = symbol_lookup
+        self.data = BarData(portal)
+        self.context = Context(Portfolio(self), params)
+        self.records: list[SessionRecord] = []
+        self._recorded: dict[str, Any] = {}
+        self._scheduled: list[_Scheduled] = []
+        self._record_positions = record_positions
+        self._initialized = False
+        self.commission = commission
+        self.slippage = slippage
+        n = portal.bars.shape[1]
+        self._qty = np.zeros(n)
+        self._held: set[int] = set()
+        self._held_idx = np.zeros(0, dtype=np.intp)
+        self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
+        bus = session.bus
+        bus.subscribe(BeforeTradingStart, self._before_trading_start)
+        bus.subscribe(StrategyTurn, self._strategy_turn)
+        bus.subscribe(SessionClosed, self._session_closed)
+        bus.subscribe(OrderFilled, self._order_filled)
+        bus.subscribe(OrderUpdated, self._order_updated)
+
+    # -- lifecycle ---------------------------------------------------------------
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Make this engine the target of the module-level ``rbt.api`` functions."""
+        token = _CURRENT.set(self)
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+
+    def initialize(self) -> None:
+        """Run the strategy's ``initialize``."""
+        with self.active():
+            self.strategy.initialize(self.context)
+        self._initialized = True
+
+    def _before_trading_start(self, event: BeforeTradingStart) -> None:
+        with self.active():
+            self.strategy.before_trading_start(self.context, self.data)
+
+    def _strategy_turn(self, event: StrategyTurn) -> None:
+        with self.active():
+            self.strategy.handle_data(self.context, self.data)
+            for item in self._scheduled:
+                if event.session in item.sessions:
+                    item.func(self.context, self.data)
+
+    def _session_closed(self, event: SessionClosed) -> None:
+        ledger = self.ledger
+        positions: tuple[tuple[int, Decimal, Decimal], ...] = ()
+        if self._record_positions:
+            positions = tuple((a.sid, amount, price) for a, amount, price in ledger.iter_holdings())
+        self.records.append(
+            SessionRecord(
+                session=event.session,
+                ts=event.ts,
+                cash=ledger.cash,
+                positions_value=ledger.positions_value(),
+                fills=len(self.session.fills),
+                orders=len(self.session.orders),
+                recorded=dict(self._recorded),
+                positions=positions,
+            )
+        )
+
+    def _order_filled(self, event: OrderFilled) -> None:
+        fill = event.fill
+        col = self.portal.bars.column(fill.asset)
+        self._qty[col] += float(fill.amount)
+        held = self.ledger.position_amount(fill.asset) != 0
+        if held != (col in self._held):
+            if held:
+                self._held.add(col)
+            else:
+                self._held.discard(col)
+                self._qty[col] = 0.0
+            self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
+        hook = getattr(self.strategy, "on_order_fill", None)
+        if hook is not None:
+            with self.active():
+                hook(self.context, fill)
+
+    def _order_updated(self, event: OrderUpdated) -> None:
+        status = event.order.status
+        name = {OrderStatus.CANCELLED: "on_order_cancel", OrderStatus.REJECTED: "on_order_reject",
+                OrderStatus.DENIED: "on_order_reject"}.get(status)
+        hook = getattr(self.strategy, name, None) if name else None
+        if hook is not None:
+            with self.active():
+                hook(self.context, event.order)
+
+    # -- portfolio views ------------------------------------------------------------
+    def positions_value_float(self) -> float:
+        """Positions valued at the latest (forward-filled) closes, as a float."""
+        key = (self.portal.row, len(self.session.fills))
+        cached = self._value_cache
+        if cached[0] == key[0] and cached[1] == key[1]:
+            return cached[2]
+        idx = self._held_idx
+        value = 0.0
+        if len(idx) and self.portal.row >= 0:
+            prices = self.portal.price_row()
+            value = float(np.dot(self._qty[idx], prices[idx]))
+        self._value_cache = (key[0], key[1], value)
+        return value
+
+    def position_views(self) -> Positions:
+        """Open positions as float views."""
+        views = {}
+        for asset, position in self.ledger.positions().items():
+            views[asset] = PositionView(asset, float(position.amount), float(position.cost_basis),
+                                        float(position.last_price))
+        return Positions(views)
+
+    # -- the API -------------------------------------------------------------------
+    def order(self, asset: Asset, amount: float | int | Decimal, limit_price: float | None = None,
+              stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+        """Place an order for ``amount`` (signed) of ``asset``; return its id, or None for 0."""
+        if not isinstance(asset, Asset):
+            raise TypeError(f"order() expects an Asset (use symbol('...')), got {asset!r}")
+        quantity = self._quantity(asset, amount)
+        if quantity == 0:
+            return None
+        order = self.session.place_order(asset, quantity, self._style(limit_price, stop_price, style))
+        return order.id
+
+    def _quantity(self, asset: Asset, amount: float | int | Decimal) -> Decimal:
+        lot = asset.lot_size
+        if isinstance(amount, float):
+            if not math.isfinite(amount):
+                raise ValueError(f"order amount must be finite, got {amount!r}")
+            lots = amount / float(lot)
+            nearest = round(lots)
+            if abs(lots - nearest) < _NEAR_INTEGER:
+                return Decimal(nearest) * lot
+            amount = decimal_from_float(amount)
+        elif isinstance(amount, bool) or not isinstance(amount, int | Decimal):
+            raise TypeError(f"order amount must be a number, got {amount!r}")
+        return round_quantity(Decimal(amount), lot)
+
+    @staticmethod
+    def _style(limit: float | None, stop: float | None, style: OrderStyle | None) -> OrderStyle:
+        if style is not None:
+            return style
+        if limit is None and stop is None:
+            return OrderStyle()
+        kind = (OrderType.STOP_LIMIT if limit is not None and stop is not None
+                else OrderType.LIMIT if limit is not None else OrderType.STOP)
+        as_dec = lambda v: None if v is None else decimal_from_float(float(v))  # noqa: E731
+        return OrderStyle(type=kind, limit_price=as_dec(limit), stop_price=as_dec(stop))
+
+    def _last_price(self, asset: Asset) -> float:
+        price = self.data.current(asset, "price")
+        if math.isnan(price):
+            raise RbtError(f"cannot size an order for {asset!r}: it has no price yet")
+        return float(price)
+
+    def order_value(self, asset: Asset, value: float, **kw: Any) -> str | None:
+        """Order ``value`` (currency) worth of ``asset`` at its last price."""
+        price = self._last_price(asset)
+        if price == 0:
+            return None
+        return self.order(asset, value / (price * float(asset.multiplier)), **kw)
+
+    def order_percent(self, asset: Asset, percent: float, **kw: Any) -> str | None:
+        """Order ``percent`` of the portfolio value."""
+        return self.order_value(asset, self.context.portfolio.portfolio_value * percent, **kw)
+
+    def order_target(self, asset: Asset, target: float | int | Decimal, **kw: Any) -> str | None:
+        """Order the difference between ``target`` and the current position.
+
+        Open orders are not netted, as in Zipline.
+        """
+        held = self.ledger.position_amount(asset)
+        if isinstance(target, float):
+            return self.order(asset, target - float(held), **kw)
+        return self.order(asset, Decimal(target) - held, **kw)
+
+    def order_target_value(self, asset: Asset, target: float, **kw: Any) -> str | None:
+        """Order so the position is worth ``target``."""
+        price = self._last_price(asset)
+        if price == 0:
+            return None
+        return self.order_target(asset, float(target) / (price * float(asset.multiplier)), **kw)
+
+    def order_target_percent(self, asset: Asset, target: float, **kw: Any) -> str | None:
+        """Order so the position is ``target`` of the portfolio value."""
+        return self.order_target_value(asset, self.context.portfolio.portfolio_value * target, **kw)
+
+    def cancel_order(self, order: str | Order) -> None:
+        """Cancel an open order (by id or object)."""
+        self.session.cancel_order(order.id if isinstance(order, Order) else order)
+
+    def get_order(self, order_id: str) -> Order | None:
+        """The order with ``order_id``."""
+        return self.session.orders.get(order_id)
+
+    def get_open_orders(self, asset: Asset | None = None) -> Any:
+        """Open orders of ``asset``, or ``{asset: [orders]}`` for all (Zipline's shapes)."""
+        open_orders = self.session.orders.open_orders()
+        if asset is not None:
+            return [o for o in open_orders if o.asset == asset]
+        grouped: dict[Asset, list[Order]] = {}
+        for o in open_orders:
+            grouped.setdefault(o.asset, []).append(o)
+        return grouped
+
+    def symbol(self, ticker: str) -> Asset:
+        """The asset with ``ticker`` as of the current session."""
+        return self._lookup(ticker, self.session.session_label)
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        """Record named values for this session (``record(x=1)`` or ``record("x", 1)``)."""
+        if len(args) % 2:
+            raise TypeError("record() takes name/value pairs or keyword arguments")
+        pairs = dict(zip(args[::2], args[1::2], strict=True))
+        pairs.update(kwargs)
+        self._recorded.update(pairs)
+
+    def schedule_function(self, func: Callable[[Any, Any], None], date_rule: DateRule | None = None,
+                          time_rule: TimeRule | None = None, half_days: bool = True,
+                          calendar: Any = None) -> None:
+        """Run ``func(context, data)`` on the sessions ``date_rule`` selects."""
+        rule = date_rule or date_rules.every_day()
+        sessions = rule.sessions(self.sessions)
+        if not half_days:
+            sessions = frozenset(s for s in sessions if not self._is_half_day(s))
+        self._scheduled.append(_Scheduled(func, sessions, time_rule))
+
+    def _is_half_day(self, session: dt.date) -> bool:
+        times = self.portal.calendar.session_times(session)
+        return times.close - times.open < 6 * 3600 * 1_000_000_000
+
+    def set_commission(self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
+        """Choose the commission model (instance or provider name); only in ``initialize``."""
+        self._require_initializing("set_commission")
+        chosen = model if model is not None else us_equities
+        if chosen is None:
+            raise ConfigError("set_commission needs a model, e.g. commission.PerShare(cost=0.005)")
+        self.commission = self._resolve_model(chosen, "commission")
+        self.session.broker.commission = self.commission  # type: ignore[attr-defined]
+
+    def set_slippage(self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
+        """Choose the slippage model (instance or provider name); only in ``initialize``."""
+        self._require_initializing("set_slippage")
+        chosen = model if model is not None else us_equities
+        if chosen is None:
+            raise ConfigError("set_slippage needs a model, e.g. slippage.FixedBasisPointsSlippage()")
+        self.slippage = self._resolve_model(chosen, "slippage")
+        self.session.broker.slippage = self.slippage  # type: ignore[attr-defined]
+
+    def _resolve_model(self, model: Any, what: str) -> Any:
+        if not isinstance(model, str):
+            if not (hasattr(model, "calculate") or hasattr(model, "fill")):
+                raise ConfigError(f"{model!r} is not a {what} model")
+            return model
+        from rbt.plugins import plugin_manager
+        from rbt.kernel.registry import ProviderKind
+
+        kind = ProviderKind.COMMISSION_MODEL if what == "commission" else ProviderKind.SLIPPAGE_MODEL
+        manager = self.session.manager or plugin_manager()
+        return manager.get_provider(kind, model).create()
+
+    def _require_initializing(self, name: str) -> None:
+        if self._initialized:
+            raise RbtError(f"{name}() can only be called in initialize()")
+
+    def get_datetime(self, tz: Any = None) -> Any:
+        """The simulation time as a pandas Timestamp (UTC unless ``tz``)."""
+        stamp = self.data.current_dt
+        return stamp.tz_convert(tz) if tz is not None else stamp

@@ -1,0 +1,134 @@
+"""Zipline's module-level API functions, bound to the running engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from rbt.api.engine import current_engine
+from rbt.api.schedule import DateRule, TimeRule
+from rbt.kernel.model import Asset, Order, OrderStyle
+
+__all__ = [
+    "cancel_order",
+    "get_datetime",
+    "get_open_orders",
+    "get_order",
+    "order",
+    "order_percent",
+    "order_target",
+    "order_target_percent",
+    "order_target_value",
+    "order_value",
+    "record",
+    "schedule_function",
+    "set_commission",
+    "set_slippage",
+    "sid",
+    "symbol",
+    "symbols",
+]
+
+
+def order(asset: Asset, amount: float | int | Decimal, limit_price: float | None = None,
+          stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    """Place an order for ``amount`` shares (negative sells); return its id or None."""
+    return current_engine().order(asset, amount, limit_price, stop_price, style)
+
+
+def order_value(asset: Asset, value: float, limit_price: float | None = None,
+                stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    """Order ``value`` worth of ``asset`` at its last price."""
+    return current_engine().order_value(asset, value, limit_price=limit_price,
+                                        stop_price=stop_price, style=style)
+
+
+def order_percent(asset: Asset, percent: float, limit_price: float | None = None,
+                  stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    """Order ``percent`` (0.1 = 10 %) of the portfolio value."""
+    return current_engine().order_percent(asset, percent, limit_price=limit_price,
+                                          stop_price=stop_price, style=style)
+
+
+def order_target(asset: Asset, target: float | int | Decimal, limit_price: float | None = None,
+                 stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    """Order up or down to hold ``target`` shares."""
+    return current_engine().order_target(asset, target, limit_price=limit_price,
+                                         stop_price=stop_price, style=style)
+
+
+def order_target_value(asset: Asset, target: float, limit_price: float | None = None,
+                       stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    """Order up or down to hold ``target`` worth of ``asset``."""
+    return current_engine().order_target_value(asset, target, limit_price=limit_price,
+                                               stop_price=stop_price, style=style)
+
+
+def order_target_percent(asset: Asset, target: float, limit_price: float | None = None,
+                         stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    """Order up or down to hold ``target`` (0.1 = 10 %) of the portfolio value."""
+    return current_engine().order_target_percent(asset, target, limit_price=limit_price,
+                                                 stop_price=stop_price, style=style)
+
+
+def cancel_order(order_param: str | Order) -> None:
+    """Cancel an open order."""
+    current_engine().cancel_order(order_param)
+
+
+def get_order(order_id: str) -> Order | None:
+    """The order with ``order_id``."""
+    return current_engine().get_order(order_id)
+
+
+def get_open_orders(asset: Asset | None = None) -> Any:
+    """Open orders for ``asset``, or a dict of all by asset."""
+    return current_engine().get_open_orders(asset)
+
+
+def symbol(symbol_str: str) -> Asset:
+    """The asset for a ticker, as of the current session."""
+    return current_engine().symbol(symbol_str)
+
+
+def symbols(*symbol_strs: str) -> list[Asset]:
+    """The assets for several tickers."""
+    engine = current_engine()
+    return [engine.symbol(s) for s in symbol_strs]
+
+
+def sid(sid_int: int) -> Asset:
+    """The asset with a given sid."""
+    engine = current_engine()
+    for asset in engine.portal.bars.assets:
+        if asset.sid == sid_int:
+            return asset
+    raise LookupError(f"no asset with sid {sid_int} in this bundle")
+
+
+def record(*args: Any, **kwargs: Any) -> None:
+    """Record values for this session: ``record(signal=x)``."""
+    current_engine().record(*args, **kwargs)
+
+
+def schedule_function(func: Callable[[Any, Any], None], date_rule: DateRule | None = None,
+                      time_rule: TimeRule | None = None, half_days: bool = True,
+                      calendar: Any = None) -> None:
+    """Run ``func(context, data)`` on the sessions ``date_rule`` picks."""
+    current_engine().schedule_function(func, date_rule, time_rule, half_days, calendar)
+
+
+def set_commission(model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
+    """Choose the commission model (in ``initialize``)."""
+    current_engine().set_commission(model, us_equities=us_equities, us_futures=us_futures)
+
+
+def set_slippage(model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
+    """Choose the slippage model (in ``initialize``)."""
+    current_engine().set_slippage(model, us_equities=us_equities, us_futures=us_futures)
+
+
+def get_datetime(tz: Any = None) -> Any:
+    """The simulation time."""
+    return current_engine().get_datetime(tz)

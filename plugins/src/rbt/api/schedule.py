@@ -1,0 +1,105 @@
+"""``schedule_function`` rules: which sessions (date rules) and when in them (time rules).
+
+Date rules pick sessions from the calendar: every day, the n-th session from a
+week's or month's start or end. Time rules give an offset from the open or
+the close; with daily bars every scheduled function runs at the session's
+bar, after ``handle_data``, in the order they were scheduled (as in Zipline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+import attrs
+
+__all__ = ["DateRule", "TimeRule", "date_rules", "time_rules"]
+
+
+@attrs.frozen
+class DateRule:
+    """Selects sessions. ``kind``: every_day, week_start, week_end, month_start, month_end."""
+
+    kind: str
+    days_offset: int = 0
+
+    def sessions(self, sessions: Sequence[dt.date]) -> frozenset[dt.date]:
+        """The subset of ``sessions`` this rule fires on."""
+        if self.kind == "every_day":
+            return frozenset(sessions)
+        if self.kind.startswith("week"):
+            key: Callable[[dt.date], tuple[int, ...]] = lambda d: tuple(d.isocalendar()[:2])
+        else:
+            key = lambda d: (d.year, d.month)
+        groups: dict[tuple[int, ...], list[dt.date]] = {}
+        for day in sessions:
+            groups.setdefault(key(day), []).append(day)
+        chosen = set()
+        for days in groups.values():
+            if self.days_offset < len(days):
+                chosen.add(days[self.days_offset] if self.kind.endswith("start") else days[-1 - self.days_offset])
+        return frozenset(chosen)
+
+
+@attrs.frozen
+class TimeRule:
+    """An offset from the session's open (``anchor="open"``) or close."""
+
+    anchor: str
+    offset: dt.timedelta = dt.timedelta(0)
+
+
+def _offset(days_offset: int) -> int:
+    if days_offset < 0:
+        raise ValueError(f"days_offset must be >= 0, got {days_offset}")
+    return days_offset
+
+
+class date_rules:  # noqa: N801 - Zipline's public name
+    """Factories of :class:`DateRule` with Zipline's names."""
+
+    @staticmethod
+    def every_day() -> DateRule:
+        """Every session."""
+        return DateRule("every_day")
+
+    @staticmethod
+    def week_start(days_offset: int = 0) -> DateRule:
+        """The ``days_offset``-th session of each week."""
+        return DateRule("week_start", _offset(days_offset))
+
+    @staticmethod
+    def week_end(days_offset: int = 0) -> DateRule:
+        """The ``days_offset``-th session before each week's last."""
+        return DateRule("week_end", _offset(days_offset))
+
+    @staticmethod
+    def month_start(days_offset: int = 0) -> DateRule:
+        """The ``days_offset``-th session of each month."""
+        return DateRule("month_start", _offset(days_offset))
+
+    @staticmethod
+    def month_end(days_offset: int = 0) -> DateRule:
+        """The ``days_offset``-th session before each month's last."""
+        return DateRule("month_end", _offset(days_offset))
+
+
+class time_rules:  # noqa: N801 - Zipline's public name
+    """Factories of :class:`TimeRule` with Zipline's names."""
+
+    @staticmethod
+    def market_open(offset: dt.timedelta | None = None, hours: int = 0, minutes: int = 0) -> TimeRule:
+        """``offset`` (or hours/minutes) after the open; Zipline's default is one minute."""
+        delta = offset if offset is not None else dt.timedelta(hours=hours, minutes=minutes)
+        return TimeRule("open", delta or dt.timedelta(minutes=1))
+
+    @staticmethod
+    def market_close(offset: dt.timedelta | None = None, hours: int = 0, minutes: int = 0) -> TimeRule:
+        """``offset`` (or hours/minutes) before the close; Zipline's default is one minute."""
+        delta = offset if offset is not None else dt.timedelta(hours=hours, minutes=minutes)
+        return TimeRule("close", delta or dt.timedelta(minutes=1))
+
+    @staticmethod
+    def every_minute() -> TimeRule:
+        """Every bar."""
+        return TimeRule("every_minute")

@@ -1,0 +1,1 @@
+"""Zipline-compatible finance models: ``rbt.finance.commission`` and ``rbt.finance.slippage``."""
