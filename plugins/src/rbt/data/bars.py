@@ -18,7 +18,7 @@ import numpy.typing as npt
 from rbt.kernel.clock import Frequency
 from rbt.kernel.model import Asset
 
-__all__ = ["OHLCV", "BarArrays"]
+__all__ = ["OHLCV", "BarArrays", "bars_from_floats"]
 
 OHLCV = ("open", "high", "low", "close", "volume")
 
@@ -82,3 +82,40 @@ class BarArrays:
             price_scales=self.price_scales[idx],
             volume_scales=self.volume_scales[idx],
         )
+
+
+def bars_from_floats(
+    assets: Sequence[Asset],
+    sessions: Sequence[object],
+    fields: Mapping[str, npt.ArrayLike],
+    *,
+    calendar: str = "XNYS",
+    price_scale: int = 4,
+) -> BarArrays:
+    """Build daily :class:`BarArrays` from ``[session, asset]`` float arrays (tests, examples).
+
+    Prices are rounded to ``price_scale`` decimals to get their exact mantissas;
+    volumes are stored as whole units. NaN marks a missing bar.
+    """
+    days = np.asarray(sessions, dtype="datetime64[D]")
+    floats: dict[str, npt.NDArray[np.float64]] = {}
+    mantissas: dict[str, npt.NDArray[np.int64]] = {}
+    for name in OHLCV:
+        values = np.asarray(fields[name], dtype=np.float64)
+        if values.shape != (len(days), len(assets)):
+            raise ValueError(f"{name}: expected shape {(len(days), len(assets))}, got {values.shape}")
+        scale = 0 if name == "volume" else price_scale
+        exact = np.where(np.isnan(values), 0, np.round(np.nan_to_num(values) * 10**scale)).astype(np.int64)
+        mantissas[name] = exact
+        floats[name] = np.where(np.isnan(values), np.nan, exact / 10**scale)
+    return BarArrays(
+        frequency=Frequency.DAILY,
+        calendar=calendar,
+        assets=tuple(assets),
+        ts=days.astype("datetime64[ns]").astype(np.int64),
+        sessions=days,
+        floats=floats,
+        mantissas=mantissas,
+        price_scales=np.full(len(assets), price_scale, dtype=np.int64),
+        volume_scales=np.zeros(len(assets), dtype=np.int64),
+    )

@@ -1,0 +1,191 @@
+"""Results of a backtest: Polars frames, Parquet files, the summary metrics.
+
+Exact values (cash, prices, quantities, commissions) are Polars ``Decimal``
+columns with the scale they need; returns and ratios are floats. Files are
+written atomically into ``$RBT_HOME/results/<run_id>/`` and contain nothing
+that varies between identical runs, so the same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from rbt.kernel.model import Asset, Fill, Order
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from rbt.api.engine import SessionRecord
+
+__all__ = ["BacktestResult", "build_frames", "decimal_column", "write_results"]
+
+_MAX_SCALE = 18
+
+
+def decimal_column(name: str, values: Sequence[Decimal | None]) -> pl.Series:
+    """An exact Polars column: Decimal with the smallest scale that holds every value."""
+    import polars as pl
+
+    scale = 0
+    for value in values:
+        if value is not None:
+            exponent = value.as_tuple().exponent
+            if isinstance(exponent, int) and -exponent > scale:
+                scale = -exponent
+    if scale > _MAX_SCALE:  # beyond what we store as Decimal: keep the exact text
+        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+    return pl.Series(name, values, dtype=pl.Decimal(38, scale))
+
+
+@attrs.frozen(kw_only=True)
+class BacktestResult:
+    """Everything a run produced.
+
+    :param perf: one row per session (portfolio value, cash, returns, recorded values).
+    :param transactions: one row per fill.
+    :param orders: one row per order, in its final state.
+    :param positions: one row per open position per session.
+    :param metrics: summary metrics by name.
+    """
+
+    run_id: str
+    perf: pl.DataFrame
+    transactions: pl.DataFrame
+    orders: pl.DataFrame
+    positions: pl.DataFrame
+    metrics: Mapping[str, float]
+    manifest: Mapping[str, Any]
+    path: Path | None = None
+
+    @property
+    def final_value(self) -> Decimal:
+        """Exact portfolio value at the last close."""
+        values = self.perf["portfolio_value"]
+        return Decimal(str(values[-1])) if len(values) else Decimal(0)
+
+    def to_pandas(self) -> Any:
+        """``perf`` as a pandas frame indexed by session close (Zipline's ``perf``)."""
+        import pandas as pd
+
+        frame = self.perf.to_pandas()
+        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), unit="ns", utc=True), name=None)
+        for column in ("portfolio_value", "cash", "positions_value", "pnl", "capital_used"):
+            if column in frame:
+                frame[column] = frame[column].astype("float64")
+        return frame
+
+
+def build_frames(
+    records: Sequence[SessionRecord],
+    fills: Sequence[Fill],
+    orders: Sequence[Order],
+    assets: Mapping[int, Asset],
+    starting_cash: Decimal,
+    session_of: Mapping[int, Any],
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Turn the engine's records into (perf, transactions, orders, positions) frames."""
+    import polars as pl
+
+    values = [r.cash + r.positions_value for r in records]
+    previous = [starting_cash, *values[:-1]]
+    returns = [float(v / p - 1) if p else 0.0 for v, p in zip(values, previous, strict=True)]
+    perf_columns: dict[str, Any] = {
+        "session": pl.Series("session", [r.session for r in records], dtype=pl.Date),
+        "ts": pl.Series("ts", [r.ts for r in records], dtype=pl.Int64),
+        "portfolio_value": decimal_column("portfolio_value", values),
+        "cash": decimal_column("cash", [r.cash for r in records]),
+        "positions_value": decimal_column("positions_value", [r.positions_value for r in records]),
+        "pnl": decimal_column("pnl", [v - p for v, p in zip(values, previous, strict=True)]),
+        "returns": pl.Series("returns", returns, dtype=pl.Float64),
+        "orders": pl.Series("orders", [r.orders for r in records], dtype=pl.Int64),
+        "transactions": pl.Series("transactions", [r.fills for r in records], dtype=pl.Int64),
+        "positions": pl.Series("positions", [len(r.positions) for r in records], dtype=pl.Int64),
+    }
+    recorded_names: list[str] = []
+    for record in records:
+        for key in record.recorded:
+            if key not in recorded_names:
+                recorded_names.append(key)
+    for key in recorded_names:
+        column = [r.recorded.get(key) for r in records]
+        perf_columns[key] = pl.Series(key, [_plain(v) for v in column], strict=False)
+    perf = pl.DataFrame(perf_columns)
+
+    transactions = pl.DataFrame({
+        "id": pl.Series([f.id for f in fills], dtype=pl.String),
+        "order_id": pl.Series([f.order_id for f in fills], dtype=pl.String),
+        "session": pl.Series([session_of.get(f.ts) for f in fills], dtype=pl.Date),
+        "ts": pl.Series([f.ts for f in fills], dtype=pl.Int64),
+        "sid": pl.Series([f.asset.sid for f in fills], dtype=pl.Int64),
+        "symbol": pl.Series([f.asset.symbol for f in fills], dtype=pl.String),
+        "amount": decimal_column("amount", [f.amount for f in fills]),
+        "price": decimal_column("price", [f.price for f in fills]),
+        "commission": decimal_column("commission", [f.commission for f in fills]),
+    })
+    orders_frame = pl.DataFrame({
+        "id": pl.Series([o.id for o in orders], dtype=pl.String),
+        "created": pl.Series([o.created for o in orders], dtype=pl.Int64),
+        "sid": pl.Series([o.asset.sid for o in orders], dtype=pl.Int64),
+        "symbol": pl.Series([o.asset.symbol for o in orders], dtype=pl.String),
+        "type": pl.Series([o.style.type.value for o in orders], dtype=pl.String),
+        "amount": decimal_column("amount", [o.amount for o in orders]),
+        "filled": decimal_column("filled", [o.filled for o in orders]),
+        "commission": decimal_column("commission", [o.commission for o in orders]),
+        "status": pl.Series([o.status.value for o in orders], dtype=pl.String),
+        "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
+    })
+    rows = [(r.session, sid, amount, price) for r in records for sid, amount, price in r.positions]
+    positions = pl.DataFrame({
+        "session": pl.Series([row[0] for row in rows], dtype=pl.Date),
+        "sid": pl.Series([row[1] for row in rows], dtype=pl.Int64),
+        "symbol": pl.Series([assets[row[1]].symbol for row in rows], dtype=pl.String),
+        "amount": decimal_column("amount", [row[2] for row in rows]),
+        "last_price": decimal_column("last_price", [row[3] for row in rows]),
+    })
+    return perf, transactions, orders_frame, positions
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def write_results(result: BacktestResult, directory: Path) -> Path:
+    """Write the result files atomically into ``directory`` (replacing an older copy)."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        for name in ("perf", "transactions", "orders", "positions"):
+            frame: pl.DataFrame = getattr(result, name)
+            frame.write_parquet(staging / f"{name}.parquet", statistics=False)
+        manifest = dict(result.manifest)
+        manifest["metrics"] = {k: (None if v != v else v) for k, v in result.metrics.items()}
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=str) + "\n"
+        (staging / "manifest.json").write_text(text, encoding="utf-8")
+        for path in staging.iterdir():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+        backup = None
+        if directory.exists():
+            backup = directory.with_name(f".{directory.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(directory, backup)
+        os.replace(staging, directory)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory

@@ -1,0 +1,242 @@
+"""Compose and run a backtest: bundle → portal → simulated broker → session → results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rbt.api.algorithm import FunctionStrategy, TradingAlgorithm
+from rbt.api.engine import Engine
+from rbt.api.params import merge_params
+from rbt.api.results import BacktestResult, build_frames, write_results
+from rbt.data.bars import BarArrays
+from rbt.data.home import RbtHome
+from rbt.data.portal import BarPortal
+from rbt.kernel.broker import ClientOrderIds
+from rbt.kernel.clock import SimClock
+from rbt.kernel.errors import ConfigError, DataUnavailableError
+from rbt.kernel.ledger import Ledger
+from rbt.kernel.manager import RbtPluginManager
+from rbt.kernel.model import Asset
+from rbt.kernel.numeric import decimal_from_float, to_decimal
+from rbt.kernel.registry import ProviderKind
+from rbt.kernel.session import Session
+
+__all__ = ["DEFAULT_CAPITAL", "run_backtest"]
+
+DEFAULT_CAPITAL = Decimal(10_000_000)
+_RESULT_SCHEMA = 1
+
+
+def _as_date(value: Any, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if hasattr(value, "date") and callable(value.date):  # pandas Timestamp
+        result = value.date()
+        if isinstance(result, dt.date):
+            return result
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name}: expected a date like 2020-01-31, got {value!r}") from None
+    raise ConfigError(f"{name}: expected a date, got {value!r}")
+
+
+def _capital(value: Any) -> Decimal:
+    if isinstance(value, float):
+        result = decimal_from_float(value)
+    else:
+        try:
+            result = to_decimal(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"capital: {exc}") from None
+    if result <= 0:
+        raise ConfigError(f"capital must be positive, got {result}")
+    return result
+
+
+def _strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
+    """An instance and a source hash for a strategy object, class or file path."""
+    if isinstance(strategy, str | Path):
+        from rbt.api.loader import load_strategy
+
+        loaded = load_strategy(strategy)
+        return loaded.strategy, loaded.source_hash
+    if isinstance(strategy, type) and issubclass(strategy, TradingAlgorithm):
+        strategy = strategy()
+    if not isinstance(strategy, TradingAlgorithm):
+        raise ConfigError(f"not a strategy: {strategy!r}")
+    target = type(strategy) if not isinstance(strategy, FunctionStrategy) else None
+    parts = []
+    funcs = [target] if target else [strategy._initialize, strategy._handle_data,
+                                     strategy._before, strategy._analyze]
+    for obj in funcs:
+        if obj is None:
+            continue
+        try:
+            parts.append(inspect.getsource(obj))
+        except (OSError, TypeError):
+            parts.append(getattr(obj, "__qualname__", repr(obj)))
+    return strategy, hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def run_backtest(
+    strategy: Any,
+    *,
+    start: Any,
+    end: Any,
+    capital_base: Any = DEFAULT_CAPITAL,
+    bundle: str = "demo",
+    bars: BarArrays | None = None,
+    bundle_hash: str = "",
+    home: RbtHome | str | Path | None = None,
+    params: Mapping[str, Any] | None = None,
+    commission: Any = "per_share",
+    slippage: Any = "fixed_bps",
+    fill_timing: str = "next_close",
+    record_positions: bool = True,
+    write: bool = True,
+    manager: RbtPluginManager | None = None,
+    analyze: Callable[[Any, Any], None] | None = None,
+) -> BacktestResult:
+    """Run ``strategy`` from ``start`` to ``end`` (inclusive sessions) and return its results.
+
+    Defaults are Zipline's: fills at the next bar's close, 5 bp slippage capped
+    at 10 % of the bar's volume, $0.001 per share. ``fill_timing="next_open"``,
+    ``commission="none"`` and ``slippage="none"`` give the zero-cost next-open model.
+
+    :param strategy: a :class:`TradingAlgorithm` (instance or class) or a path to a strategy file.
+    :param bars: run on these arrays instead of loading ``bundle``.
+    :param params: overrides of the strategy's declared ``PARAMS``.
+    :param write: write result files under ``$RBT_HOME/results/<run_id>/``.
+    """
+    from rbt.plugins import plugin_manager
+    from rbt.plugins.calendars import get_calendar
+
+    home = home if isinstance(home, RbtHome) else RbtHome(home) if home is not None else RbtHome()
+    start_date, end_date = _as_date(start, "start"), _as_date(end, "end")
+    if start_date > end_date:
+        raise ConfigError(f"start {start_date} is after end {end_date}")
+    capital = _capital(capital_base)
+    instance, source_hash = _strategy_from(strategy)
+    pm = manager or plugin_manager()
+    commission_model = _model(pm, ProviderKind.COMMISSION_MODEL, commission)
+    slippage_model = _model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
+    if bars is None:
+        from rbt.data.bundles import bundle_hash as _bundle_hash
+        from rbt.data.bundles import load_bundle
+
+        bars = load_bundle(home, bundle)
+        bundle_hash = _bundle_hash(home, bundle)
+    calendar = get_calendar(bars.calendar)
+    sessions = _sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
+    params_obj = merge_params(instance.PARAMS, dict(params or {}))
+    run_id = _run_id(source_hash, params_obj.to_dict(), bundle_hash, start_date, end_date, capital,
+                     commission_model, slippage_model, fill_timing)
+
+    portal = BarPortal(bars, calendar)
+    broker = pm.get_provider(ProviderKind.BROKER, "sim").create(
+        portal, commission=commission_model, slippage=slippage_model, fill_timing=fill_timing)
+    ledger = Ledger(capital)
+    session = Session(portal=portal, broker=broker, ledger=ledger,
+                      order_ids=ClientOrderIds("bt", run_id), manager=pm)
+    by_symbol = {a.symbol: a for a in bars.assets}
+
+    def lookup(ticker: str, as_of: dt.date | None) -> Asset:
+        try:
+            return by_symbol[ticker]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(ticker, list(by_symbol), n=5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise LookupError(f"unknown symbol {ticker!r} in bundle {bundle!r}{hint}") from None
+
+    engine = Engine(instance, session, portal, params_obj, sessions, lookup,
+                    commission_model, slippage_model, record_positions=record_positions)
+    engine.initialize()
+    clock = SimClock(calendar, sessions[0], sessions[-1], bars.frequency)
+    session.run(clock)
+
+    session_of = {r.ts: r.session for r in engine.records}
+    for fill in session.fills:
+        if fill.ts not in session_of:
+            session_of[fill.ts] = dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date()
+    perf, transactions, orders, positions = build_frames(
+        engine.records, session.fills, list(session.orders), {a.sid: a for a in bars.assets},
+        capital, session_of)
+    from rbt.plugins.metrics import summary
+
+    periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
+    metrics = summary(perf["returns"].to_numpy(), periods)
+    metrics["trades"] = float(len(session.fills))
+    manifest = {
+        "schema": _RESULT_SCHEMA,
+        "run_id": run_id,
+        "strategy_hash": source_hash,
+        "params": params_obj.to_dict(),
+        "bundle": bundle,
+        "bundle_hash": bundle_hash,
+        "start": start_date.isoformat(),
+        "end": end_date.isoformat(),
+        "capital_base": str(capital),
+        "commission": repr(commission_model),
+        "slippage": repr(slippage_model),
+        "fill_timing": fill_timing,
+        "final_value": str(ledger.cash + ledger.positions_value()),
+    }
+    result = BacktestResult(run_id=run_id, perf=perf, transactions=transactions, orders=orders,
+                            positions=positions, metrics=metrics, manifest=manifest)
+    if write:
+        path = write_results(result, home.results / run_id)
+        result = BacktestResult(run_id=run_id, perf=perf, transactions=transactions, orders=orders,
+                                positions=positions, metrics=metrics, manifest=manifest, path=path)
+    finisher = analyze or instance.analyze
+    with engine.active():
+        if analyze is not None or type(instance).analyze is not TradingAlgorithm.analyze or (
+            isinstance(instance, FunctionStrategy) and instance._analyze is not None
+        ):
+            finisher(engine.context, result.to_pandas())
+    return result
+
+
+def _model(pm: RbtPluginManager, kind: ProviderKind, choice: Any) -> Any:
+    if isinstance(choice, str):
+        return pm.get_provider(kind, choice).create()
+    return choice
+
+
+def _sessions_in_bundle(bars: BarArrays, calendar: Any, start: dt.date, end: dt.date,
+                        bundle: str) -> list[dt.date]:
+    if not len(bars.sessions):
+        raise DataUnavailableError(f"bundle {bundle!r} has no bars")
+    first = bars.sessions[0].item()
+    last = bars.sessions[-1].item()
+    if start < first or end > last:
+        raise DataUnavailableError(
+            f"dates {start}..{end} are outside bundle {bundle!r}, which covers {first}..{last}"
+        )
+    sessions = list(calendar.sessions(start, end))
+    if not sessions:
+        raise DataUnavailableError(f"no {calendar.name} sessions between {start} and {end}")
+    return sessions
+
+
+def _run_id(source_hash: str, params: Mapping[str, Any], bundle_hash: str, start: dt.date,
+            end: dt.date, capital: Decimal, commission: Any, slippage: Any, fill_timing: str) -> str:
+    key = json.dumps({
+        "strategy": source_hash, "params": params, "bundle": bundle_hash, "start": start.isoformat(),
+        "end": end.isoformat(), "capital": str(capital), "commission": repr(commission),
+        "slippage": repr(slippage), "fill_timing": fill_timing, "seed": 0,
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
