@@ -1,0 +1,203 @@
+"""The exact ledger: the O(1) identity after every entry, replay, cash and realized P&L."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rbt.kernel.errors import LedgerInvariantError
+from rbt.kernel.ledger import CashFlow, Ledger
+from rbt.kernel.model import Asset, AssetClass, Fill
+
+EQUITY = Asset(sid=1, symbol="AAA")
+COIN = Asset(sid=2, symbol="BTC/USD", asset_class=AssetClass.CRYPTO, calendar="24/7",
+             tick_size="0.01", lot_size="0.001")
+FUTURE = Asset(sid=3, symbol="ESZ4", asset_class=AssetClass.FUTURE, tick_size="0.25",
+               multiplier=50)
+ASSETS = (EQUITY, COIN, FUTURE)
+START = Decimal("100000.00")
+
+
+def _lots(asset: Asset, n: int) -> Decimal:
+    return asset.lot_size * n
+
+
+def _price(asset: Asset, ticks: int) -> Decimal:
+    return asset.tick_size * ticks
+
+
+prices_in_ticks = st.integers(min_value=1, max_value=2_000_000)
+commissions = st.integers(min_value=0, max_value=2_000).map(lambda c: Decimal(c).scaleb(-2))
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def fill(self, asset: Asset, amount: Decimal, price: Decimal, commission: Decimal) -> Fill:
+        self.n += 1
+        return Fill(id=f"f{self.n}", order_id=f"o{self.n}", asset=asset, amount=amount,
+                    price=price, ts=self.n, commission=commission)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=st.data(), steps=st.integers(min_value=1, max_value=25))
+def test_random_fills_keep_the_books_exact(data: st.DataObject, steps: int) -> None:
+    ledger = Ledger(START)
+    ids = _Counter()
+    spent = Decimal(0)  # Σ notional + commission
+    fees = Decimal(0)
+    flows = Decimal(0)
+    held = {a.sid: Decimal(0) for a in ASSETS}
+    for _ in range(steps):
+        asset = data.draw(st.sampled_from(ASSETS))
+        current = held[asset.sid]
+        mode = data.draw(st.sampled_from(["open", "open", "close", "partial", "flip", "flow"]))
+        if mode == "flow":
+            flow = CashFlow(kind="dividend", amount=data.draw(commissions), ts=ids.n, asset=asset)
+            ledger.apply_cash_flow(flow)
+            flows += flow.amount
+            continue
+        lots = data.draw(st.integers(min_value=1, max_value=5000))
+        if mode == "close" and current:
+            amount = -current
+        elif mode == "partial" and abs(current) > asset.lot_size:
+            part = data.draw(st.integers(min_value=1, max_value=int(abs(current) / asset.lot_size) - 1))
+            amount = -_lots(asset, part) * (1 if current > 0 else -1)
+        elif mode == "flip" and current:
+            amount = -current - _lots(asset, lots) * (1 if current > 0 else -1)
+        else:
+            amount = _lots(asset, lots) * data.draw(st.sampled_from([1, -1]))
+        price = _price(asset, data.draw(prices_in_ticks))
+        fill = ids.fill(asset, amount, price, data.draw(commissions))
+        ledger.apply_fill(fill)  # the O(1) identity is checked inside; it never raises
+        spent += fill.notional + fill.commission
+        fees += fill.commission
+        held[asset.sid] += amount
+        assert ledger.position_amount(asset) == held[asset.sid]
+
+    assert ledger.cash == START - spent + flows  # exact, to the last digit
+    assert ledger.commissions == fees
+    assert ledger.other_flows == flows
+    assert {p.asset.sid: p.amount for p in ledger.positions().values()} == {
+        sid: amount for sid, amount in held.items() if amount
+    }
+    ledger.verify_replay()
+
+    # close everything: realized P&L is then exactly what the trades earned
+    for asset in ASSETS:
+        if held[asset.sid]:
+            price = _price(asset, data.draw(prices_in_ticks))
+            fill = ids.fill(asset, -held[asset.sid], price, Decimal(0))
+            ledger.apply_fill(fill)
+            spent += fill.notional
+    assert ledger.positions() == {}
+    assert ledger.realized_pnl == -(spent - fees)
+    assert ledger.cash == START + ledger.realized_pnl - ledger.commissions + flows
+    ledger.verify_replay()
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    asset=st.sampled_from(ASSETS),
+    open_ticks=prices_in_ticks,
+    close_ticks=prices_in_ticks,
+    open_parts=st.lists(st.integers(min_value=1, max_value=1000), min_size=1, max_size=6),
+    close_cuts=st.lists(st.integers(min_value=1, max_value=10**6), max_size=5),
+    short=st.booleans(),
+    fees=st.lists(commissions, min_size=12, max_size=12),
+)
+def test_a_closed_round_trip_realizes_the_exact_price_difference(
+    asset: Asset, open_ticks: int, close_ticks: int, open_parts: list[int],
+    close_cuts: list[int], short: bool, fees: list[Decimal],
+) -> None:
+    ledger = Ledger(START)
+    ids = _Counter()
+    sign = -1 if short else 1
+    p_open, p_close = _price(asset, open_ticks), _price(asset, close_ticks)
+    quantity = _lots(asset, sum(open_parts))
+    charged = iter(fees)
+    for part in open_parts:
+        ledger.apply_fill(ids.fill(asset, sign * _lots(asset, part), p_open, next(charged)))
+    # close in pieces (partial closes), the last one flattens
+    remaining = sum(open_parts)
+    pieces = []
+    for cut in close_cuts:
+        if remaining <= 1:
+            break
+        piece = 1 + cut % (remaining - 1)
+        pieces.append(piece)
+        remaining -= piece
+    pieces.append(remaining)
+    for piece in pieces:
+        ledger.apply_fill(ids.fill(asset, -sign * _lots(asset, piece), p_close, next(charged)))
+
+    expected = (p_close - p_open) * quantity * asset.multiplier * sign
+    assert ledger.positions() == {}
+    assert ledger.realized_pnl == expected
+    assert ledger.realized_pnl - ledger.commissions == expected - sum(
+        (f.commission for f in ledger.entries if isinstance(f, Fill)), Decimal(0)
+    )
+    assert ledger.cash == START + expected - ledger.commissions
+    ledger.verify_replay()
+
+
+def test_average_cost_partial_close_and_flip() -> None:
+    ledger = Ledger(START)
+    ids = _Counter()
+    ledger.apply_fill(ids.fill(EQUITY, Decimal(10), Decimal("100"), Decimal("1")))
+    ledger.apply_fill(ids.fill(EQUITY, Decimal(10), Decimal("110"), Decimal("1")))
+    (position,) = ledger.positions().values()
+    assert position.cost_basis == Decimal("105")
+    ledger.apply_fill(ids.fill(EQUITY, Decimal(-5), Decimal("120"), Decimal("1")))
+    assert ledger.realized_pnl == Decimal("75")  # 5 × (120 − 105)
+    assert ledger.positions()[EQUITY].cost_value == Decimal("1575")
+    # flip from +15 to −5 at 100: close 15 at a loss of 5 each, open 5 short at 100
+    ledger.apply_fill(ids.fill(EQUITY, Decimal(-20), Decimal("100"), Decimal("1")))
+    assert ledger.realized_pnl == Decimal("75") - Decimal("75")
+    short = ledger.positions()[EQUITY]
+    assert (short.amount, short.cost_value, short.cost_basis) == (
+        Decimal(-5), Decimal(-500), Decimal(100)
+    )
+    assert ledger.cash == START - 1000 - 1100 + 600 + 2000 - 4
+    ledger.mark(EQUITY, Decimal("90"))
+    account = ledger.account()
+    assert account.positions_value == Decimal(-450)
+    assert account.portfolio_value == ledger.cash - 450
+    ledger.verify_replay()
+
+
+def test_future_multiplier_scales_cash_and_pnl() -> None:
+    ledger = Ledger(START)
+    ids = _Counter()
+    ledger.apply_fill(ids.fill(FUTURE, Decimal(2), Decimal("5000.25"), Decimal("4.50")))
+    ledger.apply_fill(ids.fill(FUTURE, Decimal(-2), Decimal("5010.00"), Decimal("4.50")))
+    assert ledger.realized_pnl == Decimal("9.75") * 2 * 50
+    assert ledger.cash == START + Decimal("975.00") - Decimal("9.00")
+
+
+def test_a_broken_identity_fails_fast() -> None:
+    ledger = Ledger(START)
+    ids = _Counter()
+    ledger.apply_fill(ids.fill(EQUITY, Decimal(1), Decimal("10"), Decimal(0)))
+    ledger.cash += Decimal("0.01")  # corrupt the books behind the ledger's back
+    with pytest.raises(LedgerInvariantError, match="books do not balance after entry #2"):
+        ledger.apply_fill(ids.fill(EQUITY, Decimal(1), Decimal("10"), Decimal(0)))
+
+
+def test_replay_detects_books_that_differ_from_their_history() -> None:
+    ledger = Ledger(START)
+    ids = _Counter()
+    ledger.apply_fill(ids.fill(EQUITY, Decimal(3), Decimal("10"), Decimal("0.5")))
+    ledger.verify_replay()
+    ledger.realized_pnl += 1
+    with pytest.raises(LedgerInvariantError, match="replay of 1 entries differs"):
+        ledger.verify_replay()
+
+
+def test_ledger_refuses_float_starting_cash() -> None:
+    with pytest.raises(TypeError):
+        Ledger(100000.0)  # type: ignore[arg-type]
