@@ -1,0 +1,1 @@
+"""The ``rbt`` command line. Importing this package builds no plugin manager."""
