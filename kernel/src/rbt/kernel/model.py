@@ -53,11 +53,12 @@ class AssetClass(enum.Enum):
     PERPETUAL = "perpetual"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Asset:
     """A tradable instrument with its trading rules.
 
-    Two assets are equal when all fields are; within one bundle ``sid`` is unique.
+    Assets compare and hash by ``sid`` alone (as in Zipline): within one bundle
+    the sid is the identity, the other fields describe it.
 
     :param sid: integer id, unique within a bundle.
     :param symbol: ticker as of the bundle's end.
@@ -69,19 +70,22 @@ class Asset:
     """
 
     sid: int
-    symbol: str
-    asset_class: AssetClass = AssetClass.EQUITY
-    exchange: str = ""
-    calendar: str = "XNYS"
-    quote_currency: str = "USD"
-    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec, validator=_positive)
-    lot_size: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive)
-    min_notional: Decimal = attrs.field(default=ZERO, converter=_dec, validator=_non_negative)
-    multiplier: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive)
-    price_scale: int = 2
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
-    auto_close_date: dt.date | None = None
+    symbol: str = attrs.field(eq=False)
+    asset_class: AssetClass = attrs.field(default=AssetClass.EQUITY, eq=False)
+    exchange: str = attrs.field(default="", eq=False)
+    calendar: str = attrs.field(default="XNYS", eq=False)
+    quote_currency: str = attrs.field(default="USD", eq=False)
+    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec, validator=_positive,
+                                     eq=False)
+    lot_size: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive, eq=False)
+    min_notional: Decimal = attrs.field(default=ZERO, converter=_dec, validator=_non_negative,
+                                        eq=False)
+    multiplier: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive,
+                                      eq=False)
+    price_scale: int = attrs.field(default=2, eq=False)
+    start_date: dt.date | None = attrs.field(default=None, eq=False)
+    end_date: dt.date | None = attrs.field(default=None, eq=False)
+    auto_close_date: dt.date | None = attrs.field(default=None, eq=False)
 
     @property
     def fractional(self) -> bool:

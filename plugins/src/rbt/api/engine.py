@@ -135,6 +135,7 @@ class Engine:
         self._held: set[int] = set()
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
+        self._views_cache: tuple[tuple[int, int], Positions] | None = None
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
         bus.subscribe(StrategyTurn, self._strategy_turn)
@@ -229,12 +230,17 @@ class Engine:
         return value
 
     def position_views(self) -> Positions:
-        """Open positions as float views."""
+        """Open positions as float views (cached until the next fill or bar)."""
+        key = (self.portal.row, len(self.session.fills))
+        if self._views_cache is not None and self._views_cache[0] == key:
+            return self._views_cache[1]
         views = {}
         for asset, position in self.ledger.positions().items():
             views[asset] = PositionView(asset, float(position.amount), float(position.cost_basis),
                                         float(position.last_price))
-        return Positions(views)
+        positions = Positions(views)
+        self._views_cache = (key, positions)
+        return positions
 
     # -- the API -------------------------------------------------------------------
     def order(self, asset: Asset, amount: float | int | Decimal, limit_price: float | None = None,
