@@ -147,13 +147,6 @@ def test_sim_clock_over_the_nyse_calendar_minutes_with_an_early_close() -> None:
                                 dt.date(2024, 7, 5): 390}
 
 
-@pytest.mark.xfail(
-    reason="kernel bug: with abutting 24/7 sessions SimClock emits the next SESSION_START at "
-    "open - before_open (23:15 UTC), before the previous session's last bars and its "
-    "SESSION_END at 24:00, so a bus raises EventOrderError on day two. Fix in clock.py: "
-    "start a session no earlier than just after the previous close.",
-    raises=AssertionError,
-)
 @pytest.mark.parametrize("frequency", list(Frequency))
 def test_sim_clock_over_the_always_open_calendar(frequency: Frequency) -> None:
     calendar = AlwaysOpenCalendar()

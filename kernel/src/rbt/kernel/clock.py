@@ -113,9 +113,10 @@ class Clock(Protocol):
 class SimClock:
     """A simulated clock over a trading calendar's sessions.
 
-    Per session it emits SESSION_START (at the open), BEFORE_TRADING_START
-    (``before_open`` before the open, Zipline's 45 minutes), one BAR per bar
-    and SESSION_END at the close. Daily bars are stamped with the close;
+    Per session it emits SESSION_START and BEFORE_TRADING_START ``before_open``
+    before the open (Zipline's 45 minutes; never before the previous close, so
+    24/7 sessions start where the last one ended), one BAR per bar and
+    SESSION_END at the close. Daily bars are stamped with the close;
     minute bars with each minute's end.
 
     :param calendar: the market's calendar.
@@ -142,16 +143,18 @@ class SimClock:
 
     def __iter__(self) -> Iterator[ClockEvent]:
         minute = self.frequency is Frequency.MINUTE
+        previous_close = -(2**63)
         for session in self.sessions:
             times = self.calendar.session_times(session)
-            # before-trading-start comes first in time, but after the session start in rank
-            yield ClockEvent(ClockEventKind.SESSION_START, times.open - self._before_open_ns, session)
-            yield ClockEvent(
-                ClockEventKind.BEFORE_TRADING_START, times.open - self._before_open_ns, session
-            )
+            # a market without overnight gap (24/7) has no time before its open:
+            # the session then starts where the previous one closed
+            start = max(times.open - self._before_open_ns, previous_close + 1)
+            yield ClockEvent(ClockEventKind.SESSION_START, start, session)
+            yield ClockEvent(ClockEventKind.BEFORE_TRADING_START, start, session)
             if minute:
                 for ts in range(times.open + NS_PER_MINUTE, times.close + 1, NS_PER_MINUTE):
                     yield ClockEvent(ClockEventKind.BAR, ts, session)
             else:
                 yield ClockEvent(ClockEventKind.BAR, times.close, session)
             yield ClockEvent(ClockEventKind.SESSION_END, times.close, session)
+            previous_close = times.close
