@@ -13,17 +13,22 @@ Fixtures:
     The test fails if it leaves ``os.environ`` changed.
 ``rbt_environ_guard``
     only the ``os.environ`` leak check, for tests that need no harness.
+``rbt_tmp_dists``
+    a :class:`~rbt.testing.distributions.TempDistributions`: install real throw-away
+    distributions with entry points for discovery tests; removed after the test.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from rbt.testing.distributions import TempDistributions
 from rbt.testing.harness import RbtHarness, environ_unchanged
 
-__all__ = ["rbt_environ_guard", "rbt_harness"]
+__all__ = ["rbt_environ_guard", "rbt_harness", "rbt_tmp_dists"]
 
 
 @pytest.fixture
@@ -37,3 +42,13 @@ def rbt_environ_guard() -> Iterator[None]:
 def rbt_harness(rbt_environ_guard: None) -> RbtHarness:
     """An isolated harness: built-ins plus the plugin under test, nothing autoloaded."""
     return RbtHarness()
+
+
+@pytest.fixture
+def rbt_tmp_dists(tmp_path: Path) -> Iterator[TempDistributions]:
+    """Install real throw-away distributions (``*.dist-info`` on ``sys.path``) for a test."""
+    dists = TempDistributions(tmp_path / "dists")
+    try:
+        yield dists
+    finally:
+        dists.cleanup()
