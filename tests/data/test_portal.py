@@ -1,0 +1,364 @@
+"""Point-in-time properties of :class:`rbt.data.portal.BarPortal` (design.md §2.1 *portal*).
+
+Every cell of the generated bar arrays encodes the row it belongs to
+(``value // 1000 - 1 == row``), so any value the portal returns can be traced
+back to its bar: the central property is that no value from a row after the
+cursor is ever returned, by ``current``, ``history`` (numpy, pandas, polars) or
+``exact_price``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rbt.data.bars import OHLCV, BarArrays, bars_from_floats
+from rbt.data.portal import BarPortal
+from rbt.kernel.errors import DataError
+from rbt.kernel.model import Asset
+from rbt.plugins.calendars import get_calendar
+
+CAL = get_calendar("XNYS")
+ALL_SESSIONS = list(CAL.sessions(dt.date(2023, 1, 3), dt.date(2024, 6, 28)))
+FIELD_ID = {"open": 1, "high": 2, "low": 3, "close": 4}
+SCALE = 4
+
+
+def _value(field: str, row: int, col: int, frac: int) -> float:
+    """A value that names its row: ``(row + 1) * 1000 + ...`` (volume: whole units)."""
+    if field == "volume":
+        return float((row + 1) * 1000 + col)
+    return (row + 1) * 1000 + col * 100 + FIELD_ID[field] * 10 + frac / 10**SCALE
+
+
+def _row_of(value: float) -> int:
+    return int(value // 1000) - 1
+
+
+def make_bars(n_rows: int, n_assets: int, holes: np.ndarray, fracs: np.ndarray, first: int = 0):
+    assets = [Asset(sid=10 + i, symbol=f"S{i}") for i in range(n_assets)]
+    sessions = ALL_SESSIONS[first:first + n_rows]
+    fields = {}
+    for name in OHLCV:
+        arr = np.empty((n_rows, n_assets))
+        for r in range(n_rows):
+            for c in range(n_assets):
+                arr[r, c] = np.nan if holes[r, c] else _value(name, r, c, int(fracs[r, c]))
+        fields[name] = arr
+    return assets, sessions, bars_from_floats(assets, sessions, fields, calendar="XNYS",
+                                              price_scale=SCALE)
+
+
+class Scenario(NamedTuple):
+    assets: list[Asset]
+    sessions: list[dt.date]
+    bars: BarArrays
+    portal: BarPortal
+    cursor: int
+    ts: int
+    bar_count: int
+    holes: np.ndarray
+
+
+@st.composite
+def scenarios(draw):
+    n_rows = draw(st.integers(1, 20))
+    n_assets = draw(st.integers(1, 4))
+    holes = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n_assets, max_size=n_assets),
+                                   min_size=n_rows, max_size=n_rows)), dtype=bool)
+    fracs = np.array(draw(st.lists(st.lists(st.integers(0, 9999), min_size=n_assets,
+                                            max_size=n_assets), min_size=n_rows,
+                                   max_size=n_rows)), dtype=np.int64)
+    first = draw(st.integers(0, len(ALL_SESSIONS) - n_rows))
+    assets, sessions, bars = make_bars(n_rows, n_assets, holes, fracs, first)
+    portal = BarPortal(bars, CAL)
+    # a cursor: before the first close, at a close, or anywhere up to the next close
+    cursor = draw(st.integers(-1, n_rows - 1))
+    closes = [CAL.session_times(s).close for s in sessions]
+    if cursor < 0:
+        ts = closes[0] - draw(st.integers(1, 10**14))
+    else:
+        upper = closes[cursor + 1] - 1 if cursor + 1 < n_rows else closes[cursor] + 10**14
+        ts = draw(st.integers(closes[cursor], upper))
+    bar_count = draw(st.integers(1, n_rows + 5))
+    return Scenario(assets, sessions, bars, portal, cursor, ts, bar_count, holes)
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def _expected(bars, holes, field: str, row: int, col: int) -> float:
+    """Reference value of ``field`` at ``row`` (price: last close at or before ``row``)."""
+    if row < 0:
+        return math.nan
+    if field == "price":
+        for r in range(row, -1, -1):
+            if not holes[r, col]:
+                return float(bars.floats["close"][r, col])
+        return math.nan
+    return float(bars.floats[field][row, col])
+
+
+def _assert_no_future(values, cursor: int) -> None:
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    finite = arr[~np.isnan(arr)]
+    if len(finite):
+        assert max(_row_of(v) for v in finite) <= cursor, "a value from after the cursor leaked"
+
+
+FIELDS = ("open", "high", "low", "close", "volume", "price")
+SETTINGS = settings(max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@SETTINGS
+@given(scenarios())
+def test_cursor_is_the_last_bar_whose_close_has_passed(s):
+    portal = s.portal
+    cursor = s.cursor
+    ts = s.ts
+    portal.advance(ts)
+    assert portal.row == cursor
+    assert portal.now == ts
+
+
+@SETTINGS
+@given(scenarios())
+def test_current_never_returns_a_future_row_and_price_forward_fills(s):
+    assets = s.assets
+    bars = s.bars
+    portal = s.portal
+    cursor = s.cursor
+    ts = s.ts
+    holes = s.holes
+    portal.advance(ts)
+    for col, asset in enumerate(assets):
+        for field in FIELDS:
+            got = portal.current(asset, field)
+            assert isinstance(got, float)
+            assert _same(got, _expected(bars, holes, field, cursor, col)), (field, col)
+            _assert_no_future([got], cursor)
+    frame = portal.current(assets, ["close", "price", "volume"])
+    assert list(frame.index) == assets
+    for col, asset in enumerate(assets):
+        for field in ("close", "price", "volume"):
+            assert _same(frame.loc[asset, field], _expected(bars, holes, field, cursor, col))
+    series = portal.current(assets, "price")
+    assert [_same(series[a], _expected(bars, holes, "price", cursor, c))
+            for c, a in enumerate(assets)] == [True] * len(assets)
+
+
+def _window_reference(bars, holes, field, cursor, bar_count, col):
+    return [_expected(bars, holes, field, r, col) if r >= 0 else math.nan
+            for r in range(cursor - bar_count + 1, cursor + 1)]
+
+
+@SETTINGS
+@given(scenarios(), st.sampled_from(FIELDS))
+def test_history_numpy_windows_end_at_cursor_with_nan_padding(s, field):
+    assets = s.assets
+    bars = s.bars
+    portal = s.portal
+    cursor = s.cursor
+    ts = s.ts
+    bar_count = s.bar_count
+    holes = s.holes
+    portal.advance(ts)
+    window = portal.history(assets, field, bar_count, "1d", frame="numpy")
+    assert window.shape == (bar_count, len(assets))
+    _assert_no_future(window, cursor)
+    for col in range(len(assets)):
+        ref = _window_reference(bars, holes, field, cursor, bar_count, col)
+        assert all(_same(a, b) for a, b in zip(window[:, col].tolist(), ref, strict=True))
+    # rows before the first bar are NaN padding, whatever the field
+    missing = bar_count - (cursor + 1)
+    if missing > 0:
+        assert np.isnan(window[:missing]).all()
+    single = portal.history(assets[0], field, bar_count, "1d", frame="numpy")
+    assert single.shape == (bar_count,)
+    assert all(_same(a, b) for a, b in zip(single.tolist(), window[:, 0].tolist(), strict=True))
+    several = portal.history(assets, ["close", field], bar_count, "1d", frame="numpy")
+    assert set(several) == {"close", field}
+    _assert_no_future(several["close"], cursor)
+
+
+@SETTINGS
+@given(scenarios())
+def test_history_pandas_and_polars_end_at_the_cursor_session(s):
+    assets = s.assets
+    sessions = s.sessions
+    portal = s.portal
+    cursor = s.cursor
+    ts = s.ts
+    bar_count = s.bar_count
+    portal.advance(ts)
+    n_real = min(bar_count, cursor + 1)
+    labels = [pd.Timestamp(d) for d in sessions[cursor - n_real + 1:cursor + 1]] if n_real else []
+
+    series = portal.history(assets[0], "close", bar_count, "1d")
+    assert isinstance(series, pd.Series)
+    assert len(series) == bar_count
+    assert list(series.index[bar_count - n_real:]) == labels
+    assert series.index[:bar_count - n_real].isna().all()  # NaT before the first bar
+    _assert_no_future(series.to_numpy(), cursor)
+
+    frame = portal.history(assets, "price", bar_count, "1d")
+    assert list(frame.columns) == assets
+    assert frame.shape == (bar_count, len(assets))
+    _assert_no_future(frame.to_numpy(), cursor)
+    if n_real:
+        assert frame.index.max() == pd.Timestamp(sessions[cursor])
+
+    long = portal.history(assets, ["open", "close", "volume"], bar_count, "1d")
+    assert long.shape == (bar_count * len(assets), 3)
+    _assert_no_future(long.to_numpy(), cursor)
+    dates = long.index.get_level_values(0)
+    if n_real:
+        assert dates.max() == pd.Timestamp(sessions[cursor])
+
+    one_asset = portal.history(assets[0], ["high", "low"], bar_count, "1d")
+    assert list(one_asset.columns) == ["high", "low"]
+    _assert_no_future(one_asset.to_numpy(), cursor)
+
+    polars = portal.history(assets, ["close", "price"], bar_count, "1d", frame="polars")
+    assert isinstance(polars, pl.DataFrame)
+    expected_columns = [f"{a.symbol}.{f}" for f in ("close", "price") for a in assets]
+    assert polars.columns == ["ts", *expected_columns]
+    assert polars.height == bar_count
+    _assert_no_future(polars.drop("ts").to_numpy(), cursor)
+    stamps = polars["ts"].drop_nulls().to_list()
+    visible = sessions[cursor - n_real + 1:cursor + 1]
+    assert stamps == [dt.datetime(d.year, d.month, d.day) for d in visible]
+    assert polars["ts"].null_count() == bar_count - n_real
+
+
+@SETTINGS
+@given(scenarios())
+def test_can_trade_is_stale_and_exact_price(s):
+    assets = s.assets
+    bars = s.bars
+    portal = s.portal
+    cursor = s.cursor
+    ts = s.ts
+    holes = s.holes
+    portal.advance(ts)
+    for col, asset in enumerate(assets):
+        traded_before = cursor >= 0 and not holes[: cursor + 1, col].all()
+        has_bar_now = cursor >= 0 and not holes[cursor, col]
+        assert portal.can_trade(asset) is traded_before
+        assert portal.is_stale(asset) is (traded_before and not has_bar_now)
+        exact = portal.exact_price(asset, "close")
+        if not traded_before:
+            assert exact is None
+            assert portal.exact_price(asset, "price") is None
+            continue
+        last = max(r for r in range(cursor + 1) if not holes[r, col])
+        mantissa = int(bars.mantissas["close"][last, col])
+        assert exact == Decimal(mantissa).scaleb(-SCALE)
+        assert exact == Decimal(repr(portal.current(asset, "price")))
+        assert _row_of(float(exact)) == last <= cursor
+        assert portal.exact_price(asset, "price") == exact
+        # other fields are exact only with a bar at the cursor (no forward fill)
+        exact_open = portal.exact_price(asset, "open")
+        if has_bar_now:
+            assert exact_open == Decimal(int(bars.mantissas["open"][cursor, col])).scaleb(-SCALE)
+            volume = Decimal(int(bars.mantissas["volume"][cursor, col]))
+            assert portal.exact_price(asset, "volume") == volume
+        else:
+            assert exact_open is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.lists(st.integers(0, 10**15), min_size=1, max_size=6))
+def test_walking_forward_keeps_every_window_in_the_past(s, steps):
+    """Several advances on one portal (cached derived arrays) still never look ahead."""
+    assets = s.assets
+    sessions = s.sessions
+    portal = s.portal
+    ts = s.ts
+    bar_count = s.bar_count
+    closes = [CAL.session_times(d).close for d in sessions]
+    now = ts
+    for step in [0, *steps]:
+        now += step
+        portal.advance(now)
+        row = int(np.searchsorted(closes, now, side="right")) - 1
+        assert portal.row == row
+        for field in FIELDS:
+            _assert_no_future(portal.history(assets, field, bar_count, "1d", frame="numpy"), row)
+            _assert_no_future([portal.current(a, field) for a in assets], row)
+
+
+def test_moving_backwards_is_an_error():
+    _, sessions, bars = make_bars(3, 1, np.zeros((3, 1), bool), np.zeros((3, 1), np.int64))
+    portal = BarPortal(bars, CAL)
+    close = CAL.session_times(sessions[1]).close
+    portal.advance(close)
+    with pytest.raises(DataError, match="backwards"):
+        portal.advance(close - 1)
+
+
+def test_bar_is_invisible_until_its_session_close():
+    """A daily bar is stamped with its session and visible from the close, not the open."""
+    assets, sessions, bars = make_bars(2, 1, np.zeros((2, 1), bool), np.zeros((2, 1), np.int64))
+    portal = BarPortal(bars, CAL)
+    times = CAL.session_times(sessions[1])
+    portal.advance(times.open)
+    assert portal.row == 0
+    portal.advance(times.close - 1)
+    assert portal.row == 0
+    assert _row_of(portal.current(assets[0], "close")) == 0
+    portal.advance(times.close)
+    assert portal.row == 1
+    assert _row_of(portal.current(assets[0], "close")) == 1
+
+
+def test_can_trade_respects_listing_dates():
+    a = Asset(sid=10, symbol="S0")
+    _, sessions, bars = make_bars(6, 1, np.zeros((6, 1), bool), np.zeros((6, 1), np.int64))
+    portal = BarPortal(bars, CAL)
+    portal.advance(CAL.session_times(sessions[3]).close)
+    listed_later = Asset(sid=10, symbol="S0", start_date=sessions[4])
+    delisted = Asset(sid=10, symbol="S0", end_date=sessions[2])
+    auto_closed = Asset(sid=10, symbol="S0", end_date=sessions[5], auto_close_date=sessions[2])
+    assert portal.can_trade(a)
+    assert not portal.can_trade(listed_later)
+    assert not portal.can_trade(delisted)
+    assert not portal.can_trade(auto_closed)
+    one_day = Asset(sid=10, symbol="S0", start_date=sessions[3], end_date=sessions[3])
+    assert portal.can_trade(one_day)
+
+
+def test_history_arguments_are_checked():
+    assets, sessions, bars = make_bars(3, 2, np.zeros((3, 2), bool), np.zeros((3, 2), np.int64))
+    portal = BarPortal(bars, CAL)
+    portal.advance(CAL.session_times(sessions[2]).close)
+    with pytest.raises(ValueError, match="bar_count"):
+        portal.history(assets, "close", 0, "1d")
+    with pytest.raises(ValueError, match="frame"):
+        portal.history(assets, "close", 2, "1d", frame="arrow")
+    with pytest.raises(DataError, match="not supported"):
+        portal.history(assets, "close", 2, "1m")
+    with pytest.raises(DataError, match="unknown bar field"):
+        portal.current(assets[0], "vwap")
+    with pytest.raises(DataError, match="not in this bundle"):
+        portal.current(Asset(sid=99, symbol="ZZZ"), "close")
+
+
+def test_numpy_history_is_a_read_only_view_for_contiguous_assets():
+    assets, sessions, bars = make_bars(5, 3, np.zeros((5, 3), bool), np.zeros((5, 3), np.int64))
+    portal = BarPortal(bars, CAL)
+    portal.advance(CAL.session_times(sessions[4]).close)
+    window = portal.history(assets[:2], "close", 3, "1d", frame="numpy")
+    assert np.shares_memory(window, bars.floats["close"])
+    assert not window.flags.writeable
