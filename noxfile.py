@@ -1,10 +1,10 @@
 """Developer sessions. Every session runs in the workspace's locked uv environment.
 
-    nox -s tests      # the whole test suite (what CI runs)
-    nox -s lint       # ruff check + format check
-    nox -s typing     # mypy --strict on the kernel and the conformance kit
-    nox -s examples   # run every example end to end on the demo bundle
-    nox -s bench      # the peer benchmark (see benchmarks/README.md)
+nox -s tests      # the whole test suite (what CI runs)
+nox -s lint       # ruff check + format check
+nox -s typing     # mypy --strict on the kernel and the conformance kit
+nox -s examples   # run every example end to end on the demo bundle
+nox -s bench      # the peer benchmark (see benchmarks/README.md)
 """
 
 from __future__ import annotations
@@ -50,8 +50,18 @@ def examples(session: nox.Session) -> None:
         _uv(session, "rbt", "ingest", "demo", "--home", home)
         for name in sorted(os.listdir("examples")):
             if name.endswith(".py"):
-                _uv(session, "rbt", "run", f"examples/{name}", "--start", "2016-01-04",
-                    "--end", "2024-12-31", "--home", home)
+                _uv(
+                    session,
+                    "rbt",
+                    "run",
+                    f"examples/{name}",
+                    "--start",
+                    "2016-01-04",
+                    "--end",
+                    "2024-12-31",
+                    "--home",
+                    home,
+                )
 
 
 @nox.session(venv_backend="none")

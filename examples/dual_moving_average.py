@@ -36,4 +36,6 @@ def handle_data(context, data):
                 order_target_percent(asset, weight)
         elif context.portfolio.positions[asset].amount != 0:
             order_target(asset, 0)
-    record(longs=longs, leverage=context.portfolio.positions_value / context.portfolio.portfolio_value)
+    record(
+        longs=longs, leverage=context.portfolio.positions_value / context.portfolio.portfolio_value
+    )

@@ -24,9 +24,7 @@ __all__ = ["Broker", "BrokerEvents", "ClientOrderIds", "OrderTracker"]
 class BrokerEvents(Protocol):
     """Where a broker reports what happened to orders."""
 
-    def order_event(
-        self, order_id: str, kind: OrderEventKind, ts: int, reason: str = ""
-    ) -> None:
+    def order_event(self, order_id: str, kind: OrderEventKind, ts: int, reason: str = "") -> None:
         """An order changed state without a fill (accepted, rejected, cancelled, ...)."""
         ...
 
@@ -161,9 +159,7 @@ class OrderTracker:
 
     def open_amount(self, sid: int) -> Decimal:
         """Signed open quantity of all open orders for asset ``sid``."""
-        return sum(
-            (o.open_amount for o in self._open.values() if o.asset.sid == sid), Decimal(0)
-        )
+        return sum((o.open_amount for o in self._open.values() if o.asset.sid == sid), Decimal(0))
 
     def status_counts(self) -> dict[OrderStatus, int]:
         """How many orders are in each state."""

@@ -33,7 +33,7 @@ class CommissionModel(Protocol):
     """Computes the commission of one fill."""
 
     def calculate(self, order: Order, amount: Decimal, price: Decimal) -> Decimal:
-        """Commission (>= 0, base currency) for filling ``amount`` (signed) of ``order`` at ``price``.
+        """Commission (>= 0, base currency) of filling ``amount`` (signed) at ``price``.
 
         ``order.filled`` and ``order.commission`` are the totals *before* this fill,
         so per-order minimums can be applied once.

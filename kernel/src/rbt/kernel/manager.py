@@ -145,7 +145,9 @@ class RbtPluginManager(pluggy.PluginManager):
                 if self.get_plugin(name) is not None:
                     self.unregister(name=name)
                     self._dists.pop(name, None)
-                error = PluginLoadError(name, dist_name, dist_version, f"{type(exc).__name__}: {exc}")
+                error = PluginLoadError(
+                    name, dist_name, dist_version, f"{type(exc).__name__}: {exc}"
+                )
                 error.__cause__ = exc
                 if strict:
                     raise error from exc
@@ -160,7 +162,9 @@ class RbtPluginManager(pluggy.PluginManager):
                 continue
             for record in impl() or ():
                 if not isinstance(record, Provider) or record.kind is not kind:
-                    raise PluginError(f"{kind.hook_name} returned {record!r}, not a {kind} Provider")
+                    raise PluginError(
+                        f"{kind.hook_name} returned {record!r}, not a {kind} Provider"
+                    )
                 if not record.name.startswith(plugin_name + "."):
                     raise PluginError(
                         f"provider name {record.name!r} must start with {plugin_name + '.'!r}"
@@ -211,7 +215,9 @@ class RbtPluginManager(pluggy.PluginManager):
         except KeyError:
             label = kind.value[:-1].replace("_", " ")
             choices = ", ".join(sorted(available)) or "none installed"
-            raise UnknownPluginError(f"unknown {label} {name!r}; choose one of: {choices}") from None
+            raise UnknownPluginError(
+                f"unknown {label} {name!r}; choose one of: {choices}"
+            ) from None
 
     # -- facades for hooks ------------------------------------------------------
     def resolve_asset(self, symbol: str, venue: str) -> Any:
@@ -240,8 +246,13 @@ class RbtPluginManager(pluggy.PluginManager):
             hooks = tuple(sorted(caller.name for caller in self.get_hookcallers(plugin) or ()))
             dist, version = self._dists.get(name, ("", ""))
             infos.append(
-                PluginInfo(name=name, dist=dist, version=version, builtin=name in self._builtin,
-                           hooks=hooks)
+                PluginInfo(
+                    name=name,
+                    dist=dist,
+                    version=version,
+                    builtin=name in self._builtin,
+                    hooks=hooks,
+                )
             )
         return infos
 

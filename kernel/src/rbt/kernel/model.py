@@ -75,13 +75,18 @@ class Asset:
     exchange: str = attrs.field(default="", eq=False)
     calendar: str = attrs.field(default="XNYS", eq=False)
     quote_currency: str = attrs.field(default="USD", eq=False)
-    tick_size: Decimal = attrs.field(default=Decimal("0.01"), converter=_dec, validator=_positive,
-                                     eq=False)
-    lot_size: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive, eq=False)
-    min_notional: Decimal = attrs.field(default=ZERO, converter=_dec, validator=_non_negative,
-                                        eq=False)
-    multiplier: Decimal = attrs.field(default=Decimal(1), converter=_dec, validator=_positive,
-                                      eq=False)
+    tick_size: Decimal = attrs.field(
+        default=Decimal("0.01"), converter=_dec, validator=_positive, eq=False
+    )
+    lot_size: Decimal = attrs.field(
+        default=Decimal(1), converter=_dec, validator=_positive, eq=False
+    )
+    min_notional: Decimal = attrs.field(
+        default=ZERO, converter=_dec, validator=_non_negative, eq=False
+    )
+    multiplier: Decimal = attrs.field(
+        default=Decimal(1), converter=_dec, validator=_positive, eq=False
+    )
     price_scale: int = attrs.field(default=2, eq=False)
     start_date: dt.date | None = attrs.field(default=None, eq=False)
     end_date: dt.date | None = attrs.field(default=None, eq=False)

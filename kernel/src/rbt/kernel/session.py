@@ -131,8 +131,9 @@ class Session:
     # -- orders ----------------------------------------------------------------
     def place_order(self, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:
         """Create an order, run the pre-trade checks, and send it unless denied."""
-        order = Order(id=self.order_ids.next(), asset=asset, amount=amount, created=self.now,
-                      style=style)
+        order = Order(
+            id=self.order_ids.next(), asset=asset, amount=amount, created=self.now, style=style
+        )
         self.orders.add(order)
         for check in self.checks:
             reason = check(order, self)

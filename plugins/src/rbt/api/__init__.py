@@ -91,19 +91,35 @@ def run_algorithm(
     from rbt.kernel.errors import ConfigError
 
     unsupported = {
-        "bundle_timestamp": bundle_timestamp, "benchmark_returns": benchmark_returns,
-        "custom_loader": custom_loader, "strategies_dir": strategies_dir,
+        "bundle_timestamp": bundle_timestamp,
+        "benchmark_returns": benchmark_returns,
+        "custom_loader": custom_loader,
+        "strategies_dir": strategies_dir,
         "extensions": extensions or None,
     }
     for name, value in unsupported.items():
         if value is not None:
             raise ConfigError(f"run_algorithm({name}=...) is not supported yet by RustyBT")
     if data_frequency not in ("daily", "1d"):
-        raise ConfigError(f"data_frequency={data_frequency!r}: only daily bundles are supported for now")
+        raise ConfigError(
+            f"data_frequency={data_frequency!r}: only daily bundles are supported for now"
+        )
     if initialize is None:
         raise ConfigError("run_algorithm needs initialize")
-    strategy = FunctionStrategy(initialize, handle_data, before_trading_start, None,
-                                params=options.pop("declared_params", None))
-    result = run_backtest(strategy, start=start, end=end, capital_base=capital_base, bundle=bundle,
-                          analyze=analyze, **options)
+    strategy = FunctionStrategy(
+        initialize,
+        handle_data,
+        before_trading_start,
+        None,
+        params=options.pop("declared_params", None),
+    )
+    result = run_backtest(
+        strategy,
+        start=start,
+        end=end,
+        capital_base=capital_base,
+        bundle=bundle,
+        analyze=analyze,
+        **options,
+    )
     return result.to_pandas()

@@ -59,9 +59,20 @@ class FunctionStrategy(TradingAlgorithm):
     def from_module(cls, module: ModuleType) -> FunctionStrategy:
         """Collect ``initialize``, ``handle_data``, ... and ``PARAMS`` from a module."""
         get = lambda name: getattr(module, name, None)  # noqa: E731
-        hooks = {h: get(h) for h in ("on_order_fill", "on_order_cancel", "on_order_reject") if callable(get(h))}
-        return cls(get("initialize"), get("handle_data"), get("before_trading_start"), get("analyze"),
-                   params=get("PARAMS") or {}, hooks=hooks, name=module.__name__)
+        hooks = {
+            h: get(h)
+            for h in ("on_order_fill", "on_order_cancel", "on_order_reject")
+            if callable(get(h))
+        }
+        return cls(
+            get("initialize"),
+            get("handle_data"),
+            get("before_trading_start"),
+            get("analyze"),
+            params=get("PARAMS") or {},
+            hooks=hooks,
+            name=module.__name__,
+        )
 
     def initialize(self, context: Any) -> None:
         if self._initialize is not None:

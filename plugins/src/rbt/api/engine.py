@@ -207,8 +207,11 @@ class Engine:
 
     def _order_updated(self, event: OrderUpdated) -> None:
         status = event.order.status
-        name = {OrderStatus.CANCELLED: "on_order_cancel", OrderStatus.REJECTED: "on_order_reject",
-                OrderStatus.DENIED: "on_order_reject"}.get(status)
+        name = {
+            OrderStatus.CANCELLED: "on_order_cancel",
+            OrderStatus.REJECTED: "on_order_reject",
+            OrderStatus.DENIED: "on_order_reject",
+        }.get(status)
         hook = getattr(self.strategy, name, None) if name else None
         if hook is not None:
             with self.active():
@@ -236,22 +239,34 @@ class Engine:
             return self._views_cache[1]
         views = {}
         for asset, position in self.ledger.positions().items():
-            views[asset] = PositionView(asset, float(position.amount), float(position.cost_basis),
-                                        float(position.last_price))
+            views[asset] = PositionView(
+                asset,
+                float(position.amount),
+                float(position.cost_basis),
+                float(position.last_price),
+            )
         positions = Positions(views)
         self._views_cache = (key, positions)
         return positions
 
     # -- the API -------------------------------------------------------------------
-    def order(self, asset: Asset, amount: float | int | Decimal, limit_price: float | None = None,
-              stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+    def order(
+        self,
+        asset: Asset,
+        amount: float | int | Decimal,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: OrderStyle | None = None,
+    ) -> str | None:
         """Place an order for ``amount`` (signed) of ``asset``; return its id, or None for 0."""
         if not isinstance(asset, Asset):
             raise TypeError(f"order() expects an Asset (use symbol('...')), got {asset!r}")
         quantity = self._quantity(asset, amount)
         if quantity == 0:
             return None
-        order = self.session.place_order(asset, quantity, self._style(limit_price, stop_price, style))
+        order = self.session.place_order(
+            asset, quantity, self._style(limit_price, stop_price, style)
+        )
         return order.id
 
     def _quantity(self, asset: Asset, amount: float | int | Decimal) -> Decimal:
@@ -274,8 +289,13 @@ class Engine:
             return style
         if limit is None and stop is None:
             return OrderStyle()
-        kind = (OrderType.STOP_LIMIT if limit is not None and stop is not None
-                else OrderType.LIMIT if limit is not None else OrderType.STOP)
+        kind = (
+            OrderType.STOP_LIMIT
+            if limit is not None and stop is not None
+            else OrderType.LIMIT
+            if limit is not None
+            else OrderType.STOP
+        )
         as_dec = lambda v: None if v is None else decimal_from_float(float(v))  # noqa: E731
         return OrderStyle(type=kind, limit_price=as_dec(limit), stop_price=as_dec(stop))
 
@@ -347,9 +367,14 @@ class Engine:
         pairs.update(kwargs)
         self._recorded.update(pairs)
 
-    def schedule_function(self, func: Callable[[Any, Any], None], date_rule: DateRule | None = None,
-                          time_rule: TimeRule | None = None, half_days: bool = True,
-                          calendar: Any = None) -> None:
+    def schedule_function(
+        self,
+        func: Callable[[Any, Any], None],
+        date_rule: DateRule | None = None,
+        time_rule: TimeRule | None = None,
+        half_days: bool = True,
+        calendar: Any = None,
+    ) -> None:
         """Run ``func(context, data)`` on the sessions ``date_rule`` selects."""
         rule = date_rule or date_rules.every_day()
         sessions = rule.sessions(self.sessions)
@@ -361,7 +386,9 @@ class Engine:
         times = self.portal.calendar.session_times(session)
         return times.close - times.open < 6 * 3600 * 1_000_000_000
 
-    def set_commission(self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
+    def set_commission(
+        self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None
+    ) -> None:
         """Choose the commission model (instance or provider name); only in ``initialize``."""
         self._require_initializing("set_commission")
         chosen = model if model is not None else us_equities
@@ -370,12 +397,16 @@ class Engine:
         self.commission = self._resolve_model(chosen, "commission")
         self.session.broker.commission = self.commission  # type: ignore[attr-defined]
 
-    def set_slippage(self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
+    def set_slippage(
+        self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None
+    ) -> None:
         """Choose the slippage model (instance or provider name); only in ``initialize``."""
         self._require_initializing("set_slippage")
         chosen = model if model is not None else us_equities
         if chosen is None:
-            raise ConfigError("set_slippage needs a model, e.g. slippage.FixedBasisPointsSlippage()")
+            raise ConfigError(
+                "set_slippage needs a model, e.g. slippage.FixedBasisPointsSlippage()"
+            )
         self.slippage = self._resolve_model(chosen, "slippage")
         self.session.broker.slippage = self.slippage  # type: ignore[attr-defined]
 
@@ -384,10 +415,12 @@ class Engine:
             if not (hasattr(model, "calculate") or hasattr(model, "fill")):
                 raise ConfigError(f"{model!r} is not a {what} model")
             return model
-        from rbt.plugins import plugin_manager
         from rbt.kernel.registry import ProviderKind
+        from rbt.plugins import plugin_manager
 
-        kind = ProviderKind.COMMISSION_MODEL if what == "commission" else ProviderKind.SLIPPAGE_MODEL
+        kind = (
+            ProviderKind.COMMISSION_MODEL if what == "commission" else ProviderKind.SLIPPAGE_MODEL
+        )
         manager = self.session.manager or plugin_manager()
         return manager.get_provider(kind, model).create()
 

@@ -31,45 +31,80 @@ __all__ = [
 ]
 
 
-def order(asset: Asset, amount: float | int | Decimal, limit_price: float | None = None,
-          stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+def order(
+    asset: Asset,
+    amount: float | int | Decimal,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: OrderStyle | None = None,
+) -> str | None:
     """Place an order for ``amount`` shares (negative sells); return its id or None."""
     return current_engine().order(asset, amount, limit_price, stop_price, style)
 
 
-def order_value(asset: Asset, value: float, limit_price: float | None = None,
-                stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+def order_value(
+    asset: Asset,
+    value: float,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: OrderStyle | None = None,
+) -> str | None:
     """Order ``value`` worth of ``asset`` at its last price."""
-    return current_engine().order_value(asset, value, limit_price=limit_price,
-                                        stop_price=stop_price, style=style)
+    return current_engine().order_value(
+        asset, value, limit_price=limit_price, stop_price=stop_price, style=style
+    )
 
 
-def order_percent(asset: Asset, percent: float, limit_price: float | None = None,
-                  stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+def order_percent(
+    asset: Asset,
+    percent: float,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: OrderStyle | None = None,
+) -> str | None:
     """Order ``percent`` (0.1 = 10 %) of the portfolio value."""
-    return current_engine().order_percent(asset, percent, limit_price=limit_price,
-                                          stop_price=stop_price, style=style)
+    return current_engine().order_percent(
+        asset, percent, limit_price=limit_price, stop_price=stop_price, style=style
+    )
 
 
-def order_target(asset: Asset, target: float | int | Decimal, limit_price: float | None = None,
-                 stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+def order_target(
+    asset: Asset,
+    target: float | int | Decimal,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: OrderStyle | None = None,
+) -> str | None:
     """Order up or down to hold ``target`` shares."""
-    return current_engine().order_target(asset, target, limit_price=limit_price,
-                                         stop_price=stop_price, style=style)
+    return current_engine().order_target(
+        asset, target, limit_price=limit_price, stop_price=stop_price, style=style
+    )
 
 
-def order_target_value(asset: Asset, target: float, limit_price: float | None = None,
-                       stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+def order_target_value(
+    asset: Asset,
+    target: float,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: OrderStyle | None = None,
+) -> str | None:
     """Order up or down to hold ``target`` worth of ``asset``."""
-    return current_engine().order_target_value(asset, target, limit_price=limit_price,
-                                               stop_price=stop_price, style=style)
+    return current_engine().order_target_value(
+        asset, target, limit_price=limit_price, stop_price=stop_price, style=style
+    )
 
 
-def order_target_percent(asset: Asset, target: float, limit_price: float | None = None,
-                         stop_price: float | None = None, style: OrderStyle | None = None) -> str | None:
+def order_target_percent(
+    asset: Asset,
+    target: float,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: OrderStyle | None = None,
+) -> str | None:
     """Order up or down to hold ``target`` (0.1 = 10 %) of the portfolio value."""
-    return current_engine().order_target_percent(asset, target, limit_price=limit_price,
-                                                 stop_price=stop_price, style=style)
+    return current_engine().order_target_percent(
+        asset, target, limit_price=limit_price, stop_price=stop_price, style=style
+    )
 
 
 def cancel_order(order_param: str | Order) -> None:
@@ -112,9 +147,13 @@ def record(*args: Any, **kwargs: Any) -> None:
     current_engine().record(*args, **kwargs)
 
 
-def schedule_function(func: Callable[[Any, Any], None], date_rule: DateRule | None = None,
-                      time_rule: TimeRule | None = None, half_days: bool = True,
-                      calendar: Any = None) -> None:
+def schedule_function(
+    func: Callable[[Any, Any], None],
+    date_rule: DateRule | None = None,
+    time_rule: TimeRule | None = None,
+    half_days: bool = True,
+    calendar: Any = None,
+) -> None:
     """Run ``func(context, data)`` on the sessions ``date_rule`` picks."""
     current_engine().schedule_function(func, date_rule, time_rule, half_days, calendar)
 

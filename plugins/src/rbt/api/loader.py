@@ -51,9 +51,12 @@ def load_strategy(path: str | Path) -> LoadedStrategy:
         sys.modules.pop(module_name, None)
         raise
     classes = [
-        obj for obj in vars(module).values()
-        if isinstance(obj, type) and issubclass(obj, TradingAlgorithm)
-        and obj not in (TradingAlgorithm, FunctionStrategy) and obj.__module__ == module_name
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, TradingAlgorithm)
+        and obj not in (TradingAlgorithm, FunctionStrategy)
+        and obj.__module__ == module_name
     ]
     if len(classes) > 1:
         names = ", ".join(c.__name__ for c in classes)
@@ -62,7 +65,7 @@ def load_strategy(path: str | Path) -> LoadedStrategy:
         return LoadedStrategy(classes[0](), digest, file)
     if not callable(getattr(module, "initialize", None)):
         raise ConfigError(
-            f"{file} defines no strategy: write initialize(context) (and handle_data(context, data)) "
-            "or a subclass of rbt.api.TradingAlgorithm"
+            f"{file} defines no strategy: write initialize(context) "
+            "(and handle_data(context, data)) or a subclass of rbt.api.TradingAlgorithm"
         )
     return LoadedStrategy(FunctionStrategy.from_module(module), digest, file)

@@ -24,7 +24,9 @@ class Params(Mapping[str, Any]):
         try:
             return self._values[key]
         except KeyError:
-            raise AttributeError(f"no parameter {key!r}; declared: {', '.join(self._values) or 'none'}") from None
+            raise AttributeError(
+                f"no parameter {key!r}; declared: {', '.join(self._values) or 'none'}"
+            ) from None
 
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("parameters are read-only; override them with --param or params=")

@@ -109,5 +109,7 @@ class Portfolio:
         return self._engine.ledger.account()
 
     def __repr__(self) -> str:
-        return (f"Portfolio(cash={self.cash:.2f}, positions={len(self.positions)}, "
-                f"portfolio_value={self.portfolio_value:.2f})")
+        return (
+            f"Portfolio(cash={self.cash:.2f}, positions={len(self.positions)}, "
+            f"portfolio_value={self.portfolio_value:.2f})"
+        )

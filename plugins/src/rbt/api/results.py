@@ -77,7 +77,9 @@ class BacktestResult:
         import pandas as pd
 
         frame = self.perf.to_pandas()
-        frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), unit="ns", utc=True), name=None)
+        frame.index = pd.DatetimeIndex(
+            pd.to_datetime(frame.pop("ts"), unit="ns", utc=True), name=None
+        )
         for column in ("portfolio_value", "cash", "positions_value", "pnl", "capital_used"):
             if column in frame:
                 frame[column] = frame[column].astype("float64")
@@ -120,37 +122,43 @@ def build_frames(
         perf_columns[key] = pl.Series(key, [_plain(v) for v in column], strict=False)
     perf = pl.DataFrame(perf_columns)
 
-    transactions = pl.DataFrame({
-        "id": pl.Series([f.id for f in fills], dtype=pl.String),
-        "order_id": pl.Series([f.order_id for f in fills], dtype=pl.String),
-        "session": pl.Series([session_of.get(f.ts) for f in fills], dtype=pl.Date),
-        "ts": pl.Series([f.ts for f in fills], dtype=pl.Int64),
-        "sid": pl.Series([f.asset.sid for f in fills], dtype=pl.Int64),
-        "symbol": pl.Series([f.asset.symbol for f in fills], dtype=pl.String),
-        "amount": decimal_column("amount", [f.amount for f in fills]),
-        "price": decimal_column("price", [f.price for f in fills]),
-        "commission": decimal_column("commission", [f.commission for f in fills]),
-    })
-    orders_frame = pl.DataFrame({
-        "id": pl.Series([o.id for o in orders], dtype=pl.String),
-        "created": pl.Series([o.created for o in orders], dtype=pl.Int64),
-        "sid": pl.Series([o.asset.sid for o in orders], dtype=pl.Int64),
-        "symbol": pl.Series([o.asset.symbol for o in orders], dtype=pl.String),
-        "type": pl.Series([o.style.type.value for o in orders], dtype=pl.String),
-        "amount": decimal_column("amount", [o.amount for o in orders]),
-        "filled": decimal_column("filled", [o.filled for o in orders]),
-        "commission": decimal_column("commission", [o.commission for o in orders]),
-        "status": pl.Series([o.status.value for o in orders], dtype=pl.String),
-        "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
-    })
+    transactions = pl.DataFrame(
+        {
+            "id": pl.Series([f.id for f in fills], dtype=pl.String),
+            "order_id": pl.Series([f.order_id for f in fills], dtype=pl.String),
+            "session": pl.Series([session_of.get(f.ts) for f in fills], dtype=pl.Date),
+            "ts": pl.Series([f.ts for f in fills], dtype=pl.Int64),
+            "sid": pl.Series([f.asset.sid for f in fills], dtype=pl.Int64),
+            "symbol": pl.Series([f.asset.symbol for f in fills], dtype=pl.String),
+            "amount": decimal_column("amount", [f.amount for f in fills]),
+            "price": decimal_column("price", [f.price for f in fills]),
+            "commission": decimal_column("commission", [f.commission for f in fills]),
+        }
+    )
+    orders_frame = pl.DataFrame(
+        {
+            "id": pl.Series([o.id for o in orders], dtype=pl.String),
+            "created": pl.Series([o.created for o in orders], dtype=pl.Int64),
+            "sid": pl.Series([o.asset.sid for o in orders], dtype=pl.Int64),
+            "symbol": pl.Series([o.asset.symbol for o in orders], dtype=pl.String),
+            "type": pl.Series([o.style.type.value for o in orders], dtype=pl.String),
+            "amount": decimal_column("amount", [o.amount for o in orders]),
+            "filled": decimal_column("filled", [o.filled for o in orders]),
+            "commission": decimal_column("commission", [o.commission for o in orders]),
+            "status": pl.Series([o.status.value for o in orders], dtype=pl.String),
+            "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
+        }
+    )
     rows = [(r.session, sid, amount, price) for r in records for sid, amount, price in r.positions]
-    positions = pl.DataFrame({
-        "session": pl.Series([row[0] for row in rows], dtype=pl.Date),
-        "sid": pl.Series([row[1] for row in rows], dtype=pl.Int64),
-        "symbol": pl.Series([assets[row[1]].symbol for row in rows], dtype=pl.String),
-        "amount": decimal_column("amount", [row[2] for row in rows]),
-        "last_price": decimal_column("last_price", [row[3] for row in rows]),
-    })
+    positions = pl.DataFrame(
+        {
+            "session": pl.Series([row[0] for row in rows], dtype=pl.Date),
+            "sid": pl.Series([row[1] for row in rows], dtype=pl.Int64),
+            "symbol": pl.Series([assets[row[1]].symbol for row in rows], dtype=pl.String),
+            "amount": decimal_column("amount", [row[2] for row in rows]),
+            "last_price": decimal_column("last_price", [row[3] for row in rows]),
+        }
+    )
     return perf, transactions, orders_frame, positions
 
 

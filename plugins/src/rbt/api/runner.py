@@ -77,8 +77,11 @@ def _strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
         raise ConfigError(f"not a strategy: {strategy!r}")
     target = type(strategy) if not isinstance(strategy, FunctionStrategy) else None
     parts = []
-    funcs = [target] if target else [strategy._initialize, strategy._handle_data,
-                                     strategy._before, strategy._analyze]
+    funcs = (
+        [target]
+        if target
+        else [strategy._initialize, strategy._handle_data, strategy._before, strategy._analyze]
+    )
     for obj in funcs:
         if obj is None:
             continue
@@ -140,15 +143,30 @@ def run_backtest(
     calendar = get_calendar(bars.calendar)
     sessions = _sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
     params_obj = merge_params(instance.PARAMS, dict(params or {}))
-    run_id = _run_id(source_hash, params_obj.to_dict(), bundle_hash, start_date, end_date, capital,
-                     commission_model, slippage_model, fill_timing)
+    run_id = _run_id(
+        source_hash,
+        params_obj.to_dict(),
+        bundle_hash,
+        start_date,
+        end_date,
+        capital,
+        commission_model,
+        slippage_model,
+        fill_timing,
+    )
 
     portal = BarPortal(bars, calendar)
     broker = pm.get_provider(ProviderKind.BROKER, "sim").create(
-        portal, commission=commission_model, slippage=slippage_model, fill_timing=fill_timing)
+        portal, commission=commission_model, slippage=slippage_model, fill_timing=fill_timing
+    )
     ledger = Ledger(capital)
-    session = Session(portal=portal, broker=broker, ledger=ledger,
-                      order_ids=ClientOrderIds("bt", run_id), manager=pm)
+    session = Session(
+        portal=portal,
+        broker=broker,
+        ledger=ledger,
+        order_ids=ClientOrderIds("bt", run_id),
+        manager=pm,
+    )
     by_symbol = {a.symbol: a for a in bars.assets}
 
     def lookup(ticker: str, as_of: dt.date | None) -> Asset:
@@ -161,8 +179,17 @@ def run_backtest(
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise LookupError(f"unknown symbol {ticker!r} in bundle {bundle!r}{hint}") from None
 
-    engine = Engine(instance, session, portal, params_obj, sessions, lookup,
-                    commission_model, slippage_model, record_positions=record_positions)
+    engine = Engine(
+        instance,
+        session,
+        portal,
+        params_obj,
+        sessions,
+        lookup,
+        commission_model,
+        slippage_model,
+        record_positions=record_positions,
+    )
     engine.initialize()
     clock = SimClock(calendar, sessions[0], sessions[-1], bars.frequency)
     session.run(clock)
@@ -172,8 +199,13 @@ def run_backtest(
         if fill.ts not in session_of:
             session_of[fill.ts] = dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date()
     perf, transactions, orders, positions = build_frames(
-        engine.records, session.fills, list(session.orders), {a.sid: a for a in bars.assets},
-        capital, session_of)
+        engine.records,
+        session.fills,
+        list(session.orders),
+        {a.sid: a for a in bars.assets},
+        capital,
+        session_of,
+    )
     from rbt.plugins.metrics import summary
 
     periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
@@ -194,16 +226,33 @@ def run_backtest(
         "fill_timing": fill_timing,
         "final_value": str(ledger.cash + ledger.positions_value()),
     }
-    result = BacktestResult(run_id=run_id, perf=perf, transactions=transactions, orders=orders,
-                            positions=positions, metrics=metrics, manifest=manifest)
+    result = BacktestResult(
+        run_id=run_id,
+        perf=perf,
+        transactions=transactions,
+        orders=orders,
+        positions=positions,
+        metrics=metrics,
+        manifest=manifest,
+    )
     if write:
         path = write_results(result, home.results / run_id)
-        result = BacktestResult(run_id=run_id, perf=perf, transactions=transactions, orders=orders,
-                                positions=positions, metrics=metrics, manifest=manifest, path=path)
+        result = BacktestResult(
+            run_id=run_id,
+            perf=perf,
+            transactions=transactions,
+            orders=orders,
+            positions=positions,
+            metrics=metrics,
+            manifest=manifest,
+            path=path,
+        )
     finisher = analyze or instance.analyze
     with engine.active():
-        if analyze is not None or type(instance).analyze is not TradingAlgorithm.analyze or (
-            isinstance(instance, FunctionStrategy) and instance._analyze is not None
+        if (
+            analyze is not None
+            or type(instance).analyze is not TradingAlgorithm.analyze
+            or (isinstance(instance, FunctionStrategy) and instance._analyze is not None)
         ):
             finisher(engine.context, result.to_pandas())
     return result
@@ -215,8 +264,9 @@ def _model(pm: RbtPluginManager, kind: ProviderKind, choice: Any) -> Any:
     return choice
 
 
-def _sessions_in_bundle(bars: BarArrays, calendar: Any, start: dt.date, end: dt.date,
-                        bundle: str) -> list[dt.date]:
+def _sessions_in_bundle(
+    bars: BarArrays, calendar: Any, start: dt.date, end: dt.date, bundle: str
+) -> list[dt.date]:
     if not len(bars.sessions):
         raise DataUnavailableError(f"bundle {bundle!r} has no bars")
     first = bars.sessions[0].item()
@@ -231,12 +281,31 @@ def _sessions_in_bundle(bars: BarArrays, calendar: Any, start: dt.date, end: dt.
     return sessions
 
 
-def _run_id(source_hash: str, params: Mapping[str, Any], bundle_hash: str, start: dt.date,
-            end: dt.date, capital: Decimal, commission: Any, slippage: Any, fill_timing: str) -> str:
-    key = json.dumps({
-        "strategy": source_hash, "params": params, "bundle": bundle_hash, "start": start.isoformat(),
-        "end": end.isoformat(), "capital": str(capital), "commission": repr(commission),
-        "slippage": repr(slippage), "fill_timing": fill_timing, "seed": 0,
-    }, sort_keys=True, default=str)
+def _run_id(
+    source_hash: str,
+    params: Mapping[str, Any],
+    bundle_hash: str,
+    start: dt.date,
+    end: dt.date,
+    capital: Decimal,
+    commission: Any,
+    slippage: Any,
+    fill_timing: str,
+) -> str:
+    key = json.dumps(
+        {
+            "strategy": source_hash,
+            "params": params,
+            "bundle": bundle_hash,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+            "capital": str(capital),
+            "commission": repr(commission),
+            "slippage": repr(slippage),
+            "fill_timing": fill_timing,
+            "seed": 0,
+        },
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:16]
-

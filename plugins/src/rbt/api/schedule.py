@@ -9,7 +9,7 @@ bar, after ``handle_data``, in the order they were scheduled (as in Zipline).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import attrs
 
@@ -27,17 +27,18 @@ class DateRule:
         """The subset of ``sessions`` this rule fires on."""
         if self.kind == "every_day":
             return frozenset(sessions)
-        if self.kind.startswith("week"):
-            key: Callable[[dt.date], tuple[int, ...]] = lambda d: tuple(d.isocalendar()[:2])
-        else:
-            key = lambda d: (d.year, d.month)
+        key = _week if self.kind.startswith("week") else _month
         groups: dict[tuple[int, ...], list[dt.date]] = {}
         for day in sessions:
             groups.setdefault(key(day), []).append(day)
         chosen = set()
         for days in groups.values():
             if self.days_offset < len(days):
-                chosen.add(days[self.days_offset] if self.kind.endswith("start") else days[-1 - self.days_offset])
+                chosen.add(
+                    days[self.days_offset]
+                    if self.kind.endswith("start")
+                    else days[-1 - self.days_offset]
+                )
         return frozenset(chosen)
 
 
@@ -49,13 +50,21 @@ class TimeRule:
     offset: dt.timedelta = dt.timedelta(0)
 
 
+def _week(day: dt.date) -> tuple[int, ...]:
+    return tuple(day.isocalendar()[:2])
+
+
+def _month(day: dt.date) -> tuple[int, ...]:
+    return (day.year, day.month)
+
+
 def _offset(days_offset: int) -> int:
     if days_offset < 0:
         raise ValueError(f"days_offset must be >= 0, got {days_offset}")
     return days_offset
 
 
-class date_rules:  # noqa: N801 - Zipline's public name
+class date_rules:
     """Factories of :class:`DateRule` with Zipline's names."""
 
     @staticmethod
@@ -84,17 +93,21 @@ class date_rules:  # noqa: N801 - Zipline's public name
         return DateRule("month_end", _offset(days_offset))
 
 
-class time_rules:  # noqa: N801 - Zipline's public name
+class time_rules:
     """Factories of :class:`TimeRule` with Zipline's names."""
 
     @staticmethod
-    def market_open(offset: dt.timedelta | None = None, hours: int = 0, minutes: int = 0) -> TimeRule:
+    def market_open(
+        offset: dt.timedelta | None = None, hours: int = 0, minutes: int = 0
+    ) -> TimeRule:
         """``offset`` (or hours/minutes) after the open; Zipline's default is one minute."""
         delta = offset if offset is not None else dt.timedelta(hours=hours, minutes=minutes)
         return TimeRule("open", delta or dt.timedelta(minutes=1))
 
     @staticmethod
-    def market_close(offset: dt.timedelta | None = None, hours: int = 0, minutes: int = 0) -> TimeRule:
+    def market_close(
+        offset: dt.timedelta | None = None, hours: int = 0, minutes: int = 0
+    ) -> TimeRule:
         """``offset`` (or hours/minutes) before the close; Zipline's default is one minute."""
         delta = offset if offset is not None else dt.timedelta(hours=hours, minutes=minutes)
         return TimeRule("close", delta or dt.timedelta(minutes=1))

@@ -28,8 +28,11 @@ app = typer.Typer(
 
 HomeOption = Annotated[
     Path | None,
-    typer.Option("--home", help="RBT home directory (default: $RBT_HOME or the user data dir).",
-                 show_default=False),
+    typer.Option(
+        "--home",
+        help="RBT home directory (default: $RBT_HOME or the user data dir).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -50,8 +53,15 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """RustyBT: backtest, paper-trade and trade the same strategy."""
 
@@ -64,10 +74,19 @@ def run(
     end: Annotated[str, typer.Option(help="Last session, YYYY-MM-DD (inclusive).")],
     capital: Annotated[str, typer.Option(help="Starting cash.")] = "10000000",
     bundle: Annotated[str, typer.Option(help="Bundle to run on.")] = "demo",
-    param: Annotated[list[str] | None, typer.Option("--param", help="Override a strategy parameter: k=v (repeatable).")] = None,
-    fill_timing: Annotated[str, typer.Option(help="next_close (Zipline default) or next_open.")] = "next_close",
-    commission: Annotated[str, typer.Option(help="Commission model provider (see rbt plugins).")] = "per_share",
-    slippage: Annotated[str, typer.Option(help="Slippage model provider (see rbt plugins).")] = "fixed_bps",
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="Override a strategy parameter: k=v (repeatable)."),
+    ] = None,
+    fill_timing: Annotated[
+        str, typer.Option(help="next_close (Zipline default) or next_open.")
+    ] = "next_close",
+    commission: Annotated[
+        str, typer.Option(help="Commission model provider (see rbt plugins).")
+    ] = "per_share",
+    slippage: Annotated[
+        str, typer.Option(help="Slippage model provider (see rbt plugins).")
+    ] = "fixed_bps",
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -77,33 +96,53 @@ def run(
 
     params = parse_param_assignments(param or [])
     try:
-        result = run_backtest(strategy, start=start, end=end, capital_base=capital, bundle=bundle,
-                              params=params, commission=commission, slippage=slippage,
-                              fill_timing=fill_timing, home=_home(home))
+        result = run_backtest(
+            strategy,
+            start=start,
+            end=end,
+            capital_base=capital,
+            bundle=bundle,
+            params=params,
+            commission=commission,
+            slippage=slippage,
+            fill_timing=fill_timing,
+            home=_home(home),
+        )
     except Exception as exc:
         if _is_user_code_error(exc, strategy):
             _print_user_traceback(exc, strategy)
             raise typer.Exit(ExitCode.RUN_FAILED) from None
         raise
     if as_json:
-        print_json({"run_id": result.run_id, "final_value": str(result.final_value),
-                    "metrics": dict(result.metrics), "path": str(result.path),
-                    "manifest": dict(result.manifest)})
+        print_json(
+            {
+                "run_id": result.run_id,
+                "final_value": str(result.final_value),
+                "metrics": dict(result.metrics),
+                "path": str(result.path),
+                "manifest": dict(result.manifest),
+            }
+        )
         return
     _print_summary(result)
 
 
 def _is_user_code_error(exc: BaseException, strategy: Path) -> bool:
     target = str(strategy.resolve())
-    return any(Path(frame.filename).resolve().as_posix() == Path(target).as_posix()
-               for frame in traceback.extract_tb(exc.__traceback__))
+    return any(
+        Path(frame.filename).resolve().as_posix() == Path(target).as_posix()
+        for frame in traceback.extract_tb(exc.__traceback__)
+    )
 
 
 def _print_user_traceback(exc: BaseException, strategy: Path) -> None:
     # show the user's frames, not the engine's: the error is in their code
     target = strategy.resolve().as_posix()
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if Path(f.filename).resolve().as_posix() == target]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if Path(f.filename).resolve().as_posix() == target
+    ]
     err = console(stderr=True)
     err.print("[bold red]error:[/] the strategy raised an exception")
     for frame in traceback.format_list(frames):
@@ -124,8 +163,13 @@ def _print_summary(result: Any) -> None:
         ("Sessions", f"{len(result.perf)}"),
     ]
     out = console()
-    out.print(table(f"Backtest {result.run_id}  ({result.manifest['start']} .. {result.manifest['end']})",
-                    ["metric", "value"], rows))
+    out.print(
+        table(
+            f"Backtest {result.run_id}  ({result.manifest['start']} .. {result.manifest['end']})",
+            ["metric", "value"],
+            rows,
+        )
+    )
     if result.path is not None:
         out.print(f"results: {result.path}")
 
@@ -133,13 +177,21 @@ def _print_summary(result: Any) -> None:
 # -- data --------------------------------------------------------------------------------
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Argument(help="Data source provider: csv, demo, ... (see rbt plugins).")],
-    bundle: Annotated[str | None, typer.Option(help="Bundle name (default: the source name).")] = None,
+    source: Annotated[
+        str, typer.Argument(help="Data source provider: csv, demo, ... (see rbt plugins).")
+    ],
+    bundle: Annotated[
+        str | None, typer.Option(help="Bundle name (default: the source name).")
+    ] = None,
     path: Annotated[Path | None, typer.Option(help="Input directory (csv).")] = None,
-    calendar: Annotated[str | None, typer.Option(help="Trading calendar, e.g. XNYS or always_open.")] = None,
+    calendar: Annotated[
+        str | None, typer.Option(help="Trading calendar, e.g. XNYS or always_open.")
+    ] = None,
     tz: Annotated[str | None, typer.Option(help="Time zone of naive intraday timestamps.")] = None,
     frequency: Annotated[str | None, typer.Option(help="Bar interval: 1d or 1m.")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Source option k=v (repeatable).")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Source option k=v (repeatable).")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -150,16 +202,29 @@ def ingest(
     from rbt.data.ingest import ingest as run_ingest
 
     options: dict[str, Any] = dict(parse_param_assignments(option or []))
-    for key, value in (("path", path), ("calendar", calendar), ("tz", tz), ("frequency", frequency)):
+    for key, value in (
+        ("path", path),
+        ("calendar", calendar),
+        ("tz", tz),
+        ("frequency", frequency),
+    ):
         if value is not None:
             options[key] = str(value)
     name = bundle or source.replace(".", "_")
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console(stderr=True), transient=as_json) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=as_json,
+    ) as bar:
         task = bar.add_task(f"ingest {source} → {name}", total=None)
 
         def progress(symbol: str, done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total, description=f"ingest {source} → {name}: {symbol}")
+            bar.update(
+                task, completed=done, total=total, description=f"ingest {source} → {name}: {symbol}"
+            )
 
         manifest = run_ingest(_home(home), source, name, options, progress=progress)
     info = manifest if isinstance(manifest, dict) else getattr(manifest, "__dict__", {})
@@ -213,26 +278,61 @@ def plugins(as_json: JsonOption = False) -> None:
 
     pm = plugin_manager()
     providers = [
-        {"kind": kind.value, "name": p.name, "plugin": p.plugin, "dist": p.dist, "version": p.version,
-         "capabilities": sorted(p.capabilities), "summary": p.summary}
-        for kind in ProviderKind for p in pm.providers(kind).values()
+        {
+            "kind": kind.value,
+            "name": p.name,
+            "plugin": p.plugin,
+            "dist": p.dist,
+            "version": p.version,
+            "capabilities": sorted(p.capabilities),
+            "summary": p.summary,
+        }
+        for kind in ProviderKind
+        for p in pm.providers(kind).values()
     ]
-    infos = [{"name": i.name, "dist": i.dist, "version": i.version, "builtin": i.builtin,
-              "hooks": list(i.hooks)} for i in pm.plugin_infos()]
-    errors = [{"name": e.name, "dist": e.dist, "version": e.version, "error": e.reason}
-              for e in pm.load_errors]
+    infos = [
+        {
+            "name": i.name,
+            "dist": i.dist,
+            "version": i.version,
+            "builtin": i.builtin,
+            "hooks": list(i.hooks),
+        }
+        for i in pm.plugin_infos()
+    ]
+    errors = [
+        {"name": e.name, "dist": e.dist, "version": e.version, "error": e.reason}
+        for e in pm.load_errors
+    ]
     if as_json:
         print_json({"plugins": infos, "providers": providers, "load_errors": errors})
         return
     out = console()
-    out.print(table("Plugins", ["plugin", "distribution", "version", "hooks"],
-                    [[i["name"], i["dist"], i["version"], len(i["hooks"])] for i in infos]))
-    out.print(table("Providers", ["kind", "name", "plugin", "capabilities", "summary"],
-                    [[p["kind"], p["name"], p["plugin"], ",".join(p["capabilities"]), p["summary"]]
-                     for p in providers]))
+    out.print(
+        table(
+            "Plugins",
+            ["plugin", "distribution", "version", "hooks"],
+            [[i["name"], i["dist"], i["version"], len(i["hooks"])] for i in infos],
+        )
+    )
+    out.print(
+        table(
+            "Providers",
+            ["kind", "name", "plugin", "capabilities", "summary"],
+            [
+                [p["kind"], p["name"], p["plugin"], ",".join(p["capabilities"]), p["summary"]]
+                for p in providers
+            ],
+        )
+    )
     if errors:
-        out.print(table("Load errors", ["plugin", "distribution", "error"],
-                        [[e["name"], f"{e['dist']} {e['version']}", e["error"]] for e in errors]))
+        out.print(
+            table(
+                "Load errors",
+                ["plugin", "distribution", "error"],
+                [[e["name"], f"{e['dist']} {e['version']}", e["error"]] for e in errors],
+            )
+        )
 
 
 # -- entry point ----------------------------------------------------------------------------

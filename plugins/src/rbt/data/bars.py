@@ -103,9 +103,13 @@ def bars_from_floats(
     for name in OHLCV:
         values = np.asarray(fields[name], dtype=np.float64)
         if values.shape != (len(days), len(assets)):
-            raise ValueError(f"{name}: expected shape {(len(days), len(assets))}, got {values.shape}")
+            raise ValueError(
+                f"{name}: expected shape {(len(days), len(assets))}, got {values.shape}"
+            )
         scale = 0 if name == "volume" else price_scale
-        exact = np.where(np.isnan(values), 0, np.round(np.nan_to_num(values) * 10**scale)).astype(np.int64)
+        exact = np.where(np.isnan(values), 0, np.round(np.nan_to_num(values) * 10**scale)).astype(
+            np.int64
+        )
         mantissas[name] = exact
         floats[name] = np.where(np.isnan(values), np.nan, exact / 10**scale)
     return BarArrays(

@@ -71,7 +71,9 @@ class BarPortal:
     # -- derived arrays, built once on first use ------------------------------------
     def _prices(self) -> npt.NDArray[np.float64]:
         if self._price is None:
-            self._price = self.bars.floats["close"][self._last_rows(), np.arange(self.bars.shape[1])]
+            self._price = self.bars.floats["close"][
+                self._last_rows(), np.arange(self.bars.shape[1])
+            ]
             self._price[self._last_rows() < 0] = np.nan
         return self._price
 
@@ -93,7 +95,9 @@ class BarPortal:
         try:
             return self._floats[field]
         except KeyError:
-            raise DataError(f"unknown bar field {field!r}; expected one of {', '.join(_FIELDS)}") from None
+            raise DataError(
+                f"unknown bar field {field!r}; expected one of {', '.join(_FIELDS)}"
+            ) from None
 
     def _cols(self, assets: Sequence[Asset]) -> slice | npt.NDArray[np.intp]:
         key = tuple(a.sid for a in assets)
@@ -249,9 +253,7 @@ class BarPortal:
             return False
         session = self.bars.sessions[self._row].item()
         end = asset.auto_close_date or asset.end_date
-        return not (asset.start_date and session < asset.start_date) and not (
-            end and session > end
-        )
+        return not (asset.start_date and session < asset.start_date) and not (end and session > end)
 
     def is_stale(self, asset: Asset) -> bool:
         """Whether ``asset`` has traded before but has no bar at the cursor."""

@@ -7,7 +7,9 @@ from decimal import Decimal
 from rbt.kernel.numeric import decimal_from_float, to_decimal
 
 
-def as_decimal(value: float | int | str | Decimal, name: str, *, minimum: Decimal | None = None) -> Decimal:
+def as_decimal(
+    value: float | int | str | Decimal, name: str, *, minimum: Decimal | None = None
+) -> Decimal:
     """Convert a user parameter to Decimal, naming it in errors."""
     try:
         result = decimal_from_float(value) if isinstance(value, float) else to_decimal(value)

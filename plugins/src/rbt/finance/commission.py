@@ -23,7 +23,9 @@ class PerShare:
     Zipline's default for equities is ``PerShare(cost=0.001, min_trade_cost=0)``.
     """
 
-    def __init__(self, cost: float | Decimal | str = "0.001", min_trade_cost: float | Decimal | str = 0) -> None:
+    def __init__(
+        self, cost: float | Decimal | str = "0.001", min_trade_cost: float | Decimal | str = 0
+    ) -> None:
         self.cost = as_decimal(cost, "cost", minimum=ZERO)
         self.min_trade_cost = as_decimal(min_trade_cost, "min_trade_cost", minimum=ZERO)
 

@@ -32,7 +32,9 @@ class FixedBasisPointsSlippage:
     at most ``volume_limit`` of the bar's volume (Zipline's default: 5 bp, 10 %).
     """
 
-    def __init__(self, basis_points: float | Decimal | str = "5", volume_limit: float | Decimal | str = "0.1") -> None:
+    def __init__(
+        self, basis_points: float | Decimal | str = "5", volume_limit: float | Decimal | str = "0.1"
+    ) -> None:
         self.basis_points = as_decimal(basis_points, "basis_points", minimum=ZERO)
         self.volume_limit = as_decimal(volume_limit, "volume_limit", minimum=ZERO)
         if self.volume_limit == 0:
@@ -50,7 +52,10 @@ class FixedBasisPointsSlippage:
             return quantity * order.direction, price
 
     def __repr__(self) -> str:
-        return f"FixedBasisPointsSlippage(basis_points={self.basis_points}, volume_limit={self.volume_limit})"
+        return (
+            f"FixedBasisPointsSlippage(basis_points={self.basis_points}, "
+            f"volume_limit={self.volume_limit})"
+        )
 
 
 class FixedSlippage:

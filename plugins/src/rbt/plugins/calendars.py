@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from rbt.data.home import RbtHome
 from rbt.kernel import hookimpl
 from rbt.kernel.clock import SessionTimes, TradingCalendar, to_ns
 from rbt.kernel.errors import ConfigError
 from rbt.kernel.registry import Provider, ProviderKind
-
-from rbt.data.home import RbtHome
 
 __all__ = ["AlwaysOpenCalendar", "ExchangeCalendar", "get_calendar"]
 

@@ -11,5 +11,9 @@ from rbt.kernel.registry import Provider, ProviderKind
 @hookimpl
 def rbt_register_clocks() -> Iterator[Provider]:
     """Register the simulated clock."""
-    yield Provider(kind=ProviderKind.CLOCK, name="sim", factory="rbt.kernel.clock:SimClock",
-                   summary="walks a trading calendar's sessions and bars (backtests)")
+    yield Provider(
+        kind=ProviderKind.CLOCK,
+        name="sim",
+        factory="rbt.kernel.clock:SimClock",
+        summary="walks a trading calendar's sessions and bars (backtests)",
+    )

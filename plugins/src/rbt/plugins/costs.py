@@ -20,12 +20,18 @@ _S = "rbt.finance.slippage:"
 def rbt_register_commission_models() -> Iterator[Provider]:
     """Register the built-in commission models."""
     kind = ProviderKind.COMMISSION_MODEL
-    yield Provider(kind=kind, name="per_share", factory=_C + "PerShare",
-                   summary="cost per share with a per-order minimum (Zipline default 0.001)")
-    yield Provider(kind=kind, name="per_trade", factory=_C + "PerTrade",
-                   summary="flat cost per order")
-    yield Provider(kind=kind, name="per_dollar", factory=_C + "PerDollar",
-                   summary="cost per dollar traded")
+    yield Provider(
+        kind=kind,
+        name="per_share",
+        factory=_C + "PerShare",
+        summary="cost per share with a per-order minimum (Zipline default 0.001)",
+    )
+    yield Provider(
+        kind=kind, name="per_trade", factory=_C + "PerTrade", summary="flat cost per order"
+    )
+    yield Provider(
+        kind=kind, name="per_dollar", factory=_C + "PerDollar", summary="cost per dollar traded"
+    )
     yield Provider(kind=kind, name="none", factory=_C + "NoCommission", summary="free trading")
 
 
@@ -33,10 +39,22 @@ def rbt_register_commission_models() -> Iterator[Provider]:
 def rbt_register_slippage_models() -> Iterator[Provider]:
     """Register the built-in slippage models."""
     kind = ProviderKind.SLIPPAGE_MODEL
-    yield Provider(kind=kind, name="fixed_bps", factory=_S + "FixedBasisPointsSlippage",
-                   summary="fixed basis points against the order, volume-capped (Zipline default)",
-                   capabilities={"volume_limit"})
-    yield Provider(kind=kind, name="fixed_spread", factory=_S + "FixedSlippage",
-                   summary="half a fixed spread against the order")
-    yield Provider(kind=kind, name="none", factory=_S + "NoSlippage",
-                   summary="fill everything at the reference price")
+    yield Provider(
+        kind=kind,
+        name="fixed_bps",
+        factory=_S + "FixedBasisPointsSlippage",
+        summary="fixed basis points against the order, volume-capped (Zipline default)",
+        capabilities={"volume_limit"},
+    )
+    yield Provider(
+        kind=kind,
+        name="fixed_spread",
+        factory=_S + "FixedSlippage",
+        summary="half a fixed spread against the order",
+    )
+    yield Provider(
+        kind=kind,
+        name="none",
+        factory=_S + "NoSlippage",
+        summary="fill everything at the reference price",
+    )

@@ -72,8 +72,12 @@ class SimBroker:
         """Accept ``order``; it is matched from the next bar on."""
         events = self._require_events()
         if order.style.type is not OrderType.MARKET:
-            events.order_event(order.id, OrderEventKind.REJECT, self.portal.now,
-                               f"{order.style.type.value} orders are not simulated yet")
+            events.order_event(
+                order.id,
+                OrderEventKind.REJECT,
+                self.portal.now,
+                f"{order.style.type.value} orders are not simulated yet",
+            )
             return
         events.order_event(order.id, OrderEventKind.ACCEPT, self.portal.now)
         self._working[order.id] = attrs.evolve(order, status=order.status)
@@ -120,8 +124,15 @@ class SimBroker:
             commission = self.commission.calculate(order, amount, price)
             seq = self._fill_seq.get(order.id, 0) + 1
             self._fill_seq[order.id] = seq
-            fill = Fill(id=f"{order.id}-f{seq}", order_id=order.id, asset=order.asset,
-                        amount=amount, price=price, ts=ts, commission=commission)
+            fill = Fill(
+                id=f"{order.id}-f{seq}",
+                order_id=order.id,
+                asset=order.asset,
+                amount=amount,
+                price=price,
+                ts=ts,
+                commission=commission,
+            )
             used[sid] = used.get(sid, ZERO) + abs(amount)
             filled = order.filled + amount
             if filled == order.amount:
@@ -144,14 +155,22 @@ class SimBroker:
 @hookimpl
 def rbt_register_brokers() -> Iterator[Provider]:
     """Register the simulated broker."""
-    yield Provider(kind=ProviderKind.BROKER, name="sim", factory="rbt.plugins.sim_broker:SimBroker",
-                   summary="backtest broker: fills against bars with slippage and commission models",
-                   capabilities={"market", "cancel", "partial_fills"})
+    yield Provider(
+        kind=ProviderKind.BROKER,
+        name="sim",
+        factory="rbt.plugins.sim_broker:SimBroker",
+        summary="backtest broker: fills against bars with slippage and commission models",
+        capabilities={"market", "cancel", "partial_fills"},
+    )
 
 
 @hookimpl
 def rbt_register_fill_models() -> Iterator[Provider]:
     """Register the fill timings."""
     for name, field in FILL_TIMINGS.items():
-        yield Provider(kind=ProviderKind.FILL_MODEL, name=name, factory=lambda f=name: f,
-                       summary=f"an order placed on a bar fills at the next bar's {field}")
+        yield Provider(
+            kind=ProviderKind.FILL_MODEL,
+            name=name,
+            factory=lambda f=name: f,
+            summary=f"an order placed on a bar fills at the next bar's {field}",
+        )
