@@ -364,8 +364,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _exit_code_for(exc: Exception) -> int:
-    import click
-
     from rbt.kernel.errors import ConfigError, PluginError, RbtError
 
     if isinstance(exc, PluginError):
@@ -377,12 +375,13 @@ def _exit_code_for(exc: Exception) -> int:
     if isinstance(exc, RbtError):
         error(str(exc))
         return ExitCode.RUN_FAILED
-    if isinstance(exc, click.exceptions.Abort):
+    if isinstance(exc, typer.Abort):
         error("aborted")
         return ExitCode.RUN_FAILED
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return ExitCode.USAGE_ERROR
+    show = getattr(exc, "show", None)
+    if callable(show):  # click's usage errors (Typer vendors click)
+        show()
+        return int(getattr(exc, "exit_code", ExitCode.USAGE_ERROR))
     traceback.print_exc()
     return ExitCode.INTERNAL_ERROR
 
