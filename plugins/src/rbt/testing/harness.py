@@ -44,12 +44,23 @@ def default_builtins() -> tuple[str, ...]:
     return BUILTINS
 
 
+#: Variables the test runner itself changes during a test.
+_RUNNER_VARIABLES = frozenset({"PYTEST_CURRENT_TEST"})
+
+
+def _environ() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _RUNNER_VARIABLES}
+
+
 @contextlib.contextmanager
 def environ_unchanged() -> Iterator[None]:
-    """Fail if ``os.environ`` differs on exit from what it was on entry (no env leaks)."""
-    before = dict(os.environ)
+    """Fail if ``os.environ`` differs on exit from what it was on entry (no env leaks).
+
+    ``PYTEST_CURRENT_TEST``, which pytest itself updates per phase, is ignored.
+    """
+    before = _environ()
     yield
-    after = dict(os.environ)
+    after = _environ()
     if after != before:
         added = sorted(after.keys() - before.keys())
         removed = sorted(before.keys() - after.keys())
