@@ -128,7 +128,9 @@ def fills(draw: st.DrawFn, order: Order | None = None) -> Fill:
 @st.composite
 def bar_snapshots(draw: st.DrawFn, asset: Asset, *, max_volume_lots: int = 10**6) -> BarSnapshot:
     """Consistent OHLCV bars (low <= open, close <= high) on ``asset``'s grids."""
-    ticks = sorted(draw(st.lists(st.integers(min_value=1, max_value=10**6), min_size=4, max_size=4)))
+    # a third of the bars trade within 100 ticks of zero: penny stocks, sub-cent coins
+    top = draw(st.sampled_from((100, 10**6, 10**6)))
+    ticks = sorted(draw(st.lists(st.integers(min_value=1, max_value=top), min_size=4, max_size=4)))
     low, a, b, high = (asset.tick_size * t for t in ticks)
     open_, close = (a, b) if draw(st.booleans()) else (b, a)
     volume = asset.lot_size * draw(st.integers(min_value=0, max_value=max_volume_lots))

@@ -1,0 +1,56 @@
+"""The kit's slippage cases run against every built-in slippage model."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rbt.kernel.costs import BarSnapshot
+from rbt.kernel.model import Asset, Order
+from rbt.kernel.registry import Provider
+from rbt.testing import SlippageModelConformance
+
+COSTS = ("rbt.plugins.costs",)  # only the plugin under test: fast, and isolated
+
+
+class TestFixedBasisPoints(SlippageModelConformance):
+    builtins = COSTS
+    provider = "fixed_bps"
+
+
+class TestFixedBasisPointsWide(SlippageModelConformance):
+    builtins = COSTS
+    provider = "fixed_bps"
+    provider_kwargs = {"basis_points": "25", "volume_limit": "0.025"}
+
+
+class TestFixedSpread(SlippageModelConformance):
+    builtins = COSTS
+    provider = "fixed_spread"
+    provider_kwargs = {"spread": "0.02"}
+
+    @pytest.mark.xfail(reason="FixedSlippage prices a sell below half the spread at zero or "
+                       "less (see the regression test below)", strict=False)
+    def test_tc_s04_price_is_positive_and_finite(self, rbt_provider_record: Provider) -> None:
+        SlippageModelConformance.test_tc_s04_price_is_positive_and_finite(  # type: ignore[call-arg]
+            self, rbt_provider_record
+        )
+
+
+@pytest.mark.xfail(reason="rbt.finance.slippage.FixedSlippage: a sell whose reference price is "
+                   "below half the spread fills at a negative price; clamp or refuse to fill")
+def test_fixed_spread_never_fills_at_a_negative_price(rbt_harness: object) -> None:
+    model = TestFixedSpread.make(TestFixedSpread.make_harness().provider(
+        TestFixedSpread.kind, "fixed_spread"))
+    asset = Asset(sid=1, symbol="PENNY", tick_size="0.0001")
+    order = Order(id="t-1", asset=asset, amount=Decimal(-5), created=0)
+    price = Decimal("0.005")
+    bar = BarSnapshot(open=price, high=price, low=price, close=price, volume=Decimal(100))
+    result = model.fill(order, bar, price, Decimal(0))
+    assert result is None or result[1] > 0
+
+
+class TestNoSlippage(SlippageModelConformance):
+    builtins = COSTS
+    provider = "none"
