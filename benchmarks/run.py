@@ -1,0 +1,605 @@
+"""RustyBT speed benchmark: the canonical strategy of ../shared/bench/ through the public API.
+
+    uv run python benchmarks/run.py            # scenarios S and M (what `nox -s bench` runs)
+    uv run python benchmarks/run.py S M L      # L (500 assets) is optional
+    uv run python benchmarks/run.py MIN        # one asset, 393,120 one-minute bars
+
+For every scenario: generate the data if missing (../shared/bench/gen_data.py,
+under $RBT_BENCH_HOME, default ~/.cache/rbt-bench), ingest its CSV directory
+with the real CLI (``rbt ingest csv``), then run benchmarks/dual_ma.py through
+``rbt.api.run_backtest`` in a fresh subprocess per run (3 runs, median), check
+the final value and the fill count against the reference EXACTLY, and write
+docs/benchmarks.md.  A cProfile of one extra M run is included in the doc.
+
+Options: --runs K (default 3), --no-profile, --no-docs, --json FILE.
+Exit status: 0 all exact, 1 a result differs from the reference, 2 usage,
+3 a step failed (data generation, ingest, run).
+See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SHARED = (REPO / ".." / "shared" / "bench").resolve()
+STRATEGY = HERE / "dual_ma.py"
+DOC = REPO / "docs" / "benchmarks.md"
+BENCH_HOME = Path(os.environ.get("RBT_BENCH_HOME") or "~/.cache/rbt-bench").expanduser()
+DATA = BENCH_HOME / "data"
+CAPITAL = 1_000_000
+
+# ../shared/bench/README.md, "Reference results", next-open column.
+REFERENCE = {
+    "S": (Decimal("1244168.500"), 658),
+    "M": (Decimal("1460554.875"), 6822),
+    "L": (Decimal("1406440.625"), 34001),
+    "MIN": (Decimal("1365740.125"), 10711),
+}
+# content_sha256 of gen_data.py (generator version 1) output the reference was computed on.
+DATA_SHA256 = {
+    "S": "bb8b8428cef8953969a200aebc80ff346686c3ae58ec37c25a930821ebb275eb",
+    "M": "d25d07b194f3d900364496c4c8bf59a3a7f940e7d58e5085d7b1addb0d4b812a",
+}
+# Peers quoted from ../shared/bench/results.md (parsed at run time; these are
+# the fallback if that file is missing or its format changed).
+PEERS = ("zipline-reloaded", "backtrader", "nautilus_trader")
+PEER_FALLBACK = {
+    "S": {"zipline-reloaded": 4.9e3, "backtrader": 11.3e3, "nautilus_trader": 15.9e3},
+    "M": {"zipline-reloaded": 4.4e3, "backtrader": 11.8e3, "nautilus_trader": 16.0e3},
+    "L": {"zipline-reloaded": 3.1e3, "backtrader": 10.0e3, "nautilus_trader": 15.6e3},
+    "MIN": {"zipline-reloaded": 3.0e3, "backtrader": 9.6e3, "nautilus_trader": 14.5e3},
+}
+PROFILE_TOP = 15
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def loud(msg: str) -> None:
+    bar = "!" * 78
+    log(f"\n{bar}\n{msg}\n{bar}\n")
+
+
+def rbt_exe() -> str:
+    local = Path(sys.executable).parent / "rbt"
+    if local.exists():
+        return str(local)
+    found = shutil.which("rbt")
+    if not found:
+        raise SystemExit("the rbt CLI is not installed in this environment (uv sync)")
+    return found
+
+
+# -- data ---------------------------------------------------------------------------------------
+def ensure_data(sc: str) -> dict:
+    meta_path = DATA / sc / "meta.json"
+    if not meta_path.exists():
+        gen = SHARED / "gen_data.py"
+        if not gen.exists():
+            raise SystemExit(
+                f"{gen} not found: the benchmark needs ../shared/bench/ next to the repo"
+            )
+        log(f"[{sc}] generating data with {gen} → {DATA}")
+        subprocess.run([sys.executable, str(gen), sc, "--out", str(DATA)], check=True)
+    meta = json.loads(meta_path.read_text())
+    want = DATA_SHA256.get(sc)
+    if want and meta.get("content_sha256") != want:
+        raise SystemExit(
+            f"[{sc}] data hash {meta.get('content_sha256')} != {want}: the reference answers "
+            f"do not apply (regenerate with gen_data.py --force {sc})"
+        )
+    return meta
+
+
+def csv_dir(sc: str, meta: dict) -> Path:
+    return DATA / sc / ("minute" if meta["freq"] == "minute" else "daily")
+
+
+def bundle_name(sc: str) -> str:
+    return f"bench_{sc.lower()}"
+
+
+def ingest(sc: str, meta: dict) -> dict:
+    """``rbt ingest csv`` as a user runs it; the wall time of the CLI process is measured."""
+    name = bundle_name(sc)
+    target = BENCH_HOME / "bundles" / name
+    if target.exists():  # measure a fresh ingest every time
+        shutil.rmtree(target)
+    cmd = [
+        rbt_exe(), "ingest", "csv",
+        "--path", str(csv_dir(sc, meta)),
+        "--bundle", name,
+        "--home", str(BENCH_HOME),
+    ]  # fmt: skip
+    if meta["freq"] == "minute":
+        cmd += ["--frequency", "1m"]
+    log(f"[{sc}] $ {' '.join(cmd)}")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        return {"ok": False, "error": (proc.stderr or proc.stdout).strip()[-2000:], "cmd": cmd}
+    rows = meta["asset_bars"]
+    return {"ok": True, "wall_s": wall, "rows": rows, "rows_per_s": rows / wall, "cmd": cmd}
+
+
+# -- one run, in a fresh interpreter -------------------------------------------------------------
+def child(args: argparse.Namespace) -> None:
+    """Run the strategy once and print ``RESULT {json}``; only run_backtest is timed."""
+    import importlib
+    import resource
+
+    import rbt.api
+    from rbt.plugins import plugin_manager
+
+    # Imports are not engine time: load what run_backtest imports lazily (pandas for
+    # the perf frame handed to analyze) before the clock starts.
+    for mod in (
+        "numpy", "polars", "pandas", "rbt.api.loader", "rbt.data.bundles",
+        "rbt.plugins.calendars", "rbt.plugins.metrics",
+    ):  # fmt: skip
+        with contextlib.suppress(ImportError):
+            importlib.import_module(mod)
+
+    meta = json.loads((DATA / args.child / "meta.json").read_text())
+    t0 = time.perf_counter()
+    pm = plugin_manager()  # plugin discovery: process setup, like the imports
+    setup_s = time.perf_counter() - t0
+    bars = None
+    if args.fallback:
+        bars = fallback_bars(args.child, meta)
+    kwargs = {
+        "start": meta["first"][:10],
+        "end": meta["last"][:10],
+        "capital_base": CAPITAL,
+        "bundle": bundle_name(args.child),
+        "bars": bars,
+        "home": BENCH_HOME,
+        "params": {"n_assets": meta["n_assets"]},
+        "commission": "none",
+        "slippage": "none",
+        "fill_timing": "next_open",
+        "write": False,
+        "manager": pm,
+    }
+    if meta["freq"] == "minute":
+        kwargs["params"]["frequency"] = "1m"
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        t0 = time.perf_counter()
+        prof.enable()
+        result = rbt.api.run_backtest(str(STRATEGY), **kwargs)
+        prof.disable()
+        run_s = time.perf_counter() - t0
+        prof.dump_stats(args.profile)
+    else:
+        t0 = time.perf_counter()
+        result = rbt.api.run_backtest(str(STRATEGY), **kwargs)
+        run_s = time.perf_counter() - t0
+    tx = result.transactions
+    fills = len(tx)
+    try:
+        entries = int((tx["amount"].cast(float) > 0).sum())
+    except Exception:  # column name/type is not part of the contract checked here
+        entries = None
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    out = {
+        "scenario": args.child,
+        "run_s": run_s,
+        "setup_s": setup_s,
+        "final_value": str(result.final_value),
+        "fills": fills,
+        "entries": entries,
+        "peak_rss_mb": rss_mb,
+        "fallback": bool(args.fallback),
+    }
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def fallback_bars(sc: str, meta: dict):
+    """LAST RESORT when ``rbt ingest csv`` does not work: arrays built in memory."""
+    import polars as pl
+
+    from rbt.data.bars import bars_from_floats
+    from rbt.kernel.model import Asset
+
+    df = pl.read_parquet(DATA / sc / "bars.parquet")
+    n, d = meta["n_assets"], meta["n_bars"]
+    assets = [
+        Asset(sid=i, symbol=s, tick_size="0.125", price_scale=3)
+        for i, s in enumerate(meta["symbols"])
+    ]
+    fields = {
+        f: df[f].to_numpy().astype(float).reshape(d, n)
+        for f in ("open", "high", "low", "close", "volume")
+    }
+    sessions = df["date"].unique(maintain_order=True).to_numpy().astype("datetime64[D]")
+    return bars_from_floats(assets, sessions, fields, price_scale=3)
+
+
+def run_once(sc: str, fallback: bool, profile: str | None = None) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", sc]
+    if fallback:
+        cmd.append("--fallback")
+    if profile:
+        cmd += ["--profile", profile]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(
+        f"[{sc}] run failed (exit {proc.returncode}):\n{proc.stderr.strip()[-4000:]}"
+    )
+
+
+# -- profile -------------------------------------------------------------------------------------
+def profile_top(path: str, n: int = PROFILE_TOP) -> tuple[str, float]:
+    import io
+    import pstats
+
+    buf = io.StringIO()
+    st = pstats.Stats(path, stream=buf)
+    st.strip_dirs().sort_stats("tottime").print_stats(n)
+    text = buf.getvalue()
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
+    table = "\n".join(lines[start : start + n + 1])
+    return table, st.total_tt  # type: ignore[attr-defined]
+
+
+# -- peers ---------------------------------------------------------------------------------------
+def parse_rate(text: str) -> float | None:
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kM]?)\s*", text)
+    if not m:
+        return None
+    return float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6}[m.group(2)]
+
+
+def peer_numbers() -> tuple[dict, str]:
+    """{scenario: {engine: asset-bars/s}} from ../shared/bench/results.md."""
+    path = SHARED / "results.md"
+    try:
+        text = path.read_text()
+    except OSError:
+        return PEER_FALLBACK, "built-in copy (results.md not found)"
+    out: dict[str, dict[str, float]] = {}
+    sc = None
+    cols: list[str] = []
+    for line in text.splitlines():
+        h = re.match(r"## Scenario (\w+):", line)
+        if h:
+            sc, cols = h.group(1), []
+            continue
+        if sc and line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if cells and cells[0] == "engine":
+                cols = cells
+            elif cols and cells[0] in PEERS and "asset-bars/s" in cols:
+                rate = parse_rate(cells[cols.index("asset-bars/s")])
+                if rate:
+                    out.setdefault(sc, {})[cells[0]] = rate
+    measured = re.search(r"Measured:\s*(.+)", text)
+    when = measured.group(1).strip() if measured else "?"
+    if not out:
+        return PEER_FALLBACK, "built-in copy (results.md not parseable)"
+    return out, f"../shared/bench/results.md, measured {when}"
+
+
+# -- machine -------------------------------------------------------------------------------------
+def machine() -> dict:
+    info: dict[str, str] = {"cores": str(os.cpu_count())}
+    try:
+        cpu = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"^model name\s*:\s*(.+)$", cpu, re.M)
+        info["cpu"] = m.group(1).strip() if m else platform.processor() or "?"
+    except OSError:
+        info["cpu"] = platform.processor() or "?"
+    try:
+        mem = Path("/proc/meminfo").read_text()
+        m = re.search(r"^MemTotal:\s*(\d+) kB", mem, re.M)
+        info["ram"] = f"{int(m.group(1)) / 1024**2:.1f} GiB" if m else "?"
+    except OSError:
+        info["ram"] = "?"
+    info["os"] = f"{platform.system()} {platform.release()} {platform.machine()}"
+    info["python"] = platform.python_version()
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("numpy", "polars", "rustybt-framework", "rbt-kernel"):
+        try:
+            info[dist] = version(dist)
+        except PackageNotFoundError:
+            info[dist] = "?"
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "kernel", "plugins"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        info["commit"] = rev + (" + uncommitted changes in kernel/ or plugins/" if dirty else "")
+    except OSError:
+        info["commit"] = "?"
+    return info
+
+
+# -- report --------------------------------------------------------------------------------------
+def fmt_rate(x: float) -> str:
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} M"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f} k"
+    return f"{x:.0f}"
+
+
+def print_table(rows: list[dict]) -> None:
+    head = (
+        f"{'sc':<4}{'N':>5}{'D':>8}{'asset-bars':>12}{'median s':>10}{'asset-bars/s':>14}"
+        f"{'ingest rows/s':>15}{'RSS MB':>8}{'final value':>16}{'fills':>7}  exact"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        ing = fmt_rate(r["ingest_rows_per_s"]) if r.get("ingest_rows_per_s") else "n/a"
+        print(
+            f"{r['scenario']:<4}{r['n']:>5}{r['d']:>8}{r['asset_bars']:>12,}{r['median_s']:>10.3f}"
+            f"{fmt_rate(r['rate']):>14}{ing:>15}{r['rss_mb']:>8.0f}"
+            f"{r['final_value']:>16}{r['fills']:>7}  {'✓' if r['exact'] else '✗'}"
+        )
+
+
+def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> None:
+    peers, peer_src = peer_numbers()
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    scs = " ".join(r["scenario"] for r in rows)
+    fallback = any(r["fallback"] for r in rows)
+    L: list[str] = []
+    a = L.append
+    a("# Benchmarks")
+    a("")
+    a(
+        "Generated by `benchmarks/run.py` — do not edit by hand; rerun it. Every issue "
+        "records its effect on these numbers (see `benchmarks/README.md`)."
+    )
+    a("")
+    if fallback:
+        a(
+            "> **WARNING: `rbt ingest csv` did not work when these numbers were taken; the "
+            "bars were built in memory with `rbt.data.bars.bars_from_floats` instead of "
+            "being loaded from an ingested bundle.  Bundle opening is therefore NOT "
+            "included and ingest rows/s is missing.**"
+        )
+        a("")
+    a("## Reproduce")
+    a("")
+    a("```sh")
+    a(f"uv run python benchmarks/run.py {scs}        # or: nox -s bench  (S and M)")
+    a("```")
+    a("")
+    a(
+        "Data: `../shared/bench/gen_data.py` (generated if missing) under `$RBT_BENCH_HOME` "
+        "(default `~/.cache/rbt-bench`); bundles `bench_<sc>` are ingested into that same "
+        "directory as RBT home."
+    )
+    a("")
+    a("## Machine")
+    a("")
+    a(f"- date: {now}")
+    a(f"- CPU: {mach['cpu']}, {mach['cores']} cores; RAM {mach['ram']}; {mach['os']}")
+    a(
+        f"- Python {mach['python']}, numpy {mach['numpy']}, polars {mach['polars']}, "
+        f"rustybt-framework {mach['rustybt-framework']} (kernel {mach['rbt-kernel']})"
+    )
+    a(f"- repo: {mach['commit']}")
+    a("")
+    a("## Results (canonical strategy, next-open fills, zero costs)")
+    a("")
+    a(
+        f"Median of {runs} runs, each in a fresh process. **engine s** = `time.perf_counter()` "
+        'around `rbt.api.run_backtest("benchmarks/dual_ma.py", bundle=..., write=False)` '
+        "only: bundle opening, strategy loading, the event loop and the result frames are "
+        "inside; interpreter start, imports and plugin discovery are not. "
+        "**asset-bars/s** = N·D / engine s. **ingest rows/s** = rows / wall time of the "
+        "`rbt ingest csv` process (CLI start-up included). **peak RSS** = "
+        "`getrusage(RUSAGE_SELF).ru_maxrss` of the run process. **exact** = final value and "
+        "fill count equal the reference (`../shared/bench/README.md`) to the last digit."
+    )
+    a("")
+    a(
+        "| scenario | N | D | asset-bars | median engine s | asset-bars/s | ingest rows/s | "
+        "peak RSS MB | final value | fills | exact |"
+    )
+    a("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
+    for r in rows:
+        ing = fmt_rate(r["ingest_rows_per_s"]) if r.get("ingest_rows_per_s") else "n/a"
+        a(
+            f"| {r['scenario']} | {r['n']} | {r['d']:,} | {r['asset_bars']:,} | "
+            f"{r['median_s']:.3f} | **{fmt_rate(r['rate'])}** | {ing} | {r['rss_mb']:.0f} | "
+            f"{Decimal(r['final_value']):,.3f} | {r['fills']:,} | {'✓' if r['exact'] else '✗'} |"
+        )
+    a("")
+    a(
+        "All runs (engine s): "
+        + "; ".join(f"{r['scenario']} " + ", ".join(f"{s:.3f}" for s in r["all_s"]) for r in rows)
+        + "."
+    )
+    a("")
+    a("## Peers")
+    a("")
+    a(
+        f"Quoted from {peer_src}: the same strategy and data, **measured in a separate "
+        "run on the same machine kind (2 cores, AMD EPYC), not in this run** — treat the "
+        "ratios as indicative. The full same-run peer comparison is issue #5. Peer run s "
+        'also covers different work per engine (see that README, "What is measured").'
+    )
+    a("")
+    a("| scenario | RustyBT asset-bars/s | " + " | ".join(PEERS) + " |")
+    a("|---|--:|" + "--:|" * len(PEERS))
+    for r in rows:
+        cells = []
+        for p in PEERS:
+            v = peers.get(r["scenario"], {}).get(p)
+            cells.append(f"{fmt_rate(v)} (RustyBT ×{r['rate'] / v:.1f})" if v else "–")
+        a(f"| {r['scenario']} | {fmt_rate(r['rate'])} | " + " | ".join(cells) + " |")
+    a("")
+    a(
+        "×k = RustyBT's asset-bars/s divided by the peer's (k > 1: RustyBT faster). "
+        "zipline-reloaded is the API RustyBT mirrors and, like it, reproduces the reference "
+        "exactly; backtrader refuses orders on cash in S and nautilus fills at the same "
+        "bar's close, so their final values differ there (results.md)."
+    )
+    a("")
+    if profile:
+        a(f"## Profile: scenario {profile['scenario']} (where the time goes)")
+        a("")
+        a(
+            f"One extra run under cProfile (not in the table; profiling slows it to "
+            f"{profile['run_s']:.2f} s vs {profile['plain_s']:.2f} s). Top {PROFILE_TOP} "
+            "functions by own time (tottime); later issues compare against this list."
+        )
+        a("")
+        a("```text")
+        a(profile["table"])
+        a("```")
+        a("")
+    text = "\n".join(L)
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".benchmarks.", suffix=".md", dir=DOC.parent)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, DOC)
+    log(f"wrote {DOC}")
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", default=["S", "M"], help="S M L MIN (default: S M)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--no-docs", action="store_true")
+    ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--profile", help=argparse.SUPPRESS)
+    ap.add_argument("--fallback", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return 0
+    scs = [s.upper() for s in args.scenarios]
+    bad = [s for s in scs if s not in REFERENCE]
+    if bad:
+        log(f"unknown scenario(s) {bad}; choose from {', '.join(REFERENCE)}")
+        return 2
+    rows: list[dict] = []
+    failed = False
+    profile = None
+    for sc in scs:
+        meta = ensure_data(sc)
+        ing = ingest(sc, meta)
+        fallback = False
+        if not ing["ok"]:
+            if meta["freq"] == "minute":
+                log(f"[{sc}] minute ingest not supported yet:\n{ing['error']}")
+                failed = True
+                continue
+            loud(
+                f"[{sc}] `rbt ingest csv` FAILED — falling back to in-memory arrays "
+                f"(rbt.data.bars.bars_from_floats); bundle opening NOT measured.\n{ing['error']}"
+            )
+            fallback = True
+        else:
+            log(
+                f"[{sc}] ingest: {ing['rows']:,} rows in {ing['wall_s']:.2f} s "
+                f"= {fmt_rate(ing['rows_per_s'])} rows/s"
+            )
+        results = []
+        for k in range(args.runs):
+            try:
+                res = run_once(sc, fallback)
+            except RuntimeError as exc:
+                log(str(exc))
+                failed = True
+                break
+            log(
+                f"[{sc}] run {k + 1}/{args.runs}: {res['run_s']:.3f} s, final "
+                f"{res['final_value']}, {res['fills']} fills, RSS {res['peak_rss_mb']:.0f} MB"
+            )
+            results.append(res)
+        if len(results) < args.runs:
+            continue
+        want_value, want_fills = REFERENCE[sc]
+        finals = {Decimal(r["final_value"]) for r in results}
+        fills = {r["fills"] for r in results}
+        exact = finals == {want_value} and fills == {want_fills}
+        if not exact:
+            loud(
+                f"[{sc}] NOT EXACT: final value(s) {sorted(finals)} / fills {sorted(fills)}; "
+                f"the reference is {want_value} / {want_fills}"
+            )
+            failed = True
+        times = [r["run_s"] for r in results]
+        med = statistics.median(times)
+        rows.append(
+            {
+                "scenario": sc,
+                "n": meta["n_assets"],
+                "d": meta["n_bars"],
+                "asset_bars": meta["asset_bars"],
+                "median_s": med,
+                "all_s": times,
+                "rate": meta["asset_bars"] / med,
+                "ingest_rows_per_s": ing.get("rows_per_s"),
+                "ingest_s": ing.get("wall_s"),
+                "rss_mb": max(r["peak_rss_mb"] for r in results),
+                "final_value": results[0]["final_value"],
+                "fills": results[0]["fills"],
+                "exact": exact,
+                "fallback": fallback,
+            }
+        )
+        if sc == "M" and not args.no_profile:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "m.prof")
+                res = run_once(sc, fallback, profile=path)
+                table, _ = profile_top(path)
+            profile = {"scenario": sc, "table": table, "run_s": res["run_s"], "plain_s": med}
+    if rows:
+        print()
+        print_table(rows)
+        if profile:
+            print(f"\ncProfile, scenario {profile['scenario']}, top {PROFILE_TOP} by tottime:")
+            print(profile["table"])
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    if failed:
+        loud("benchmark FAILED (see above); docs/benchmarks.md not updated")
+        return 1 if rows else 3
+    if not args.no_docs:
+        write_doc(rows, machine(), profile, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
