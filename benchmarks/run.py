@@ -118,10 +118,7 @@ def bundle_name(sc: str) -> str:
 
 def ingest(sc: str, meta: dict) -> dict:
     """``rbt ingest csv`` as a user runs it; the wall time of the CLI process is measured."""
-    name = bundle_name(sc)
-    target = BENCH_HOME / "bundles" / name
-    if target.exists():  # measure a fresh ingest every time
-        shutil.rmtree(target)
+    name = bundle_name(sc)  # re-ingested every time: replaces the previous version atomically
     cmd = [
         rbt_exe(), "ingest", "csv",
         "--path", str(csv_dir(sc, meta)),
@@ -252,18 +249,16 @@ def run_once(sc: str, fallback: bool, profile: str | None = None) -> dict:
 
 
 # -- profile -------------------------------------------------------------------------------------
-def profile_top(path: str, n: int = PROFILE_TOP) -> tuple[str, float]:
+def profile_top(path: str, n: int = PROFILE_TOP, key: str = "tottime") -> str:
+    """The top ``n`` rows of a pstats listing sorted by ``key``."""
     import io
     import pstats
 
     buf = io.StringIO()
-    st = pstats.Stats(path, stream=buf)
-    st.strip_dirs().sort_stats("tottime").print_stats(n)
-    text = buf.getvalue()
-    lines = text.splitlines()
+    pstats.Stats(path, stream=buf).strip_dirs().sort_stats(key).print_stats(n)
+    lines = buf.getvalue().splitlines()
     start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("ncalls")), 0)
-    table = "\n".join(lines[start : start + n + 1])
-    return table, st.total_tt  # type: ignore[attr-defined]
+    return "\n".join(lines[start : start + n + 1])
 
 
 # -- peers ---------------------------------------------------------------------------------------
@@ -299,9 +294,11 @@ def peer_numbers() -> tuple[dict, str]:
                     out.setdefault(sc, {})[cells[0]] = rate
     measured = re.search(r"Measured:\s*(.+)", text)
     when = measured.group(1).strip() if measured else "?"
+    box = re.search(r"Machine:\s*(.+)", text)
+    where = box.group(1).strip() if box else "?"
     if not out:
         return PEER_FALLBACK, "built-in copy (results.md not parseable)"
-    return out, f"../shared/bench/results.md, measured {when}"
+    return out, f"`../shared/bench/results.md` (measured {when}; machine: {where})"
 
 
 # -- machine -------------------------------------------------------------------------------------
@@ -449,7 +446,7 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
     a("")
     a(
         f"Quoted from {peer_src}: the same strategy and data, **measured in a separate "
-        "run on the same machine kind (2 cores, AMD EPYC), not in this run** — treat the "
+        "run on the same machine kind, not in this run** — treat the "
         "ratios as indicative. The full same-run peer comparison is issue #5. Peer run s "
         'also covers different work per engine (see that README, "What is measured").'
     )
@@ -483,7 +480,13 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         a(profile["table"])
         a("```")
         a("")
-    text = "\n".join(L)
+        a(f"The same run, top {PROFILE_TOP} by cumulative time (call-tree view):")
+        a("")
+        a("```text")
+        a(profile["cumulative"])
+        a("```")
+        a("")
+    text = "\n".join(L).rstrip() + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".benchmarks.", suffix=".md", dir=DOC.parent)
     with os.fdopen(fd, "w") as f:
@@ -583,8 +586,15 @@ def main() -> int:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "m.prof")
                 res = run_once(sc, fallback, profile=path)
-                table, _ = profile_top(path)
-            profile = {"scenario": sc, "table": table, "run_s": res["run_s"], "plain_s": med}
+                table = profile_top(path)
+                cumulative = profile_top(path, key="cumulative")
+            profile = {
+                "scenario": sc,
+                "table": table,
+                "cumulative": cumulative,
+                "run_s": res["run_s"],
+                "plain_s": med,
+            }
     if rows:
         print()
         print_table(rows)
