@@ -1,0 +1,510 @@
+"""Parquet bundles: atomic writes, verified loads, quarantine.
+
+Layout under ``$RBT_HOME/bundles``::
+
+    <name> -> .versions/<name>/<version>     a symlink, swapped atomically
+    .versions/<name>/<version>/
+        manifest.json                        schema version, source, range, file hashes
+        assets.parquet                       one row per asset (sid, symbol, trading rules)
+        bars/<year>.parquet                  long table sorted by (ts, sid)
+    .quarantine/<name>-<timestamp>/          bundles that failed verification
+
+Bars hold exact int64 mantissas (``value = mantissa / 10**scale``; the price and
+volume scales are per asset, in ``assets.parquet``), ``ts`` (bar end, UTC ns:
+a daily bar's session close) and ``session`` (its session date).
+
+A new version is written into a temporary directory, fsynced, renamed into
+``.versions`` and published by replacing the ``<name>`` symlink with
+``os.replace`` — readers see the old bundle or the new one, never half of
+one. Loading verifies every file's size and sha256 against the manifest; a
+mismatch moves the bundle to ``.quarantine`` and raises
+:class:`~rbt.kernel.errors.DataError`.
+
+This module (the load path) imports polars and numpy only — never pandas or
+sqlalchemy — so loading a bundle stays fast.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import numpy as np
+import polars as pl
+
+from rbt.data.bars import OHLCV, BarArrays
+from rbt.data.home import RbtHome
+from rbt.kernel.clock import Frequency
+from rbt.kernel.errors import ConfigError, DataError, DataUnavailableError
+from rbt.kernel.model import Asset, AssetClass
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BundleInfo",
+    "Manifest",
+    "ParquetBundleStore",
+    "bundle_hash",
+    "check_bundle_name",
+    "list_bundles",
+    "load_bundle",
+    "read_assets",
+    "read_manifest",
+    "write_bundle",
+]
+
+#: Version of the on-disk layout; a loader refuses bundles it does not know.
+SCHEMA_VERSION = 1
+VERSIONS = ".versions"
+QUARANTINE = ".quarantine"
+MANIFEST = "manifest.json"
+ASSETS = "assets.parquet"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def _frozen_map(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class Manifest:
+    """What ``manifest.json`` records about a bundle.
+
+    Everything but ``created_at`` is a deterministic function of the input:
+    ingesting the same data twice gives the same ``content_hash``.
+
+    :param files: relative path -> ``{"sha256": ..., "size": ...}``.
+    :param content_hash: sha256 over the sorted file hashes (the bundle's identity).
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    source: str
+    source_options: Mapping[str, Any] = attrs.field(converter=_frozen_map)
+    note: str = ""
+    frequency: str
+    calendar: str
+    first: str
+    last: str
+    first_session: str
+    last_session: str
+    asset_count: int
+    row_count: int
+    created_at: str
+    files: Mapping[str, Mapping[str, Any]] = attrs.field(converter=_frozen_map)
+    content_hash: str
+
+    def to_json(self) -> str:
+        """The manifest as stable, sorted JSON text."""
+        data = attrs.asdict(self, value_serializer=lambda _i, _a, v: (
+            dict(v) if isinstance(v, MappingProxyType) else v))
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Parse ``manifest.json`` text.
+
+        :raises ValueError: for text that is not a manifest of a known schema version.
+        """
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
+            version = data.get("schema_version") if isinstance(data, dict) else None
+            raise ValueError(f"unknown manifest schema version {version!r}; "
+                             f"this rbt reads version {SCHEMA_VERSION}")
+        return cls(**data)
+
+
+@attrs.frozen(kw_only=True)
+class BundleInfo:
+    """One row of ``rbt bundles``."""
+
+    name: str
+    frequency: str
+    calendar: str
+    first: str
+    last: str
+    assets: int
+    rows: int
+    size_bytes: int
+    status: str
+    created_at: str
+    path: str
+
+
+def check_bundle_name(name: str) -> str:
+    """Return ``name`` if it is a valid bundle name.
+
+    :raises ConfigError: for names with path separators, leading dots or blanks.
+    """
+    if not _NAME.match(name):
+        raise ConfigError(f"invalid bundle name {name!r}; expected letters, digits, '_', '.', "
+                          "'-' and no leading dot")
+    return name
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(root: Path, relative: str, write: Any) -> dict[str, Any]:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write(path)
+    _fsync(path)
+    data = path.read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def _content_hash(files: Mapping[str, Mapping[str, Any]]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{files[name]['sha256']}\n".encode())
+    return digest.hexdigest()
+
+
+def _write_parquet(frame: pl.DataFrame) -> Any:
+    # Fixed options: the same frame gives the same bytes (content hashes are stable).
+    return lambda path: frame.write_parquet(path, compression="zstd", statistics=True)
+
+
+@attrs.frozen
+class _Published:
+    manifest: Manifest
+    previous: Path | None  # the version the symlink pointed at before, for rollback
+
+
+def write_bundle(
+    home: RbtHome,
+    name: str,
+    bars: pl.DataFrame,
+    assets: pl.DataFrame,
+    meta: Mapping[str, Any],
+) -> _Published:
+    """Write a bundle version and publish it atomically (see the module doc).
+
+    The previous version is kept until :func:`finish_publish` (or rolled back
+    with :func:`rollback_publish`), so a later failure (the asset database)
+    can restore it.
+
+    :param bars: ``ts, session, sid, open..volume`` sorted by ``(ts, sid)``.
+    :param assets: one row per asset (see ``assets.parquet``).
+    :param meta: the manifest fields that describe the data (source, range, ...).
+    """
+    check_bundle_name(name)
+    versions = home.bundles / VERSIONS / name
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC)
+    version = f"{stamp:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+    tmp = versions / f".tmp-{version}"
+    tmp.mkdir()
+    try:
+        files: dict[str, dict[str, Any]] = {}
+        years = bars["session"].dt.year()
+        for year in years.unique().sort().to_list():
+            part = bars.filter(years == year)
+            files[f"bars/{year}.parquet"] = _write_file(tmp, f"bars/{year}.parquet",
+                                                        _write_parquet(part))
+        files[ASSETS] = _write_file(tmp, ASSETS, _write_parquet(assets))
+        manifest = Manifest(
+            **meta,
+            name=name,
+            created_at=stamp.isoformat(timespec="seconds"),
+            files=files,
+            content_hash=_content_hash(files),
+        )
+        _write_file(tmp, MANIFEST, lambda p: p.write_text(manifest.to_json()))
+        _fsync(tmp / "bars")
+        _fsync(tmp)
+        final = versions / version
+        os.rename(tmp, final)
+        _fsync(versions)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    previous = _point(home, name, final)
+    return _Published(manifest=manifest, previous=previous)
+
+
+def _point(home: RbtHome, name: str, target: Path | None) -> Path | None:
+    """Make ``bundles/<name>`` point at ``target`` (or remove it); return the old target."""
+    link = home.bundle(name)
+    previous: Path | None = None
+    if link.is_symlink():
+        previous = link.resolve()
+    elif link.exists():
+        raise DataError(f"{link} is not a bundle written by rbt (expected a symlink to "
+                        f"{VERSIONS}/{name}/...); move it away and ingest again")
+    if target is None:
+        if link.is_symlink():
+            link.unlink()
+    else:
+        tmp_link = link.with_name(f".{name}.{uuid.uuid4().hex[:8]}.link")
+        os.symlink(os.path.relpath(target, link.parent), tmp_link)
+        os.replace(tmp_link, link)  # atomic: readers see the old or the new version
+    _fsync(link.parent)
+    return previous
+
+
+def finish_publish(published: _Published) -> None:
+    """Delete the version a publish replaced (after everything else succeeded)."""
+    if published.previous is not None:
+        shutil.rmtree(published.previous, ignore_errors=True)
+
+
+def rollback_publish(home: RbtHome, published: _Published) -> None:
+    """Undo a publish: point the bundle back at the previous version (or remove it)."""
+    name = published.manifest.name
+    current = home.bundle(name).resolve() if home.bundle(name).is_symlink() else None
+    _point(home, name, published.previous)
+    if current is not None:
+        shutil.rmtree(current, ignore_errors=True)
+    versions = home.bundles / VERSIONS / name
+    with contextlib.suppress(OSError):  # only when empty: nothing of value is removed
+        versions.rmdir()
+
+
+# -- reading ----------------------------------------------------------------------------
+
+
+def _quarantine(home: RbtHome, name: str, reason: str) -> DataError:
+    link = home.bundle(name)
+    source = link.resolve()
+    target_root = home.bundles / QUARANTINE
+    target_root.mkdir(parents=True, exist_ok=True)
+    target = target_root / f"{name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%fZ}"
+    if source.exists():
+        os.rename(source, target)
+    if link.is_symlink():
+        link.unlink()
+    return DataError(
+        f"bundle {name!r} is damaged: {reason}. It was moved to {target}; nothing from it was "
+        f"used. Ingest it again (rbt ingest ... --bundle {name})."
+    )
+
+
+def _bundle_dir(home: RbtHome, name: str) -> Path:
+    check_bundle_name(name)
+    path = home.bundle(name)
+    if not path.exists():
+        known = ", ".join(b.name for b in list_bundles(home)) or "none"
+        raise DataUnavailableError(
+            f"no bundle {name!r} in {home.bundles}; bundles: {known} (try `rbt ingest demo`)"
+        )
+    return path
+
+
+def read_manifest(home: RbtHome, name: str) -> Manifest:
+    """The manifest of bundle ``name`` (not verified against the files).
+
+    :raises DataUnavailableError: when there is no such bundle.
+    :raises DataError: when the manifest is unreadable (the bundle is quarantined).
+    """
+    path = _bundle_dir(home, name) / MANIFEST
+    try:
+        return Manifest.from_json(path.read_text())
+    except (OSError, ValueError, TypeError) as exc:
+        raise _quarantine(home, name, f"{MANIFEST} is unreadable ({exc})") from exc
+
+
+def bundle_hash(home: RbtHome, name: str) -> str:
+    """The content hash of bundle ``name`` (identifies its data in run ids)."""
+    return read_manifest(home, name).content_hash
+
+
+def _verified(home: RbtHome, name: str) -> tuple[Manifest, dict[str, pl.DataFrame]]:
+    manifest = read_manifest(home, name)
+    root = home.bundle(name)
+    frames: dict[str, pl.DataFrame] = {}
+    for relative, expected in sorted(manifest.files.items()):
+        try:
+            data = (root / relative).read_bytes()
+        except OSError as exc:
+            raise _quarantine(home, name, f"{relative} is missing ({exc.strerror})") from exc
+        if len(data) != expected["size"]:
+            raise _quarantine(home, name, f"{relative} has {len(data)} bytes, the manifest "
+                                          f"says {expected['size']} (truncated?)")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != expected["sha256"]:
+            raise _quarantine(home, name, f"{relative} has sha256 {digest[:12]}…, the manifest "
+                                          f"says {expected['sha256'][:12]}…")
+        try:
+            frames[relative] = pl.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # polars raises several types for corrupt files
+            raise _quarantine(home, name, f"{relative} is not readable Parquet ({exc})") from exc
+    return manifest, frames
+
+
+def _date(value: Any) -> dt.date | None:
+    return value if isinstance(value, dt.date) else None
+
+
+def assets_from_frame(frame: pl.DataFrame) -> tuple[Asset, ...]:
+    """Build :class:`~rbt.kernel.model.Asset` objects from an ``assets.parquet`` frame."""
+    return tuple(
+        Asset(
+            sid=row["sid"],
+            symbol=row["symbol"],
+            asset_class=AssetClass(row["asset_class"]),
+            exchange=row["exchange"],
+            calendar=row["calendar"],
+            quote_currency=row["quote_currency"],
+            tick_size=Decimal(row["tick_size"]),
+            lot_size=Decimal(row["lot_size"]),
+            min_notional=Decimal(row["min_notional"]),
+            multiplier=Decimal(row["multiplier"]),
+            price_scale=row["price_scale"],
+            start_date=_date(row["start_date"]),
+            end_date=_date(row["end_date"]),
+            auto_close_date=_date(row["auto_close_date"]),
+        )
+        for row in frame.iter_rows(named=True)
+    )
+
+
+def read_assets(home: RbtHome, name: str) -> tuple[Asset, ...]:
+    """The assets of bundle ``name`` (verified like :func:`load_bundle`)."""
+    _, frames = _verified(home, name)
+    return assets_from_frame(frames[ASSETS])
+
+
+def load_bundle(home: RbtHome, name: str) -> BarArrays:
+    """Load bundle ``name`` into :class:`~rbt.data.bars.BarArrays`.
+
+    Every file is checked against the manifest (size, sha256, readable Parquet)
+    before any of it is used. The timeline is the union of all bar timestamps;
+    an asset without a bar at a row has NaN floats and 0 mantissas there.
+
+    :raises DataUnavailableError: when there is no such bundle.
+    :raises DataError: when a file is missing, truncated, altered or corrupt; the
+        bundle is moved to ``bundles/.quarantine/<name>-<timestamp>`` first.
+    """
+    manifest, frames = _verified(home, name)
+    asset_frame = frames.pop(ASSETS)
+    assets = assets_from_frame(asset_frame)
+    parts = [frames[k] for k in sorted(frames) if k.startswith("bars/")]
+    bars = pl.concat(parts) if len(parts) > 1 else parts[0]
+    sids = asset_frame["sid"].to_numpy().astype(np.int64)
+    column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
+    column_of[sids] = np.arange(len(sids))
+    ts = bars["ts"].to_numpy()
+    # Rows are sorted by (ts, sid): the timeline is where ts changes.
+    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if len(ts) else np.array([], int)
+    row = np.cumsum(np.r_[False, ts[1:] != ts[:-1]]) if len(ts) else np.array([], int)
+    col = column_of[bars["sid"].to_numpy()]
+    shape = (len(starts), len(assets))
+    price_scales = asset_frame["price_scale"].to_numpy().astype(np.int64)
+    volume_scales = asset_frame["volume_scale"].to_numpy().astype(np.int64)
+    floats: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
+    mantissas: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    for field in OHLCV:
+        values = bars[field].to_numpy()
+        exact = np.zeros(shape, dtype=np.int64)
+        exact[row, col] = values
+        scale = (volume_scales if field == "volume" else price_scales)[col]
+        # m / 10**s with both exact in float64 (s <= 9, |m| < 2**53) is correctly
+        # rounded: the nearest float to the decimal, as float("123.45") would give.
+        approx = np.full(shape, np.nan, dtype=np.float64)
+        approx[row, col] = values / np.power(10.0, scale)
+        mantissas[field] = exact
+        floats[field] = approx
+    return BarArrays(
+        frequency=Frequency(manifest.frequency),
+        calendar=manifest.calendar,
+        assets=assets,
+        ts=ts[starts].astype(np.int64),
+        sessions=bars["session"].to_numpy()[starts].astype("datetime64[D]"),
+        floats=floats,
+        mantissas=mantissas,
+        price_scales=price_scales,
+        volume_scales=volume_scales,
+    )
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def list_bundles(home: RbtHome) -> list[BundleInfo]:
+    """Every bundle in ``home`` (status ``ok``, ``damaged`` or ``quarantined``), by name.
+
+    Cheap: reads manifests and file sizes, does not hash (``load_bundle`` does).
+    """
+    root = home.bundles
+    if not root.is_dir():
+        return []
+    found: list[BundleInfo] = []
+    for link in sorted(root.iterdir()):
+        if link.name.startswith(".") or not link.is_dir():
+            continue
+        found.append(_info(link, link.name, "ok"))
+    quarantine = root / QUARANTINE
+    if quarantine.is_dir():
+        for path in sorted(quarantine.iterdir()):
+            found.append(_info(path, path.name, "quarantined"))
+    return found
+
+
+def _info(path: Path, name: str, status: str) -> BundleInfo:
+    try:
+        m = Manifest.from_json((path / MANIFEST).read_text())
+    except (OSError, ValueError, TypeError):
+        return BundleInfo(name=name, frequency="?", calendar="?", first="?", last="?", assets=0,
+                          rows=0, size_bytes=_size(path), status="damaged" if status == "ok"
+                          else status, created_at="?", path=str(path))
+    if status == "ok":
+        for relative, expected in m.files.items():
+            file = path / relative
+            if not file.is_file() or file.stat().st_size != expected["size"]:
+                status = "damaged"
+    return BundleInfo(name=name, frequency=m.frequency, calendar=m.calendar,
+                      first=m.first_session, last=m.last_session, assets=m.asset_count,
+                      rows=m.row_count, size_bytes=_size(path), status=status,
+                      created_at=m.created_at, path=str(path))
+
+
+class ParquetBundleStore:
+    """The ``parquet`` bundle store (``ProviderKind.BUNDLE_STORE``) for one RBT home.
+
+    :param home: the RBT home (default: ``$RBT_HOME``).
+    """
+
+    def __init__(self, home: RbtHome | None = None) -> None:
+        self.home = home or RbtHome()
+
+    def load(self, name: str) -> BarArrays:
+        """See :func:`load_bundle`."""
+        return load_bundle(self.home, name)
+
+    def list(self) -> list[BundleInfo]:
+        """See :func:`list_bundles`."""
+        return list_bundles(self.home)
+
+    def manifest(self, name: str) -> Manifest:
+        """See :func:`read_manifest`."""
+        return read_manifest(self.home, name)
+
+    def write(self, name: str, bars: pl.DataFrame, assets: pl.DataFrame,
+              meta: Mapping[str, Any]) -> _Published:
+        """See :func:`write_bundle`."""
+        return write_bundle(self.home, name, bars, assets, meta)

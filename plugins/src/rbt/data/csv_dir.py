@@ -1,0 +1,333 @@
+"""The ``csv`` data source: a directory with one ``<SYMBOL>.csv`` file per symbol.
+
+Input rules (design.md §2.1a.5):
+
+* headers match case-insensitively; ``open, high, low, close, volume`` are
+  required, other columns are ignored;
+* the timestamp is the column named ``date``, ``timestamp``, ``time``,
+  ``datetime`` or ``ts`` — or an unnamed first column (pandas writes its index
+  that way, e.g. the ``backtesting`` package's ``GOOG.csv``);
+* date-only values (``2024-01-02``) are session labels: a daily bundle;
+* intraday values with an offset (``...+02:00``, ``...Z``) are converted to
+  UTC; without one the ``tz`` option names their time zone (an error
+  otherwise, never a guess). They are taken as bar *end* times;
+* prices and volumes are parsed exactly, never through a float: each
+  column's decimal places are detected from its text.
+
+Options (``rbt ingest csv --option key=value``): ``path`` (required),
+``calendar`` (``XNYS``), ``tz``, ``frequency`` (``1d``/``1m``; inferred from
+the first file), ``asset_class`` (``equity``), ``tick_size``, ``lot_size``,
+``exchange``, ``quote_currency`` (``USD``).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from rbt.data.exact import from_mantissas, text_to_mantissas
+from rbt.data.source import LINE_COLUMN, PRICE_FIELDS, AssetInfo, BarBatch
+from rbt.data.validate import row_error
+from rbt.kernel.clock import Frequency
+from rbt.kernel.errors import ConfigError, SchemaError
+from rbt.kernel.model import AssetClass
+
+__all__ = ["CsvDirectorySource"]
+
+_TS_NAMES = ("date", "timestamp", "time", "datetime", "ts")
+_VALUE_NAMES = (*PRICE_FIELDS, "volume")
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+# What may follow the date of a daily row: nothing, or midnight (with an offset).
+_MIDNIGHT = r"^(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+
+
+class CsvDirectorySource:
+    """Read ``<dir>/<SYMBOL>.csv`` files (see the module doc for the rules).
+
+    :param path: the directory.
+    :param calendar: trading calendar of the bundle.
+    :param tz: IANA time zone of intraday timestamps written without an offset.
+    :param frequency: ``1d`` or ``1m``; inferred from the first file when omitted.
+    :param asset_class: asset class of every symbol.
+    :param tick_size: price increment (default: one unit of the price's decimals).
+    :param lot_size: quantity increment.
+    :param exchange: listing exchange recorded for every symbol.
+    :param quote_currency: currency of the prices.
+    :raises ConfigError: for a missing directory, no CSV files or bad options.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        calendar: str = "XNYS",
+        tz: str | None = None,
+        frequency: str | None = None,
+        asset_class: str = "equity",
+        tick_size: str | None = None,
+        lot_size: str = "1",
+        exchange: str = "",
+        quote_currency: str = "USD",
+    ) -> None:
+        self.path = Path(path).expanduser().resolve()
+        if not self.path.is_dir():
+            raise ConfigError(f"csv source: {self.path} is not a directory; expected a "
+                              "directory of <SYMBOL>.csv files (option path=...)")
+        files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+        if not files:
+            raise ConfigError(f"csv source: no *.csv files in {self.path}")
+        self._files = {p.stem: p for p in files}
+        self.calendar = calendar
+        self.tz = tz
+        try:
+            self._asset_class = AssetClass(asset_class.strip().lower())
+        except ValueError:
+            choices = ", ".join(c.value for c in AssetClass)
+            raise ConfigError(f"csv source: unknown asset_class {asset_class!r}; "
+                              f"choose one of: {choices}") from None
+        try:
+            self.frequency = (
+                Frequency.parse(frequency) if frequency else self._infer_frequency(files[0])
+            )
+            self._info: dict[str, Any] = {
+                "exchange": exchange,
+                "quote_currency": quote_currency,
+                "tick_size": tick_size,
+                "lot_size": lot_size,
+            }
+            self.asset_info(files[0].stem)  # validates tick and lot sizes now
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"csv source: {exc}") from exc
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """Effective options, as recorded in the bundle manifest."""
+        return {
+            "path": str(self.path),
+            "calendar": self.calendar,
+            "tz": self.tz,
+            "frequency": self.frequency.value,
+            "asset_class": self._asset_class.value,
+            **self._info,
+        }
+
+    def symbols(self) -> Sequence[str]:
+        """Symbols, one per ``*.csv`` file, sorted."""
+        return list(self._files)
+
+    def origin(self, symbol: str) -> str:
+        """The file ``symbol`` is read from."""
+        return str(self._files[symbol])
+
+    def asset_info(self, symbol: str) -> AssetInfo:
+        """Reference data from the source's options (the same for every file)."""
+        return AssetInfo(symbol=symbol, asset_class=self._asset_class, calendar=self.calendar,
+                         **self._info)
+
+    def read(self, symbol: str) -> pl.DataFrame:
+        """Parse ``<symbol>.csv`` into the canonical columns plus ``line``.
+
+        :raises SchemaError: naming file, line and field of the first problem.
+        """
+        batch = self.read_batch([symbol])
+        frame = batch.frame
+        return pl.DataFrame([
+            frame["ts"],
+            *(from_mantissas(frame[n], batch.price_scales[0], n) for n in PRICE_FIELDS),
+            from_mantissas(frame["volume"], batch.volume_scales[0], "volume"),
+            frame[LINE_COLUMN],
+        ])
+
+    def read_batch(self, symbols: Sequence[str]) -> BarBatch:
+        """Parse several files in one vectorized pass (see :class:`BarBatch`).
+
+        Files with the same header are concatenated and parsed by one
+        ``pl.read_csv`` call; per-file line numbers are rebuilt from row counts.
+
+        :raises SchemaError: naming file, line and field of the first problem.
+        """
+        origins = tuple(str(self._files[s]) for s in symbols)
+        groups: dict[tuple[int, ...], list[tuple[int, bytes, int]]] = {}
+        exponent = False
+        for index, symbol in enumerate(symbols):
+            path = self._files[symbol]
+            data = path.read_bytes()
+            if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel exports)
+                data = data[3:]
+            header_line, _, body = data.partition(b"\n")
+            indices = _column_indices(_header(header_line, str(path)), str(path))
+            if not body.strip():
+                raise SchemaError(f"{path}, line 2: no data rows after the header; expected "
+                                  "at least one bar")
+            if not body.endswith(b"\n"):
+                body += b"\n"
+            # "e" in the data may be an exponent, which pl.Decimal would accept and round.
+            exponent = exponent or body.find(b"e") >= 0 or body.find(b"E") >= 0
+            key = (*indices.values(), header_line.count(b","))
+            groups.setdefault(key, []).append((index, body, body.count(b"\n")))
+        parts = [self._parse_group(key, members, origins) for key, members in groups.items()]
+        raw = pl.concat(parts) if len(parts) > 1 else parts[0]
+        # Blank lines: polars keeps them as all-null rows, so line numbers stay physical.
+        raw = raw.filter(~pl.all_horizontal(pl.col(("ts", *_VALUE_NAMES)).is_null()))
+        ts = self._parse_ts(raw, origins)
+        values, scales = text_to_mantissas(
+            raw, {"price": PRICE_FIELDS, "volume": ("volume",)}, origins,
+            check_exponents=exponent,
+        )
+        frame = values.with_columns(ts.alias("ts")).select(
+            "symbol_index", "ts", *_VALUE_NAMES, LINE_COLUMN
+        )
+        return BarBatch(
+            symbols=tuple(symbols),
+            frame=frame,
+            price_scales=tuple(int(x) for x in scales["price"]),
+            volume_scales=tuple(int(x) for x in scales["volume"]),
+            origins=origins,
+        )
+
+    def _parse_group(
+        self, key: tuple[int, ...], members: list[tuple[int, bytes, int]], origins: Sequence[str]
+    ) -> pl.DataFrame:
+        positions = key[:-1]
+        names = ("ts", *_VALUE_NAMES)
+        order = sorted(range(len(positions)), key=lambda k: positions[k])
+        try:
+            raw = pl.read_csv(
+                b"".join(body for _, body, _ in members),
+                has_header=False,
+                columns=sorted(positions),
+                new_columns=[names[k] for k in order],
+                infer_schema=False,
+            )
+        except pl.exceptions.PolarsError as exc:
+            if len(members) > 1:  # find the file that fails, for the message
+                for member in members:
+                    self._parse_group(key, [member], origins)
+            raise SchemaError(f"{origins[members[0][0]]}: not a readable CSV file: {exc}") from exc
+        counts = np.array([count for _, _, count in members], dtype=np.int64)
+        if raw.height != counts.sum():
+            if len(members) > 1:  # e.g. a quoted field spanning lines: parse file by file
+                return pl.concat([self._parse_group(key, [m], origins) for m in members])
+            counts = np.array([raw.height])  # line numbers become approximate
+        starts = np.cumsum(counts) - counts
+        row = np.arange(raw.height, dtype=np.int64)
+        symbol_index = np.repeat([index for index, _, _ in members], counts)
+        return raw.select(
+            pl.Series("symbol_index", symbol_index, dtype=pl.UInt32),
+            *names,
+            pl.Series(LINE_COLUMN, row - np.repeat(starts, counts) + 2, dtype=pl.UInt32),
+        )
+
+    def _infer_frequency(self, path: Path) -> Frequency:
+        # Only a guess from the first data row; read() then checks every row against it.
+        with path.open("rb") as fh:
+            header_line = fh.readline().removeprefix(b"\xef\xbb\xbf")
+            first = fh.readline().decode("utf-8", "replace").split(",")
+        try:
+            column = _column_indices(_header(header_line, str(path)), str(path))["ts"]
+        except SchemaError:
+            return Frequency.DAILY  # read() reports the bad header with its line number
+        value = first[column].strip().strip('"') if column < len(first) else ""
+        is_date = bool(re.match(r"^\d{4}-\d{2}-\d{2}(?:[ T]00:00(?::00)?)?$", value))
+        return Frequency.DAILY if is_date else Frequency.MINUTE
+
+    def _parse_ts(self, raw: pl.DataFrame, origins: Sequence[str]) -> pl.Series:
+        text = raw["ts"]
+
+        def fail(row: int, problem: str) -> SchemaError:
+            return row_error(origins[raw["symbol_index"][row]], raw, row, "ts", problem)
+
+        if self.frequency is Frequency.DAILY:
+            parsed = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+            bad = parsed.is_null()
+            if (text.str.len_bytes() > 10).any():  # a time part: allowed only if midnight
+                bad = bad | ~text.str.slice(10).str.contains(_MIDNIGHT).fill_null(False)
+            if bad.any():
+                row = int(np.argmax(bad.to_numpy()))
+                raise fail(row, f"bad timestamp {text[row]!r}; expected a date like 2024-01-02 "
+                                "(a daily file: one bar per session)")
+            return parsed
+        # Intraday: polars infers the format from the first value; on a mismatch
+        # retry file by file, so each file may use its own (consistent) format.
+        parsed = self._to_utc(text, raw, 0, fail)
+        if parsed is None:
+            sym = raw["symbol_index"].to_numpy()
+            starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+            pieces = []
+            for lo, hi in zip(starts, [*starts[1:], len(sym)], strict=True):
+                piece = self._to_utc(text[lo:hi], raw, int(lo), fail)
+                if piece is None:
+                    row = int(lo) + int(np.argmax(
+                        text[lo:hi].str.to_datetime(time_unit="ns", strict=False)
+                        .is_null().to_numpy()
+                    ))
+                    raise fail(row, f"bad timestamp {text[row]!r}; expected an ISO date-time "
+                                    "like 2024-01-02 14:31:00, formatted as the first row")
+                pieces.append(piece)
+            parsed = pl.concat(pieces)
+        return parsed
+
+    def _to_utc(
+        self, text: pl.Series, raw: pl.DataFrame, offset: int,
+        fail: Callable[[int, str], SchemaError],
+    ) -> pl.Series | None:
+        parsed = text.str.to_datetime(time_unit="ns", strict=False)
+        if parsed.has_nulls():
+            return None
+        dtype = parsed.dtype
+        assert isinstance(dtype, pl.Datetime)
+        if dtype.time_zone is not None:
+            return parsed.dt.convert_time_zone("UTC")
+        if not self.tz:
+            raise fail(offset, f"intraday timestamp {text[0]!r} has no UTC offset; pass the "
+                               "time zone it is written in with the tz option (e.g. "
+                               "tz=America/New_York or tz=UTC)")
+        try:
+            local = parsed.dt.replace_time_zone(self.tz, ambiguous="null", non_existent="null")
+        except pl.exceptions.PolarsError as exc:
+            raise ConfigError(f"csv source: unknown time zone tz={self.tz!r}: {exc}") from exc
+        if local.has_nulls():
+            row = offset + int(np.argmax(local.is_null().to_numpy()))
+            raise fail(row, f"{raw['ts'][row]!r} is ambiguous or does not exist in {self.tz} "
+                            "(a daylight-saving change); expected timestamps with an offset")
+        return local.dt.convert_time_zone("UTC")
+
+
+def _header(line: bytes, origin: str) -> list[str]:
+    if not line.strip():
+        raise SchemaError(f"{origin}, line 1: empty file; expected a header line with columns "
+                          f"{', '.join(('date', *_VALUE_NAMES))}")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{origin}, line 1: header is not UTF-8 text ({exc})") from None
+    return [h.strip().strip('"').strip().lower() for h in text.split(",")]
+
+
+def _column_indices(header: list[str], origin: str) -> dict[str, int]:
+    position = {name: i for i, name in reversed(list(enumerate(header)))}
+    indices: dict[str, int] = {}
+    ts = next((position[n] for n in _TS_NAMES if n in position), None)
+    if ts is None and header and header[0] == "":
+        ts = 0
+    if ts is None:
+        raise SchemaError(
+            f"{origin}, line 1 (header), field 'ts': no timestamp column; expected one named "
+            f"{', '.join(_TS_NAMES)} or an unnamed first column (found: {', '.join(header)})"
+        )
+    indices["ts"] = ts
+    missing = [n for n in _VALUE_NAMES if n not in position]
+    if missing:
+        raise SchemaError(
+            f"{origin}, line 1 (header), field {missing[0]!r}: missing column(s) "
+            f"{', '.join(missing)}; expected columns {', '.join(_VALUE_NAMES)} "
+            f"(any case; found: {', '.join(header)})"
+        )
+    indices.update({n: position[n] for n in _VALUE_NAMES})
+    return indices
