@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -97,7 +98,12 @@ def _load_schedule(
     import exchange_calendars as xcals
 
     try:
-        cal = xcals.get_calendar(code, start="1990-01-01")
+        with warnings.catch_warnings():
+            # exchange-calendars 4.x calls Series.values on tz-aware columns; pandas >= 3.1
+            # deprecates that (attributed to pandas itself, so a module filter cannot catch it)
+            warnings.filterwarnings("ignore", message="Series.values returning an ndarray",
+                                    category=DeprecationWarning)
+            cal = xcals.get_calendar(code, start="1990-01-01")
     except Exception as exc:  # exchange_calendars raises its own InvalidCalendarName
         raise ConfigError(
             f"unknown trading calendar {code!r}; built-in: "
@@ -105,8 +111,10 @@ def _load_schedule(
         ) from exc
     schedule = cal.schedule
     days = schedule.index.values.astype("datetime64[D]")
-    opens = schedule["open"].values.astype("datetime64[ns]").astype(np.int64)
-    closes = schedule["close"].values.astype("datetime64[ns]").astype(np.int64)
+    # tz-aware UTC columns: drop the zone explicitly (``.values`` on them warns in pandas >= 3.1)
+    opens = schedule["open"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
+    closes = schedule["close"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
+    opens, closes = opens.astype(np.int64), closes.astype(np.int64)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, days=days, opens=opens, closes=closes)
