@@ -53,7 +53,7 @@ _LAZY = {
     "CommissionModelConformance": "rbt.testing.commission",
     "DataSourceConformance": "rbt.testing.datasource",
     "EventRecorder": "rbt.testing.harness",
-    "PackagingConformance": "rbt.testing.packaging",
+    "PackagingConformance": "rbt.testing.packaging_conformance",
     "RbtHarness": "rbt.testing.harness",
     "SlippageModelConformance": "rbt.testing.slippage",
     "requires": "rbt.testing.capabilities",
