@@ -237,6 +237,7 @@ class Engine:
         key = (self.portal.row, len(self.session.fills))
         if self._views_cache is not None and self._views_cache[0] == key:
             return self._views_cache[1]
+        self.session.mark_positions()  # last_sale_price is the cursor's close, as in Zipline
         views = {}
         for asset, position in self.ledger.positions().items():
             views[asset] = PositionView(

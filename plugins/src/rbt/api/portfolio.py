@@ -106,6 +106,7 @@ class Portfolio:
     @property
     def exact(self) -> Account:
         """The exact books (Decimal), valued at the latest exact prices."""
+        self._engine.session.mark_positions()  # value at the cursor's closes, not the last mark
         return self._engine.ledger.account()
 
     def __repr__(self) -> str:
