@@ -28,12 +28,13 @@ import math
 
 from rbt.api import order, order_target, symbols
 
-PARAMS = {"n_assets": 10, "fast": 10, "slow": 50, "frequency": "1d"}  # "1m" for scenario MIN
+# Scenario MIN: prefix="MIN", frequency="1m" (its one asset is MIN000).
+PARAMS = {"n_assets": 10, "prefix": "SYM", "fast": 10, "slow": 50, "frequency": "1d"}
 
 
 def initialize(context):
     n = context.params.n_assets
-    context.assets = symbols(*(f"SYM{i:03d}" for i in range(n)))
+    context.assets = symbols(*(f"{context.params.prefix}{i:03d}" for i in range(n)))
     context.n = n
     context.fast = context.params.fast
     context.slow = context.params.slow

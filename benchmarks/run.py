@@ -209,7 +209,7 @@ def child(args: argparse.Namespace) -> None:
         "bundle": bundle_name(args.child),
         "bars": bars,
         "home": BENCH_HOME,
-        "params": {"n_assets": meta["n_assets"]},
+        "params": {"n_assets": meta["n_assets"], "prefix": meta["symbols"][0].rstrip("0123456789")},
         "commission": "none",
         "slippage": "none",
         "fill_timing": "next_open",
