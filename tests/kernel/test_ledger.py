@@ -65,7 +65,8 @@ def test_random_fills_keep_the_books_exact(data: st.DataObject, steps: int) -> N
         if mode == "close" and current:
             amount = -current
         elif mode == "partial" and abs(current) > asset.lot_size:
-            part = data.draw(st.integers(min_value=1, max_value=int(abs(current) / asset.lot_size) - 1))
+            lots_held = int(abs(current) / asset.lot_size)
+            part = data.draw(st.integers(min_value=1, max_value=lots_held - 1))
             amount = -_lots(asset, part) * (1 if current > 0 else -1)
         elif mode == "flip" and current:
             amount = -current - _lots(asset, lots) * (1 if current > 0 else -1)

@@ -21,7 +21,9 @@ ALL_PAIRS = list(itertools.product(OrderStatus, OrderEventKind))
 FORBIDDEN = [pair for pair in ALL_PAIRS if pair not in TRANSITIONS]
 
 
-def _order(status: OrderStatus = OrderStatus.NEW, amount: int = 10, order_id: str = "t-r-1") -> Order:
+def _order(
+    status: OrderStatus = OrderStatus.NEW, amount: int = 10, order_id: str = "t-r-1"
+) -> Order:
     return Order(id=order_id, asset=ASSET, amount=Decimal(amount), created=0, status=status)
 
 
@@ -78,7 +80,7 @@ def test_terminal_states_accept_only_late_fills() -> None:
         if status in TERMINAL:
             assert event in FILL_EVENTS, (status, event)
             assert target in TERMINAL
-    assert TERMINAL == {s for s in OrderStatus if not s.is_open}
+    assert {s for s in OrderStatus if not s.is_open} == TERMINAL
     for status in (OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.DENIED):
         assert not any(s is status for s, _ in TRANSITIONS)
 
@@ -167,7 +169,11 @@ def test_random_event_sequences_never_overfill_and_follow_the_table(
             quantity = Decimal(sign * arg)
             total = before.filled + quantity
             kind = OrderEventKind.FILL if total == before.amount else OrderEventKind.PARTIAL_FILL
-            legal = arg > 0 and abs(total) <= abs(before.amount) and (before.status, kind) in TRANSITIONS
+            legal = (
+                arg > 0
+                and abs(total) <= abs(before.amount)
+                and (before.status, kind) in TRANSITIONS
+            )
             if legal:
                 after = tracker.apply_fill(_fill(before, quantity, n))
                 assert after.filled == total

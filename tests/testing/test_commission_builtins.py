@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from rbt.testing import CommissionModelConformance
 
 COSTS = ("rbt.plugins.costs",)  # only the plugin under test: fast, and isolated
@@ -15,13 +18,13 @@ class TestPerShare(CommissionModelConformance):
 class TestPerShareWithMinimum(CommissionModelConformance):
     builtins = COSTS
     provider = "per_share"
-    provider_kwargs = {"cost": "0.005", "min_trade_cost": "1"}
+    provider_kwargs: ClassVar[Mapping[str, str]] = {"cost": "0.005", "min_trade_cost": "1"}
 
 
 class TestPerTrade(CommissionModelConformance):
     builtins = COSTS
     provider = "per_trade"
-    provider_kwargs = {"cost": "4.95"}
+    provider_kwargs: ClassVar[Mapping[str, str]] = {"cost": "4.95"}
 
 
 class TestPerDollar(CommissionModelConformance):

@@ -60,14 +60,16 @@ def test_a_missing_entry_point_lists_the_installed_ones(rbt_tmp_dists: TempDistr
 def test_an_entry_point_that_fails_to_import(rbt_tmp_dists: TempDistributions) -> None:
     _install(rbt_tmp_dists, "broken", "import rbt_sdk_that_is_not_installed\n")
     result = _by_code(run_packaging_checks("broken"))["TC-P01"]
-    assert not result.passed and "ModuleNotFoundError" in result.detail
+    assert not result.passed
+    assert "ModuleNotFoundError" in result.detail
 
 
 def test_an_entry_point_naming_a_class(rbt_tmp_dists: TempDistributions) -> None:
     hooks = GOOD + "\nclass Plugin:\n    pass\n"
     _install(rbt_tmp_dists, "klass", hooks, target="rbt_klass_hooks:Plugin")
     result = _by_code(run_packaging_checks("klass"))["TC-P01"]
-    assert not result.passed and "is the class Plugin" in result.detail
+    assert not result.passed
+    assert "is the class Plugin" in result.detail
 
 
 def test_a_heavy_import_breaks_the_budget(rbt_tmp_dists: TempDistributions) -> None:
@@ -75,32 +77,38 @@ def test_a_heavy_import_breaks_the_budget(rbt_tmp_dists: TempDistributions) -> N
     rbt_tmp_dists.install("fake-sdk", modules={"ccxt": "VERSION = '0'\n"})
     _install(rbt_tmp_dists, "eager", "import ccxt\n" + GOOD)
     result = _by_code(run_packaging_checks("eager"))["TC-P02"]
-    assert not result.passed and result.detail == "imported: ccxt"
+    assert not result.passed
+    assert result.detail == "imported: ccxt"
     assert "ccxt" in imported_modules("eager")
 
 
 def test_providers_must_be_namespaced(rbt_tmp_dists: TempDistributions) -> None:
     _install(rbt_tmp_dists, "sloppy", GOOD.replace('"{name}.fee"', '"fee"'))
     result = _by_code(run_packaging_checks("sloppy"))["TC-P03"]
-    assert not result.passed and "'fee' must start with 'sloppy.'" in result.detail
+    assert not result.passed
+    assert "'fee' must start with 'sloppy.'" in result.detail
 
 
 def test_a_misspelt_hook_fails_check_pending(rbt_tmp_dists: TempDistributions) -> None:
-    _install(rbt_tmp_dists, "typo", GOOD + "\n@hookimpl\ndef rbt_register_broker():\n    return []\n")
+    typo = "\n@hookimpl\ndef rbt_register_broker():\n    return []\n"
+    _install(rbt_tmp_dists, "typo", GOOD + typo)
     result = _by_code(run_packaging_checks("typo"))["TC-P04"]
-    assert not result.passed and "rbt_register_broker" in result.detail
+    assert not result.passed
+    assert "rbt_register_broker" in result.detail
 
 
 def test_an_unresolvable_factory(rbt_tmp_dists: TempDistributions) -> None:
     _install(rbt_tmp_dists, "lazy", GOOD.replace(":Fee", ":Missing"))
     result = _by_code(run_packaging_checks("lazy"))["TC-P05"]
-    assert not result.passed and "cannot load factory 'rbt_lazy_impl:Missing'" in result.detail
+    assert not result.passed
+    assert "cannot load factory 'rbt_lazy_impl:Missing'" in result.detail
 
 
 def test_the_rbt_plugin_keyword(rbt_tmp_dists: TempDistributions) -> None:
     _install(rbt_tmp_dists, "hidden", GOOD, keywords=False)
     result = _by_code(run_packaging_checks("hidden"))["TC-P06"]
-    assert not result.passed and result.detail == "keywords: none"
+    assert not result.passed
+    assert result.detail == "keywords: none"
 
 
 @pytest.mark.parametrize("forbidden", [frozenset({"rbt_custom_heavy"})])

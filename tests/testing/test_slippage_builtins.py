@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
@@ -22,13 +24,13 @@ class TestFixedBasisPoints(SlippageModelConformance):
 class TestFixedBasisPointsWide(SlippageModelConformance):
     builtins = COSTS
     provider = "fixed_bps"
-    provider_kwargs = {"basis_points": "25", "volume_limit": "0.025"}
+    provider_kwargs: ClassVar[Mapping[str, str]] = {"basis_points": "25", "volume_limit": "0.025"}
 
 
 class TestFixedSpread(SlippageModelConformance):
     builtins = COSTS
     provider = "fixed_spread"
-    provider_kwargs = {"spread": "0.02"}
+    provider_kwargs: ClassVar[Mapping[str, str]] = {"spread": "0.02"}
 
     @pytest.mark.xfail(reason="FixedSlippage prices a sell below half the spread at zero or "
                        "less (see the regression test below)", strict=False)

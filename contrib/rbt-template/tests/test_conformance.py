@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 from rbt.testing import CommissionModelConformance, PackagingConformance
 
 
@@ -14,7 +17,7 @@ class TestBpsWithMinimum(CommissionModelConformance):
 
 class TestBpsWithMinimumNoMinimum(CommissionModelConformance):
     provider = "template.bps_with_minimum"
-    provider_kwargs = {"basis_points": "12.5", "minimum": "0"}
+    provider_kwargs: ClassVar[Mapping[str, str]] = {"basis_points": "12.5", "minimum": "0"}
     builtins = ()
 
 

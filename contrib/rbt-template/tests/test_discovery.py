@@ -12,7 +12,8 @@ from rbt_template.commission import BpsWithMinimum
 def test_the_entry_point_is_installed() -> None:
     (ep,) = [ep for ep in entry_points(group="rbt.plugins") if ep.name == "template"]
     assert ep.value == "rbt_template.hooks"
-    assert ep.dist is not None and ep.dist.name == "rbt-template"
+    assert ep.dist is not None
+    assert ep.dist.name == "rbt-template"
 
 
 def test_the_plugin_appears_with_autoload_on() -> None:
@@ -23,7 +24,8 @@ def test_the_plugin_appears_with_autoload_on() -> None:
     assert (record.plugin, record.dist, record.version) == ("template", "rbt-template", version)
     assert isinstance(record.create(), BpsWithMinimum)
     info = next(i for i in pm.plugin_infos() if i.name == "template")
-    assert info.hooks == ("rbt_register_commission_models",) and not info.builtin
+    assert info.hooks == ("rbt_register_commission_models",)
+    assert not info.builtin
 
 
 def test_the_plugin_stays_out_when_blocked_or_autoload_is_off() -> None:

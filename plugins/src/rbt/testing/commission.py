@@ -27,6 +27,7 @@ The contract (:class:`rbt.kernel.costs.CommissionModel`):
 from __future__ import annotations
 
 import decimal
+import itertools
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -69,7 +70,7 @@ def _order_and_fills(draw: st.DrawFn) -> tuple[Order, list[Decimal], Decimal]:
     lots = int(abs(order.amount) / asset.lot_size)
     cuts = sorted(set(draw(st.lists(st.integers(1, max(lots - 1, 1)), max_size=4))) - {lots})
     bounds = [0, *cuts, lots]
-    parts = [asset.lot_size * (b - a) * order.direction for a, b in zip(bounds, bounds[1:])
+    parts = [asset.lot_size * (b - a) * order.direction for a, b in itertools.pairwise(bounds)
              if b > a]
     return order, parts, draw(rst.prices(asset, max_ticks=10**6))
 

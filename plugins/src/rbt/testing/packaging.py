@@ -187,7 +187,7 @@ def run_packaging_checks(
     # TC-P06: discoverable on PyPI
     title = "the distribution has the 'rbt-plugin' keyword"
     dist = claims[0].dist
-    keywords = (dist.metadata.get("Keywords") or "") if dist is not None else ""
+    keywords = ",".join((dist.metadata.get_all("Keywords") or []) if dist is not None else [])
     words = {w.strip() for w in keywords.replace(",", " ").split()}
     results.append(CheckResult("TC-P06", title, "rbt-plugin" in words,
                                f"keywords: {keywords or 'none'}"))

@@ -67,9 +67,8 @@ def _fill(model: Any, case: Case) -> tuple[Decimal, Decimal] | None:
         result = model.fill(order, bar, base_price, volume_used)
     if result is None:
         return None
-    assert isinstance(result, tuple) and len(result) == 2, (
-        f"fill must return None or (amount, price), got {result!r}"
-    )
+    assert isinstance(result, tuple), f"fill must return None or (amount, price), got {result!r}"
+    assert len(result) == 2, f"fill must return None or (amount, price), got {result!r}"
     amount, price = result
     assert type(amount) is Decimal, f"amount must be a Decimal, got {type(amount).__name__}"
     assert type(price) is Decimal, f"price must be a Decimal, got {type(price).__name__}"
@@ -122,7 +121,8 @@ class SlippageModelConformance(ProviderConformance):
         """TC-S04: a finite, positive price."""
         result = _fill(self.make(rbt_provider_record), case)
         if result is not None:
-            assert result[1].is_finite() and result[1] > 0, f"price {result[1]}"
+            assert result[1].is_finite(), f"price {result[1]}"
+            assert result[1] > 0, f"price {result[1]}"
 
     @_SETTINGS
     @given(case=_cases())
@@ -152,7 +152,8 @@ class SlippageModelConformance(ProviderConformance):
         """TC-S07: ``|amount| + volume_used <= volume_limit × bar volume``."""
         model = self.make(rbt_provider_record)
         limit = model.volume_limit
-        assert type(limit) is Decimal and 0 < limit, f"volume_limit {limit!r}"
+        assert type(limit) is Decimal, f"volume_limit {limit!r} must be a Decimal"
+        assert limit > 0, f"volume_limit {limit!r} must be positive"
         result = _fill(model, case)
         _, bar, _, used = case
         if result is not None:
