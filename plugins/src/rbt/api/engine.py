@@ -378,7 +378,15 @@ class Engine:
     ) -> None:
         """Run ``func(context, data)`` on the sessions ``date_rule`` selects."""
         rule = date_rule or date_rules.every_day()
-        sessions = rule.sessions(self.sessions)
+        # Zipline counts sessions within whole calendar weeks/months, not within the run:
+        # a run starting mid-week must not treat its first session as the week's start
+        first, last = self.sessions[0], self.sessions[-1]
+        lo = min(first.replace(day=1), first - dt.timedelta(days=first.weekday()))
+        next_month = (last.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        hi = max(next_month - dt.timedelta(days=1), last + dt.timedelta(days=6 - last.weekday()))
+        in_run = set(self.sessions)
+        wide = self.portal.calendar.sessions(lo, hi)
+        sessions = frozenset(s for s in rule.sessions(wide) if s in in_run)
         if not half_days:
             sessions = frozenset(s for s in sessions if not self._is_half_day(s))
         self._scheduled.append(_Scheduled(func, sessions, time_rule))
