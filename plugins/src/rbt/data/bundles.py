@@ -405,27 +405,41 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     parts = [frames[k] for k in sorted(frames) if k.startswith("bars/")]
     bars = pl.concat(parts) if len(parts) > 1 else parts[0]
     sids = asset_frame["sid"].to_numpy().astype(np.int64)
-    column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
-    column_of[sids] = np.arange(len(sids))
     ts = bars["ts"].to_numpy()
     # Rows are sorted by (ts, sid): the timeline is where ts changes.
-    starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if len(ts) else np.array([], int)
-    row = np.cumsum(np.r_[False, ts[1:] != ts[:-1]]) if len(ts) else np.array([], int)
-    col = column_of[bars["sid"].to_numpy()]
+    changes = ts[1:] != ts[:-1]
+    starts = np.flatnonzero(np.r_[True, changes]) if len(ts) else np.array([], np.int64)
     shape = (len(starts), len(assets))
     price_scales = asset_frame["price_scale"].to_numpy().astype(np.int64)
     volume_scales = asset_frame["volume_scale"].to_numpy().astype(np.int64)
+    bar_sids = bars["sid"].to_numpy()
+    # Dense (every asset has every bar) is the common case: a reshape, no scatter.
+    dense = len(ts) == shape[0] * shape[1] and np.array_equal(
+        bar_sids[: shape[1]], sids) and np.array_equal(sids, np.arange(len(sids)))
+    if dense:
+        dense = bool((bar_sids.reshape(shape) == sids).all())
+    if not dense:
+        column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
+        column_of[sids] = np.arange(len(sids))
+        row = np.cumsum(np.r_[0, changes])
+        flat = row * shape[1] + column_of[bar_sids]
+        present = np.zeros(shape, dtype=bool)
+        present.ravel()[flat] = True
     floats: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
     mantissas: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
     for field in OHLCV:
         values = bars[field].to_numpy()
-        exact = np.zeros(shape, dtype=np.int64)
-        exact[row, col] = values
-        scale = (volume_scales if field == "volume" else price_scales)[col]
+        if dense:
+            exact = values.reshape(shape)
+        else:
+            exact = np.zeros(shape, dtype=np.int64)
+            exact.ravel()[flat] = values
+        scales = volume_scales if field == "volume" else price_scales
         # m / 10**s with both exact in float64 (s <= 9, |m| < 2**53) is correctly
-        # rounded: the nearest float to the decimal, as float("123.45") would give.
-        approx = np.full(shape, np.nan, dtype=np.float64)
-        approx[row, col] = values / np.power(10.0, scale)
+        # rounded: the nearest float to the decimal, as float("123.45") gives.
+        approx = exact / np.power(10.0, scales)[None, :]
+        if not dense:
+            approx[~present] = np.nan
         mantissas[field] = exact
         floats[field] = approx
     return BarArrays(

@@ -202,7 +202,6 @@ class CsvDirectorySource:
                 b"".join(body for _, body, _ in members),
                 has_header=False,
                 columns=sorted(positions),
-                new_columns=[names[k] for k in order],
                 infer_schema=False,
             )
         except pl.exceptions.PolarsError as exc:
@@ -210,6 +209,8 @@ class CsvDirectorySource:
                 for member in members:
                     self._parse_group(key, [member], origins)
             raise SchemaError(f"{origins[members[0][0]]}: not a readable CSV file: {exc}") from exc
+        # polars returns the selected columns in file order; name them by position
+        raw.columns = [names[k] for k in order]
         counts = np.array([count for _, _, count in members], dtype=np.int64)
         if raw.height != counts.sum():
             if len(members) > 1:  # e.g. a quoted field spanning lines: parse file by file
@@ -239,6 +240,8 @@ class CsvDirectorySource:
 
     def _parse_ts(self, raw: pl.DataFrame, origins: Sequence[str]) -> pl.Series:
         text = raw["ts"]
+        if (text.str.starts_with(" ") | text.str.ends_with(" ")).any():
+            text = text.str.strip_chars()
 
         def fail(row: int, problem: str) -> SchemaError:
             return row_error(origins[raw["symbol_index"][row]], raw, row, "ts", problem)
@@ -294,7 +297,7 @@ class CsvDirectorySource:
             raise ConfigError(f"csv source: unknown time zone tz={self.tz!r}: {exc}") from exc
         if local.has_nulls():
             row = offset + int(np.argmax(local.is_null().to_numpy()))
-            raise fail(row, f"{raw['ts'][row]!r} is ambiguous or does not exist in {self.tz} "
+            raise fail(row, f"{text[row - offset]!r} is ambiguous or does not exist in {self.tz} "
                             "(a daylight-saving change); expected timestamps with an offset")
         return local.dt.convert_time_zone("UTC")
 

@@ -139,8 +139,10 @@ def check_sessions(
     """
     frame = batch.frame
     if frequency is Frequency.DAILY:
-        known = pl.Series(sessions, dtype=pl.Date)
-        row = _first(~frame["ts"].is_in(known))
+        known = np.array(sessions, dtype="datetime64[D]")
+        days = frame["ts"].to_numpy().astype("datetime64[D]")
+        at = np.minimum(np.searchsorted(known, days), max(len(known) - 1, 0))
+        row = _first(known[at] != days if len(known) else np.ones(len(days), dtype=bool))
         if row is not None:
             day = frame["ts"][row]
             raise row_error(
