@@ -7,6 +7,7 @@ inside commands, so ``rbt --help`` stays fast. Commands from plugins
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
 from pathlib import Path
@@ -227,29 +228,20 @@ def ingest(
             )
 
         manifest = run_ingest(_home(home), source, name, options, progress=progress)
-    info = manifest if isinstance(manifest, dict) else getattr(manifest, "__dict__", {})
     if as_json:
-        print_json(_jsonable(manifest))
+        print_json(json.loads(manifest.to_json()))
         return
-    console().print(f"bundle [bold]{name}[/] written: {_describe(info)}")
+    console().print(
+        f"bundle [bold]{name}[/] written: {manifest.asset_count} assets, "
+        f"{manifest.row_count} bars, {manifest.first_session} .. {manifest.last_session} "
+        f"({manifest.frequency}, {manifest.calendar})"
+    )
 
 
 def _jsonable(obj: Any) -> Any:
     import attrs
 
-    if attrs.has(type(obj)):
-        return attrs.asdict(obj)
-    return obj
-
-
-def _describe(info: Any) -> str:
-    get = info.get if isinstance(info, dict) else lambda k, d=None: getattr(info, k, d)
-    parts = []
-    for key in ("asset_count", "row_count", "first", "last"):
-        value = get(key, None)
-        if value is not None:
-            parts.append(f"{key.replace('_', ' ')} {value}")
-    return ", ".join(parts) or "ok"
+    return attrs.asdict(obj) if attrs.has(type(obj)) else obj
 
 
 @app.command()
@@ -265,8 +257,12 @@ def bundles(home: HomeOption = None, as_json: JsonOption = False) -> None:
     if not rows:
         console().print("no bundles yet: try `rbt ingest demo`")
         return
-    columns = list(rows[0])
-    console().print(table("Bundles", columns, [[r[c] for c in columns] for r in rows]))
+    columns = ["name", "frequency", "calendar", "first", "last", "assets", "rows", "status"]
+    body = [[r[c] for c in columns] for r in rows]
+    for row, r in zip(body, rows, strict=True):
+        row[3], row[4] = str(r["first"])[:10], str(r["last"])[:10]
+    headers = ["name", "freq", "cal", "first", "last", "assets", "bars", "status"]
+    console().print(table("Bundles", headers, body))
 
 
 # -- plugins -----------------------------------------------------------------------------
@@ -353,19 +349,23 @@ def main(argv: list[str] | None = None) -> int:
         if plugin_app is not None:
             target, args = plugin_app, args[1:]
     try:
-        target(args=args, prog_name="rbt", standalone_mode=False)
+        # without standalone mode click returns the code of a typer.Exit instead of raising it
+        code = target(args=args, prog_name="rbt", standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
     except SystemExit as done:
         return int(done.code or 0)
     except Exception as exc:
         return _exit_code_for(exc)
-    return ExitCode.OK
+    return int(code) if isinstance(code, int) else ExitCode.OK
 
 
 def _exit_code_for(exc: Exception) -> int:
-    from rbt.kernel.errors import ConfigError, PluginError, RbtError
+    from rbt.kernel.errors import ConfigError, PluginError, RbtError, UnknownPluginError
 
+    if isinstance(exc, UnknownPluginError):  # a mistyped name is the user's, not a plugin's
+        error(str(exc))
+        return ExitCode.USAGE_ERROR
     if isinstance(exc, PluginError):
         error(str(exc))
         return ExitCode.PLUGIN_ERROR

@@ -26,7 +26,8 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
     t = Table(title=title, title_justify="left")
     for i, name in enumerate(columns):
-        t.add_column(name, justify="left" if i == 0 else "right")
+        # fold long cells rather than cutting them to "…": values must stay readable
+        t.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         t.add_row(*(str(v) for v in row))
     return t
