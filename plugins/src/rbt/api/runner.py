@@ -82,14 +82,29 @@ def _strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
         if target
         else [strategy._initialize, strategy._handle_data, strategy._before, strategy._analyze]
     )
+    funcs = [obj for obj in funcs if obj is not None]
+    # A strategy defined in a file is identified by the whole file, as when it is run by path
+    # (helpers and module constants change results too; the same file gives the same run id).
+    files = sorted({_source_file(obj) or "" for obj in funcs})
+    if funcs and "" not in files:
+        digests = [hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files]
+        if len(digests) == 1:
+            return strategy, digests[0]
+        return strategy, hashlib.sha256("\n".join(digests).encode()).hexdigest()
     for obj in funcs:
-        if obj is None:
-            continue
         try:
             parts.append(inspect.getsource(obj))
         except (OSError, TypeError):
             parts.append(getattr(obj, "__qualname__", repr(obj)))
     return strategy, hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _source_file(obj: Any) -> str | None:
+    try:
+        name = inspect.getsourcefile(obj)
+    except TypeError:
+        return None
+    return name if name and Path(name).is_file() else None
 
 
 def run_backtest(
