@@ -68,6 +68,16 @@ PEER_FALLBACK = {
 PROFILE_TOP = 15
 
 
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "?"
+
+
+LOAD_BEFORE = loadavg()
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -222,6 +232,7 @@ def child(args: argparse.Namespace) -> None:
         import cProfile
 
         prof = cProfile.Profile()
+        cpu_s = None
         t0 = time.perf_counter()
         prof.enable()
         result = rbt.api.run_backtest(str(STRATEGY), **kwargs)
@@ -229,9 +240,12 @@ def child(args: argparse.Namespace) -> None:
         run_s = time.perf_counter() - t0
         prof.dump_stats(args.profile)
     else:
+        c0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         result = rbt.api.run_backtest(str(STRATEGY), **kwargs)
         run_s = time.perf_counter() - t0
+        c1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_s = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
     tx = result.transactions
     fills = len(tx)
     try:
@@ -242,6 +256,7 @@ def child(args: argparse.Namespace) -> None:
     out = {
         "scenario": args.child,
         "run_s": run_s,
+        "cpu_s": cpu_s,
         "setup_s": setup_s,
         "final_value": str(result.final_value),
         "fills": fills,
@@ -491,6 +506,13 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         )
     a("")
     a(
+        "Engine CPU s (user+sys of the run process around the same call; less sensitive "
+        "to other load on the machine than wall time), median: "
+        + "; ".join(f"{r['scenario']} {r['median_cpu_s']:.3f}" for r in rows)
+        + f". Load average before / after the benchmark: {LOAD_BEFORE} / {loadavg()}."
+    )
+    a("")
+    a(
         "All runs (engine s): "
         + "; ".join(f"{r['scenario']} " + ", ".join(f"{s:.3f}" for s in r["all_s"]) for r in rows)
         + "."
@@ -632,6 +654,7 @@ def main() -> int:
                 "asset_bars": meta["asset_bars"],
                 "median_s": med,
                 "all_s": times,
+                "median_cpu_s": statistics.median(r["cpu_s"] for r in results),
                 "rate": meta["asset_bars"] / med,
                 "ingest_rows_per_s": ing.get("rows_per_s"),
                 "ingest_s": ing.get("wall_s"),
