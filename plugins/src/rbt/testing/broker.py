@@ -1,4 +1,4 @@
-"""Conformance cases for brokers (TC-B..), driven through a real :class:`~rbt.kernel.session.Session`.
+"""Conformance cases for brokers (TC-B..), driven through a real kernel Session.
 
 Subclass, name the provider and, when its factory needs more than the portal,
 override :meth:`BrokerConformance.make_broker`::
@@ -37,7 +37,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, ClassVar
 
 import attrs
-import pytest
 
 from rbt.kernel.broker import Broker, ClientOrderIds
 from rbt.kernel.clock import SimClock

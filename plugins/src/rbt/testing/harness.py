@@ -44,8 +44,9 @@ def default_builtins() -> tuple[str, ...]:
     return BUILTINS
 
 
-#: Variables the test runner itself changes during a test.
-_RUNNER_VARIABLES = frozenset({"PYTEST_CURRENT_TEST"})
+#: Variables changed behind the test's back: pytest's per-phase marker, and the
+#: allocator setting polars writes into the environment when it is first imported.
+_RUNNER_VARIABLES = frozenset({"PYTEST_CURRENT_TEST", "_RJEM_MALLOC_CONF"})
 
 
 def _environ() -> dict[str, str]:
@@ -56,7 +57,8 @@ def _environ() -> dict[str, str]:
 def environ_unchanged() -> Iterator[None]:
     """Fail if ``os.environ`` differs on exit from what it was on entry (no env leaks).
 
-    ``PYTEST_CURRENT_TEST``, which pytest itself updates per phase, is ignored.
+    ``PYTEST_CURRENT_TEST`` (pytest updates it per phase) and ``_RJEM_MALLOC_CONF``
+    (polars sets it on first import) are ignored.
     """
     before = _environ()
     yield
