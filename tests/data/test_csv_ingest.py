@@ -71,7 +71,7 @@ def _assert_nothing_written(home: RbtHome, name: str) -> None:
     assert list_bundles(home) == []
     versions = home.bundles / ".versions" / name
     assert not versions.exists() or not any(versions.iterdir())
-    with pytest.raises(DataUnavailableError, match="unknown bundle"):
+    with pytest.raises(DataUnavailableError, match=r"unknown bundle"):
         lookup_symbol(home, name, "AAA")
 
 
@@ -103,12 +103,12 @@ def test_failed_reingest_keeps_the_older_bundle_and_its_rows(home, csv_dir, mana
     directory = csv_dir({"AAA": [HEADER, *ROWS]})
     first = ingest(home, "csv", "b", {"path": str(directory)}, manager=manager)
     (directory / "BAD.csv").write_text("\n".join([HEADER, *_replace(ROWS, 2, HIGH, "1")]) + "\n")
-    with pytest.raises(SchemaError, match="BAD.csv, line 4"):
+    with pytest.raises(SchemaError, match=r"BAD.csv, line 4"):
         ingest(home, "csv", "b", {"path": str(directory)}, manager=manager)
     assert read_manifest(home, "b") == first
     assert load_bundle(home, "b").shape == (5, 1)
     assert lookup_symbol(home, "b", "AAA").sid == 0
-    with pytest.raises(DataUnavailableError, match="unknown symbol 'BAD'"):
+    with pytest.raises(DataUnavailableError, match=r"unknown symbol 'BAD'"):
         lookup_symbol(home, "b", "BAD")
 
 
@@ -119,7 +119,7 @@ def test_database_failure_rolls_the_bundle_back(home, csv_dir, manager, monkeypa
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")  # the database path runs through a file: SQLite cannot open it
     monkeypatch.setenv("RBT_DATABASE_URL", f"sqlite:///{blocker}/rbt.sqlite")
-    with pytest.raises(Exception, match="not-a-dir"):
+    with pytest.raises(Exception, match=r"not-a-dir"):
         ingest(home, "csv", "b", {"path": str(directory)}, manager=manager)
     monkeypatch.delenv("RBT_DATABASE_URL")
     assert read_manifest(home, "b") == first
@@ -128,13 +128,13 @@ def test_database_failure_rolls_the_bundle_back(home, csv_dir, manager, monkeypa
 
 
 def test_unknown_option_and_missing_path_are_config_errors(home, manager, tmp_path):
-    with pytest.raises(ConfigError, match="no option colour; options: path, calendar"):
+    with pytest.raises(ConfigError, match=r"no option colour; options: path, calendar"):
         ingest(home, "csv", "b", {"path": str(tmp_path), "colour": "red"}, manager=manager)
-    with pytest.raises(ConfigError, match="needs option path"):
+    with pytest.raises(ConfigError, match=r"needs option path"):
         ingest(home, "csv", "b", {}, manager=manager)
-    with pytest.raises(ConfigError, match="no \\*.csv files"):
+    with pytest.raises(ConfigError, match=r"no \*\.csv files"):
         ingest(home, "csv", "b", {"path": str(tmp_path)}, manager=manager)
-    with pytest.raises(ConfigError, match="invalid bundle name"):
+    with pytest.raises(ConfigError, match=r"invalid bundle name"):
         ingest(home, "csv", "../x", {"path": str(tmp_path)}, manager=manager)
 
 
@@ -148,7 +148,8 @@ def test_headers_any_case_timestamp_names_blanks_and_extra_columns(home, csv_dir
     })
     manifest = ingest(home, "csv", "b", {"path": str(directory)}, manager=manager)
     bars = load_bundle(home, "b")
-    assert manifest.asset_count == 2 and bars.shape == (3, 2)
+    assert manifest.asset_count == 2
+    assert bars.shape == (3, 2)
     assert bars.exact("high", 0, 0) == bars.exact("high", 0, 1) == Decimal("11.5")
     assert bars.exact("open", 2, 0) == Decimal("10.12")
 
@@ -180,7 +181,8 @@ def test_goog_csv_ingests_unedited_and_round_trips_exactly(
     directory = _only(backtesting_data, "GOOG.csv", tmp_path / "goog")
     manifest = ingest(home, "csv", "goog", {"path": str(directory), "calendar": "XNYS"},
                       manager=manager)
-    assert manifest.asset_count == 1 and manifest.frequency == "1d"
+    assert manifest.asset_count == 1
+    assert manifest.frequency == "1d"
     bars = load_bundle(home, "goog")
     col = 0
     rows = [line.split(",") for line in goog.read_text().splitlines()[1:]]
@@ -191,7 +193,8 @@ def test_goog_csv_ingests_unedited_and_round_trips_exactly(
             assert bars.exact(field, row, col) == Decimal(cells[i]), (cells[0], field)
             assert bars.floats[field][row, col] == float(cells[i])
     asset = lookup_symbol(home, "goog", "GOOG")
-    assert asset.price_scale == 2 and asset.tick_size == Decimal("0.01")
+    assert asset.price_scale == 2
+    assert asset.tick_size == Decimal("0.01")
     assert asset.start_date == dt.date(2004, 8, 19)
 
 
@@ -208,7 +211,8 @@ def test_eurusd_hourly_needs_tz(home, manager, backtesting_data, tmp_path):
     _assert_nothing_written(home, "fx")
     manifest = ingest(home, "csv", "fx", {"path": str(directory), "tz": "UTC",
                                           "calendar": "always_open"}, manager=manager)
-    assert manifest.frequency == "1m" and manifest.row_count == 5000
+    assert manifest.frequency == "1m"
+    assert manifest.row_count == 5000
     bars = load_bundle(home, "fx")
     assert bars.exact("low", 0, 0) == Decimal("1.07083")
     assert bars.price_scales[0] == 5
