@@ -319,11 +319,6 @@ def test_decision_and_lifecycle_facades() -> None:
     assert seen.count(("configure", "/tmp/x")) == 3
 
 
-@pytest.mark.xfail(
-    reason="manager bug: the two-distribution conflict is raised before the block-list is "
-    "consulted, although its message suggests '-p no:<name>' as the remedy",
-    raises=PluginConflictError,
-)
 def test_blocking_a_conflicting_name_resolves_the_conflict(dists: TempDistributions) -> None:
     _install_plugin(dists, "alpha", dist="rbt-alpha")
     _install_plugin(dists, "alpha", dist="rbt-alpha-fork")

@@ -32,16 +32,12 @@ class TestFixedSpread(SlippageModelConformance):
     provider = "fixed_spread"
     provider_kwargs: ClassVar[Mapping[str, str]] = {"spread": "0.02"}
 
-    @pytest.mark.xfail(reason="FixedSlippage prices a sell below half the spread at zero or "
-                       "less (see the regression test below)", strict=False)
     def test_tc_s04_price_is_positive_and_finite(self, rbt_provider_record: Provider) -> None:
         SlippageModelConformance.test_tc_s04_price_is_positive_and_finite(  # type: ignore[call-arg]
             self, rbt_provider_record
         )
 
 
-@pytest.mark.xfail(reason="rbt.finance.slippage.FixedSlippage: a sell whose reference price is "
-                   "below half the spread fills at a negative price; clamp or refuse to fill")
 def test_fixed_spread_never_fills_at_a_negative_price(rbt_harness: object) -> None:
     model = TestFixedSpread.make(TestFixedSpread.make_harness().provider(
         TestFixedSpread.kind, "fixed_spread"))

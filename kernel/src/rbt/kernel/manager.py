@@ -123,14 +123,14 @@ class RbtPluginManager(pluggy.PluginManager):
         for ep in eps:
             by_name.setdefault(ep.name, []).append(ep)
         for name, claims in sorted(by_name.items()):
+            if name in block or (allow is not None and name not in allow):
+                continue  # filtered before anything else: blocking is the remedy for a clash
             dists = sorted({_dist_label(ep) for ep in claims})
             if len(dists) > 1:
                 raise PluginConflictError(
                     f"plugin name {name!r} is claimed by several distributions: "
                     f"{' and '.join(dists)}; uninstall one or block it with -p no:{name}"
                 )
-            if name in block or (allow is not None and name not in allow):
-                continue
             if name in self._builtin:
                 raise PluginConflictError(
                     f"plugin {name!r} from {dists[0]} uses the name of a built-in plugin"

@@ -59,7 +59,11 @@ class FixedBasisPointsSlippage:
 
 
 class FixedSlippage:
-    """Fill the whole order at the reference price ± half a fixed ``spread``."""
+    """Fill the whole order at the reference price ± half a fixed ``spread``.
+
+    Unlike Zipline, a sell priced below half the spread does not fill at a zero
+    or negative price: it does not fill on that bar.
+    """
 
     def __init__(self, spread: float | Decimal | str = 0) -> None:
         self.spread = as_decimal(spread, "spread", minimum=ZERO)
@@ -67,9 +71,10 @@ class FixedSlippage:
     def fill(
         self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
     ) -> tuple[Decimal, Decimal] | None:
-        """The whole open amount, half the spread worse."""
+        """The whole open amount, half the spread worse (no fill below a positive price)."""
         with ledger_context():
-            return order.open_amount, base_price + self.spread / 2 * order.direction
+            price = base_price + self.spread / 2 * order.direction
+            return (order.open_amount, price) if price > 0 else None
 
     def __repr__(self) -> str:
         return f"FixedSlippage(spread={self.spread})"
