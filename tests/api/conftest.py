@@ -16,18 +16,10 @@ import pytest
 from rbt.api import run_backtest
 from rbt.api.results import BacktestResult
 from rbt.data.bars import BarArrays, bars_from_floats
-from rbt.kernel.manager import RbtPluginManager, make_plugin_manager
+from rbt.kernel.manager import RbtPluginManager
 from rbt.kernel.model import Asset
+from rbt.plugins import plugin_manager
 from rbt.plugins.calendars import get_calendar
-
-#: Built-in plugin modules these tests need (the full BUILTINS list may still be in progress).
-PLUGINS = (
-    "rbt.plugins.calendars",
-    "rbt.plugins.clocks",
-    "rbt.plugins.sim_broker",
-    "rbt.plugins.costs",
-    "rbt.plugins.metrics",
-)
 
 CAL = get_calendar("XNYS")
 #: 2024-01-02 .. 2024-03-28: 61 XNYS sessions (MLK day, Presidents' day and Good Friday off).
@@ -56,7 +48,8 @@ def build_bars(
 
 
 def make_manager() -> RbtPluginManager:
-    return make_plugin_manager(builtins=PLUGINS, autoload=False)
+    """The built-ins only: installed third-party plugins cannot change these results."""
+    return plugin_manager(autoload=False, strict=True)
 
 
 @pytest.fixture

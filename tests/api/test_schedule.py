@@ -17,8 +17,8 @@ import pytest
 
 from rbt.api import TradingAlgorithm, date_rules, run_backtest, schedule_function, time_rules
 from rbt.data.bars import bars_from_floats
-from rbt.kernel.manager import make_plugin_manager
 from rbt.kernel.model import Asset
+from rbt.plugins import plugin_manager
 from rbt.plugins.calendars import get_calendar
 
 CAL = get_calendar("XNYS")
@@ -90,9 +90,7 @@ def build_bars_module():
 
 @pytest.fixture(scope="module")
 def manager_module():
-    return make_plugin_manager(builtins=["rbt.plugins.calendars", "rbt.plugins.clocks",
-                                         "rbt.plugins.sim_broker", "rbt.plugins.costs",
-                                         "rbt.plugins.metrics"], autoload=False)
+    return plugin_manager(autoload=False, strict=True)
 
 
 def _days(calls, name):

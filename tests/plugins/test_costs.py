@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from rbt.finance.commission import NoCommission, PerDollar, PerShare, PerTrade
 from rbt.finance.slippage import FixedBasisPointsSlippage, FixedSlippage, NoSlippage
 from rbt.kernel.costs import BarSnapshot, CommissionModel, SlippageModel
-from rbt.kernel.manager import make_plugin_manager
 from rbt.kernel.model import Asset, Order, OrderStatus
 from rbt.kernel.registry import ProviderKind
+from rbt.plugins import plugin_manager
 
 D = Decimal
 A = Asset(sid=1, symbol="AAA")
@@ -173,7 +173,7 @@ def test_models_satisfy_the_kernel_protocols():
 def test_providers_build_the_zipline_defaults():
     """The registered names build the classes at Zipline's paths with Zipline's defaults,
     and their reprs (which go into run ids) show the exact parameters."""
-    pm = make_plugin_manager(builtins=["rbt.plugins.costs"], autoload=False)
+    pm = plugin_manager(autoload=False, strict=True)
     create = lambda kind, name: pm.get_provider(kind, name).create()  # noqa: E731
     per_share = create(ProviderKind.COMMISSION_MODEL, "per_share")
     assert repr(per_share) == "PerShare(cost=0.001, min_trade_cost=0)"
