@@ -162,10 +162,8 @@ class BrokerConformance(ProviderConformance):
         return place
 
     # -- cases ------------------------------------------------------------------------
-    def test_tc_000_provider_record_is_valid(self, rbt_provider_record: Provider) -> None:
-        """TC-B00: the record is a broker named as asked; it builds a :class:`Broker`."""
-        assert rbt_provider_record.kind is ProviderKind.BROKER
-        assert rbt_provider_record.name == self.provider
+    def test_tc_b00_builds_a_broker(self, rbt_provider_record: Provider) -> None:
+        """TC-B00: the factory builds a named :class:`~rbt.kernel.broker.Broker`."""
         broker = self.make_broker(rbt_provider_record, self.make_portal(self.make_bars()))
         assert isinstance(broker, Broker)
         assert isinstance(broker.name, str)
