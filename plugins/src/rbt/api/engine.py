@@ -237,14 +237,17 @@ class Engine:
         key = (self.portal.row, len(self.session.fills))
         if self._views_cache is not None and self._views_cache[0] == key:
             return self._views_cache[1]
-        self.session.mark_positions()  # last_sale_price is the cursor's close, as in Zipline
+        # last_sale_price is the cursor's (forward-filled) close, as in Zipline; read from
+        # the float arrays rather than marking the exact books on every bar
+        prices = self.portal.price_row() if self.portal.row >= 0 else None
         views = {}
         for asset, position in self.ledger.positions().items():
+            last = math.nan if prices is None else float(prices[self.portal.bars.column(asset)])
             views[asset] = PositionView(
                 asset,
                 float(position.amount),
                 float(position.cost_basis),
-                float(position.last_price),
+                last if last == last else float(position.last_price),
             )
         positions = Positions(views)
         self._views_cache = (key, positions)
