@@ -15,19 +15,25 @@ RBT = Path(sys.executable).with_name("rbt")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dual_moving_average.py"
 
 
-def rbt(*args: str, home: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def rbt(
+    *args: str, home: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "RBT_HOME": str(home), "COLUMNS": "200", **(env or {})}
-    return subprocess.run([str(RBT), *args], capture_output=True, text=True, env=full_env,
-                          timeout=300, check=False)
+    return subprocess.run(
+        [str(RBT), *args], capture_output=True, text=True, env=full_env, timeout=300, check=False
+    )
 
 
 def test_help_imports_no_heavy_library(tmp_path: Path) -> None:
-    code = ("import sys; from rbt.cli.main import main; main(['--help']); "
-            "heavy = {'polars', 'pandas', 'numpy', 'sqlalchemy', 'pyarrow'} & set(sys.modules); "
-            "print('HEAVY', sorted(heavy))")
+    code = (
+        "import sys; from rbt.cli.main import main; main(['--help']); "
+        "heavy = {'polars', 'pandas', 'numpy', 'sqlalchemy', 'pyarrow'} & set(sys.modules); "
+        "print('HEAVY', sorted(heavy))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout
-    assert "run" in out.stdout and "ingest" in out.stdout
+    assert "run" in out.stdout
+    assert "ingest" in out.stdout
 
 
 def test_plugins_json_lists_builtins_and_the_installed_contrib_package(tmp_path: Path) -> None:
@@ -44,8 +50,17 @@ def test_plugins_json_lists_builtins_and_the_installed_contrib_package(tmp_path:
 
 
 def test_unknown_commission_model_lists_the_valid_ones(tmp_path: Path) -> None:
-    done = rbt("run", str(EXAMPLE), "--start", "2016-01-04", "--end", "2016-02-01",
-               "--commission", "per_sharez", home=tmp_path)
+    done = rbt(
+        "run",
+        str(EXAMPLE),
+        "--start",
+        "2016-01-04",
+        "--end",
+        "2016-02-01",
+        "--commission",
+        "per_sharez",
+        home=tmp_path,
+    )
     assert done.returncode == 2
     assert "unknown commission model 'per_sharez'" in done.stderr
     assert "per_share" in done.stderr
@@ -58,15 +73,31 @@ def test_start_after_end_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_bad_param_syntax_is_a_usage_error(tmp_path: Path) -> None:
-    done = rbt("run", str(EXAMPLE), "--start", "2016-01-04", "--end", "2016-02-01",
-               "--param", "fast", home=tmp_path)
+    done = rbt(
+        "run",
+        str(EXAMPLE),
+        "--start",
+        "2016-01-04",
+        "--end",
+        "2016-02-01",
+        "--param",
+        "fast",
+        home=tmp_path,
+    )
     assert done.returncode == 2
     assert "key=value" in done.stderr
 
 
 def test_missing_strategy_file(tmp_path: Path) -> None:
-    done = rbt("run", str(tmp_path / "nope.py"), "--start", "2016-01-04", "--end", "2016-02-01",
-               home=tmp_path)
+    done = rbt(
+        "run",
+        str(tmp_path / "nope.py"),
+        "--start",
+        "2016-01-04",
+        "--end",
+        "2016-02-01",
+        home=tmp_path,
+    )
     assert done.returncode == 2
     assert "strategy file not found" in done.stderr
 
@@ -80,8 +111,17 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_demo_backtest_prints_a_summary(demo_home: Path) -> None:
-    done = rbt("run", str(EXAMPLE), "--start", "2016-01-04", "--end", "2018-12-31",
-               "--capital", "1000000", home=demo_home)
+    done = rbt(
+        "run",
+        str(EXAMPLE),
+        "--start",
+        "2016-01-04",
+        "--end",
+        "2018-12-31",
+        "--capital",
+        "1000000",
+        home=demo_home,
+    )
     assert done.returncode == 0, done.stderr
     for label in ("Total return", "CAGR", "Sharpe", "Max drawdown", "Trades"):
         assert label in done.stdout
@@ -107,7 +147,8 @@ def test_bundles_lists_the_demo(demo_home: Path) -> None:
 
 def test_a_strategy_that_raises_shows_the_users_line(demo_home: Path, tmp_path: Path) -> None:
     strategy = tmp_path / "broken.py"
-    strategy.write_text(textwrap.dedent("""\
+    strategy.write_text(
+        textwrap.dedent("""\
         from rbt.api import symbol
 
         def initialize(context):
@@ -115,7 +156,8 @@ def test_a_strategy_that_raises_shows_the_users_line(demo_home: Path, tmp_path: 
 
         def handle_data(context, data):
             ratio = 1 / 0
-    """))
+    """)
+    )
     done = rbt("run", str(strategy), "--start", "2016-01-04", "--end", "2016-02-01", home=demo_home)
     assert done.returncode == 1
     assert f'File "{strategy}", line 7, in handle_data' in done.stderr
@@ -130,8 +172,10 @@ def test_dates_outside_the_bundle(demo_home: Path) -> None:
 
 def test_unknown_symbol_suggests_close_matches(demo_home: Path, tmp_path: Path) -> None:
     strategy = tmp_path / "typo.py"
-    strategy.write_text("from rbt.api import symbol\n\ndef initialize(context):\n"
-                        "    context.asset = symbol('AAAA')\n")
+    strategy.write_text(
+        "from rbt.api import symbol\n\ndef initialize(context):\n"
+        "    context.asset = symbol('AAAA')\n"
+    )
     done = rbt("run", str(strategy), "--start", "2016-01-04", "--end", "2016-02-01", home=demo_home)
     assert done.returncode in (1, 2)
     assert "unknown symbol 'AAAA'" in done.stderr
