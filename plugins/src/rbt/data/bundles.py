@@ -185,7 +185,9 @@ def _content_hash(files: Mapping[str, Mapping[str, Any]]) -> str:
 
 def _write_parquet(frame: pl.DataFrame) -> Any:
     # Fixed options: the same frame gives the same bytes (content hashes are stable).
-    return lambda path: frame.write_parquet(path, compression="zstd", statistics=True)
+    return lambda path: frame.write_parquet(
+        path, compression="zstd", compression_level=1, statistics=True
+    )
 
 
 @attrs.frozen
