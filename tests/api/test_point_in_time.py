@@ -123,3 +123,37 @@ def test_an_order_cannot_trade_on_the_bar_that_prompted_it(run, build_bars):
     assert fill["session"] == SESSIONS[PLANT_CLOSE + 1]
     assert float(fill["price"]) == float(bars.floats["close"][PLANT_CLOSE + 1, 0])
 
+
+
+def test_before_trading_start_runs_before_the_open_and_sees_only_earlier_bars(run):
+    """Zipline calls before_trading_start 45 minutes before the open: ``get_datetime()``
+    is that time, ``data`` shows the previous session's bar (nothing on the first
+    session), and an order placed there fills at that session's own close."""
+
+    class Early(TradingAlgorithm):
+        def initialize(self, context):
+            self.seen = []
+
+        def before_trading_start(self, context, data):
+            from rbt.api import order
+
+            self.seen.append((get_datetime(), data.current_dt, data.current(AAA, "close"),
+                              data.can_trade(AAA)))
+            if len(self.seen) == 3:
+                order(AAA, 5)
+
+    strategy = Early()
+    result = run(strategy, commission="none", slippage="none")
+    for i, (now, current_dt, close, tradable) in enumerate(strategy.seen):
+        times = CAL.session_times(SESSIONS[i])
+        expected = pd.Timestamp(times.open - 45 * 60 * 10**9, unit="ns", tz="UTC")
+        assert now == current_dt == expected
+        if i == 0:
+            assert np.isnan(close)
+            assert not tradable
+        else:
+            assert close == 100 + 0.5 * (i - 1)
+            assert tradable
+    (fill,) = result.transactions.iter_rows(named=True)
+    assert fill["session"] == SESSIONS[2]
+    assert fill["price"] == 101

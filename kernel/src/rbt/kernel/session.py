@@ -87,9 +87,11 @@ class Session:
     def step(self, event: ClockEvent) -> None:
         """Advance by one clock event, in the order documented in :mod:`rbt.kernel.events`."""
         self.now = event.ts
+        # every event moves the portal's clock (data.current_dt in before_trading_start is
+        # that event's time); only a bar's own event makes the bar visible
+        self.portal.advance(event.ts)
         kind = event.kind
         if kind is ClockEventKind.BAR:
-            self.portal.advance(event.ts)
             self.bus.publish(BarClosed(event.ts, event.session))
             self.broker.on_bar(event.ts)
             self.bus.publish(StrategyTurn(event.ts, event.session))
