@@ -350,3 +350,28 @@ def test_fill_ids_are_deterministic():
     second.run()
     assert [f.id for f in first.session.fills] == ["t-run-1-f1", "t-run-1-f2"]
     assert first.session.fills == second.session.fills
+
+
+def test_a_session_missing_from_the_data_does_not_rematch_the_old_bar():
+    """The bars skip 2024-03-06 (a session) entirely. An order placed on 03-05 must not
+    fill on 03-06 against 03-05's bar — the price it was decided on — but on 03-07,
+    the next bar: 13 × 1.0005 = 13.0065."""
+    sessions = [SESSIONS[0], SESSIONS[1], SESSIONS[3], SESSIONS[4]]
+    c = np.array([[10.0], [11.0], [13.0], [14.0]])
+    bars = bars_from_floats([A], sessions, {"open": c, "high": c, "low": c, "close": c,
+                                            "volume": np.full((4, 1), 10_000.0)})
+    portal = BarPortal(bars, CAL)
+    broker = SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage())
+    session = Session(portal=portal, broker=broker, ledger=Ledger(CAPITAL),
+                      order_ids=ClientOrderIds("t", "run"))
+    placed: list[str] = []
+
+    def turn(event: StrategyTurn) -> None:
+        if event.session == SESSIONS[1]:
+            placed.append(session.place_order(A, D(10), OrderStyle()).id)
+
+    session.bus.subscribe(StrategyTurn, turn)
+    session.run(SimClock(CAL, SESSIONS[0], SESSIONS[4]))
+    (fill,) = session.fills
+    assert (fill.order_id, fill.amount, fill.price) == (placed[0], D(10), D("13.0065"))
+    assert fill.ts == CAL.session_times(SESSIONS[3]).close

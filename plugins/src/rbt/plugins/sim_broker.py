@@ -63,6 +63,7 @@ class SimBroker:
         self._events: BrokerEvents | None = None
         self._working: dict[str, Order] = {}
         self._fill_seq: dict[str, int] = {}
+        self._matched_row = -1
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events``."""
@@ -93,11 +94,14 @@ class SimBroker:
 
     def on_bar(self, ts: int) -> None:
         """Match working orders placed before ``ts`` against the bar at the cursor."""
+        row = self.portal.row
+        if row == self._matched_row:
+            return  # no new bar (a session missing from the data): never re-match the old one
+        self._matched_row = row
         if not self._working:
             return
         events = self._require_events()
         bars = self.portal.bars
-        row = self.portal.row
         volumes = bars.floats["volume"]
         used: dict[int, Decimal] = {}
         for order in list(self._working.values()):
