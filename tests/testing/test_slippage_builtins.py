@@ -6,11 +6,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import ClassVar
 
-import pytest
-
 from rbt.kernel.costs import BarSnapshot
 from rbt.kernel.model import Asset, Order
-from rbt.kernel.registry import Provider
 from rbt.testing import SlippageModelConformance
 
 COSTS = ("rbt.plugins.costs",)  # only the plugin under test: fast, and isolated
@@ -31,11 +28,6 @@ class TestFixedSpread(SlippageModelConformance):
     builtins = COSTS
     provider = "fixed_spread"
     provider_kwargs: ClassVar[Mapping[str, str]] = {"spread": "0.02"}
-
-    def test_tc_s04_price_is_positive_and_finite(self, rbt_provider_record: Provider) -> None:
-        SlippageModelConformance.test_tc_s04_price_is_positive_and_finite(  # type: ignore[call-arg]
-            self, rbt_provider_record
-        )
 
 
 def test_fixed_spread_never_fills_at_a_negative_price(rbt_harness: object) -> None:
