@@ -375,3 +375,15 @@ def test_a_session_missing_from_the_data_does_not_rematch_the_old_bar():
     (fill,) = session.fills
     assert (fill.order_id, fill.amount, fill.price) == (placed[0], D(10), D("13.0065"))
     assert fill.ts == CAL.session_times(SESSIONS[3]).close
+
+
+def test_an_order_for_an_asset_without_data_is_rejected():
+    """Not a KeyError from deep inside the next bar's matching: a REJECTED order with a
+    reason, like any other order the simulator cannot fill."""
+    sim = Sim(make_bars(col(10, 11, 12), col(10_000, 10_000, 10_000)))
+    ids = sim.order_at(0, Asset(sid=99, symbol="ZZZ"), 5)
+    sim.run()
+    order = sim.order(ids[0])
+    assert order.status is OrderStatus.REJECTED
+    assert order.reason == "Asset(99 [ZZZ]) has no data in this bundle"
+    assert sim.session.fills == []

@@ -80,6 +80,12 @@ class SimBroker:
                 f"{order.style.type.value} orders are not simulated yet",
             )
             return
+        try:
+            self.portal.bars.column(order.asset)
+        except KeyError:
+            reason = f"{order.asset!r} has no data in this bundle"
+            events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, reason)
+            return
         events.order_event(order.id, OrderEventKind.ACCEPT, self.portal.now)
         self._working[order.id] = attrs.evolve(order, status=order.status)
 
