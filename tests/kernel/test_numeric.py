@@ -59,7 +59,7 @@ def _is_multiple(value: Decimal, increment: Decimal) -> bool:
         return value % increment == 0
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(value=values, increment=increments, mode=st.sampled_from(MODES))
 def test_quantize_gives_a_multiple_of_the_increment_within_one_step(
     value: Decimal, increment: Decimal, mode: str
@@ -71,7 +71,7 @@ def test_quantize_gives_a_multiple_of_the_increment_within_one_step(
     assert result.as_tuple().exponent == increment.as_tuple().exponent
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(value=values, increment=increments, mode=st.sampled_from(MODES))
 def test_quantize_rounds_in_the_direction_of_its_mode(
     value: Decimal, increment: Decimal, mode: str
@@ -115,7 +115,7 @@ def test_quantize_refuses_a_non_positive_increment(increment: str) -> None:
         quantize(Decimal("1"), Decimal(increment), ROUND_DOWN)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(quantity=values, lot=increments)
 def test_round_quantity_never_increases_the_magnitude(quantity: Decimal, lot: Decimal) -> None:
     result = round_quantity(quantity, lot)
@@ -125,7 +125,7 @@ def test_round_quantity_never_increases_the_magnitude(quantity: Decimal, lot: De
     assert _is_multiple(result, lot)
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(price=values.filter(lambda v: v > 0), tick=increments, side=st.sampled_from(["buy", "sell"]))
 def test_round_price_is_never_more_aggressive_than_asked(
     price: Decimal, tick: Decimal, side: str
@@ -177,7 +177,7 @@ def test_decimal_from_float_gives_the_shortest_text() -> None:
     assert decimal_from_float(-2.5) == Decimal("-2.5")
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_decimal_from_float_round_trips(value: float) -> None:
     result = decimal_from_float(value)

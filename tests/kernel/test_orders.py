@@ -142,7 +142,7 @@ _actions = st.one_of(
 )
 
 
-@settings(max_examples=1000)
+@settings(max_examples=500)
 @given(amount=st.integers(min_value=1, max_value=10), sell=st.booleans(),
        actions=st.lists(_actions, max_size=25))
 def test_random_event_sequences_never_overfill_and_follow_the_table(
