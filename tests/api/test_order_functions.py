@@ -14,9 +14,12 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rbt.api import (
     TradingAlgorithm,
+    cancel_order,
     get_open_orders,
     get_order,
     order,
@@ -234,3 +237,59 @@ def test_order_objects_and_open_orders(run):
     assert strategy.seen["open by asset"] == {AAA: [oid]}
     assert strategy.seen["filled"] == (OrderStatus.FILLED, D(100))
     assert strategy.seen["open later"] == {}
+
+
+def _zipline_amount(amount: float) -> int:
+    """zipline.algorithm: ``int(round_if_near_integer(amount))`` with epsilon 1e-4."""
+    nearest = round(amount)
+    return int(nearest if abs(amount - nearest) <= 1e-4 else amount)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(
+    st.floats(-1e6, 1e6, allow_nan=False),
+    st.integers(-1000, 1000).flatmap(lambda n: st.floats(n - 2e-4, n + 2e-4)),
+), min_size=1, max_size=40))
+def test_amounts_round_like_zipline(run, build_bars, amounts):
+    """Random float amounts (many within ±2e-4 of a whole share) give Zipline's int amount."""
+    bars = build_bars(sessions=SESSIONS[:2])
+    strategy = OnFirstBar({i: (lambda a=a: order(AAA, a)) for i, a in enumerate(amounts)})
+    result = run(strategy, bars=bars, end=SESSIONS[1])
+    got = _amounts(result, strategy.ids)
+    for i, amount in enumerate(amounts):
+        expected = _zipline_amount(amount)
+        assert got[i] == (D(expected) if expected else None), amount
+
+
+class CancelAndHooks(TradingAlgorithm):
+    """Bar 0: buy 300 000 (volume 1e6 → 100 000 per bar); bar 2: cancel the rest."""
+
+    def initialize(self, context):
+        self.fills, self.cancels = [], []
+        context.bar = 0
+
+    def handle_data(self, context, data):
+        if context.bar == 0:
+            self.oid = order(AAA, 300_000)
+        elif context.bar == 2:
+            cancel_order(get_order(self.oid))
+        context.bar += 1
+
+    def on_order_fill(self, context, fill):
+        self.fills.append((fill.order_id, fill.amount))
+
+    def on_order_cancel(self, context, order):
+        self.cancels.append((order.id, order.status, order.filled))
+
+
+def test_cancel_order_and_the_optional_hooks(run):
+    """Two capped fills of 100 000 (bars 1 and 2, before bar 2's turn), then the cancel:
+    the order ends cancelled with 200 000 filled; the hooks saw both fills and the cancel."""
+    strategy = CancelAndHooks()
+    result = run(strategy)
+    oid = strategy.oid
+    assert strategy.fills == [(oid, D(100_000)), (oid, D(100_000))]
+    assert strategy.cancels == [(oid, OrderStatus.CANCELLED, D(200_000))]
+    row = result.orders.row(0, named=True)
+    assert (row["status"], row["filled"], row["amount"]) == ("cancelled", D(200_000), D(300_000))
