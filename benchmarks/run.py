@@ -482,7 +482,9 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         'around `rbt.api.run_backtest("benchmarks/dual_ma.py", bundle=..., write=False)` '
         "only: bundle opening, strategy loading, the event loop and the result frames are "
         "inside; interpreter start, imports and plugin discovery are not. "
-        "**asset-bars/s** = N·D / engine s. **ingest rows/s** = rows / wall time of the "
+        "**asset-bars/s** = N·D / engine s; **asset-bars/CPU-s** = N·D / median CPU s "
+        "of the same call (use it when the load average below shows a busy machine). "
+        "**ingest rows/s** = rows / wall time of the "
         "`rbt ingest csv` process (CLI start-up and imports included, which dominate on "
         "small inputs); in parentheses, the same ingest timed in-process around "
         "`rbt.data.ingest.ingest(...)` with imports done first (CSV parsing, validation, "
@@ -492,16 +494,17 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
     )
     a("")
     a(
-        "| scenario | N | D | asset-bars | median engine s | asset-bars/s | "
+        "| scenario | N | D | asset-bars | median engine s | asset-bars/s | asset-bars/CPU-s | "
         "ingest rows/s CLI (in-process) | "
         "peak RSS MB | final value | fills | exact |"
     )
-    a("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
+    a("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|")
     for r in rows:
         ing = ingest_cell(r)
         a(
             f"| {r['scenario']} | {r['n']} | {r['d']:,} | {r['asset_bars']:,} | "
-            f"{r['median_s']:.3f} | **{fmt_rate(r['rate'])}** | {ing} | {r['rss_mb']:.0f} | "
+            f"{r['median_s']:.3f} | **{fmt_rate(r['rate'])}** | "
+            f"{fmt_rate(r['asset_bars'] / r['median_cpu_s'])} | {ing} | {r['rss_mb']:.0f} | "
             f"{Decimal(r['final_value']):,.3f} | {r['fills']:,} | {'✓' if r['exact'] else '✗'} |"
         )
     a("")
