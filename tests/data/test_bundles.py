@@ -178,3 +178,12 @@ def test_load_path_imports_neither_pandas_nor_sqlalchemy(home, bundle):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_leftovers_of_a_crashed_writer_are_removed_on_next_ingest(home, manager, bundle, tmp_path):
+    versions = home.bundles / ".versions" / "b"
+    (versions / ".tmp-20250101T000000000000Z-dead").mkdir()  # crashed while writing
+    (versions / "20250101T000000000000Z-beef").mkdir()  # crashed before publishing
+    ingest(home, "csv", "b", {"path": str(tmp_path / "csv")}, manager=manager)
+    assert list(versions.iterdir()) == [home.bundle("b").resolve()]
+    assert [b.name for b in list_bundles(home)] == ["b"]

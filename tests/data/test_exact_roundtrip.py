@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
-from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -29,21 +30,35 @@ def decimal_texts(draw: st.DrawFn) -> list[str]:
     return texts
 
 
-@settings(max_examples=30, deadline=None,
+@pytest.fixture(scope="module")
+def shared_home(tmp_path_factory: pytest.TempPathFactory) -> RbtHome:
+    """One home for every example: re-ingesting replaces the bundle (and keeps it fast)."""
+    return RbtHome(tmp_path_factory.mktemp("prop") / "home")
+
+
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=decimal_texts())
-def test_prices_round_trip_exactly(texts, tmp_path_factory, manager):
-    root: Path = tmp_path_factory.mktemp("prop")
-    (root / "csv").mkdir()
+def test_prices_round_trip_exactly(texts, shared_home, manager):
+    home = shared_home
+    directory = home.root.parent / "csv"
+    directory.mkdir(exist_ok=True)
     days = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08", "2024-01-09",
             "2024-01-10", "2024-01-11"]
     lines = ["date,open,high,low,close,volume"]
     lines += [f"{days[i]},{t},{t},{t},{t},{t}" for i, t in enumerate(texts)]
-    (root / "csv" / "X.csv").write_text("\n".join(lines) + "\n")
-    home = RbtHome(root / "home")
-    ingest(home, "csv", "p", {"path": str(root / "csv")}, manager=manager)
+    (directory / "X.csv").write_text("\n".join(lines) + "\n")
+    ingest(home, "csv", "p", {"path": str(directory)}, manager=manager)
     bars = load_bundle(home, "p")
+    # the scale is the most significant decimals: trailing zeros do not count
+    places = max(max(-Decimal(t).normalize().as_tuple().exponent, 0) for t in texts)  # type: ignore[operator]
+    assert bars.price_scales[0] == places
+    assert bars.volume_scales[0] == places
     for row, text in enumerate(texts):
         for field in ("open", "high", "low", "close", "volume"):
             assert bars.exact(field, row, 0) == Decimal(text)
-        assert bars.floats["close"][row, 0] == float(text)
+        value = bars.floats["close"][row, 0]
+        if abs(bars.mantissas["close"][row, 0]) < 2**53:  # exact in float64: correctly rounded
+            assert value == float(text)
+        else:  # 16+ significant digits: within one unit in the last place
+            assert abs(value - float(text)) <= math.ulp(float(text))

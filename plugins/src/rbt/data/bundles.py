@@ -37,7 +37,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -59,6 +59,7 @@ __all__ = [
     "Manifest",
     "ParquetBundleStore",
     "bundle_hash",
+    "bundle_lock",
     "check_bundle_name",
     "list_bundles",
     "load_bundle",
@@ -266,6 +267,42 @@ def _point(home: RbtHome, name: str, target: Path | None) -> Path | None:
         os.replace(tmp_link, link)  # atomic: readers see the old or the new version
     _fsync(link.parent)
     return previous
+
+
+@contextlib.contextmanager
+def bundle_lock(home: RbtHome, name: str) -> Iterator[None]:
+    """Hold the writer lock of bundle ``name``: concurrent ingests of it run one at a time.
+
+    Readers never need it (they follow the symlink). Under the lock, leftovers of
+    a crashed writer (temporary or unpublished versions) are removed first.
+    """
+    check_bundle_name(name)
+    locks = home.bundles / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{name}.lock").open("a+b") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; single writer assumed
+            fcntl = None  # type: ignore[assignment]
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            _remove_stale_versions(home, name)
+            yield
+        finally:
+            if fcntl is not None:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_stale_versions(home: RbtHome, name: str) -> None:
+    versions = home.bundles / VERSIONS / name
+    if not versions.is_dir():
+        return
+    link = home.bundle(name)
+    current = link.resolve() if link.is_symlink() else None
+    for entry in versions.iterdir():
+        if entry != current:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def finish_publish(published: _Published) -> None:

@@ -258,8 +258,8 @@ class CsvDirectorySource:
             return parsed
         # Intraday: polars infers the format from the first value; on a mismatch
         # retry file by file, so each file may use its own (consistent) format.
-        parsed = self._to_utc(text, raw, 0, fail)
-        if parsed is None:
+        stamps = self._to_utc(text, raw, 0, fail)
+        if stamps is None:
             sym = raw["symbol_index"].to_numpy()
             starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
             pieces = []
@@ -273,8 +273,8 @@ class CsvDirectorySource:
                     raise fail(row, f"bad timestamp {text[row]!r}; expected an ISO date-time "
                                     "like 2024-01-02 14:31:00, formatted as the first row")
                 pieces.append(piece)
-            parsed = pl.concat(pieces)
-        return parsed
+            stamps = pl.concat(pieces)
+        return stamps
 
     def _to_utc(
         self, text: pl.Series, raw: pl.DataFrame, offset: int,

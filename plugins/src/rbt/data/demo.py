@@ -48,8 +48,9 @@ def _normals(rng: np.random.Generator, size: int) -> npt.NDArray[np.float64]:
     return rng.random((size, 12)).sum(axis=1) - 6.0  # type: ignore[no-any-return]
 
 
-def _cents(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    return np.maximum(np.rint(values * 100.0), 1).astype(np.int64)
+def _cents(values: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.int64]:
+    cents: npt.NDArray[np.int64] = np.maximum(np.rint(values * 100.0), 1).astype(np.int64)
+    return cents
 
 
 def generate(symbol_index: int, sessions: int) -> dict[str, npt.NDArray[np.int64]]:

@@ -97,7 +97,38 @@ def _convert(
             lower += [(pl.col(c) // factor).alias(c) for c in cols]
     if lower:
         cast = cast.with_columns(lower)
+    cast = _strip_trailing_zeros(cast, frame["symbol_index"], groups, scales)
     return frame.with_columns(cast), scales
+
+
+def _strip_trailing_zeros(
+    cast: pl.DataFrame, symbol_index: pl.Series, groups: Mapping[str, Sequence[str]],
+    scales: dict[str, npt.NDArray[np.int64]],
+) -> pl.DataFrame:
+    # Trailing zeros do not count as decimal places ("1.50" has one): lower each
+    # file's scale while every one of its values is a multiple of 10. Done on the
+    # int64 mantissas (cheaper than on text); usually one pass settles every file.
+    lower = []
+    for group, cols in groups.items():
+        zeros = np.zeros(len(scales[group]), dtype=np.int64)
+        candidates = scales[group] > 0
+        k = 0
+        while candidates.any():
+            k += 1
+            divisible = cast.select(
+                symbol_index,
+                pl.all_horizontal((pl.col(c) % 10**k) == 0 for c in cols).alias("d"),
+            ).group_by("symbol_index").agg(pl.col("d").all())
+            ok = np.zeros(len(zeros), dtype=bool)
+            ok[divisible["symbol_index"].to_numpy()] = divisible["d"].to_numpy()
+            candidates &= ok
+            zeros[candidates] = k
+            candidates &= scales[group] > k
+        if zeros.any():
+            scales[group] = scales[group] - zeros
+            factor = pl.Series(10**zeros, dtype=pl.Int64).gather(symbol_index)
+            lower += [(pl.col(c) // factor).alias(c) for c in cols]
+    return cast.with_columns(lower) if lower else cast
 
 
 def _reject_exponents(frame: pl.DataFrame, columns: Sequence[str], origins: Sequence[str]) -> None:

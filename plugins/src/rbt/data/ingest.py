@@ -26,6 +26,7 @@ import polars as pl
 
 from rbt.data.bundles import (
     Manifest,
+    bundle_lock,
     check_bundle_name,
     finish_publish,
     rollback_publish,
@@ -111,15 +112,16 @@ def ingest(
         "asset_count": len(symbols),
         "row_count": bars.height,
     }
-    published = write_bundle(home, bundle_name, bars, assets, meta)
-    try:
-        from rbt.data.assets_db import record_bundle
+    from rbt.data.assets_db import record_bundle
 
-        record_bundle(home, published.manifest, assets)
-    except BaseException:
-        rollback_publish(home, published)
-        raise
-    finish_publish(published)
+    with bundle_lock(home, bundle_name):
+        published = write_bundle(home, bundle_name, bars, assets, meta)
+        try:
+            record_bundle(home, published.manifest, assets)
+        except BaseException:
+            rollback_publish(home, published)
+            raise
+        finish_publish(published)
     return published.manifest
 
 

@@ -83,7 +83,7 @@ def check_batch(batch: BarBatch) -> None:
         return
 
     def origin(row: int) -> str:
-        return batch.origins[frame["symbol_index"][row]]
+        return batch.origins[int(frame["symbol_index"][row])]
 
     def value(row: int, field: str) -> str:
         index = frame["symbol_index"][row]
