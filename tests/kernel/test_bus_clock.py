@@ -38,8 +38,15 @@ def _event(kind: type[ev.Event], ts: int) -> ev.Event:
     return kind(ts, DAY)  # type: ignore[call-arg]
 
 
-EVENT_TYPES = (ev.SessionStarted, ev.BeforeTradingStart, ev.BarClosed, ev.OrderUpdated,
-               ev.OrderFilled, ev.StrategyTurn, ev.SessionClosed)
+EVENT_TYPES = (
+    ev.SessionStarted,
+    ev.BeforeTradingStart,
+    ev.BarClosed,
+    ev.OrderUpdated,
+    ev.OrderFilled,
+    ev.StrategyTurn,
+    ev.SessionClosed,
+)
 
 
 def test_handlers_run_in_subscription_order_for_their_exact_type_only() -> None:
@@ -98,15 +105,19 @@ def test_the_bus_accepts_exactly_the_non_decreasing_sequences(
 
 # -- SimClock -----------------------------------------------------------------------
 
+
 def _check_stream(clock: SimClock, calendar: TradingCalendar) -> list[ClockEvent]:
     stream = list(clock)
     keys = [(e.ts, int(e.kind)) for e in stream]
     assert keys == sorted(keys), "clock events out of (ts, kind) order"
     # replaying the stream onto a bus, mapped to kernel events, is accepted
     bus = EventBus()
-    mapping = {ClockEventKind.SESSION_START: ev.SessionStarted,
-               ClockEventKind.BEFORE_TRADING_START: ev.BeforeTradingStart,
-               ClockEventKind.BAR: ev.BarClosed, ClockEventKind.SESSION_END: ev.SessionClosed}
+    mapping = {
+        ClockEventKind.SESSION_START: ev.SessionStarted,
+        ClockEventKind.BEFORE_TRADING_START: ev.BeforeTradingStart,
+        ClockEventKind.BAR: ev.BarClosed,
+        ClockEventKind.SESSION_END: ev.SessionClosed,
+    }
     for event in stream:
         bus.publish(mapping[event.kind](event.ts, event.session))  # type: ignore[call-arg]
     # per session: start, before-trading-start, bars within (open, close], end at the close
@@ -115,8 +126,10 @@ def _check_stream(clock: SimClock, calendar: TradingCalendar) -> list[ClockEvent
     for session in sessions:
         times = calendar.session_times(session)
         own = [e for e in stream if e.session == session]
-        assert [e.kind for e in own[:2]] == [ClockEventKind.SESSION_START,
-                                              ClockEventKind.BEFORE_TRADING_START]
+        assert [e.kind for e in own[:2]] == [
+            ClockEventKind.SESSION_START,
+            ClockEventKind.BEFORE_TRADING_START,
+        ]
         assert own[-1].kind is ClockEventKind.SESSION_END
         assert own[-1].ts == times.close
         bars = [e.ts for e in own if e.kind is ClockEventKind.BAR]
@@ -143,10 +156,15 @@ def test_sim_clock_over_the_nyse_calendar_minutes_with_an_early_close() -> None:
     xnys = get_calendar("XNYS")
     clock = SimClock(xnys, dt.date(2024, 7, 2), dt.date(2024, 7, 5), Frequency.MINUTE)
     stream = _check_stream(clock, xnys)
-    bars_per_session = {s: sum(1 for e in stream if e.session == s and e.kind is ClockEventKind.BAR)
-                        for s in clock.sessions}
-    assert bars_per_session == {dt.date(2024, 7, 2): 390, dt.date(2024, 7, 3): 210,
-                                dt.date(2024, 7, 5): 390}
+    bars_per_session = {
+        s: sum(1 for e in stream if e.session == s and e.kind is ClockEventKind.BAR)
+        for s in clock.sessions
+    }
+    assert bars_per_session == {
+        dt.date(2024, 7, 2): 390,
+        dt.date(2024, 7, 3): 210,
+        dt.date(2024, 7, 5): 390,
+    }
 
 
 @pytest.mark.parametrize("frequency", list(Frequency))

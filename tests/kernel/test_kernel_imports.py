@@ -30,7 +30,9 @@ def _imported_by(modules: list[str]) -> list[str]:
     # -I: isolated mode (no PYTHON* variables, no user site): only what is installed counts
     result = subprocess.run(
         [sys.executable, "-I", "-c", _PROBE.format(modules=modules)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout)  # type: ignore[no-any-return]
 
@@ -45,7 +47,8 @@ def test_the_kernel_imports_only_stdlib_attrs_and_pluggy() -> None:
     new = _imported_by(modules)
     assert set(modules) <= set(new)
     outside = sorted(
-        name for name in new
+        name
+        for name in new
         if name.split(".")[0] not in sys.stdlib_module_names
         and name.split(".")[0] not in ALLOWED_THIRD_PARTY
     )

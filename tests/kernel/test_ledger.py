@@ -13,10 +13,15 @@ from rbt.kernel.ledger import CashFlow, Ledger
 from rbt.kernel.model import Asset, AssetClass, Fill
 
 EQUITY = Asset(sid=1, symbol="AAA")
-COIN = Asset(sid=2, symbol="BTC/USD", asset_class=AssetClass.CRYPTO, calendar="24/7",
-             tick_size="0.01", lot_size="0.001")
-FUTURE = Asset(sid=3, symbol="ESZ4", asset_class=AssetClass.FUTURE, tick_size="0.25",
-               multiplier=50)
+COIN = Asset(
+    sid=2,
+    symbol="BTC/USD",
+    asset_class=AssetClass.CRYPTO,
+    calendar="24/7",
+    tick_size="0.01",
+    lot_size="0.001",
+)
+FUTURE = Asset(sid=3, symbol="ESZ4", asset_class=AssetClass.FUTURE, tick_size="0.25", multiplier=50)
 ASSETS = (EQUITY, COIN, FUTURE)
 START = Decimal("100000.00")
 
@@ -39,8 +44,15 @@ class _Counter:
 
     def fill(self, asset: Asset, amount: Decimal, price: Decimal, commission: Decimal) -> Fill:
         self.n += 1
-        return Fill(id=f"f{self.n}", order_id=f"o{self.n}", asset=asset, amount=amount,
-                    price=price, ts=self.n, commission=commission)
+        return Fill(
+            id=f"f{self.n}",
+            order_id=f"o{self.n}",
+            asset=asset,
+            amount=amount,
+            price=price,
+            ts=self.n,
+            commission=commission,
+        )
 
 
 @settings(max_examples=500, deadline=None)
@@ -112,8 +124,13 @@ def test_random_fills_keep_the_books_exact(data: st.DataObject, steps: int) -> N
     fees=st.lists(commissions, min_size=12, max_size=12),
 )
 def test_a_closed_round_trip_realizes_the_exact_price_difference(
-    asset: Asset, open_ticks: int, close_ticks: int, open_parts: list[int],
-    close_cuts: list[int], short: bool, fees: list[Decimal],
+    asset: Asset,
+    open_ticks: int,
+    close_ticks: int,
+    open_parts: list[int],
+    close_cuts: list[int],
+    short: bool,
+    fees: list[Decimal],
 ) -> None:
     ledger = Ledger(START)
     ids = _Counter()
@@ -161,7 +178,9 @@ def test_average_cost_partial_close_and_flip() -> None:
     assert ledger.realized_pnl == Decimal("75") - Decimal("75")
     short = ledger.positions()[EQUITY]
     assert (short.amount, short.cost_value, short.cost_basis) == (
-        Decimal(-5), Decimal(-500), Decimal(100)
+        Decimal(-5),
+        Decimal(-500),
+        Decimal(100),
     )
     assert ledger.cash == START - 1000 - 1100 + 600 + 2000 - 4
     ledger.mark(EQUITY, Decimal("90"))

@@ -51,8 +51,9 @@ def _plugin_module(name: str, **functions: object) -> types.ModuleType:
     return module
 
 
-def _commission_plugin(module_name: str, *names: str, factory: object = "decimal:Decimal"
-                       ) -> types.ModuleType:
+def _commission_plugin(
+    module_name: str, *names: str, factory: object = "decimal:Decimal"
+) -> types.ModuleType:
     @hookimpl
     def rbt_register_commission_models() -> Iterator[Provider]:
         for name in names:
@@ -65,13 +66,20 @@ def _commission_plugin(module_name: str, *names: str, factory: object = "decimal
 
 # -- built-ins ------------------------------------------------------------------------
 
+
 def test_builtins_are_registered_by_module_name_in_order(dists: TempDistributions) -> None:
-    dists.install("rbt-test-builtins", modules={
-        "rbt_test_builtins.alpha": _hooks_source("x", "a").replace("x.a", "alpha_fee"),
-        "rbt_test_builtins.beta": "",
-    })
-    pm = make_plugin_manager(builtins=["rbt_test_builtins.alpha", "rbt_test_builtins.beta"],
-                             builtin_dist=("rbt-test-builtins", "1.0"), autoload=False)
+    dists.install(
+        "rbt-test-builtins",
+        modules={
+            "rbt_test_builtins.alpha": _hooks_source("x", "a").replace("x.a", "alpha_fee"),
+            "rbt_test_builtins.beta": "",
+        },
+    )
+    pm = make_plugin_manager(
+        builtins=["rbt_test_builtins.alpha", "rbt_test_builtins.beta"],
+        builtin_dist=("rbt-test-builtins", "1.0"),
+        autoload=False,
+    )
     assert pm.get_plugin("alpha") is sys.modules["rbt_test_builtins.alpha"]
     assert pm.get_plugin("beta") is sys.modules["rbt_test_builtins.beta"]
     infos = {info.name: info for info in pm.plugin_infos()}
@@ -94,14 +102,16 @@ def test_the_product_builtins_are_all_registered() -> None:
 
 
 def test_every_manager_is_independent() -> None:
-    first = make_plugin_manager(plugins=[("one", _commission_plugin("one", "flat"))],
-                                autoload=False)
+    first = make_plugin_manager(
+        plugins=[("one", _commission_plugin("one", "flat"))], autoload=False
+    )
     second = make_plugin_manager(autoload=False)
     assert set(first.providers(COMMISSION)) == {"flat"}
     assert set(second.providers(COMMISSION)) == set()
 
 
 # -- misuse caught at registration ------------------------------------------------------
+
 
 def test_check_pending_catches_a_misspelt_hook() -> None:
     @hookimpl
@@ -127,6 +137,7 @@ def test_a_class_instead_of_an_instance_is_refused_clearly() -> None:
 
 # -- provider lookup --------------------------------------------------------------------
 
+
 def test_duplicate_provider_names_name_both_factories() -> None:
     first = _commission_plugin("first_mod", "flat", factory="first_pkg.fees:Flat")
     second = _commission_plugin("second_mod", "flat", factory="second_pkg.fees:Flat")
@@ -143,8 +154,11 @@ def test_unknown_provider_lists_the_valid_names() -> None:
     pm = make_plugin_manager(
         plugins=[("fees", _commission_plugin("fees", "flat", "tiered"))], autoload=False
     )
-    with pytest.raises(UnknownPluginError, match=r"unknown commission model 'flta'; "
-                       r"choose one of: flat, tiered") as info:
+    with pytest.raises(
+        UnknownPluginError,
+        match=r"unknown commission model 'flta'; "
+        r"choose one of: flat, tiered",
+    ) as info:
         pm.get_provider(COMMISSION, "flta")
     assert isinstance(info.value, LookupError)
     with pytest.raises(UnknownPluginError, match="choose one of: none installed"):
@@ -184,11 +198,19 @@ def test_invalid_provider_names_are_refused(name: str) -> None:
 
 # -- external plugins from real entry points ----------------------------------------------
 
-def _install_plugin(dists: TempDistributions, name: str, *, dist: str | None = None,
-                    source: str | None = None, version: str = "1.0") -> Path:
+
+def _install_plugin(
+    dists: TempDistributions,
+    name: str,
+    *,
+    dist: str | None = None,
+    source: str | None = None,
+    version: str = "1.0",
+) -> Path:
     module = f"rbt_{name}_hooks"
     return dists.install(
-        dist or f"rbt-{name}", version,
+        dist or f"rbt-{name}",
+        version,
         entry_points={name: module},
         modules={module: source if source is not None else _hooks_source(name, "fee")},
     )
@@ -244,8 +266,9 @@ def test_allow_and_block_lists_filter_before_loading(
 
 def test_a_broken_plugin_is_recorded_not_fatal(dists: TempDistributions) -> None:
     _install_plugin(dists, "alpha")
-    _install_plugin(dists, "broken", version="0.3",
-                    source="import rbt_vendor_sdk_that_is_not_installed\n")
+    _install_plugin(
+        dists, "broken", version="0.3", source="import rbt_vendor_sdk_that_is_not_installed\n"
+    )
     pm = make_plugin_manager(autoload=True, allow=["alpha", "broken"], strict=False)
     assert pm.get_plugin("alpha") is not None
     assert pm.get_plugin("broken") is None
@@ -293,6 +316,7 @@ def test_an_external_plugin_cannot_take_a_builtin_name(dists: TempDistributions)
 
 # -- hook facades -------------------------------------------------------------------------
 
+
 def test_decision_and_lifecycle_facades() -> None:
     seen: list[tuple[str, object]] = []
 
@@ -309,8 +333,9 @@ def test_decision_and_lifecycle_facades() -> None:
         def rbt_configure(self, config: dict[str, object]) -> None:
             seen.append(("configure", config["home"]))
 
-    pm = make_plugin_manager(plugins=[("declines", Resolver(None)), ("answers", Resolver(0))],
-                             autoload=False)
+    pm = make_plugin_manager(
+        plugins=[("declines", Resolver(None)), ("answers", Resolver(0))], autoload=False
+    )
     # firstresult: the first non-None answer wins, even a falsy one (0)
     assert pm.resolve_asset(symbol="AAA", venue="sim") == 0
     pm.configure({"home": "/tmp/x"})

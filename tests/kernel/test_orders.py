@@ -28,8 +28,15 @@ def _order(
 
 
 def _fill(order: Order, amount: Decimal, n: int = 1) -> Fill:
-    return Fill(id=f"{order.id}-f{n}", order_id=order.id, asset=ASSET, amount=amount,
-                price=Decimal("10.00"), ts=n, commission=Decimal("0.01"))
+    return Fill(
+        id=f"{order.id}-f{n}",
+        order_id=order.id,
+        asset=ASSET,
+        amount=amount,
+        price=Decimal("10.00"),
+        ts=n,
+        commission=Decimal("0.01"),
+    )
 
 
 @pytest.mark.parametrize(("pair", "target"), sorted(TRANSITIONS.items(), key=str), ids=str)
@@ -61,7 +68,9 @@ def test_every_pair_outside_the_table_is_refused_with_a_helpful_message(
 
 def test_the_table_covers_every_state_and_event() -> None:
     assert {s for s, _ in TRANSITIONS} == set(OrderStatus) - {
-        OrderStatus.FILLED, OrderStatus.REJECTED, OrderStatus.DENIED,
+        OrderStatus.FILLED,
+        OrderStatus.REJECTED,
+        OrderStatus.DENIED,
     }
     assert {e for _, e in TRANSITIONS} == set(OrderEventKind)
     # every state is reachable from NEW
@@ -89,8 +98,12 @@ def test_a_late_fill_after_a_cancel_is_booked() -> None:
     tracker = OrderTracker()
     order = _order(OrderStatus.NEW, amount=10)
     tracker.add(order)
-    for kind in (OrderEventKind.SUBMIT, OrderEventKind.ACCEPT, OrderEventKind.CANCEL_REQUEST,
-                 OrderEventKind.CANCEL):
+    for kind in (
+        OrderEventKind.SUBMIT,
+        OrderEventKind.ACCEPT,
+        OrderEventKind.CANCEL_REQUEST,
+        OrderEventKind.CANCEL,
+    ):
         tracker.transition(order.id, kind)
     assert tracker.open_orders() == ()
     late = tracker.apply_fill(_fill(order, Decimal(4)))
@@ -143,8 +156,11 @@ _actions = st.one_of(
 
 
 @settings(max_examples=500)
-@given(amount=st.integers(min_value=1, max_value=10), sell=st.booleans(),
-       actions=st.lists(_actions, max_size=25))
+@given(
+    amount=st.integers(min_value=1, max_value=10),
+    sell=st.booleans(),
+    actions=st.lists(_actions, max_size=25),
+)
 def test_random_event_sequences_never_overfill_and_follow_the_table(
     amount: int, sell: bool, actions: list[tuple[str, object]]
 ) -> None:

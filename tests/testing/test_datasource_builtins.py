@@ -41,5 +41,6 @@ class TestCsvIntraday(DataSourceConformance):
             "2024-03-01T00:02:00Z,61005.25,61020,61000,61015,0.5\n"
             "2024-03-01T00:03:00Z,61015,61015,60950.75,60960,2.125\n"
         )
-        return record.create(path=str(tmp_path), calendar="always_open", asset_class="crypto",
-                             lot_size="0.001")
+        return record.create(
+            path=str(tmp_path), calendar="always_open", asset_class="crypto", lot_size="0.001"
+        )

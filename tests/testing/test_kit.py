@@ -44,22 +44,25 @@ class RegressiveFee:  # cheaper for bigger orders: not monotone
 
 
 class Overfill:
-    def fill(self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
-             ) -> tuple[Decimal, Decimal] | None:
+    def fill(
+        self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
+    ) -> tuple[Decimal, Decimal] | None:
         return order.open_amount * 2, base_price
 
 
 class WrongWay:
-    def fill(self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
-             ) -> tuple[Decimal, Decimal] | None:
+    def fill(
+        self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
+    ) -> tuple[Decimal, Decimal] | None:
         return -order.open_amount, base_price
 
 
 class Uncapped(Overfill):
     volume_limit = Decimal("0.1")
 
-    def fill(self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
-             ) -> tuple[Decimal, Decimal] | None:
+    def fill(
+        self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
+    ) -> tuple[Decimal, Decimal] | None:
         return order.open_amount, base_price
 
 
@@ -69,8 +72,7 @@ def rbt_register_commission_models() -> Iterator[Provider]:
     yield Provider(kind=kind, name="kit.negative", factory=NegativeFee)
     yield Provider(kind=kind, name="kit.float", factory=FloatFee)
     yield Provider(kind=kind, name="kit.regressive", factory=RegressiveFee)
-    yield Provider(kind=kind, name="kit.additive", factory=PerShare,
-                   capabilities={ORDER_ADDITIVE})
+    yield Provider(kind=kind, name="kit.additive", factory=PerShare, capabilities={ORDER_ADDITIVE})
 
 
 @hookimpl
@@ -113,19 +115,27 @@ def _run_case(base: type[Any], provider: str, case: str) -> None:
 @pytest.mark.parametrize(
     ("base", "provider", "case", "message"),
     [
-        (_Commission, "kit.negative", "test_tc_c01_fees_are_non_negative_decimals",
-         "must not be negative"),
-        (_Commission, "kit.float", "test_tc_c01_fees_are_non_negative_decimals",
-         "must be a Decimal"),
-        (_Commission, "kit.regressive", "test_tc_c04_fees_are_monotone_in_quantity",
-         "costs"),
+        (
+            _Commission,
+            "kit.negative",
+            "test_tc_c01_fees_are_non_negative_decimals",
+            "must not be negative",
+        ),
+        (
+            _Commission,
+            "kit.float",
+            "test_tc_c01_fees_are_non_negative_decimals",
+            "must be a Decimal",
+        ),
+        (_Commission, "kit.regressive", "test_tc_c04_fees_are_monotone_in_quantity", "costs"),
         (_Slippage, "kit.overfill", "test_tc_s02_never_more_than_the_open_amount", "open"),
         (_Slippage, "kit.wrong_way", "test_tc_s03_never_the_wrong_direction", "for an order"),
         (_Slippage, "kit.uncapped", "test_tc_s07_respects_the_volume_limit", "limit"),
     ],
 )
-def test_the_kit_fails_bad_providers(base: type[Any], provider: str, case: str, message: str
-                                     ) -> None:
+def test_the_kit_fails_bad_providers(
+    base: type[Any], provider: str, case: str, message: str
+) -> None:
     with pytest.raises(AssertionError, match=message):
         _run_case(base, provider, case)
 
@@ -153,8 +163,11 @@ def test_the_harness_autoloads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_harness_loads_strictly(rbt_tmp_dists: TempDistributions) -> None:
-    rbt_tmp_dists.install("rbt-broken", entry_points={"broken": "rbt_broken_hooks"},
-                          modules={"rbt_broken_hooks": "raise ImportError('no sdk')\n"})
+    rbt_tmp_dists.install(
+        "rbt-broken",
+        entry_points={"broken": "rbt_broken_hooks"},
+        modules={"rbt_broken_hooks": "raise ImportError('no sdk')\n"},
+    )
     harness = RbtHarness(builtins=(), entry_points=["broken"])
     with pytest.raises(PluginLoadError, match="'broken' from rbt-broken"):
         _ = harness.manager
@@ -174,8 +187,7 @@ def test_the_harness_fixture_builds_models(rbt_harness: RbtHarness) -> None:
 
 def test_environ_unchanged_reports_leaks() -> None:
     try:
-        with pytest.raises(AssertionError, match=r"added \['RBT_KIT_LEAK'\]"), \
-                environ_unchanged():
+        with pytest.raises(AssertionError, match=r"added \['RBT_KIT_LEAK'\]"), environ_unchanged():
             os.environ["RBT_KIT_LEAK"] = "1"
     finally:
         os.environ.pop("RBT_KIT_LEAK", None)

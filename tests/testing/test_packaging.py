@@ -23,10 +23,17 @@ class Fee:
 """
 
 
-def _install(dists: TempDistributions, name: str, hooks: str, *, keywords: bool = True,
-             target: str | None = None) -> None:
+def _install(
+    dists: TempDistributions,
+    name: str,
+    hooks: str,
+    *,
+    keywords: bool = True,
+    target: str | None = None,
+) -> None:
     site = dists.install(
-        f"rbt-{name}", "1.0",
+        f"rbt-{name}",
+        "1.0",
         entry_points={name: target or f"rbt_{name}_hooks"},
         modules={f"rbt_{name}_hooks": hooks.format(name=name), f"rbt_{name}_impl": IMPL},
     )
@@ -47,8 +54,7 @@ def test_a_well_packaged_plugin_passes_every_check(rbt_tmp_dists: TempDistributi
     assert _by_code(results)["TC-P03"].detail == "good.fee"
 
 
-def test_a_missing_entry_point_lists_the_installed_ones(rbt_tmp_dists: TempDistributions
-                                                        ) -> None:
+def test_a_missing_entry_point_lists_the_installed_ones(rbt_tmp_dists: TempDistributions) -> None:
     _install(rbt_tmp_dists, "good", GOOD)
     results = _by_code(run_packaging_checks("nope"))
     assert not results["TC-P01"].passed
@@ -112,8 +118,9 @@ def test_the_rbt_plugin_keyword(rbt_tmp_dists: TempDistributions) -> None:
 
 
 @pytest.mark.parametrize("forbidden", [frozenset({"rbt_custom_heavy"})])
-def test_the_forbidden_set_is_configurable(rbt_tmp_dists: TempDistributions,
-                                           forbidden: frozenset[str]) -> None:
+def test_the_forbidden_set_is_configurable(
+    rbt_tmp_dists: TempDistributions, forbidden: frozenset[str]
+) -> None:
     rbt_tmp_dists.install("heavy", modules={"rbt_custom_heavy": ""})
     _install(rbt_tmp_dists, "custom", "import rbt_custom_heavy\n" + GOOD)
     assert _by_code(run_packaging_checks("custom"))["TC-P02"].passed

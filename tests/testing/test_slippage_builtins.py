@@ -31,8 +31,9 @@ class TestFixedSpread(SlippageModelConformance):
 
 
 def test_fixed_spread_never_fills_at_a_negative_price(rbt_harness: object) -> None:
-    model = TestFixedSpread.make(TestFixedSpread.make_harness().provider(
-        TestFixedSpread.kind, "fixed_spread"))
+    model = TestFixedSpread.make(
+        TestFixedSpread.make_harness().provider(TestFixedSpread.kind, "fixed_spread")
+    )
     asset = Asset(sid=1, symbol="PENNY", tick_size="0.0001")
     order = Order(id="t-1", asset=asset, amount=Decimal(-5), created=0)
     price = Decimal("0.005")

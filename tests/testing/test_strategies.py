@@ -49,8 +49,15 @@ def test_bar_snapshots_are_consistent_bars(data: st.DataObject) -> None:
     asset: Asset = data.draw(rst.assets())
     snap = data.draw(rst.bar_snapshots(asset))
     # the kernel's Bar validates low <= open, close <= high
-    Bar(asset=asset, ts=0, open=snap.open, high=snap.high, low=snap.low, close=snap.close,
-        volume=snap.volume)
+    Bar(
+        asset=asset,
+        ts=0,
+        open=snap.open,
+        high=snap.high,
+        low=snap.low,
+        close=snap.close,
+        volume=snap.volume,
+    )
     assert _on_grid(snap.volume, asset.lot_size)
 
 

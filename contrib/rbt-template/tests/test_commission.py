@@ -11,8 +11,7 @@ from rbt.kernel.model import Asset, AssetClass, Order
 from rbt_template.commission import BpsWithMinimum
 
 STOCK = Asset(sid=1, symbol="AAA")
-FUTURE = Asset(sid=2, symbol="ESZ4", asset_class=AssetClass.FUTURE, tick_size="0.25",
-               multiplier=50)
+FUTURE = Asset(sid=2, symbol="ESZ4", asset_class=AssetClass.FUTURE, tick_size="0.25", multiplier=50)
 
 
 def _order(asset: Asset = STOCK, amount: int = 100) -> Order:
@@ -22,9 +21,9 @@ def _order(asset: Asset = STOCK, amount: int = 100) -> Order:
 @pytest.mark.parametrize(
     ("amount", "price", "expected"),
     [
-        (1000, "100.00", "50.00"),   # 5 bp of 100 000
+        (1000, "100.00", "50.00"),  # 5 bp of 100 000
         (-1000, "100.00", "50.00"),  # sells pay the same
-        (10, "10.10", "1.00"),       # 0.0505 → the minimum
+        (10, "10.10", "1.00"),  # 0.0505 → the minimum
         (3000, "0.33", "1.00"),
     ],
 )
@@ -51,7 +50,8 @@ def test_the_minimum_applies_once_per_order() -> None:
 
 def test_multiplier_counts_in_the_notional() -> None:
     fee = BpsWithMinimum(basis_points=1, minimum=0).calculate(
-        _order(FUTURE, 2), Decimal(2), Decimal("5000.25"))
+        _order(FUTURE, 2), Decimal(2), Decimal("5000.25")
+    )
     assert fee == Decimal("50.00")  # 1 bp of 2 × 5000.25 × 50 = 500 025 → 50.0025 → 50.00
 
 

@@ -44,8 +44,9 @@ class BpsWithMinimum:
     :param minimum: smallest total commission per order, in the account currency.
     """
 
-    def __init__(self, basis_points: Decimal | int | str = 5,
-                 minimum: Decimal | int | str = "1.00") -> None:
+    def __init__(
+        self, basis_points: Decimal | int | str = 5, minimum: Decimal | int | str = "1.00"
+    ) -> None:
         self.basis_points = to_decimal(basis_points)
         self.minimum = to_decimal(minimum)
         if self.basis_points < 0 or self.minimum < 0:

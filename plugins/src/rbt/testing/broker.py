@@ -132,8 +132,12 @@ class BrokerConformance(ProviderConformance):
         portal = self.make_portal(bars)
         broker = self.make_broker(record, portal)
         assert isinstance(broker, Broker), f"{broker!r} does not implement the Broker protocol"
-        session = Session(portal=portal, broker=broker, ledger=Ledger(1_000_000),
-                          order_ids=ClientOrderIds("rbt", self.run_id))
+        session = Session(
+            portal=portal,
+            broker=broker,
+            ledger=Ledger(1_000_000),
+            order_ids=ClientOrderIds("rbt", self.run_id),
+        )
         result = BrokerRun(session=session, recorder=EventRecorder(session.bus))
         turns = iter(range(10**9))
 
@@ -180,8 +184,13 @@ class BrokerConformance(ProviderConformance):
 
     def test_tc_b02_a_sell_closes_the_position(self, rbt_provider_record: Provider) -> None:
         """TC-B02: buy then sell the same amount: flat, and the ledger's replay agrees."""
-        run = self.run(rbt_provider_record, {0: [self.order(0, 100), self.order(1, -50)],
-                                             3: [self.order(0, -100), self.order(1, 50)]})
+        run = self.run(
+            rbt_provider_record,
+            {
+                0: [self.order(0, 100), self.order(1, -50)],
+                3: [self.order(0, -100), self.order(1, 50)],
+            },
+        )
         assert [o.status for o in run.placed] == [OrderStatus.FILLED] * 4
         assert run.session.ledger.positions() == {}
         run.session.ledger.verify_replay()
@@ -199,10 +208,15 @@ class BrokerConformance(ProviderConformance):
         (order,) = run.placed
         assert not order.is_open, f"order still {order.status} after a cancel"
         assert order.status in {OrderStatus.CANCELLED, OrderStatus.FILLED}, order.status
-        updates = [e for e in run.recorder.of_type(OrderUpdated)
-                   if isinstance(e, OrderUpdated) and e.order.id == order.id]
-        assert any(e.previous is OrderStatus.PENDING_CANCEL or
-                   e.order.status is OrderStatus.PENDING_CANCEL for e in updates)
+        updates = [
+            e
+            for e in run.recorder.of_type(OrderUpdated)
+            if isinstance(e, OrderUpdated) and e.order.id == order.id
+        ]
+        assert any(
+            e.previous is OrderStatus.PENDING_CANCEL or e.order.status is OrderStatus.PENDING_CANCEL
+            for e in updates
+        )
 
     def test_tc_b04_client_order_ids_are_unique_and_echoed(
         self, rbt_provider_record: Provider
@@ -237,8 +251,7 @@ class BrokerConformance(ProviderConformance):
             assert fill.commission >= 0
             assert fill.asset == run.order(fill.order_id).asset
 
-    def test_tc_b06_fills_never_exceed_their_orders(self, rbt_provider_record: Provider
-                                                    ) -> None:
+    def test_tc_b06_fills_never_exceed_their_orders(self, rbt_provider_record: Provider) -> None:
         """TC-B06: per order, fills go its way and add up to ``filled`` <= ``amount``."""
         plan = {0: [self.order(0, 250_000), self.order(1, -120_000)], 2: [self.order(0, -5)]}
         run = self.run(rbt_provider_record, plan)

@@ -70,8 +70,9 @@ def _order_and_fills(draw: st.DrawFn) -> tuple[Order, list[Decimal], Decimal]:
     lots = int(abs(order.amount) / asset.lot_size)
     cuts = sorted(set(draw(st.lists(st.integers(1, max(lots - 1, 1)), max_size=4))) - {lots})
     bounds = [0, *cuts, lots]
-    parts = [asset.lot_size * (b - a) * order.direction for a, b in itertools.pairwise(bounds)
-             if b > a]
+    parts = [
+        asset.lot_size * (b - a) * order.direction for a, b in itertools.pairwise(bounds) if b > a
+    ]
     return order, parts, draw(rst.prices(asset, max_ticks=10**6))
 
 
@@ -94,8 +95,9 @@ class CommissionModelConformance(ProviderConformance):
         order, parts, price = case
         for part in parts:
             fee = _fee(model, order, part, price)
-            order = attrs.evolve(order, filled=order.filled + part,
-                                 commission=order.commission + fee)
+            order = attrs.evolve(
+                order, filled=order.filled + part, commission=order.commission + fee
+            )
 
     @_SETTINGS
     @given(case=_order_and_fills())
@@ -108,8 +110,9 @@ class CommissionModelConformance(ProviderConformance):
         for part in parts:
             fees = {str(_fee(m, order, part, price)) for m in (first, second, first)}
             assert len(fees) == 1, f"non-deterministic fees {fees} for {part} at {price}"
-            order = attrs.evolve(order, filled=order.filled + part,
-                                 commission=order.commission + Decimal(fees.pop()))
+            order = attrs.evolve(
+                order, filled=order.filled + part, commission=order.commission + Decimal(fees.pop())
+            )
 
     @_SETTINGS
     @given(case=_order_and_fills())
@@ -136,16 +139,15 @@ class CommissionModelConformance(ProviderConformance):
         model = self.make(rbt_provider_record)
         asset: Asset = data.draw(rst.assets())
         price = data.draw(rst.prices(asset, max_ticks=10**6))
-        small, large = sorted(data.draw(st.lists(rst.quantities(asset, max_lots=10**5),
-                                                 min_size=2, max_size=2)))
+        small, large = sorted(
+            data.draw(st.lists(rst.quantities(asset, max_lots=10**5), min_size=2, max_size=2))
+        )
         side = data.draw(st.sampled_from((1, -1)))
         fees = []
         for quantity in (small, large):
             order = Order(id="t-mono-1", asset=asset, amount=quantity * side, created=0)
             fees.append(_fee(model, order, quantity * side, price))
-        assert fees[0] <= fees[1], (
-            f"{small} costs {fees[0]} but {large} costs {fees[1]} at {price}"
-        )
+        assert fees[0] <= fees[1], f"{small} costs {fees[0]} but {large} costs {fees[1]} at {price}"
 
     @_SETTINGS
     @given(data=st.data())
@@ -170,8 +172,9 @@ class CommissionModelConformance(ProviderConformance):
         running = order
         for part in parts:
             fee = _fee(model, running, part, price)
-            running = attrs.evolve(running, filled=running.filled + part,
-                                   commission=running.commission + fee)
+            running = attrs.evolve(
+                running, filled=running.filled + part, commission=running.commission + fee
+            )
         assert running.commission == whole, (
             f"fills {parts} cost {running.commission} in total, one fill costs {whole}"
         )

@@ -91,8 +91,9 @@ class DataSourceConformance(ProviderConformance):
             assert columns == list(BAR_COLUMNS), f"{symbol}: columns {frame.columns}"
             assert frame.height > 0, f"{symbol}: no rows"
 
-    def test_tc_d03_exact_dtypes(self, rbt_source: Any,
-                                 rbt_frames: dict[str, pl.DataFrame]) -> None:
+    def test_tc_d03_exact_dtypes(
+        self, rbt_source: Any, rbt_frames: dict[str, pl.DataFrame]
+    ) -> None:
         """TC-D03: ``ts`` Date (daily) or Datetime(ns, UTC); exact numbers, never floats."""
         import polars as pl
 
@@ -116,8 +117,7 @@ class DataSourceConformance(ProviderConformance):
                 if isinstance(dtype, pl.Decimal):
                     assert (dtype.scale or 0) <= MAX_SCALE, f"{symbol}.{column}: scale {dtype}"
 
-    def test_tc_d04_timestamps_strictly_increase(self, rbt_frames: dict[str, pl.DataFrame]
-                                                 ) -> None:
+    def test_tc_d04_timestamps_strictly_increase(self, rbt_frames: dict[str, pl.DataFrame]) -> None:
         """TC-D04: non-null, unique, strictly increasing, UTC."""
         for symbol, frame in rbt_frames.items():
             ts = frame["ts"]
@@ -149,8 +149,9 @@ class DataSourceConformance(ProviderConformance):
             assert origin
         json.dumps(dict(rbt_source.options))
 
-    def test_tc_d07_reads_are_deterministic(self, rbt_source: Any,
-                                            rbt_frames: dict[str, pl.DataFrame]) -> None:
+    def test_tc_d07_reads_are_deterministic(
+        self, rbt_source: Any, rbt_frames: dict[str, pl.DataFrame]
+    ) -> None:
         """TC-D07: reading again gives an equal frame."""
         for symbol, frame in rbt_frames.items():
             again = rbt_source.read(symbol)

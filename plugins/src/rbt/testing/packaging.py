@@ -71,9 +71,17 @@ def imported_modules(name: str, *, python: str = sys.executable, timeout: float 
     :raises RuntimeError: when the entry point cannot be loaded there.
     """
     result = subprocess.run(
-        [python, "-I", "-c", _PROBE.format(group=ENTRY_POINT_GROUP, name=name),
-         json.dumps(sys.path)],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        [
+            python,
+            "-I",
+            "-c",
+            _PROBE.format(group=ENTRY_POINT_GROUP, name=name),
+            json.dumps(sys.path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"loading entry point {name!r} failed:\n{result.stderr.strip()}")
@@ -94,39 +102,62 @@ def run_packaging_checks(
 ) -> list[CheckResult]:
     """Run every packaging check on the installed plugin ``name``; never raises for a failure."""
     results: list[CheckResult] = []
-    claims: list[EntryPoint] = [ep for ep in entry_points(group=ENTRY_POINT_GROUP)
-                                if ep.name == name]
+    claims: list[EntryPoint] = [
+        ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name
+    ]
     plugin: object = None
     title = "entry point resolves to a module or an instance"
     if not claims:
         installed = sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
-        results.append(CheckResult("TC-P01", title, False,
-                                   f"no entry point {name!r} in group {ENTRY_POINT_GROUP!r}; "
-                                   f"installed: {', '.join(installed) or 'none'}"))
+        results.append(
+            CheckResult(
+                "TC-P01",
+                title,
+                False,
+                f"no entry point {name!r} in group {ENTRY_POINT_GROUP!r}; "
+                f"installed: {', '.join(installed) or 'none'}",
+            )
+        )
     elif len(claims) > 1:
         dists = sorted(f"{ep.dist.name if ep.dist else '?'}" for ep in claims)
-        results.append(CheckResult("TC-P01", title, False,
-                                   f"{name!r} is declared by several distributions: {dists}"))
+        results.append(
+            CheckResult(
+                "TC-P01", title, False, f"{name!r} is declared by several distributions: {dists}"
+            )
+        )
     else:
         try:
             plugin = claims[0].load()
         except Exception as exc:  # the check reports, it does not crash
-            results.append(CheckResult("TC-P01", title, False,
-                                       f"{claims[0].value}: {type(exc).__name__}: {exc}"))
+            results.append(
+                CheckResult(
+                    "TC-P01", title, False, f"{claims[0].value}: {type(exc).__name__}: {exc}"
+                )
+            )
         else:
             if isinstance(plugin, type):
-                results.append(CheckResult("TC-P01", title, False,
-                                           f"{claims[0].value} is the class "
-                                           f"{plugin.__qualname__}; point at a module or an "
-                                           "instance"))
+                results.append(
+                    CheckResult(
+                        "TC-P01",
+                        title,
+                        False,
+                        f"{claims[0].value} is the class "
+                        f"{plugin.__qualname__}; point at a module or an "
+                        "instance",
+                    )
+                )
                 plugin = None
             else:
                 results.append(CheckResult("TC-P01", title, True, claims[0].value))
     if plugin is None:
         skipped = "not run: TC-P01 failed"
-        for code, text in (("TC-P02", "import budget"), ("TC-P03", "provider names"),
-                           ("TC-P04", "check_pending"), ("TC-P05", "factories resolve"),
-                           ("TC-P06", "rbt-plugin keyword")):
+        for code, text in (
+            ("TC-P02", "import budget"),
+            ("TC-P03", "provider names"),
+            ("TC-P04", "check_pending"),
+            ("TC-P05", "factories resolve"),
+            ("TC-P06", "rbt-plugin keyword"),
+        ):
             results.append(CheckResult(code, text, False, skipped))
         return results
 
@@ -138,9 +169,14 @@ def run_packaging_checks(
         results.append(CheckResult("TC-P02", title, False, str(exc)))
     else:
         bad = sorted({m.split(".")[0] for m in new} & set(forbidden))
-        results.append(CheckResult("TC-P02", title, not bad,
-                                   f"imported: {', '.join(bad)}" if bad
-                                   else f"{len(new)} modules imported"))
+        results.append(
+            CheckResult(
+                "TC-P02",
+                title,
+                not bad,
+                f"imported: {', '.join(bad)}" if bad else f"{len(new)} modules imported",
+            )
+        )
 
     # TC-P03: provider records valid and namespaced
     title = f"providers are valid Provider records named '{name}.<provider>'"
@@ -160,8 +196,11 @@ def run_packaging_checks(
         problems.append(f"a register hook raised {type(exc).__name__}: {exc}")
     if not records and not problems:
         problems.append("the plugin registers no provider")
-    results.append(CheckResult("TC-P03", title, not problems,
-                               "; ".join(problems) or ", ".join(r.name for r in records)))
+    results.append(
+        CheckResult(
+            "TC-P03", title, not problems, "; ".join(problems) or ", ".join(r.name for r in records)
+        )
+    )
 
     # TC-P04: no misspelt hook
     title = "check_pending(): every rbt_* function is a known hook"
@@ -189,6 +228,7 @@ def run_packaging_checks(
     dist = claims[0].dist
     keywords = ",".join((dist.metadata.get_all("Keywords") or []) if dist is not None else [])
     words = {w.strip() for w in keywords.replace(",", " ").split()}
-    results.append(CheckResult("TC-P06", title, "rbt-plugin" in words,
-                               f"keywords: {keywords or 'none'}"))
+    results.append(
+        CheckResult("TC-P06", title, "rbt-plugin" in words, f"keywords: {keywords or 'none'}")
+    )
     return results

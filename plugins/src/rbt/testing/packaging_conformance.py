@@ -43,8 +43,9 @@ class PackagingConformance:
         result = results[code]
         assert result.passed, f"{result.code} {result.title}: {result.detail}"
 
-    def test_tc_p01_entry_point_resolves(self, rbt_packaging_results: dict[str, CheckResult]
-                                         ) -> None:
+    def test_tc_p01_entry_point_resolves(
+        self, rbt_packaging_results: dict[str, CheckResult]
+    ) -> None:
         """TC-P01: one distribution declares it, it loads, it is not a class."""
         self._check(rbt_packaging_results, "TC-P01")
 
@@ -58,17 +59,16 @@ class PackagingConformance:
         """TC-P03: valid Provider records named ``<entry point>.<provider>``."""
         self._check(rbt_packaging_results, "TC-P03")
 
-    def test_tc_p04_check_pending_passes(self, rbt_packaging_results: dict[str, CheckResult]
-                                         ) -> None:
+    def test_tc_p04_check_pending_passes(
+        self, rbt_packaging_results: dict[str, CheckResult]
+    ) -> None:
         """TC-P04: no misspelt ``rbt_*`` hook."""
         self._check(rbt_packaging_results, "TC-P04")
 
-    def test_tc_p05_factories_resolve(self, rbt_packaging_results: dict[str, CheckResult]
-                                      ) -> None:
+    def test_tc_p05_factories_resolve(self, rbt_packaging_results: dict[str, CheckResult]) -> None:
         """TC-P05: every factory resolves to a callable."""
         self._check(rbt_packaging_results, "TC-P05")
 
-    def test_tc_p06_rbt_plugin_keyword(self, rbt_packaging_results: dict[str, CheckResult]
-                                       ) -> None:
+    def test_tc_p06_rbt_plugin_keyword(self, rbt_packaging_results: dict[str, CheckResult]) -> None:
         """TC-P06: the distribution is findable on PyPI by its ``rbt-plugin`` keyword."""
         self._check(rbt_packaging_results, "TC-P06")

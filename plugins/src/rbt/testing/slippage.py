@@ -86,15 +86,17 @@ class SlippageModelConformance(ProviderConformance):
 
     @_SETTINGS
     @given(case=_cases())
-    def test_tc_s01_fills_are_exact_decimals(self, rbt_provider_record: Provider, case: Case
-                                             ) -> None:
+    def test_tc_s01_fills_are_exact_decimals(
+        self, rbt_provider_record: Provider, case: Case
+    ) -> None:
         """TC-S01: None or a 2-tuple of Decimals, computed without floats."""
         _fill(self.make(rbt_provider_record), case)
 
     @_SETTINGS
     @given(case=_cases())
-    def test_tc_s02_never_more_than_the_open_amount(self, rbt_provider_record: Provider,
-                                                    case: Case) -> None:
+    def test_tc_s02_never_more_than_the_open_amount(
+        self, rbt_provider_record: Provider, case: Case
+    ) -> None:
         """TC-S02: a fill is non-empty and at most the order's open amount."""
         result = _fill(self.make(rbt_provider_record), case)
         if result is not None:
@@ -105,8 +107,9 @@ class SlippageModelConformance(ProviderConformance):
 
     @_SETTINGS
     @given(case=_cases())
-    def test_tc_s03_never_the_wrong_direction(self, rbt_provider_record: Provider, case: Case
-                                              ) -> None:
+    def test_tc_s03_never_the_wrong_direction(
+        self, rbt_provider_record: Provider, case: Case
+    ) -> None:
         """TC-S03: the fill's sign is the order's."""
         result = _fill(self.make(rbt_provider_record), case)
         if result is not None:
@@ -116,8 +119,9 @@ class SlippageModelConformance(ProviderConformance):
 
     @_SETTINGS
     @given(case=_cases())
-    def test_tc_s04_price_is_positive_and_finite(self, rbt_provider_record: Provider,
-                                                 case: Case) -> None:
+    def test_tc_s04_price_is_positive_and_finite(
+        self, rbt_provider_record: Provider, case: Case
+    ) -> None:
         """TC-S04: a finite, positive price."""
         result = _fill(self.make(rbt_provider_record), case)
         if result is not None:
@@ -126,8 +130,9 @@ class SlippageModelConformance(ProviderConformance):
 
     @_SETTINGS
     @given(case=_cases())
-    def test_tc_s05_fills_are_deterministic(self, rbt_provider_record: Provider, case: Case
-                                            ) -> None:
+    def test_tc_s05_fills_are_deterministic(
+        self, rbt_provider_record: Provider, case: Case
+    ) -> None:
         """TC-S05: equal inputs, equal answers (same digits), from any instance."""
         first, second = self.make(rbt_provider_record), self.make(rbt_provider_record)
         answers = {repr(_fill(model, case)) for model in (first, second, first)}
@@ -147,8 +152,9 @@ class SlippageModelConformance(ProviderConformance):
     @requires(VOLUME_LIMIT)
     @_SETTINGS
     @given(case=_cases())
-    def test_tc_s07_respects_the_volume_limit(self, rbt_provider_record: Provider, case: Case
-                                              ) -> None:
+    def test_tc_s07_respects_the_volume_limit(
+        self, rbt_provider_record: Provider, case: Case
+    ) -> None:
         """TC-S07: ``|amount| + volume_used <= volume_limit × bar volume``."""
         model = self.make(rbt_provider_record)
         limit = model.volume_limit

@@ -69,8 +69,9 @@ def prices(asset: Asset, *, max_ticks: int = 10**7) -> st.SearchStrategy[Decimal
     return st.integers(min_value=1, max_value=max_ticks).map(lambda n: tick * n)
 
 
-def quantities(asset: Asset, *, max_lots: int = 10**5, signed: bool = False
-               ) -> st.SearchStrategy[Decimal]:
+def quantities(
+    asset: Asset, *, max_lots: int = 10**5, signed: bool = False
+) -> st.SearchStrategy[Decimal]:
     """Non-zero quantities on ``asset``'s lot grid; negative ones too when ``signed``."""
     lot = asset.lot_size
     magnitude = st.integers(min_value=1, max_value=max_lots)
@@ -103,8 +104,14 @@ def orders(
         filled = filled if amount > 0 else -filled
         if filled:
             status = OrderStatus.PARTIALLY_FILLED
-    return Order(id=f"t-hyp-{next(_ids)}", asset=chosen, amount=amount, created=0,
-                 status=status, filled=filled)
+    return Order(
+        id=f"t-hyp-{next(_ids)}",
+        asset=chosen,
+        amount=amount,
+        created=0,
+        status=status,
+        filled=filled,
+    )
 
 
 @st.composite
