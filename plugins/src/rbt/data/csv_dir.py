@@ -36,7 +36,7 @@ from rbt.data.exact import from_mantissas, text_to_mantissas
 from rbt.data.source import LINE_COLUMN, PRICE_FIELDS, AssetInfo, BarBatch
 from rbt.data.validate import row_error
 from rbt.kernel.clock import Frequency
-from rbt.kernel.errors import ConfigError, SchemaError
+from rbt.kernel.errors import ConfigError, DataUnavailableError, SchemaError
 from rbt.kernel.model import AssetClass
 
 __all__ = ["CsvDirectorySource"]
@@ -152,6 +152,12 @@ class CsvDirectorySource:
 
         :raises SchemaError: naming file, line and field of the first problem.
         """
+        unknown = [s for s in symbols if s not in self._files]
+        if unknown:
+            known = ", ".join(list(self._files)[:10]) + (" ..." if len(self._files) > 10 else "")
+            raise DataUnavailableError(
+                f"csv source: no file for {', '.join(unknown)} in {self.path}; symbols: {known}"
+            )
         origins = tuple(str(self._files[s]) for s in symbols)
         groups: dict[tuple[int, ...], list[tuple[int, bytes, int]]] = {}
         exponent = False

@@ -95,7 +95,7 @@ def ingest(
     batches = _read(source, symbols, progress)
     bars, scales = _combine(batches, source.frequency)
     bars = _place_on_calendar(bars, batches, source.frequency, calendar)
-    assets = _asset_table(source, symbols, bars, scales)
+    assets = _asset_table(source, symbols, bars, scales, calendar.name)
     bars = _rescale(bars, assets, scales)
     bars = bars.sort("ts", "sid").select("ts", "session", "sid", *BAR_COLUMNS[1:])
     first, last = bars["ts"][0], bars["ts"][-1]
@@ -258,7 +258,8 @@ def _decimal_places(value: Decimal) -> int:
 
 
 def _asset_table(
-    source: DataSource, symbols: Sequence[str], bars: pl.DataFrame, scales: dict[str, Any]
+    source: DataSource, symbols: Sequence[str], bars: pl.DataFrame, scales: dict[str, Any],
+    calendar_name: str,
 ) -> pl.DataFrame:
     span = bars.group_by("sid").agg(
         pl.col("session").min().alias("start_date"),
@@ -277,7 +278,9 @@ def _asset_table(
             "symbol": symbol,
             "asset_class": info.asset_class.value,
             "exchange": info.exchange,
-            "calendar": info.calendar,
+            # the bundle calendar's canonical name when the asset trades on it
+            "calendar": calendar_name if info.calendar.lower() == calendar_name.lower()
+            else info.calendar,
             "quote_currency": info.quote_currency,
             "tick_size": str(tick),
             "lot_size": str(info.lot_size),
