@@ -220,3 +220,14 @@ def test_tracker_updates_are_new_objects() -> None:
     assert order.status is OrderStatus.NEW  # frozen: the old value is untouched
     assert updated == attrs.evolve(order, status=OrderStatus.SUBMITTED)
     assert tracker.status_counts() == {OrderStatus.SUBMITTED: 1}
+
+
+@pytest.mark.parametrize("kind", [OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL])
+def test_tracker_refuses_fill_events_without_a_fill(kind: OrderEventKind) -> None:
+    tracker = OrderTracker()
+    asset = Asset(sid=1, symbol="X")
+    tracker.add(Order(id="t-1", asset=asset, amount=Decimal(5), created=0))
+    tracker.transition("t-1", OrderEventKind.SUBMIT)
+    with pytest.raises(InvalidTransitionError, match="needs a Fill"):
+        tracker.transition("t-1", kind)
+    assert tracker.get("t-1").filled == 0  # type: ignore[union-attr]

@@ -116,8 +116,14 @@ class OrderTracker:
         """Apply a state change and return the updated order.
 
         :raises KeyError: for an unknown order id.
-        :raises InvalidTransitionError: when the state machine forbids it.
+        :raises InvalidTransitionError: when the state machine forbids it, or for a
+            fill event (fills go through :meth:`apply_fill`).
         """
+        if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
+            # a fill changes quantities: only apply_fill may produce it (overfill checks)
+            raise InvalidTransitionError(
+                f"order {order_id}: {kind.value} needs a Fill; use apply_fill, not transition"
+            )
         order = self._orders[order_id]
         status = next_status(order.status, kind)
         updated = attrs.evolve(order, status=status, reason=reason or order.reason)

@@ -23,6 +23,7 @@ from rbt.api.algorithm import TradingAlgorithm
 from rbt.api.bar_data import BarData
 from rbt.api.params import Params
 from rbt.api.portfolio import Portfolio, Positions, PositionView
+from rbt.api.results import PERF_COLUMNS
 from rbt.api.schedule import DateRule, TimeRule, date_rules
 from rbt.data.portal import BarPortal
 from rbt.kernel.costs import CommissionModel, SlippageModel
@@ -369,6 +370,12 @@ class Engine:
             raise TypeError("record() takes name/value pairs or keyword arguments")
         pairs = dict(zip(args[::2], args[1::2], strict=True))
         pairs.update(kwargs)
+        clash = sorted(set(pairs) & PERF_COLUMNS)
+        if clash:  # a recorded float must not replace an exact column of the results
+            raise ValueError(
+                f"record(): {', '.join(clash)} is a built-in performance column; "
+                "record it under another name"
+            )
         self._recorded.update(pairs)
 
     def schedule_function(

@@ -26,9 +26,25 @@ if TYPE_CHECKING:
 
     from rbt.api.engine import SessionRecord
 
-__all__ = ["BacktestResult", "build_frames", "decimal_column", "write_results"]
+__all__ = ["PERF_COLUMNS", "BacktestResult", "build_frames", "decimal_column", "write_results"]
 
 _MAX_SCALE = 18
+
+#: Columns of the perf frame that recorded variables may not reuse.
+PERF_COLUMNS = frozenset(
+    {
+        "session",
+        "ts",
+        "portfolio_value",
+        "cash",
+        "positions_value",
+        "pnl",
+        "returns",
+        "orders",
+        "transactions",
+        "positions",
+    }
+)
 
 
 def decimal_column(name: str, values: Sequence[Decimal | None]) -> pl.Series:

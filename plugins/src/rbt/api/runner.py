@@ -262,15 +262,17 @@ def run_backtest(
             manifest=manifest,
             path=path,
         )
-    finisher = analyze or instance.analyze
-    with engine.active():
-        if (
-            analyze is not None
-            or type(instance).analyze is not TradingAlgorithm.analyze
-            or (isinstance(instance, FunctionStrategy) and instance._analyze is not None)
-        ):
+    finisher = analyze or (instance.analyze if _defines_analyze(instance) else None)
+    if finisher is not None:  # the pandas perf frame is built only for an analyze to read
+        with engine.active():
             finisher(engine.context, result.to_pandas())
     return result
+
+
+def _defines_analyze(strategy: TradingAlgorithm) -> bool:
+    if isinstance(strategy, FunctionStrategy):
+        return strategy._analyze is not None
+    return type(strategy).analyze is not TradingAlgorithm.analyze
 
 
 def _model(pm: RbtPluginManager, kind: ProviderKind, choice: Any) -> Any:
