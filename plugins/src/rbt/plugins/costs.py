@@ -24,15 +24,30 @@ def rbt_register_commission_models() -> Iterator[Provider]:
         kind=kind,
         name="per_share",
         factory=_C + "PerShare",
+        capabilities={"order_additive"},
         summary="cost per share with a per-order minimum (Zipline default 0.001)",
     )
     yield Provider(
-        kind=kind, name="per_trade", factory=_C + "PerTrade", summary="flat cost per order"
+        kind=kind,
+        name="per_trade",
+        factory=_C + "PerTrade",
+        capabilities={"order_additive"},
+        summary="flat cost per order",
     )
     yield Provider(
-        kind=kind, name="per_dollar", factory=_C + "PerDollar", summary="cost per dollar traded"
+        kind=kind,
+        name="per_dollar",
+        factory=_C + "PerDollar",
+        capabilities={"order_additive"},
+        summary="cost per dollar traded",
     )
-    yield Provider(kind=kind, name="none", factory=_C + "NoCommission", summary="free trading")
+    yield Provider(
+        kind=kind,
+        name="none",
+        factory=_C + "NoCommission",
+        capabilities={"order_additive"},
+        summary="free trading",
+    )
 
 
 @hookimpl
