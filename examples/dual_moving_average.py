@@ -9,7 +9,7 @@ fast simple moving average of closes is above the slow one, else stay flat.
 Only the imports differ from a Zipline algorithm.
 """
 
-from rbt.api import order_target, order_target_percent, record, symbols
+from rbt.api import get_open_orders, order_target, order_target_percent, record, symbols
 
 PARAMS = {"fast": 20, "slow": 100, "universe": "AAA,BBB,CCC,DDD,EEE,FFF,GGG,HHH,III,JJJ"}
 
@@ -28,8 +28,8 @@ def handle_data(context, data):
     weight = 1.0 / len(context.assets)
     longs = 0
     for i, asset in enumerate(context.assets):
-        if not data.can_trade(asset):
-            continue
+        if not data.can_trade(asset) or get_open_orders(asset):
+            continue  # orders fill over several bars when volume is thin: never stack them
         if fast[i] > slow[i]:
             longs += 1
             if context.portfolio.positions[asset].amount == 0:

@@ -10,7 +10,9 @@ everything else. Rebalancing runs through ``schedule_function``.
 
 from rbt.api import (
     TradingAlgorithm,
+    cancel_order,
     date_rules,
+    get_open_orders,
     order_target_percent,
     record,
     schedule_function,
@@ -33,6 +35,9 @@ class MonthlyMomentum(TradingAlgorithm):
         closes = data.history(context.assets, "close", lookback + 1, "1d")
         momentum = (closes.iloc[-1] / closes.iloc[0] - 1.0).dropna().sort_values(ascending=False)
         winners = set(momentum.index[:top])
+        for asset, orders in get_open_orders().items():
+            for order in orders:  # a month-old order that is still filling is stale
+                cancel_order(order)
         for asset in context.assets:
             if asset not in winners and context.portfolio.positions[asset].amount:
                 order_target_percent(asset, 0.0)
