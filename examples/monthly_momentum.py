@@ -35,7 +35,7 @@ class MonthlyMomentum(TradingAlgorithm):
         closes = data.history(context.assets, "close", lookback + 1, "1d")
         momentum = (closes.iloc[-1] / closes.iloc[0] - 1.0).dropna().sort_values(ascending=False)
         winners = set(momentum.index[:top])
-        for asset, orders in get_open_orders().items():
+        for orders in get_open_orders().values():
             for order in orders:  # a month-old order that is still filling is stale
                 cancel_order(order)
         for asset in context.assets:
