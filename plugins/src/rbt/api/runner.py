@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from rbt.api.algorithm import FunctionStrategy, TradingAlgorithm
 from rbt.api.engine import Engine
 from rbt.api.params import merge_params
@@ -251,17 +253,7 @@ def run_backtest(
         manifest=manifest,
     )
     if write:
-        path = write_results(result, home.results / run_id)
-        result = BacktestResult(
-            run_id=run_id,
-            perf=perf,
-            transactions=transactions,
-            orders=orders,
-            positions=positions,
-            metrics=metrics,
-            manifest=manifest,
-            path=path,
-        )
+        result = attrs.evolve(result, path=write_results(result, home.results / run_id))
     finisher = analyze or (instance.analyze if _defines_analyze(instance) else None)
     if finisher is not None:  # the pandas perf frame is built only for an analyze to read
         with engine.active():
