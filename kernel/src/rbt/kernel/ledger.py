@@ -1,4 +1,4 @@
-"""The exact ledger: cash, positions, cost, realized P&L and commissions.
+"""The exact ledger: cash, receivables, positions, cost, realized P&L and commissions.
 
 Positions use the average-cost method. A position's cost is kept as a total
 (``cost_value`` = Σ amount × price × multiplier of the open part), so buying
@@ -7,10 +7,29 @@ division rounded to :data:`~rbt.kernel.numeric.LEDGER_SCALE`.
 
 After every fill an O(1) identity is checked::
 
-    cash + Σ cost_value == starting cash + realized P&L − commissions + other cash flows
+    cash + receivables + Σ cost_value
+        == starting cash + realized P&L − commissions + other cash flows
 
 Cash moves by exact fill notionals, cost and realized P&L by the position
-accounting, so the identity ties the two paths together. The full history of
+accounting, so the identity ties the two paths together.
+
+Entries besides fills (all replayed like fills):
+
+* :class:`CashFlow` — cash that moves without a trade. ``stage`` says how:
+  ``"cash"`` (paid now: borrow cost, financing, funding, fees), ``"accrue"``
+  (earned now, paid later: a dividend on its ex-date becomes a *receivable*)
+  and ``"settle"`` (a receivable is paid into cash: the dividend's pay-date;
+  income was already counted when it accrued).
+* :class:`Split` — a position's amount is multiplied by the ratio (rounded
+  toward zero to the asset's lot), its total cost is unchanged (so the cost
+  per share is divided by the ratio); the fractional remainder is paid out as
+  cash at the new cost per share, as Zipline does (no realized P&L).
+* :class:`ConversionRate` — the point-in-time price of one unit of a quote
+  currency in the base currency. A fill of an asset quoted in another
+  currency settles in the base currency at the rate in force (its notional
+  and commission are multiplied by it), and positions are valued at
+  ``amount × last price × multiplier × rate``. One base currency per account
+  (design.md §2.1a.3). The full history of
 entries is kept, and :meth:`Ledger.replay` rebuilds the books from it; a run
 ends by checking that the replay equals the live books.
 """
@@ -24,19 +43,66 @@ import attrs
 
 from rbt.kernel.errors import LedgerInvariantError
 from rbt.kernel.model import Account, Asset, Fill, Position
-from rbt.kernel.numeric import LEDGER_SCALE, ZERO, ledger_context, to_decimal
+from rbt.kernel.numeric import LEDGER_SCALE, ZERO, ledger_context, round_quantity, to_decimal
 
-__all__ = ["CashFlow", "Ledger"]
+__all__ = ["CASH_FLOW_STAGES", "CashFlow", "ConversionRate", "Ledger", "Split"]
+
+#: How a :class:`CashFlow` moves money (see the module doc).
+CASH_FLOW_STAGES = ("cash", "accrue", "settle")
+
+
+def _stage(_inst: object, _attribute: object, value: str) -> None:
+    if value not in CASH_FLOW_STAGES:
+        raise ValueError(
+            f"cash flow stage must be one of {', '.join(CASH_FLOW_STAGES)}, got {value!r}"
+        )
 
 
 @attrs.frozen(kw_only=True)
 class CashFlow:
-    """Cash moving in or out without a trade: a dividend, interest, a fee, a deposit."""
+    """Cash moving in or out without a trade: a dividend, interest, a fee, a deposit.
+
+    :param amount: signed, in the base currency (positive: the account receives it).
+    :param stage: ``"cash"`` paid now, ``"accrue"`` earned now as a receivable,
+        ``"settle"`` a receivable paid into cash.
+    """
 
     kind: str
     amount: Decimal
     ts: int
     asset: Asset | None = None
+    stage: str = attrs.field(default="cash", validator=_stage)
+
+
+@attrs.frozen(kw_only=True)
+class Split:
+    """A stock split on its ex-date: ``ratio`` new shares per old share (2 for 2-for-1)."""
+
+    asset: Asset
+    ratio: Decimal
+    ts: int
+
+    def __attrs_post_init__(self) -> None:
+        if not self.ratio > 0:
+            raise ValueError(f"split ratio must be positive, got {self.ratio}")
+
+
+@attrs.frozen(kw_only=True)
+class ConversionRate:
+    """From ``ts`` on, one unit of ``currency`` is worth ``rate`` units of the base currency."""
+
+    currency: str
+    rate: Decimal
+    ts: int
+
+    def __attrs_post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError(
+                f"conversion rate of {self.currency} must be positive, got {self.rate}"
+            )
+
+
+Entry = Fill | CashFlow | Split | ConversionRate
 
 
 @attrs.define
@@ -61,9 +127,25 @@ class Ledger:
         self.realized_pnl = ZERO
         self.commissions = ZERO
         self.other_flows = ZERO
+        self.receivables = ZERO
         self._cost_total = ZERO
         self._holdings: dict[int, _Holding] = {}
-        self._entries: list[Fill | CashFlow] = []
+        self._entries: list[Entry] = []
+        self._rates: dict[str, Decimal] = {}
+
+    def _rate(self, asset: Asset) -> Decimal | None:
+        """The conversion rate of ``asset``'s quote currency (None: the base currency)."""
+        currency = asset.quote_currency
+        if currency == self.base_currency or not currency:
+            return None
+        try:
+            return self._rates[currency]
+        except KeyError:
+            raise LedgerInvariantError(
+                f"no conversion rate for {currency} into {self.base_currency} (needed for "
+                f"{asset!r}); add a conversion series such as {currency}{self.base_currency} "
+                "to the bundle"
+            ) from None
 
     # -- entries ---------------------------------------------------------------
     def apply_fill(self, fill: Fill) -> None:
@@ -76,8 +158,13 @@ class Ledger:
             if holding is None:
                 holding = self._holdings[fill.asset.sid] = _Holding(fill.asset)
             notional = fill.notional
-            self.cash -= notional + fill.commission
-            self.commissions += fill.commission
+            commission = fill.commission
+            rate = self._rate(fill.asset)
+            if rate is not None:  # settles in the base currency at the rate in force
+                notional *= rate
+                commission *= rate
+            self.cash -= notional + commission
+            self.commissions += commission
             old_amount = holding.amount
             new_amount = old_amount + fill.amount
             if old_amount == 0 or (old_amount > 0) == (fill.amount > 0):
@@ -94,9 +181,10 @@ class Ledger:
                 cost_delta = -removed
             else:
                 # flipping through zero: close everything, open the rest at the fill price
-                closed_notional = -old_amount * fill.price * fill.asset.multiplier
+                unit = fill.price * fill.asset.multiplier * (rate if rate is not None else 1)
+                closed_notional = -old_amount * unit
                 self.realized_pnl += -closed_notional - holding.cost_value
-                cost_delta = -holding.cost_value + new_amount * fill.price * fill.asset.multiplier
+                cost_delta = -holding.cost_value + new_amount * unit
             holding.amount = new_amount
             holding.cost_value += cost_delta
             holding.last_price = fill.price
@@ -105,12 +193,64 @@ class Ledger:
             self._check()
 
     def apply_cash_flow(self, flow: CashFlow) -> None:
-        """Book cash that moves without a trade."""
+        """Book money that moves without a trade (see ``stage`` in the module doc)."""
         with ledger_context():
-            self.cash += flow.amount
-            self.other_flows += flow.amount
+            if flow.stage == "cash":
+                self.cash += flow.amount
+                self.other_flows += flow.amount
+            elif flow.stage == "accrue":
+                self.receivables += flow.amount
+                self.other_flows += flow.amount
+            else:  # settle: the receivable becomes cash
+                self.receivables -= flow.amount
+                self.cash += flow.amount
             self._entries.append(flow)
             self._check()
+
+    def apply_split(self, split: Split) -> Decimal:
+        """Apply a split to the position in ``split.asset``; return the cash paid out.
+
+        The amount becomes ``amount × ratio`` rounded toward zero to the asset's
+        lot; the total cost is kept, so the cost per share is divided by the
+        ratio; the fractional remainder is paid as cash at the new cost per
+        share (its share of the cost), as Zipline does. Without a position
+        nothing is booked.
+        """
+        holding = self._holdings.get(split.asset.sid)
+        if holding is None or not holding.amount:
+            return ZERO
+        with ledger_context():
+            raw = holding.amount * split.ratio
+            whole = round_quantity(raw, split.asset.lot_size)
+            paid = ZERO
+            if whole == 0:
+                paid = holding.cost_value
+            elif whole != raw:
+                paid = (holding.cost_value * (raw - whole) / raw).quantize(
+                    LEDGER_SCALE, rounding=ROUND_HALF_EVEN
+                )
+            holding.amount = whole
+            holding.cost_value -= paid
+            self._cost_total -= paid
+            self.cash += paid
+            holding.last_price = holding.last_price / split.ratio
+            self._entries.append(split)
+            self._check()
+            return paid
+
+    def set_rate(self, rate: ConversionRate) -> None:
+        """Set the conversion rate of a quote currency (booked only when it changes)."""
+        if rate.currency == self.base_currency:
+            raise ValueError(f"{rate.currency} is the base currency; it needs no rate")
+        if self._rates.get(rate.currency) != rate.rate:
+            self._rates[rate.currency] = rate.rate
+            self._entries.append(rate)
+
+    def rate(self, currency: str) -> Decimal:
+        """The conversion rate in force for ``currency`` (1 for the base currency)."""
+        if currency == self.base_currency:
+            return Decimal(1)
+        return self._rates[currency]
 
     def mark(self, asset: Asset, price: Decimal) -> None:
         """Set the last price used to value ``asset`` (no cash moves)."""
@@ -119,17 +259,18 @@ class Ledger:
             holding.last_price = price
 
     def _check(self) -> None:
-        lhs = self.cash + self._cost_total
+        lhs = self.cash + self.receivables + self._cost_total
         rhs = self.starting_cash + self.realized_pnl - self.commissions + self.other_flows
         if lhs != rhs:
             raise LedgerInvariantError(
                 f"books do not balance after entry #{len(self._entries)}: "
-                f"cash + cost = {lhs}, capital + realized - commissions + flows = {rhs}"
+                f"cash + receivables + cost = {lhs}, "
+                f"capital + realized - commissions + flows = {rhs}"
             )
 
     # -- views -----------------------------------------------------------------
     @property
-    def entries(self) -> tuple[Fill | CashFlow, ...]:
+    def entries(self) -> tuple[Entry, ...]:
         """Every booked entry in booking order."""
         return tuple(self._entries)
 
@@ -160,7 +301,9 @@ class Ledger:
             total = ZERO
             for h in self._holdings.values():
                 if h.amount:
-                    total += h.amount * h.last_price * h.asset.multiplier
+                    value = h.amount * h.last_price * h.asset.multiplier
+                    rate = self._rate(h.asset)
+                    total += value if rate is None else value * rate
             return total
 
     def account(self) -> Account:
@@ -179,14 +322,21 @@ class Ledger:
         holdings = tuple(
             sorted((sid, h.amount, h.cost_value) for sid, h in self._holdings.items() if h.amount)
         )
-        return (self.cash, self.realized_pnl, self.commissions, self.other_flows, holdings)
+        return (
+            self.cash,
+            self.realized_pnl,
+            self.commissions,
+            self.other_flows,
+            self.receivables,
+            holdings,
+        )
 
     # -- replay ----------------------------------------------------------------
     @classmethod
     def replay(
         cls,
         starting_cash: Decimal,
-        entries: Iterable[Fill | CashFlow],
+        entries: Iterable[Entry],
         base_currency: str = "USD",
     ) -> Ledger:
         """Rebuild a ledger from its entries."""
@@ -194,8 +344,12 @@ class Ledger:
         for entry in entries:
             if isinstance(entry, Fill):
                 ledger.apply_fill(entry)
-            else:
+            elif isinstance(entry, CashFlow):
                 ledger.apply_cash_flow(entry)
+            elif isinstance(entry, Split):
+                ledger.apply_split(entry)
+            else:
+                ledger.set_rate(entry)
         return ledger
 
     def verify_replay(self) -> None:
