@@ -1,0 +1,286 @@
+"""The built-in metrics as METRIC providers, and :func:`compute_metrics`.
+
+A METRIC provider's factory is a function ``f(inputs: MetricInputs) -> float``;
+:class:`MetricInputs` carries the run's returns, its annualization, the aligned
+benchmark returns and the result frames, and computes shared things (round
+trips, exposures) once. Results are finite floats: a provider returning NaN or
+inf is reported as 0.0 (see :mod:`rbt.analytics.returns` for the conventions).
+
+Book metrics (definitions; checked against hand-computed cases):
+
+* ``turnover``: mean over sessions of traded notional (Σ|amount × price| of that
+  session's fills) / portfolio value at its close, × periods per year (annual);
+* ``exposure``: mean gross exposure, Σ|amount × last price| / portfolio value;
+* ``net_exposure``: mean of positions value / portfolio value;
+* ``time_in_market``: share of sessions ending with an open position;
+* ``trades``: number of fills.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rbt.analytics import returns as R
+from rbt.analytics.trades import RoundTrip, round_trips, trade_statistics
+from rbt.plugins.metrics import METRICS
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from rbt.kernel.manager import RbtPluginManager
+
+__all__ = ["BUILTIN_METRICS", "MetricInputs", "compute_metrics", "exposure_series"]
+
+
+class MetricInputs:
+    """What a metric may read about one run.
+
+    :param returns: simple returns, one per session.
+    :param periods_per_year: 252 for exchange calendars, 365 for 24/7 markets.
+    :param benchmark: benchmark returns aligned to the same sessions, or None.
+    :param perf: the perf frame (for exposures and turnover), or None.
+    :param transactions: the transactions frame (round trips, turnover), or None.
+    :param positions: the positions frame (gross exposure, concentration), or None.
+    """
+
+    def __init__(
+        self,
+        returns: npt.ArrayLike,
+        periods_per_year: int = 252,
+        *,
+        benchmark: npt.ArrayLike | None = None,
+        perf: pl.DataFrame | None = None,
+        transactions: pl.DataFrame | None = None,
+        positions: pl.DataFrame | None = None,
+    ) -> None:
+        self.returns = R.clean_returns(returns)
+        self.periods_per_year = int(periods_per_year)
+        self.benchmark = None if benchmark is None else R.clean_returns(benchmark)
+        if self.benchmark is not None and len(self.benchmark) != len(self.returns):
+            raise ValueError(
+                f"benchmark has {len(self.benchmark)} returns for {len(self.returns)} sessions"
+            )
+        self.perf = perf
+        self.transactions = transactions
+        self.positions = positions
+
+    @cached_property
+    def round_trips(self) -> list[RoundTrip]:
+        """FIFO round trips of the transactions."""
+        return round_trips(self.transactions) if self.transactions is not None else []
+
+    @cached_property
+    def trade_stats(self) -> dict[str, float]:
+        """Per-trade statistics of :attr:`round_trips`."""
+        return trade_statistics(self.round_trips)
+
+    @cached_property
+    def alpha_beta(self) -> tuple[float, float]:
+        """(alpha, beta) against the benchmark; (0.0, 0.0) without one."""
+        if self.benchmark is None:
+            return 0.0, 0.0
+        return R.alpha_beta(self.returns, self.benchmark, self.periods_per_year)
+
+    @cached_property
+    def exposures(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Per-session exposure series (see :func:`exposure_series`)."""
+        if self.perf is None:
+            return {}
+        return exposure_series(self.perf, self.positions, self.transactions)
+
+
+def _f(value: Any) -> float:
+    value = float(value)
+    return value if math.isfinite(value) else 0.0
+
+
+def exposure_series(
+    perf: pl.DataFrame, positions: pl.DataFrame | None, transactions: pl.DataFrame | None
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per-session ``portfolio_value``, ``gross``/``net`` exposure (fractions of the
+    portfolio value), ``max_weight`` (largest single position), ``turnover``."""
+    import polars as pl
+
+    sessions: list[dt.date] = perf["session"].to_list()
+    value = perf["portfolio_value"].cast(pl.Float64).to_numpy()
+    net_value = perf["positions_value"].cast(pl.Float64).to_numpy()
+    index = {s: i for i, s in enumerate(sessions)}
+    gross_value = np.abs(net_value)
+    largest = np.zeros(len(sessions))
+    if positions is not None and len(positions):
+        held = positions.select(
+            "session",
+            (pl.col("amount").cast(pl.Float64) * pl.col("last_price").cast(pl.Float64))
+            .abs()
+            .alias("notional"),
+        )
+        per_session = held.group_by("session").agg(
+            pl.col("notional").sum().alias("gross"), pl.col("notional").max().alias("largest")
+        )
+        gross_value = np.zeros(len(sessions))
+        for session, gross, big in per_session.iter_rows():
+            i = index.get(session)
+            if i is not None:
+                gross_value[i], largest[i] = gross, big
+    traded = np.zeros(len(sessions))
+    if transactions is not None and len(transactions):
+        notional = transactions.select(
+            "session",
+            (pl.col("amount").cast(pl.Float64) * pl.col("price").cast(pl.Float64))
+            .abs()
+            .alias("notional"),
+        )
+        for session, amount in notional.group_by("session").agg(pl.col("notional").sum()).rows():
+            i = index.get(session)
+            if i is not None:
+                traded[i] = amount
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive = value > 0
+        ratio = lambda x: np.where(positive, x / np.where(positive, value, 1.0), 0.0)  # noqa: E731
+        return {
+            "portfolio_value": value,
+            "gross": ratio(gross_value),
+            "net": ratio(net_value),
+            "max_weight": ratio(largest),
+            "turnover": ratio(traded),
+            "held": (gross_value > 0).astype(np.float64),
+        }
+
+
+# -- the providers -----------------------------------------------------------------------
+def total_return(x: MetricInputs) -> float:
+    return R.total_return(x.returns)
+
+
+def annual_return(x: MetricInputs) -> float:
+    return R.annual_return(x.returns, x.periods_per_year)
+
+
+def annual_volatility(x: MetricInputs) -> float:
+    return R.annual_volatility(x.returns, x.periods_per_year)
+
+
+def sharpe(x: MetricInputs) -> float:
+    return R.sharpe_ratio(x.returns, x.periods_per_year)
+
+
+def sortino(x: MetricInputs) -> float:
+    return R.sortino_ratio(x.returns, x.periods_per_year)
+
+
+def calmar(x: MetricInputs) -> float:
+    return R.calmar_ratio(x.returns, x.periods_per_year)
+
+
+def omega(x: MetricInputs) -> float:
+    return R.omega_ratio(x.returns)
+
+
+def tail_ratio(x: MetricInputs) -> float:
+    return R.tail_ratio(x.returns)
+
+
+def stability(x: MetricInputs) -> float:
+    return R.stability_of_timeseries(x.returns)
+
+
+def max_drawdown(x: MetricInputs) -> float:
+    return R.max_drawdown(x.returns)
+
+
+def max_drawdown_duration(x: MetricInputs) -> float:
+    return R.max_drawdown_duration(x.returns)
+
+
+def alpha(x: MetricInputs) -> float:
+    return x.alpha_beta[0]
+
+
+def beta(x: MetricInputs) -> float:
+    return x.alpha_beta[1]
+
+
+def value_at_risk(x: MetricInputs) -> float:
+    return R.value_at_risk(x.returns)
+
+
+def conditional_value_at_risk(x: MetricInputs) -> float:
+    return R.conditional_value_at_risk(x.returns)
+
+
+def _mean(series: npt.NDArray[np.float64] | None) -> float:
+    return float(np.mean(series)) if series is not None and len(series) else 0.0
+
+
+def turnover(x: MetricInputs) -> float:
+    return _mean(x.exposures.get("turnover")) * x.periods_per_year
+
+
+def exposure(x: MetricInputs) -> float:
+    return _mean(x.exposures.get("gross"))
+
+
+def net_exposure(x: MetricInputs) -> float:
+    return _mean(x.exposures.get("net"))
+
+
+def time_in_market(x: MetricInputs) -> float:
+    return _mean(x.exposures.get("held"))
+
+
+def trades(x: MetricInputs) -> float:
+    return float(len(x.transactions)) if x.transactions is not None else 0.0
+
+
+def _trade_stat(name: str) -> Callable[[MetricInputs], float]:
+    def metric(x: MetricInputs) -> float:
+        return x.trade_stats[name]
+
+    metric.__name__ = metric.__qualname__ = name
+    return metric
+
+
+round_trips_count = _trade_stat("round_trips")
+win_rate = _trade_stat("win_rate")
+profit_factor = _trade_stat("profit_factor")
+expectancy = _trade_stat("expectancy")
+avg_holding_days = _trade_stat("avg_holding_days")
+
+#: name → (attribute of this module, summary), in display order.
+BUILTIN_METRICS = METRICS
+
+
+def compute_metrics(
+    inputs: MetricInputs,
+    names: Sequence[str] | None = None,
+    manager: RbtPluginManager | None = None,
+) -> dict[str, float]:
+    """Metrics of ``inputs`` by name: ``names`` (default: every registered METRIC provider,
+    or the built-ins without a plugin manager).
+
+    :raises UnknownPluginError: a name no provider has (the valid ones are listed).
+    """
+    if manager is None:
+        chosen = list(names) if names is not None else list(BUILTIN_METRICS)
+        out: dict[str, float] = {}
+        for name in chosen:
+            if name not in BUILTIN_METRICS:
+                from rbt.kernel.errors import ConfigError
+
+                raise ConfigError(f"unknown metric {name!r}; known: {', '.join(BUILTIN_METRICS)}")
+            out[name] = _f(globals()[BUILTIN_METRICS[name][0]](inputs))
+        return out
+    from rbt.kernel.registry import ProviderKind
+
+    if names is None:
+        names = list(manager.providers(ProviderKind.METRIC))
+    return {
+        name: _f(manager.get_provider(ProviderKind.METRIC, name).load()(inputs)) for name in names
+    }

@@ -1,0 +1,190 @@
+"""Round trips (FIFO) from the transactions frame, and per-trade statistics.
+
+A **round trip** is a quantity opened by one fill and closed by a later fill of
+the same asset, matched first-in first-out: a closing fill consumes the oldest
+open lots first, a fill larger than the open position closes it and opens the
+rest in the other direction, and a fill spanning several lots gives one round
+trip per lot it closes. Profit and loss are exact (``Decimal``):
+``direction × (exit − entry) × quantity`` minus the commissions of both fills,
+shared pro rata by quantity. Prices are per unit (multiplier 1, as for
+equities and spot crypto). Positions still open at the end are not round trips.
+
+Statistics over the closed round trips (conventions: no trades → every
+statistic is 0.0; no losing trade → profit factor 0.0, since it is undefined):
+
+* ``win_rate``: share of round trips with a positive P&L;
+* ``profit_factor``: gross profit / gross loss;
+* ``expectancy``: mean P&L per round trip (currency);
+* ``avg_holding_days``: mean time from entry fill to exit fill, in days (24 h).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import deque
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["RoundTrip", "round_trips", "round_trips_frame", "trade_statistics"]
+
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+@attrs.frozen(kw_only=True)
+class RoundTrip:
+    """One FIFO-matched open/close pair."""
+
+    sid: int
+    symbol: str
+    direction: str  # "long" or "short"
+    amount: Decimal  # matched quantity (positive)
+    entry_ts: int
+    exit_ts: int
+    entry_session: dt.date | None
+    exit_session: dt.date | None
+    entry_price: Decimal
+    exit_price: Decimal
+    commission: Decimal
+    pnl: Decimal
+
+    @property
+    def holding_days(self) -> float:
+        """Time held, in days."""
+        return (self.exit_ts - self.entry_ts) / _NS_PER_DAY
+
+    @property
+    def return_pct(self) -> float:
+        """P&L over the entry notional."""
+        notional = self.entry_price * self.amount
+        return float(self.pnl / notional) if notional else 0.0
+
+
+@attrs.define
+class _Lot:
+    amount: Decimal  # signed, remaining
+    price: Decimal
+    commission: Decimal  # not yet allocated to a round trip
+    ts: int
+    session: dt.date | None
+
+
+_SHARE_QUANTUM = Decimal("1e-12")
+
+
+def _share(commission: Decimal, matched: Decimal, of: Decimal) -> Decimal:
+    # the whole remainder when the rest is matched: full matches stay exact, and the
+    # shares of one commission always add up to it
+    if matched == of:
+        return commission
+    return (commission * matched / of).quantize(_SHARE_QUANTUM)
+
+
+def _dec(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value))
+
+
+def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[RoundTrip]:
+    """FIFO round trips of a transactions frame (columns sid, symbol, ts, session, amount,
+    price, commission), in the order they close."""
+    rows: Sequence[dict[str, Any]]
+    rows = transactions.to_dicts() if hasattr(transactions, "to_dicts") else list(transactions)
+    # fills in time order; the frame's order breaks ties (it is the fill order)
+    ordered = sorted(enumerate(rows), key=lambda item: (int(item[1]["ts"]), item[0]))
+    books: dict[int, deque[_Lot]] = {}
+    trips: list[RoundTrip] = []
+    for _, row in ordered:
+        amount = _dec(row["amount"])
+        if amount == 0:
+            continue
+        price, commission = _dec(row["price"]), _dec(row.get("commission"))
+        sid, ts, session = int(row["sid"]), int(row["ts"]), row.get("session")
+        lots = books.setdefault(sid, deque())
+        remaining = amount
+        while remaining != 0 and lots and (lots[0].amount > 0) != (remaining > 0):
+            lot = lots[0]
+            matched = min(abs(lot.amount), abs(remaining))
+            sign = Decimal(1) if lot.amount > 0 else Decimal(-1)
+            entry_fee = _share(lot.commission, matched, abs(lot.amount))
+            exit_fee = _share(commission, matched, abs(remaining))
+            lot.commission -= entry_fee
+            commission -= exit_fee
+            fees = entry_fee + exit_fee
+            trips.append(
+                RoundTrip(
+                    sid=sid,
+                    symbol=str(row.get("symbol") or sid),
+                    direction="long" if sign > 0 else "short",
+                    amount=matched,
+                    entry_ts=lot.ts,
+                    exit_ts=ts,
+                    entry_session=lot.session,
+                    exit_session=session,
+                    entry_price=lot.price,
+                    exit_price=price,
+                    commission=fees,
+                    pnl=sign * (price - lot.price) * matched - fees,
+                )
+            )
+            lot.amount -= sign * matched
+            remaining += sign * matched
+            if lot.amount == 0:
+                lots.popleft()
+        if remaining != 0:
+            lots.append(_Lot(remaining, price, commission, ts, session))
+    return trips
+
+
+def trade_statistics(trips: Sequence[RoundTrip]) -> dict[str, float]:
+    """Round-trip count, win rate, profit factor, expectancy, average holding time."""
+    if not trips:
+        return {
+            "round_trips": 0.0,
+            "win_rate": 0.0,
+            "profit_factor": 0.0,
+            "expectancy": 0.0,
+            "avg_holding_days": 0.0,
+        }
+    pnl = [t.pnl for t in trips]
+    gains = sum((p for p in pnl if p > 0), Decimal(0))
+    losses = -sum((p for p in pnl if p < 0), Decimal(0))
+    return {
+        "round_trips": float(len(trips)),
+        "win_rate": sum(1 for p in pnl if p > 0) / len(trips),
+        "profit_factor": float(gains / losses) if losses > 0 else 0.0,
+        "expectancy": float(sum(pnl, Decimal(0)) / len(trips)),
+        "avg_holding_days": sum(t.holding_days for t in trips) / len(trips),
+    }
+
+
+def round_trips_frame(trips: Sequence[RoundTrip]) -> pl.DataFrame:
+    """Round trips as a Polars frame (exact Decimal prices and P&L)."""
+    import polars as pl
+
+    from rbt.api.results import decimal_column
+
+    return pl.DataFrame(
+        {
+            "sid": pl.Series([t.sid for t in trips], dtype=pl.Int64),
+            "symbol": pl.Series([t.symbol for t in trips], dtype=pl.String),
+            "direction": pl.Series([t.direction for t in trips], dtype=pl.String),
+            "amount": decimal_column("amount", [t.amount for t in trips]),
+            "entry_session": pl.Series([t.entry_session for t in trips], dtype=pl.Date),
+            "exit_session": pl.Series([t.exit_session for t in trips], dtype=pl.Date),
+            "entry_price": decimal_column("entry_price", [t.entry_price for t in trips]),
+            "exit_price": decimal_column("exit_price", [t.exit_price for t in trips]),
+            "commission": decimal_column("commission", [t.commission for t in trips]),
+            "pnl": decimal_column("pnl", [t.pnl for t in trips]),
+            "return": pl.Series([t.return_pct for t in trips], dtype=pl.Float64),
+            "holding_days": pl.Series([t.holding_days for t in trips], dtype=pl.Float64),
+        }
+    )
