@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from rbt.data.actions import CorporateActions
 from rbt.kernel.clock import Frequency
 from rbt.kernel.model import Asset
 
@@ -34,6 +35,7 @@ class BarArrays:
     :param mantissas: ``field -> int64[T, N]``; exact values (0 where no bar).
     :param price_scales: decimal places of each asset's prices, ``int64[N]``.
     :param volume_scales: decimal places of each asset's volumes, ``int64[N]``.
+    :param actions: splits, dividends and funding rates (prices are unadjusted).
     """
 
     frequency: Frequency
@@ -45,6 +47,7 @@ class BarArrays:
     mantissas: Mapping[str, npt.NDArray[np.int64]]
     price_scales: npt.NDArray[np.int64]
     volume_scales: npt.NDArray[np.int64]
+    actions: CorporateActions = attrs.field(factory=CorporateActions)
     _column_index: dict[int, int] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -81,6 +84,7 @@ class BarArrays:
             mantissas={k: np.ascontiguousarray(v[:, idx]) for k, v in self.mantissas.items()},
             price_scales=self.price_scales[idx],
             volume_scales=self.volume_scales[idx],
+            actions=self.actions.restricted(a.sid for a in assets),
         )
 
 
@@ -91,6 +95,7 @@ def bars_from_floats(
     *,
     calendar: str = "XNYS",
     price_scale: int = 4,
+    actions: CorporateActions | None = None,
 ) -> BarArrays:
     """Build daily :class:`BarArrays` from ``[session, asset]`` float arrays (tests, examples).
 
@@ -122,4 +127,5 @@ def bars_from_floats(
         mantissas=mantissas,
         price_scales=np.full(len(assets), price_scale, dtype=np.int64),
         volume_scales=np.zeros(len(assets), dtype=np.int64),
+        actions=actions or CorporateActions(),
     )

@@ -7,6 +7,8 @@ Layout under ``$RBT_HOME/bundles``::
         manifest.json                        schema version, source, range, file hashes
         assets.parquet                       one row per asset (sid, symbol, trading rules)
         bars/<year>.parquet                  long table sorted by (ts, sid)
+        adjustments.parquet                  splits and dividends (optional, rbt.data.actions)
+        funding.parquet                      perpetuals' funding rates (optional)
     .quarantine/<name>-<timestamp>/          bundles that failed verification
 
 Bars hold exact int64 mantissas (``value = mantissa / 10**scale``; the price and
@@ -48,6 +50,7 @@ import attrs
 import numpy as np
 import polars as pl
 
+from rbt.data.actions import ADJUSTMENTS, FUNDING, CorporateActions
 from rbt.data.bars import OHLCV, BarArrays
 from rbt.data.home import RbtHome
 from rbt.kernel.clock import Frequency
@@ -209,6 +212,7 @@ def write_bundle(
     bars: pl.DataFrame,
     assets: pl.DataFrame,
     meta: Mapping[str, Any],
+    extra: Mapping[str, pl.DataFrame | None] | None = None,
 ) -> _Published:
     """Write a bundle version and publish it atomically (see the module doc).
 
@@ -219,6 +223,8 @@ def write_bundle(
     :param bars: ``ts, session, sid, open..volume`` sorted by ``(ts, sid)``.
     :param assets: one row per asset (see ``assets.parquet``).
     :param meta: the manifest fields that describe the data (source, range, ...).
+    :param extra: more tables by file name (``adjustments.parquet``, ``funding.parquet``);
+        None or empty ones are not written.
     """
     check_bundle_name(name)
     versions = home.bundles / VERSIONS / name
@@ -231,6 +237,9 @@ def write_bundle(
         files: dict[str, dict[str, Any]] = {}
         jobs = {f"bars/{year}.parquet": part for year, part in _by_year(bars)}
         jobs[ASSETS] = assets
+        for file_name, table in (extra or {}).items():
+            if table is not None and table.height:
+                jobs[file_name] = table
         # polars releases the GIL while encoding: write the files side by side
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = {name: pool.submit(_write_file, tmp, name, _write_parquet(frame))
@@ -448,6 +457,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     manifest, frames = _verified(home, name)
     asset_frame = frames.pop(ASSETS)
     assets = assets_from_frame(asset_frame)
+    actions = CorporateActions.from_frames(frames.pop(ADJUSTMENTS, None), frames.pop(FUNDING, None))
     parts = [frames[k] for k in sorted(frames) if k.startswith("bars/")]
     bars = pl.concat(parts) if len(parts) > 1 else parts[0]
     sids = asset_frame["sid"].to_numpy().astype(np.int64)
@@ -498,6 +508,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         mantissas=mantissas,
         price_scales=price_scales,
         volume_scales=volume_scales,
+        actions=actions,
     )
 
 
@@ -565,6 +576,7 @@ class ParquetBundleStore:
         return read_manifest(self.home, name)
 
     def write(self, name: str, bars: pl.DataFrame, assets: pl.DataFrame,
-              meta: Mapping[str, Any]) -> _Published:
+              meta: Mapping[str, Any],
+              extra: Mapping[str, pl.DataFrame | None] | None = None) -> _Published:
         """See :func:`write_bundle`."""
-        return write_bundle(self.home, name, bars, assets, meta)
+        return write_bundle(self.home, name, bars, assets, meta, extra)

@@ -17,13 +17,43 @@ Input rules (design.md §2.1a.5):
 Options (``rbt ingest csv --option key=value``): ``path`` (required),
 ``calendar`` (``XNYS``), ``tz``, ``frequency`` (``1d``/``1m``; inferred from
 the first file), ``asset_class`` (``equity``), ``tick_size``, ``lot_size``,
-``exchange``, ``quote_currency`` (``USD``).
+``min_notional``, ``multiplier``, ``exchange``, ``quote_currency`` (``USD``):
+defaults for every symbol.
+
+Optional files with reserved lower-case names (never read as symbols; headers
+match case-insensitively; values are exact decimals, never floats):
+
+``metadata.csv``
+    per-symbol reference data overriding the options: a ``symbol`` column and
+    any of ``asset_class``, ``exchange``, ``quote_currency``, ``tick_size``,
+    ``lot_size``, ``min_notional``, ``multiplier``, ``auto_close_date`` and
+    ``expiration_date`` (futures; ``auto_close_date`` defaults to it). Empty
+    cells keep the defaults. Example::
+
+        symbol,asset_class,tick_size,lot_size,min_notional,multiplier,expiration_date
+        ESZ4,future,0.25,1,,50,2024-12-20
+        BTCUSD,crypto,0.01,0.0001,10,,
+
+``splits.csv``
+    ``symbol,ex_date,ratio`` — ``ratio`` new shares per old share (``2`` for a
+    2-for-1 split, ``0.1`` for a 1-for-10 reverse split).
+``dividends.csv``
+    ``symbol,ex_date,pay_date,amount`` — cash per share in the quote currency;
+    an empty ``pay_date`` (or no such column) means the ex-date.
+``funding.csv``
+    ``symbol,timestamp,rate`` — perpetual funding rate per period exchanged at
+    ``timestamp`` (with an offset, or in the ``tz`` option's zone); positive:
+    longs pay shorts.
+
+Bar prices in the symbol files are as traded (unadjusted); the backtest
+applies the actions point-in-time (:mod:`rbt.data.actions`).
 
 .. versionadded:: 0.1
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -42,6 +72,10 @@ from rbt.kernel.model import AssetClass
 __all__ = ["CsvDirectorySource"]
 
 _TS_NAMES = ("date", "timestamp", "time", "datetime", "ts")
+#: Files of a CSV directory that hold reference data, not a symbol's bars.
+RESERVED = ("metadata.csv", "splits.csv", "dividends.csv", "funding.csv")
+_META_FIELDS = ("asset_class", "exchange", "quote_currency", "tick_size", "lot_size",
+                "min_notional", "multiplier", "auto_close_date", "expiration_date")
 _VALUE_NAMES = (*PRICE_FIELDS, "volume")
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 # What may follow the date of a daily row: nothing, or midnight (with an offset).
@@ -74,12 +108,15 @@ class CsvDirectorySource:
         lot_size: str = "1",
         exchange: str = "",
         quote_currency: str = "USD",
+        min_notional: str = "0",
+        multiplier: str = "1",
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_dir():
             raise ConfigError(f"csv source: {self.path} is not a directory; expected a "
                               "directory of <SYMBOL>.csv files (option path=...)")
-        files = sorted(p for p in self.path.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+        files = sorted(p for p in self.path.iterdir()
+                       if p.suffix.lower() == ".csv" and p.is_file() and p.name not in RESERVED)
         if not files:
             raise ConfigError(f"csv source: no *.csv files in {self.path}")
         self._files = {p.stem: p for p in files}
@@ -100,8 +137,12 @@ class CsvDirectorySource:
                 "quote_currency": quote_currency,
                 "tick_size": tick_size,
                 "lot_size": lot_size,
+                "min_notional": min_notional,
+                "multiplier": multiplier,
             }
-            self.asset_info(files[0].stem)  # validates tick and lot sizes now
+            self._metadata = self._read_metadata()
+            for symbol in self._files:  # validates tick and lot sizes now
+                self.asset_info(symbol)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"csv source: {exc}") from exc
 
@@ -126,9 +167,112 @@ class CsvDirectorySource:
         return str(self._files[symbol])
 
     def asset_info(self, symbol: str) -> AssetInfo:
-        """Reference data from the source's options (the same for every file)."""
-        return AssetInfo(symbol=symbol, asset_class=self._asset_class, calendar=self.calendar,
-                         **self._info)
+        """Reference data: the options, overridden by ``metadata.csv``'s row of ``symbol``."""
+        fields: dict[str, Any] = {"asset_class": self._asset_class, **self._info}
+        meta = self._metadata.get(symbol, {})
+        for key, value in meta.items():
+            if key == "asset_class":
+                fields[key] = AssetClass(value.lower())
+            elif not key.endswith("_date"):
+                fields[key] = value
+        closes = meta.get("auto_close_date") or meta.get("expiration_date")
+        if closes:
+            fields["auto_close_date"] = dt.date.fromisoformat(closes)
+        return AssetInfo(symbol=symbol, calendar=self.calendar, **fields)
+
+    # -- reference files ------------------------------------------------------------------
+    def _reserved(self, name: str) -> pl.DataFrame | None:
+        """A reserved file as all-text columns with lower-case names and a ``line`` column."""
+        path = self.path / name
+        if not path.is_file():
+            return None
+        try:
+            frame = pl.read_csv(path, infer_schema=False)
+        except pl.exceptions.PolarsError as exc:
+            raise SchemaError(f"{path}: not a readable CSV file: {exc}") from exc
+        frame.columns = [c.strip().strip('"').lower() for c in frame.columns]
+        frame = frame.with_columns(pl.col(c).str.strip_chars() for c in frame.columns)
+        return frame.with_columns(
+            pl.Series(LINE_COLUMN, np.arange(2, frame.height + 2), dtype=pl.UInt32),
+            pl.lit(str(path)).alias("origin"),
+        )
+
+    @staticmethod
+    def _require(frame: pl.DataFrame, columns: Sequence[str], name: str, origin: str) -> None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise SchemaError(f"{origin}, line 1 (header): missing column(s) {', '.join(missing)}"
+                              f"; {name} needs {', '.join(columns)}")
+
+    def _read_metadata(self) -> dict[str, dict[str, str]]:
+        frame = self._reserved("metadata.csv")
+        if frame is None:
+            return {}
+        origin = str(self.path / "metadata.csv")
+        self._require(frame, ("symbol",), "metadata.csv", origin)
+        out: dict[str, dict[str, str]] = {}
+        for row in frame.iter_rows(named=True):
+            where = f"{origin}, line {row[LINE_COLUMN]}"
+            symbol = row["symbol"]
+            if symbol not in self._files:
+                raise SchemaError(f"{where}, field 'symbol': no {symbol}.csv in {self.path}")
+            values = {k: row[k] for k in _META_FIELDS if row.get(k)}
+            for key, value in values.items():
+                try:
+                    if key == "asset_class":
+                        AssetClass(value.lower())
+                    elif key.endswith("_date"):
+                        dt.date.fromisoformat(value)
+                except ValueError:
+                    raise SchemaError(f"{where}, field {key!r}: bad value {value!r}") from None
+            out[symbol] = values
+        return out
+
+    def corporate_actions(self) -> pl.DataFrame | None:
+        """``splits.csv`` and ``dividends.csv`` as one frame (see :mod:`rbt.data.actions`)."""
+        parts = []
+        for name, value, columns in (("splits.csv", "ratio", ("symbol", "ex_date", "ratio")),
+                                     ("dividends.csv", "amount",
+                                      ("symbol", "ex_date", "amount"))):
+            frame = self._reserved(name)
+            if frame is None:
+                continue
+            self._require(frame, columns, name, str(self.path / name))
+            pay = pl.col("pay_date") if "pay_date" in frame.columns else pl.lit(None, pl.String)
+            parts.append(frame.select(
+                "symbol", pl.lit(name.removesuffix("s.csv")).alias("kind"),
+                _date_col(frame, "ex_date", name), pay.alias("pay_date"),
+                pl.col(value).alias("value"), LINE_COLUMN, "origin",
+            ))
+        if not parts:
+            return None
+        frame = pl.concat(parts, how="diagonal_relaxed")
+        return frame.with_columns(_date_col(frame, "pay_date", "dividends.csv", optional=True))
+
+    def funding_rates(self) -> pl.DataFrame | None:
+        """``funding.csv`` (timestamps converted to UTC like intraday bars)."""
+        frame = self._reserved("funding.csv")
+        if frame is None:
+            return None
+        origin = str(self.path / "funding.csv")
+        ts_name = next((n for n in _TS_NAMES if n in frame.columns), None)
+        self._require(frame, ("symbol", ts_name or "timestamp", "rate"), "funding.csv", origin)
+        assert ts_name is not None
+        text = frame[ts_name]
+        parsed = text.str.to_datetime(time_unit="ns", strict=False)
+        if parsed.has_nulls():
+            row = int(np.argmax(parsed.is_null().to_numpy()))
+            raise SchemaError(f"{origin}, line {row + 2}, field {ts_name!r}: bad timestamp "
+                              f"{text[row]!r}; expected an ISO date-time")
+        dtype = parsed.dtype
+        assert isinstance(dtype, pl.Datetime)
+        if dtype.time_zone is None:
+            if not self.tz:
+                raise SchemaError(f"{origin}, line 2, field {ts_name!r}: timestamp {text[0]!r} "
+                                  "has no UTC offset; pass the tz option")
+            parsed = parsed.dt.replace_time_zone(self.tz)
+        return frame.select("symbol", parsed.dt.convert_time_zone("UTC").alias("ts"), "rate",
+                            LINE_COLUMN, "origin")
 
     def read(self, symbol: str) -> pl.DataFrame:
         """Parse ``<symbol>.csv`` into the canonical columns plus ``line``.
@@ -306,6 +450,19 @@ class CsvDirectorySource:
             raise fail(row, f"{text[row - offset]!r} is ambiguous or does not exist in {self.tz} "
                             "(a daylight-saving change); expected timestamps with an offset")
         return local.dt.convert_time_zone("UTC")
+
+
+def _date_col(frame: pl.DataFrame, name: str, file: str, optional: bool = False) -> pl.Series:
+    text = frame[name]
+    parsed = text.str.to_date("%Y-%m-%d", strict=False)
+    bad = parsed.is_null() & (text.is_not_null() if optional else pl.Series([True] * len(text)))
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
+        origin = frame["origin"][row] if "origin" in frame.columns else file
+        line = frame[LINE_COLUMN][row] if LINE_COLUMN in frame.columns else row + 2
+        raise SchemaError(f"{origin}, line {line}, field {name!r}: bad date {text[row]!r}; "
+                          "expected a date like 2024-01-02")
+    return parsed.alias(name)
 
 
 def _header(line: bytes, origin: str) -> list[str]:

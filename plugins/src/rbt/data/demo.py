@@ -10,6 +10,15 @@ follows a random walk with its own volatility and a drift that switches
 regime every few months, so trends of different lengths and strengths occur —
 material for a moving-average crossover. Prices lie on a 0.01 grid.
 
+Corporate actions (synthetic too): ``XBB`` splits 2-for-1 with ex-date
+2020-08-31, and ``XAA`` and ``XBB`` pay a quarterly cash dividend of 0.5 % of
+the previous close (rounded to the cent; ex-date the first session on or
+after the 15th of February, May, August and November, paid ten sessions
+later). Their bars are *as traded*: before the split the prices are twice
+(and the volumes half) the generated walk, and every ex-date lowers all later
+prices by the dividend's share of the previous close — the generated walk is
+the total-return path. The other 28 symbols have no actions.
+
 Determinism: only ``numpy.random.PCG64`` integer/uniform output and IEEE
 ``+ - * /`` and rounding are used (normal variates come from a sum of twelve
 uniforms, not from ``exp``/``log``, whose last bits may differ between C
@@ -41,6 +50,11 @@ DEMO_SYMBOLS: tuple[str, ...] = (
 )
 _NOTE = "SYNTHETIC demo data (random walk, fixed seeds); not a real security"
 _SEED = 20150102
+#: symbol -> (ex-date, ratio) of its split; symbols paying quarterly dividends.
+DEMO_SPLITS: dict[str, tuple[dt.date, int]] = {"XBB": (dt.date(2020, 8, 31), 2)}
+DEMO_DIVIDEND_PAYERS: tuple[str, ...] = ("XAA", "XBB")
+_DIVIDEND_RATE = 0.005
+_PAY_LAG = 10  # sessions from ex-date to pay-date
 
 
 def _normals(rng: np.random.Generator, size: int) -> npt.NDArray[np.float64]:
@@ -139,11 +153,71 @@ class DemoSource:
             self._sessions = full
         return self._sessions
 
-    def read(self, symbol: str) -> pl.DataFrame:
-        """The symbol's bars (``ts`` as ``pl.Date``, prices ``pl.Decimal(38, 2)``)."""
+    def _as_traded(
+        self, symbol: str
+    ) -> tuple[dict[str, npt.NDArray[np.int64]], list[tuple[str, int, int, int]]]:
+        """Bars as traded and the actions ``(kind, ex row, pay row, value in cents/ratio)``."""
         index = DEMO_SYMBOLS.index(symbol)
         sessions = self._all_sessions()
         bars = generate(index, len(sessions))
+        actions: list[tuple[str, int, int, int]] = []
+        split = DEMO_SPLITS.get(symbol)
+        if split is not None:
+            ex = int(np.searchsorted(np.array(sessions, dtype="datetime64[D]"),
+                                     np.datetime64(split[0], "D")))
+            for f in ("open", "high", "low", "close"):
+                bars[f] = np.r_[bars[f][:ex] * split[1], bars[f][ex:]]
+            bars["volume"] = np.r_[bars["volume"][:ex] // split[1], bars["volume"][ex:]]
+            actions.append(("split", ex, ex, split[1]))
+        if symbol in DEMO_DIVIDEND_PAYERS:
+            generated = {f: bars[f].astype(np.float64) for f in ("open", "high", "low", "close")}
+            factor = np.ones(len(sessions))
+            level = 1.0
+            for ex in self._dividend_rows(sessions):
+                previous = int(np.rint(generated["close"][ex - 1] * level))
+                cents = max(1, int(np.rint(previous * _DIVIDEND_RATE)))
+                level = level * (1.0 - cents / previous)
+                factor[ex:] = level
+                actions.append(("dividend", ex, min(ex + _PAY_LAG, len(sessions) - 1), cents))
+            for f, values in generated.items():
+                bars[f] = np.maximum(np.rint(values * factor), 1).astype(np.int64)
+        return bars, actions
+
+    @staticmethod
+    def _dividend_rows(sessions: Sequence[dt.date]) -> list[int]:
+        days = np.array(sessions, dtype="datetime64[D]")
+        rows = []
+        for year in range(sessions[0].year, sessions[-1].year + 1):
+            for month in (2, 5, 8, 11):
+                row = int(np.searchsorted(days, np.datetime64(dt.date(year, month, 15), "D")))
+                if 0 < row < len(sessions) - _PAY_LAG:
+                    rows.append(row)
+        return rows
+
+    def corporate_actions(self) -> pl.DataFrame | None:
+        """The demo's split and dividends within the ingested range (see the module doc)."""
+        sessions = self._all_sessions()
+        rows = []
+        for symbol in self._symbols:
+            if symbol not in DEMO_SPLITS and symbol not in DEMO_DIVIDEND_PAYERS:
+                continue
+            for kind, ex, pay, value in self._as_traded(symbol)[1]:
+                if not self._start <= sessions[ex] <= self._end:
+                    continue
+                text = str(value) if kind == "split" else f"{value // 100}.{value % 100:02d}"
+                rows.append({"symbol": symbol, "kind": kind, "ex_date": sessions[ex],
+                             "pay_date": None if kind == "split" else sessions[pay],
+                             "value": text})
+        if not rows:
+            return None
+        return pl.DataFrame(rows, schema={"symbol": pl.String, "kind": pl.String,
+                                          "ex_date": pl.Date, "pay_date": pl.Date,
+                                          "value": pl.String})
+
+    def read(self, symbol: str) -> pl.DataFrame:
+        """The symbol's bars as traded (``ts`` as ``pl.Date``, prices ``pl.Decimal(38, 2)``)."""
+        sessions = self._all_sessions()
+        bars = self._as_traded(symbol)[0]
         days = pl.Series("ts", sessions, dtype=pl.Date)
         frame = pl.DataFrame([
             days,

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from rbt.data.actions import ADJUSTMENTS, FUNDING, actions_frames
 from rbt.data.bundles import (
     Manifest,
     bundle_lock,
@@ -98,6 +99,7 @@ def ingest(
     assets = _asset_table(source, symbols, bars, scales, calendar.name)
     bars = _rescale(bars, assets, scales)
     bars = bars.sort("ts", "sid").select("ts", "session", "sid", *BAR_COLUMNS[1:])
+    extra = _actions(source, symbols, source_name)
     first, last = bars["ts"][0], bars["ts"][-1]
     meta = {
         "source": source_name,
@@ -115,7 +117,7 @@ def ingest(
     from rbt.data.assets_db import record_bundle
 
     with bundle_lock(home, bundle_name):
-        published = write_bundle(home, bundle_name, bars, assets, meta)
+        published = write_bundle(home, bundle_name, bars, assets, meta, extra)
         try:
             record_bundle(home, published.manifest, assets)
         except BaseException:
@@ -123,6 +125,19 @@ def ingest(
             raise
         finish_publish(published)
     return published.manifest
+
+
+def _actions(
+    source: DataSource, symbols: Sequence[str], source_name: str
+) -> dict[str, pl.DataFrame | None]:
+    """The source's corporate actions and funding rates (optional methods), validated."""
+    read_adj = getattr(source, "corporate_actions", None)
+    read_fund = getattr(source, "funding_rates", None)
+    adjustments = read_adj() if callable(read_adj) else None
+    funding = read_fund() if callable(read_fund) else None
+    sid_of = {symbol: sid for sid, symbol in enumerate(symbols)}
+    adj, fund = actions_frames(adjustments, funding, sid_of, source_name)
+    return {ADJUSTMENTS: adj, FUNDING: fund}
 
 
 def _create(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> Any:

@@ -17,6 +17,18 @@ A source may also offer the fast path ``read_batch(symbols) -> BarBatch``:
 many symbols at once as int64 mantissas (the CSV source parses a whole
 directory in a few vectorized passes this way).
 
+Optional methods (``rbt ingest`` calls them when a source has them):
+
+``corporate_actions() -> pl.DataFrame | None``
+    splits and cash dividends: columns ``symbol``, ``kind`` (``split`` /
+    ``dividend``), ``ex_date`` and ``pay_date`` (``pl.Date``; ``pay_date`` may be
+    null: the ex-date), ``value`` (exact decimal text: the split ratio, new
+    shares per old share, or the dividend per share); optional ``line`` and
+    ``origin`` for messages. See :mod:`rbt.data.actions`.
+``funding_rates() -> pl.DataFrame | None``
+    perpetual funding: ``symbol``, ``ts`` (``pl.Datetime`` with a time zone),
+    ``rate`` (exact decimal text; positive: longs pay).
+
 Sources only *parse*. Consistency checks (OHLC order, signs, duplicates, sort
 order, calendar sessions) run once, for every source alike, in
 :mod:`rbt.data.validate` during ingest.
