@@ -5,10 +5,29 @@ daily bar becomes visible at its session's close, a minute bar at its end.
 ``history`` windows end at the cursor and are array views, so asking for the
 same universe every bar builds no frame and copies nothing (``frame="numpy"``).
 Windows reaching before the first bar are padded with NaN.
+
+**Corporate actions, point in time.** Bars are stored as traded. A split or
+dividend becomes *known* once the last session before its ex-date has closed.
+``history`` windows are adjusted (Zipline's way: prices before the ex-date ×
+``1/ratio`` for a split and × ``1 − amount / previous close`` for a dividend,
+volumes × ``ratio`` for a split) for known actions only, so a window ending at
+*t* never reflects an action with a later ex-date. The forward-filled
+``price`` (and ``exact_price``, for splits, exactly) of an asset whose last bar
+is before a known action is adjusted too. When no known action falls in a
+window, the window is the same read-only array view as without actions.
+
+**Daily history from minute bars.** ``history(..., "1d")`` on a minute bundle
+aggregates each session's minutes (first open, highest high, lowest low, last
+close, summed volume; NaN for a session without a bar of that asset). The
+last row is the *current* session's partial bar, built only from the minutes
+visible at the cursor (none at ``before_trading_start``: the window then ends
+with the previous, complete session). Labels are session dates.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import warnings
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -20,6 +39,7 @@ from rbt.data.bars import OHLCV, BarArrays
 from rbt.kernel.clock import Frequency, TradingCalendar
 from rbt.kernel.errors import DataError
 from rbt.kernel.model import Asset
+from rbt.kernel.numeric import ledger_context
 
 __all__ = ["BarPortal"]
 
@@ -49,6 +69,11 @@ class BarPortal:
         self._price: npt.NDArray[np.float64] | None = None
         self._last_row: npt.NDArray[np.int64] | None = None
         self._pad: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
+        self._adj = _Adjustments.build(self) if (bars.actions.splits or bars.actions.dividends) \
+            else None
+        self._daily: dict[str, npt.NDArray[np.float64]] | None = None
+        self._session_start: npt.NDArray[np.int64] | None = None
+        self._session_of_row: npt.NDArray[np.int64] | None = None
 
     # -- cursor ------------------------------------------------------------------
     def advance(self, ts: int) -> None:
@@ -71,15 +96,28 @@ class BarPortal:
     # -- derived arrays, built once on first use ------------------------------------
     def _prices(self) -> npt.NDArray[np.float64]:
         if self._price is None:
-            self._price = self.bars.floats["close"][
-                self._last_rows(), np.arange(self.bars.shape[1])
-            ]
-            self._price[self._last_rows() < 0] = np.nan
+            last = self._last_rows()
+            price = self.bars.floats["close"][last, np.arange(self.bars.shape[1])]
+            price[last < 0] = np.nan
+            if self._adj is not None:  # forward-filled across an ex-date: in post-action units
+                self._adj.bake_forward_fill(price, last)
+            self._price = price
         return self._price
 
     def price_row(self) -> npt.NDArray[np.float64]:
-        """Forward-filled closes of every asset at the cursor (NaN before a first bar)."""
-        return self._prices()[self._row]
+        """Forward-filled closes of every asset at the cursor (NaN before a first bar).
+
+        Adjusted for actions already known whose ex-date's first bar is not yet visible
+        (e.g. in ``before_trading_start`` of an ex-date).
+        """
+        row = self._prices()[self._row]
+        if self._adj is not None:
+            pending = self._adj.pending(self._now, self._row)
+            if pending.size:
+                row = row.copy()
+                for k in pending:
+                    row[self._adj.col[k]] *= self._adj.pfac[k]
+        return row
 
     def _last_rows(self) -> npt.NDArray[np.int64]:
         # last_row[t, i]: the latest row <= t where asset i has a bar (-1 if none yet)
@@ -139,7 +177,13 @@ class BarPortal:
     def _scalar(self, asset: Asset, field: str, row: int) -> float:
         if row < 0:
             return float("nan")
-        return float(self._field(field)[row, self._col(asset)])
+        col = self._col(asset)
+        value = float(self._field(field)[row, col])
+        if field == "price" and self._adj is not None:
+            for k in self._adj.pending(self._now, row):
+                if self._adj.col[k] == col:
+                    value *= float(self._adj.pfac[k])
+        return value
 
     def history(
         self,
@@ -159,23 +203,28 @@ class BarPortal:
             raise ValueError(f"frame must be one of {', '.join(_FRAMES)}, got {frame!r}")
         if bar_count < 1:
             raise ValueError(f"bar_count must be at least 1, got {bar_count}")
-        if Frequency.parse(frequency) is not self.bars.frequency:
+        wanted = Frequency.parse(frequency)
+        daily_from_minutes = wanted is Frequency.DAILY and self.bars.frequency is Frequency.MINUTE
+        if wanted is not self.bars.frequency and not daily_from_minutes:
             raise DataError(
                 f"history in {frequency!r} from a {self.bars.frequency.value} bundle is not "
-                "supported yet; use the bundle's own interval"
+                "supported; a daily bundle serves 1d, a minute bundle 1m and 1d"
             )
         single_asset = isinstance(assets, Asset)
         asset_list: Sequence[Asset] = [assets] if isinstance(assets, Asset) else assets
         single_field = isinstance(fields, str)
         field_list: Sequence[str] = [fields] if isinstance(fields, str) else fields
         cols = self._cols(asset_list)
-        windows = {f: self._window(f, cols, bar_count) for f in field_list}
+        if daily_from_minutes:
+            windows = {f: self._daily_window(f, cols, bar_count) for f in field_list}
+        else:
+            windows = {f: self._window(f, cols, bar_count) for f in field_list}
         if frame == "numpy":
             if single_field:
                 w = windows[field_list[0]]
                 return w[:, 0] if single_asset else w
             return {f: (w[:, 0] if single_asset else w) for f, w in windows.items()}
-        index = self._index(bar_count)
+        index = self._daily_index(bar_count) if daily_from_minutes else self._index(bar_count)
         if frame == "polars":
             import polars as pl
 
@@ -185,7 +234,10 @@ class BarPortal:
                     name = a.symbol if single_field else f"{a.symbol}.{f}"
                     columns[name] = w[:, j]
             return pl.DataFrame(columns)
-        return self._pandas(asset_list, field_list, windows, index, single_asset, single_field)
+        return self._pandas(
+            asset_list, field_list, windows, index, single_asset, single_field,
+            minute=not daily_from_minutes and self.bars.frequency is Frequency.MINUTE,
+        )
 
     def _window(
         self, field: str, cols: slice | npt.NDArray[np.intp], bar_count: int
@@ -198,11 +250,98 @@ class BarPortal:
             if isinstance(cols, slice):
                 window = window.view()
                 window.flags.writeable = False
-            return window
-        # before the first bar: pad with NaN (documented)
-        have = data[0:end, cols] if end > 0 else data[0:0, cols]
-        pad = np.full((bar_count - have.shape[0], have.shape[1]), np.nan)
-        return np.concatenate([pad, have])
+        else:
+            # before the first bar: pad with NaN (documented)
+            have = data[0:end, cols] if end > 0 else data[0:0, cols]
+            pad = np.full((bar_count - have.shape[0], have.shape[1]), np.nan)
+            window = np.concatenate([pad, have])
+        if self._adj is not None:
+            window = self._adj.adjust(window, field, cols, start, self._now, None)
+        return window
+
+    # -- daily bars from minute bars ----------------------------------------------------
+    def _sessions_index(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        if self._session_start is None:
+            days = self.bars.sessions
+            change = np.r_[True, days[1:] != days[:-1]] if len(days) else np.zeros(0, bool)
+            self._session_start = np.flatnonzero(change).astype(np.int64)
+            self._session_of_row = (np.cumsum(change) - 1).astype(np.int64)
+        assert self._session_of_row is not None
+        return self._session_start, self._session_of_row
+
+    def _aggregate(self, lo: int, hi: int, field: str,
+                   cols: slice | npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        """One daily row from minute rows ``lo..hi-1`` (of the asset columns ``cols``)."""
+        if field == "price":
+            return np.asarray(self._prices()[hi - 1, cols], dtype=np.float64)
+        block = self._floats[field][lo:hi, cols]
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns give NaN
+            if field == "high":
+                return np.asarray(np.nanmax(block, axis=0), dtype=np.float64)
+            if field == "low":
+                return np.asarray(np.nanmin(block, axis=0), dtype=np.float64)
+            present = ~np.isnan(block)
+            any_bar = present.any(axis=0)
+            if field == "volume":
+                return np.where(any_bar, np.nansum(block, axis=0), np.nan)
+            if field == "open":
+                first = np.argmax(present, axis=0)
+            else:  # close: the last minute with a bar
+                first = block.shape[0] - 1 - np.argmax(present[::-1], axis=0)
+            taken = block[first, np.arange(block.shape[1])]
+            return np.where(any_bar, taken, np.nan)
+
+    def _daily_full(self, field: str) -> npt.NDArray[np.float64]:
+        """Every session's aggregate over all its minutes, all assets (cached per field)."""
+        if self._daily is None:
+            self._daily = {}
+        cached = self._daily.get(field)
+        if cached is None:
+            starts, _ = self._sessions_index()
+            ends = np.r_[starts[1:], len(self.bars.ts)]
+            every = slice(0, self.bars.shape[1])
+            cached = np.vstack([self._aggregate(int(a), int(b), field, every)
+                                for a, b in zip(starts, ends, strict=True)]) if len(starts) \
+                else np.zeros((0, self.bars.shape[1]))
+            self._daily[field] = cached
+        return cached
+
+    def _daily_window(self, field: str, cols: slice | npt.NDArray[np.intp],
+                      bar_count: int) -> npt.NDArray[np.float64]:
+        self._field(field)  # unknown fields fail here
+        row = self._row
+        n_assets = self._cols_count(cols)
+        if row < 0:
+            return np.full((bar_count, n_assets), np.nan)
+        starts, session_of = self._sessions_index()
+        k = int(session_of[row])
+        partial = self._aggregate(int(starts[k]), row + 1, field, cols)
+        full = self._daily_full(field)
+        lo = k - (bar_count - 1)
+        before = full[max(lo, 0):k, cols]
+        pad = np.full((max(-lo, 0), n_assets), np.nan)
+        window = np.concatenate([pad, before, partial[None, :]])
+        if self._adj is not None:
+            window = self._adj.adjust(window, field, cols, lo, self._now, session_of)
+        return window
+
+    def _cols_count(self, cols: slice | npt.NDArray[np.intp]) -> int:
+        if isinstance(cols, slice):
+            return len(range(*cols.indices(self.bars.shape[1])))
+        return len(cols)
+
+    def _daily_index(self, bar_count: int) -> Any:
+        if self._row < 0:
+            return np.full(bar_count, np.datetime64("NaT", "ns"))
+        starts, session_of = self._sessions_index()
+        k = int(session_of[self._row])
+        lo = max(0, k - bar_count + 1)
+        labels = self.bars.sessions[starts[lo : k + 1]].astype("datetime64[ns]")
+        missing = bar_count - len(labels)
+        if missing:
+            labels = np.concatenate([np.full(missing, np.datetime64("NaT", "ns")), labels])
+        return labels
 
     def _index(self, bar_count: int) -> Any:
         end = self._row + 1
@@ -224,11 +363,12 @@ class BarPortal:
         index: Any,
         single_asset: bool,
         single_field: bool,
+        minute: bool = False,
     ) -> Any:
         import pandas as pd
 
         idx = pd.DatetimeIndex(index)
-        if self.bars.frequency is Frequency.MINUTE:
+        if minute:
             idx = idx.tz_localize("UTC")
         if single_field:
             w = windows[fields[0]]
@@ -270,10 +410,137 @@ class BarPortal:
         col = self._col(asset)
         row = self._row
         if field in ("close", "price"):
-            row = int(self._last_rows()[row, col])
-            if row < 0:
+            last = int(self._last_rows()[row, col])
+            if last < 0:
                 return None
-            field = "close"
-        elif not self.bars.has_bar(row, col):
+            value = self.bars.exact("close", last, col)
+            if self._adj is not None:  # a split since that bar: in post-split units, exactly
+                for ratio in self._adj.splits_after(self._now, last, col):
+                    with ledger_context():
+                        value = value / ratio
+            return value
+        if not self.bars.has_bar(row, col):
             return None
         return self.bars.exact(field, row, col)
+
+
+class _Adjustments:
+    """Known-at arrays of a bundle's splits and dividends, sorted by when they become known.
+
+    ``known_ts[k]``: the close of the last session before the ex-date (known strictly
+    after it); ``ex_row[k]``: the first bar row visible after that (rows before it are
+    adjusted); ``pfac``/``vfac``: price and volume factors; ``ratio``: the exact split
+    ratio (None for dividends).
+    """
+
+    def __init__(self, rows: list[tuple[int, int, int, float, float, Decimal | None]]) -> None:
+        rows.sort(key=lambda r: (r[0], r[1], r[2]))
+        self.known_ts = np.array([r[0] for r in rows], dtype=np.int64)
+        self.ex_row = np.array([r[1] for r in rows], dtype=np.int64)
+        self.col = np.array([r[2] for r in rows], dtype=np.int64)
+        self.pfac = np.array([r[3] for r in rows], dtype=np.float64)
+        self.vfac = np.array([r[4] for r in rows], dtype=np.float64)
+        self.ratio = [r[5] for r in rows]
+
+    @classmethod
+    def build(cls, portal: BarPortal) -> _Adjustments:
+        bars, calendar = portal.bars, portal.calendar
+        closes = bars.floats["close"]
+        last = portal._last_rows()
+        known_cache: dict[dt.date, int] = {}
+
+        def known_at(ex_date: dt.date) -> int:
+            if ex_date not in known_cache:
+                before = calendar.sessions(ex_date - dt.timedelta(days=30),
+                                           ex_date - dt.timedelta(days=1))
+                known_cache[ex_date] = (calendar.session_times(before[-1]).close if before
+                                        else -(2**62))
+            return known_cache[ex_date]
+
+        rows: list[tuple[int, int, int, float, float, Decimal | None]] = []
+        for split in bars.actions.splits:
+            col = bars._column_index.get(split.sid)
+            if col is None:
+                continue
+            known = known_at(split.ex_date)
+            ex_row = int(np.searchsorted(portal._visible, known, side="right"))
+            rows.append((known, ex_row, col, 1.0 / float(split.ratio), float(split.ratio),
+                         split.ratio))
+        for dividend in bars.actions.dividends:
+            col = bars._column_index.get(dividend.sid)
+            if col is None:
+                continue
+            known = known_at(dividend.ex_date)
+            ex_row = int(np.searchsorted(portal._visible, known, side="right"))
+            prev = int(last[ex_row - 1, col]) if ex_row >= 1 else -1
+            if prev < 0:
+                continue  # no close before the ex-date: nothing to adjust
+            factor = 1.0 - float(dividend.amount) / float(closes[prev, col])
+            if not factor > 0:
+                continue  # a dividend at or above the price: Zipline skips it too
+            rows.append((known, ex_row, col, factor, 1.0, None))
+        return cls(rows)
+
+    def known(self, now: int) -> int:
+        """How many actions are known at ``now``."""
+        return int(np.searchsorted(self.known_ts, now, side="left"))
+
+    def pending(self, now: int, row: int) -> npt.NDArray[np.int64]:
+        """Known actions whose ex-date's first bar is after ``row`` (not yet in the bars)."""
+        n = self.known(now)
+        lo = int(np.searchsorted(self.ex_row[:n], row, side="right"))
+        return np.arange(lo, n, dtype=np.int64)
+
+    def splits_after(self, now: int, row: int, col: int) -> list[Decimal]:
+        """Exact ratios of known splits of ``col`` with ex-date rows after ``row``."""
+        n = self.known(now)
+        lo = int(np.searchsorted(self.ex_row[:n], row, side="right"))
+        return [r for k in range(lo, n)
+                if self.col[k] == col and (r := self.ratio[k]) is not None]
+
+    def bake_forward_fill(self, price: npt.NDArray[np.float64],
+                          last: npt.NDArray[np.int64]) -> None:
+        """Forward-filled prices from before an ex-date, at rows after it: adjust them."""
+        for k in range(len(self.ex_row)):
+            e, col = int(self.ex_row[k]), int(self.col[k])
+            if e >= len(price):
+                continue
+            stale = last[e:, col] < e
+            run = int(np.argmin(stale)) if not stale.all() else len(stale)
+            price[e : e + run, col] *= self.pfac[k]
+
+    def adjust(self, window: npt.NDArray[np.float64], field: str,
+               cols: slice | npt.NDArray[np.intp], start: int, now: int,
+               session_of: npt.NDArray[np.int64] | None) -> npt.NDArray[np.float64]:
+        """``window`` (rows ``start..``; session rows when ``session_of`` maps bar rows to
+        sessions) adjusted for the actions known at ``now``; unchanged (the same view)
+        when none falls in it."""
+        n = self.known(now)
+        if n == 0:
+            return window
+        if session_of is None:
+            ex = self.ex_row[:n]
+        else:  # daily rows from minutes: adjust the sessions before the ex-date's session
+            ex = np.where(self.ex_row[:n] < len(session_of),
+                          session_of[np.minimum(self.ex_row[:n], len(session_of) - 1)],
+                          session_of[-1] + 1 if len(session_of) else 0)
+        hits = np.flatnonzero(ex > start)
+        if not hits.size:
+            return window
+        factors = self.vfac if field == "volume" else self.pfac
+        copied = False
+        for k in hits:
+            col = int(self.col[k])
+            if isinstance(cols, slice):
+                lo, hi, _ = cols.indices(10**12)
+                positions = [col - lo] if lo <= col < hi else []
+            else:
+                positions = np.flatnonzero(cols == col).tolist()
+            if not positions or factors[k] == 1.0:
+                continue
+            if not copied:
+                window = np.array(window, dtype=np.float64)
+                copied = True
+            for j in positions:
+                window[: int(ex[k]) - start, j] *= factors[k]
+        return window
