@@ -22,6 +22,7 @@ from rbt.api.functions import (
     order_value,
     record,
     schedule_function,
+    set_benchmark,
     set_commission,
     set_slippage,
     sid,
@@ -50,6 +51,7 @@ __all__ = [
     "run_algorithm",
     "run_backtest",
     "schedule_function",
+    "set_benchmark",
     "set_commission",
     "set_slippage",
     "sid",
@@ -92,7 +94,6 @@ def run_algorithm(
 
     unsupported = {
         "bundle_timestamp": bundle_timestamp,
-        "benchmark_returns": benchmark_returns,
         "custom_loader": custom_loader,
         "strategies_dir": strategies_dir,
         "extensions": extensions or None,
@@ -113,6 +114,8 @@ def run_algorithm(
         None,
         params=options.pop("declared_params", None),
     )
+    if benchmark_returns is not None:  # a pandas Series of returns by date, as in Zipline
+        options.setdefault("benchmark", benchmark_returns)
     result = run_backtest(
         strategy,
         start=start,

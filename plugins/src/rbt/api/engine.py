@@ -131,6 +131,7 @@ class Engine:
         self._initialized = False
         self.commission = commission
         self.slippage = slippage
+        self.benchmark: Asset | None = None  # set_benchmark (rbt.analytics.benchmark)
         n = portal.bars.shape[1]
         self._qty = np.zeros(n)
         self._held: set[int] = set()
@@ -428,6 +429,16 @@ class Engine:
             )
         self.slippage = self._resolve_model(chosen, "slippage")
         self.session.broker.slippage = self.slippage  # type: ignore[attr-defined]
+
+    def set_benchmark(self, benchmark: Asset) -> None:
+        """Compare the run with ``benchmark``'s returns (alpha, beta, the report); only in
+        ``initialize``. ``run_backtest(benchmark=...)`` / ``rbt run --benchmark`` override it."""
+        self._require_initializing("set_benchmark")
+        if not isinstance(benchmark, Asset):
+            raise TypeError(
+                f"set_benchmark() expects an Asset (use symbol('...')), got {benchmark!r}"
+            )
+        self.benchmark = benchmark
 
     def _resolve_model(self, model: Any, what: str) -> Any:
         if not isinstance(model, str):

@@ -23,6 +23,7 @@ __all__ = [
     "order_value",
     "record",
     "schedule_function",
+    "set_benchmark",
     "set_commission",
     "set_slippage",
     "sid",
@@ -161,6 +162,11 @@ def schedule_function(
 def set_commission(model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
     """Choose the commission model (in ``initialize``)."""
     current_engine().set_commission(model, us_equities=us_equities, us_futures=us_futures)
+
+
+def set_benchmark(benchmark: Asset) -> None:
+    """Compare the run with ``benchmark``'s returns (in ``initialize``)."""
+    current_engine().set_benchmark(benchmark)
 
 
 def set_slippage(model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:

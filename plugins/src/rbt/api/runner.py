@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import inspect
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -127,6 +127,8 @@ def run_backtest(
     write: bool = True,
     manager: RbtPluginManager | None = None,
     analyze: Callable[[Any, Any], None] | None = None,
+    benchmark: Any = None,
+    metrics: Sequence[str] | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` from ``start`` to ``end`` (inclusive sessions) and return its results.
 
@@ -137,7 +139,11 @@ def run_backtest(
     :param strategy: a :class:`TradingAlgorithm` (instance or class) or a path to a strategy file.
     :param bars: run on these arrays instead of loading ``bundle``.
     :param params: overrides of the strategy's declared ``PARAMS``.
-    :param write: write result files under ``$RBT_HOME/results/<run_id>/``.
+    :param write: write result files under ``$RBT_HOME/results/<run_id>/`` and record the
+        run in the registry (``rbt runs``).
+    :param benchmark: a symbol of the bundle, an Asset, a returns CSV path, or returns by
+        date; overrides the strategy's ``set_benchmark`` (see :mod:`rbt.analytics.benchmark`).
+    :param metrics: names of the METRIC providers to compute (default: all registered).
     """
     from rbt.plugins import plugin_manager
     from rbt.plugins.calendars import get_calendar
@@ -160,6 +166,9 @@ def run_backtest(
     calendar = get_calendar(bars.calendar)
     sessions = _sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
     params_obj = merge_params(instance.PARAMS, dict(params or {}))
+    from rbt.analytics.benchmark import resolve_benchmark
+
+    explicit = resolve_benchmark(benchmark, bars=bars, sessions=sessions, bundle=bundle)
     run_id = _run_id(
         source_hash,
         params_obj.to_dict(),
@@ -170,6 +179,7 @@ def run_backtest(
         commission_model,
         slippage_model,
         fill_timing,
+        benchmark=explicit.digest if explicit is not None else "",
     )
 
     portal = BarPortal(bars, calendar)
@@ -223,11 +233,24 @@ def run_backtest(
         capital,
         session_of,
     )
-    from rbt.plugins.metrics import summary
+    from rbt.analytics.metrics import MetricInputs, compute_metrics
 
     periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
-    metrics = summary(perf["returns"].to_numpy(), periods)
-    metrics["trades"] = float(len(session.fills))
+    bench = resolve_benchmark(
+        explicit if explicit is not None else engine.benchmark,
+        bars=bars,
+        sessions=perf["session"].to_list(),
+        bundle=bundle,
+    )
+    inputs = MetricInputs(
+        perf["returns"].to_numpy(),
+        periods,
+        benchmark=None if bench is None else bench.returns,
+        perf=perf,
+        transactions=transactions,
+        positions=positions,
+    )
+    computed = compute_metrics(inputs, metrics, pm)
     manifest = {
         "schema": _RESULT_SCHEMA,
         "run_id": run_id,
@@ -243,17 +266,25 @@ def run_backtest(
         "fill_timing": fill_timing,
         "final_value": str(ledger.cash + ledger.positions_value()),
     }
+    from rbt.runs.recording import package_versions
+
+    manifest["versions"] = package_versions()
+    if bench is not None:
+        manifest["benchmark"] = bench.manifest()
     result = BacktestResult(
         run_id=run_id,
         perf=perf,
         transactions=transactions,
         orders=orders,
         positions=positions,
-        metrics=metrics,
+        metrics=computed,
         manifest=manifest,
     )
     if write:
         result = attrs.evolve(result, path=write_results(result, home.results / run_id))
+        from rbt.runs.recording import record
+
+        record(home, result, strategy, instance, bench)
     finisher = analyze or (instance.analyze if _defines_analyze(instance) else None)
     if finisher is not None:  # the pandas perf frame is built only for an analyze to read
         with engine.active():
@@ -300,21 +331,21 @@ def _run_id(
     commission: Any,
     slippage: Any,
     fill_timing: str,
+    benchmark: str = "",
 ) -> str:
-    key = json.dumps(
-        {
-            "strategy": source_hash,
-            "params": params,
-            "bundle": bundle_hash,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "capital": str(capital),
-            "commission": repr(commission),
-            "slippage": repr(slippage),
-            "fill_timing": fill_timing,
-            "seed": 0,
-        },
-        sort_keys=True,
-        default=str,
-    )
+    payload = {
+        "strategy": source_hash,
+        "params": params,
+        "bundle": bundle_hash,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "capital": str(capital),
+        "commission": repr(commission),
+        "slippage": repr(slippage),
+        "fill_timing": fill_timing,
+        "seed": 0,
+    }
+    if benchmark:  # only when given: run ids without a benchmark stay as they were
+        payload["benchmark"] = benchmark
+    key = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from alembic import context
 
 import rbt.data.assets_db  # noqa: F401  (registers its tables on Base.metadata)
+import rbt.runs.registry  # noqa: F401  (the runs table)
 from rbt.data.db import Base
 
 config = context.config
