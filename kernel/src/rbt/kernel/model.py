@@ -129,6 +129,7 @@ class OrderType(enum.Enum):
     LIMIT = "limit"
     STOP = "stop"
     STOP_LIMIT = "stop_limit"
+    TRAILING_STOP = "trailing_stop"
 
 
 class TimeInForce(enum.Enum):
@@ -174,12 +175,42 @@ _OPEN_STATUSES = frozenset(
 
 @attrs.frozen(kw_only=True)
 class OrderStyle:
-    """Order type with its prices and time in force."""
+    """Order type with its prices, time in force and links to other orders.
+
+    :param type: market, limit, stop, stop-limit or trailing stop.
+    :param limit_price: limit of a limit or stop-limit order.
+    :param stop_price: trigger of a stop or stop-limit order.
+    :param trail_amount: a trailing stop's distance in price units.
+    :param trail_percent: a trailing stop's distance as a fraction (``0.05`` = 5 %).
+    :param time_in_force: DAY, GTC (the default, Zipline's), IOC, FOK or GTD.
+    :param good_till: the last session a GTD order works (inclusive).
+    :param oco_group: orders sharing a group cancel each other: the first fill of one
+        cancels the rest (one-cancels-other).
+    :param parent_id: the entry order of a bracket; this order is one of its exits and
+        works only for the quantity the entry has filled (see ``rbt.plugins.sim_broker``).
+    :param replaces: the order this one replaced (cancel and replace).
+    """
 
     type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.GTC
+    trail_amount: Decimal | None = None
+    trail_percent: Decimal | None = None
+    good_till: dt.date | None = None
+    oco_group: str | None = None
+    parent_id: str | None = None
+    replaces: str | None = None
+
+    @property
+    def is_plain_market(self) -> bool:
+        """A GTC market order without links: the simulator's fast path."""
+        return (
+            self.type is OrderType.MARKET
+            and self.time_in_force is TimeInForce.GTC
+            and self.oco_group is None
+            and self.parent_id is None
+        )
 
 
 MARKET = OrderStyle()
@@ -216,6 +247,15 @@ class Order:
     def is_open(self) -> bool:
         """Whether the order may still fill."""
         return self.status.is_open
+
+    @property
+    def reason_code(self) -> str:
+        """The machine-readable part of ``reason`` (``"INVALID_QUANTITY"``), or ``""``.
+
+        Reasons read ``"CODE: message"``; see :mod:`rbt.kernel.orders` for the codes.
+        """
+        code, sep, _ = self.reason.partition(":")
+        return code if sep and code.isupper() and " " not in code else ""
 
 
 @attrs.frozen(kw_only=True)
