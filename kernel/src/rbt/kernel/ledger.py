@@ -226,9 +226,10 @@ class Ledger:
             if whole == 0:
                 paid = holding.cost_value
             elif whole != raw:
-                paid = (holding.cost_value * (raw - whole) / raw).quantize(
-                    LEDGER_SCALE, rounding=ROUND_HALF_EVEN
-                )
+                paid = holding.cost_value * (raw - whole) / raw
+                exponent = paid.as_tuple().exponent
+                if isinstance(exponent, int) and exponent < LEDGER_SCALE.as_tuple().exponent:
+                    paid = paid.quantize(LEDGER_SCALE, rounding=ROUND_HALF_EVEN)
             holding.amount = whole
             holding.cost_value -= paid
             self._cost_total -= paid

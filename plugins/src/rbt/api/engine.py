@@ -24,8 +24,9 @@ from rbt.api.bar_data import BarData
 from rbt.api.params import Params
 from rbt.api.portfolio import Portfolio, Positions, PositionView
 from rbt.api.results import PERF_COLUMNS
-from rbt.api.schedule import DateRule, TimeRule, date_rules
+from rbt.api.schedule import DateRule, TimeRule, date_rules, time_rules
 from rbt.data.portal import BarPortal
+from rbt.kernel.clock import Frequency
 from rbt.kernel.costs import CommissionModel, SlippageModel
 from rbt.kernel.errors import ConfigError, RbtError
 from rbt.kernel.events import (
@@ -92,6 +93,7 @@ class _Scheduled:
     func: Callable[[Any, Any], None]
     sessions: frozenset[dt.date]
     time_rule: TimeRule | None
+    times: frozenset[int] | None = None  # minute bars: the bar end times it fires at
 
 
 class Engine:
@@ -169,7 +171,9 @@ class Engine:
         with self.active():
             self.strategy.handle_data(self.context, self.data)
             for item in self._scheduled:
-                if event.session in item.sessions:
+                if event.session in item.sessions and (
+                    item.times is None or event.ts in item.times
+                ):
                     item.func(self.context, self.data)
 
     def _session_closed(self, event: SessionClosed) -> None:
@@ -189,6 +193,18 @@ class Engine:
                 positions=positions,
             )
         )
+
+    def sync_positions(self) -> None:
+        """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
+        self._qty[:] = 0.0
+        self._held = set()
+        for asset, amount, _last in self.ledger.iter_holdings():
+            col = self.portal.bars.column(asset)
+            self._qty[col] = float(amount)
+            self._held.add(col)
+        self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
+        self._value_cache = (-2, -1, 0.0)
+        self._views_cache = None
 
     def _order_filled(self, event: OrderFilled) -> None:
         fill = event.fill
@@ -400,7 +416,16 @@ class Engine:
         sessions = frozenset(s for s in rule.sessions(wide) if s in in_run)
         if not half_days:
             sessions = frozenset(s for s in sessions if not self._is_half_day(s))
-        self._scheduled.append(_Scheduled(func, sessions, time_rule))
+        times = None
+        if self.portal.bars.frequency is Frequency.MINUTE:  # fire at one minute (schedule.py)
+            rule_t = time_rule or time_rules.market_open()
+            if rule_t.anchor != "every_minute":
+                calendar = self.portal.calendar
+                times = frozenset(
+                    rule_t.fire_time(t.open, t.close)
+                    for t in map(calendar.session_times, sessions)
+                )
+        self._scheduled.append(_Scheduled(func, sessions, time_rule, times))
 
     def _is_half_day(self, session: dt.date) -> bool:
         times = self.portal.calendar.session_times(session)

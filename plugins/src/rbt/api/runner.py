@@ -129,6 +129,9 @@ def run_backtest(
     analyze: Callable[[Any, Any], None] | None = None,
     benchmark: Any = None,
     metrics: Sequence[str] | None = None,
+    base_currency: str = "USD",
+    borrow_rate: Any = 0,
+    financing_rate: Any = 0,
 ) -> BacktestResult:
     """Run ``strategy`` from ``start`` to ``end`` (inclusive sessions) and return its results.
 
@@ -144,6 +147,12 @@ def run_backtest(
     :param benchmark: a symbol of the bundle, an Asset, a returns CSV path, or returns by
         date; overrides the strategy's ``set_benchmark`` (see :mod:`rbt.analytics.benchmark`).
     :param metrics: names of the METRIC providers to compute (default: all registered).
+    :param base_currency: the account's currency; assets quoted in another currency are
+        converted at the bundle's conversion series (see :mod:`rbt.api.actions`).
+    :param borrow_rate: annual rate charged on the value of short positions, accrued at
+        each session close (0: Zipline's behaviour).
+    :param financing_rate: annual rate charged on negative cash (leverage), accrued at
+        each session close (0: Zipline's behaviour).
     """
     from rbt.plugins import plugin_manager
     from rbt.plugins.calendars import get_calendar
@@ -180,19 +189,31 @@ def run_backtest(
         slippage_model,
         fill_timing,
         benchmark=explicit.digest if explicit is not None else "",
+        accounts=_account_options(base_currency, borrow_rate, financing_rate),
     )
 
     portal = BarPortal(bars, calendar)
     broker = pm.get_provider(ProviderKind.BROKER, "sim").create(
         portal, commission=commission_model, slippage=slippage_model, fill_timing=fill_timing
     )
-    ledger = Ledger(capital)
+    ledger = Ledger(capital, base_currency)
     session = Session(
         portal=portal,
         broker=broker,
         ledger=ledger,
         order_ids=ClientOrderIds("bt", run_id),
         manager=pm,
+    )
+    from rbt.api.actions import AccountEvents
+
+    # before the engine: its session-close accruals precede the engine's record
+    AccountEvents(
+        session,
+        portal,
+        calendar,
+        borrow_rate=_rate(borrow_rate, "borrow_rate"),
+        financing_rate=_rate(financing_rate, "financing_rate"),
+        on_positions_changed=lambda: engine.sync_positions(),
     )
     by_symbol = {a.symbol: a for a in bars.assets}
 
@@ -269,6 +290,7 @@ def run_backtest(
     from rbt.runs.recording import package_versions
 
     manifest["versions"] = package_versions()
+    manifest["periods_per_year"] = periods
     if bench is not None:
         manifest["benchmark"] = bench.manifest()
     result = BacktestResult(
@@ -321,6 +343,28 @@ def _sessions_in_bundle(
     return sessions
 
 
+def _rate(value: Any, name: str) -> Decimal:
+    try:
+        rate = decimal_from_float(value) if isinstance(value, float) else to_decimal(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if rate < 0:
+        raise ConfigError(f"{name} must not be negative, got {rate}")
+    return rate
+
+
+def _account_options(base_currency: str, borrow_rate: Any, financing_rate: Any) -> dict[str, str]:
+    """Non-default account options (defaults leave run ids as they were)."""
+    options = {}
+    if base_currency != "USD":
+        options["base_currency"] = base_currency
+    for name, value in (("borrow_rate", borrow_rate), ("financing_rate", financing_rate)):
+        rate = _rate(value, name)
+        if rate:
+            options[name] = str(rate)
+    return options
+
+
 def _run_id(
     source_hash: str,
     params: Mapping[str, Any],
@@ -332,8 +376,9 @@ def _run_id(
     slippage: Any,
     fill_timing: str,
     benchmark: str = "",
+    accounts: Mapping[str, str] | None = None,
 ) -> str:
-    payload = {
+    payload: dict[str, Any] = {
         "strategy": source_hash,
         "params": params,
         "bundle": bundle_hash,
@@ -347,5 +392,7 @@ def _run_id(
     }
     if benchmark:  # only when given: run ids without a benchmark stay as they were
         payload["benchmark"] = benchmark
+    if accounts:
+        payload["accounts"] = dict(accounts)
     key = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:16]

@@ -2,8 +2,22 @@
 
 Date rules pick sessions from the calendar: every day, the n-th session from a
 week's or month's start or end. Time rules give an offset from the open or
-the close; with daily bars every scheduled function runs at the session's
+the close. With daily bars every scheduled function runs at the session's
 bar, after ``handle_data``, in the order they were scheduled (as in Zipline).
+
+With minute bars (stamped with their end time) a function runs after
+``handle_data`` of one minute bar per chosen session, as in Zipline:
+
+* ``market_open(minutes=n)`` — the bar ending ``n`` minutes after the open
+  (``n = 1``, the default, is the session's first bar: 09:31 on XNYS);
+* ``market_close(minutes=n)`` — the bar ending ``n`` minutes before the close
+  (the default ``n = 1`` is 15:59 on a regular XNYS day, 12:59 on a 13:00
+  early close: offsets count from each session's own close);
+* ``every_minute()`` — every bar of the session.
+
+An offset that falls outside a session (e.g. ``market_open(hours=5)`` on a
+half day) never fires that session. ``half_days=False`` skips sessions shorter
+than six hours altogether.
 """
 
 from __future__ import annotations
@@ -48,6 +62,17 @@ class TimeRule:
 
     anchor: str
     offset: dt.timedelta = dt.timedelta(0)
+
+    def fire_time(self, open_ns: int, close_ns: int) -> int | None:
+        """End time (UTC ns) of the minute bar this rule fires at in a session from
+        ``open_ns`` to ``close_ns``; None for every bar (``every_minute``) and ``-1``
+        when the offset falls outside the session."""
+        if self.anchor == "every_minute":
+            return None
+        offset = (self.offset.days * 86_400 + self.offset.seconds) * 1_000_000_000 + (
+            self.offset.microseconds * 1_000)
+        at = open_ns + offset if self.anchor == "open" else close_ns - offset
+        return at if open_ns < at <= close_ns else -1
 
 
 def _week(day: dt.date) -> tuple[int, ...]:
