@@ -17,6 +17,7 @@ import typer
 
 from rbt.cli.exit_codes import ExitCode
 from rbt.cli.output import console, error, print_json, table
+from rbt.cli.runs import register as _register_runs
 
 app = typer.Typer(
     name="rbt",
@@ -88,6 +89,13 @@ def run(
     slippage: Annotated[
         str, typer.Option(help="Slippage model provider (see rbt plugins).")
     ] = "fixed_bps",
+    benchmark: Annotated[
+        str | None,
+        typer.Option(help="Benchmark: a symbol of the bundle or a date,return CSV file."),
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report", help="Also write the HTML report of the run.")
+    ] = False,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -108,12 +116,16 @@ def run(
             slippage=slippage,
             fill_timing=fill_timing,
             home=_home(home),
+            benchmark=benchmark,
         )
     except Exception as exc:
         if _is_user_code_error(exc, strategy):
             _print_user_traceback(exc, strategy)
             raise typer.Exit(ExitCode.RUN_FAILED) from None
         raise
+    from rbt.cli.runs import after_run
+
+    report_path = after_run(result, _home(home), report)
     if as_json:
         print_json(
             {
@@ -122,10 +134,13 @@ def run(
                 "metrics": dict(result.metrics),
                 "path": str(result.path),
                 "manifest": dict(result.manifest),
+                "report": None if report_path is None else str(report_path),
             }
         )
         return
     _print_summary(result)
+    if report_path is not None:
+        console().print(f"report: {report_path}")
 
 
 def _is_user_code_error(exc: BaseException, strategy: Path) -> bool:
@@ -331,6 +346,10 @@ def plugins(as_json: JsonOption = False) -> None:
         )
 
 
+# -- runs and reports (rbt.cli.runs) --------------------------------------------------------
+_register_runs(app)
+
+
 # -- entry point ----------------------------------------------------------------------------
 def _plugin_command(name: str) -> Any:
     from rbt.kernel.registry import ProviderKind
@@ -387,7 +406,8 @@ def _exit_code_for(exc: Exception) -> int:
 
 
 def _builtin_commands() -> set[str]:
-    return {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
+    return commands | {g.name for g in app.registered_groups if g.name}
 
 
 if __name__ == "__main__":
