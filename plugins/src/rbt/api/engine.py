@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from rbt.api import controls as _controls
 from rbt.api.algorithm import TradingAlgorithm
 from rbt.api.bar_data import BarData
 from rbt.api.params import Params
@@ -26,6 +27,7 @@ from rbt.api.portfolio import Portfolio, Positions, PositionView
 from rbt.api.results import PERF_COLUMNS
 from rbt.api.schedule import DateRule, TimeRule, date_rules, time_rules
 from rbt.data.portal import BarPortal
+from rbt.finance.execution import BracketOrder, ExecutionStyle, place_bracket_exits
 from rbt.kernel.clock import Frequency
 from rbt.kernel.costs import CommissionModel, SlippageModel
 from rbt.kernel.errors import ConfigError, RbtError
@@ -36,8 +38,9 @@ from rbt.kernel.events import (
     SessionClosed,
     StrategyTurn,
 )
-from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType
+from rbt.kernel.model import Asset, AssetClass, Order, OrderStatus, OrderStyle, OrderType
 from rbt.kernel.numeric import decimal_from_float, round_quantity
+from rbt.kernel.orders import round_order, validation_check
 from rbt.kernel.session import Session
 
 __all__ = ["Context", "Engine", "SessionRecord", "current_engine"]
@@ -117,6 +120,7 @@ class Engine:
         commission: CommissionModel,
         slippage: SlippageModel,
         record_positions: bool = True,
+        account: str = "margin",
     ) -> None:
         self.strategy = strategy
         self.session = session
@@ -133,6 +137,11 @@ class Engine:
         self._initialized = False
         self.commission = commission
         self.slippage = slippage
+        # orders: validation first (kernel, reliability.md §D.1), then account and controls
+        self._controls: list[_controls.Control] = []
+        session.checks.insert(0, validation_check)
+        self.account = "margin"
+        self.set_account(account)
         self.benchmark: Asset | None = None  # set_benchmark (rbt.analytics.benchmark)
         n = portal.bars.shape[1]
         self._qty = np.zeros(n)
@@ -227,6 +236,7 @@ class Engine:
         status = event.order.status
         name = {
             OrderStatus.CANCELLED: "on_order_cancel",
+            OrderStatus.EXPIRED: "on_order_cancel",  # a time in force ended it
             OrderStatus.REJECTED: "on_order_reject",
             OrderStatus.DENIED: "on_order_reject",
         }.get(status)
@@ -278,17 +288,33 @@ class Engine:
         amount: float | int | Decimal,
         limit_price: float | None = None,
         stop_price: float | None = None,
-        style: OrderStyle | None = None,
+        style: Any = None,
     ) -> str | None:
-        """Place an order for ``amount`` (signed) of ``asset``; return its id, or None for 0."""
+        """Place an order for ``amount`` (signed) of ``asset``; return its id, or None for 0.
+
+        ``style`` is a kernel :class:`OrderStyle` or an :mod:`rbt.finance.execution` style
+        (a ``BracketOrder`` also places its exits). Prices round to the tick on the
+        passive side (:func:`rbt.kernel.orders.round_order`); an invalid order is
+        DENIED with a reason (``get_order(id).reason``), not raised.
+        """
         if not isinstance(asset, Asset):
             raise TypeError(f"order() expects an Asset (use symbol('...')), got {asset!r}")
         quantity = self._quantity(asset, amount)
         if quantity == 0:
             return None
-        order = self.session.place_order(
+        bracket = style if isinstance(style, BracketOrder) else None
+        if bracket is not None:
+            style = bracket.entry
+        if isinstance(style, ExecutionStyle):
+            style = style.to_style()
+        quantity, kernel_style = round_order(
             asset, quantity, self._style(limit_price, stop_price, style)
         )
+        order = self.session.place_order(asset, quantity, kernel_style)
+        for control in self._controls:
+            control.raise_failure()
+        if bracket is not None:
+            place_bracket_exits(self.session, order, bracket)
         return order.id
 
     def _quantity(self, asset: Asset, amount: float | int | Decimal) -> Decimal:
@@ -377,6 +403,112 @@ class Engine:
             grouped.setdefault(o.asset, []).append(o)
         return grouped
 
+    def replace_order(
+        self,
+        order: str | Order,
+        amount: float | int | Decimal | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: Any = None,
+    ) -> str | None:
+        """Cancel and replace: cancel ``order`` and place a new order linked to it.
+
+        The new order has ``style.replaces`` set to the old id, the old order's asset,
+        time in force and links, and by default its unfilled amount and prices; give
+        ``amount``, prices or a ``style`` to change them. Returns the new id, or None
+        when the old order is no longer open (nothing is placed). In the simulator the
+        cancel takes effect at once; at a live venue a fill may race it.
+        """
+        old = self.session.orders.get(order.id if isinstance(order, Order) else order)
+        if old is None:
+            raise KeyError(f"unknown order id {order!r}")
+        if not old.is_open:
+            return None
+        self.session.cancel_order(old.id)
+        current = self.session.orders.get(old.id) or old
+        quantity = current.open_amount if amount is None else self._quantity(old.asset, amount)
+        if quantity == 0:
+            return None
+        if isinstance(style, ExecutionStyle):
+            style = style.to_style()
+        new_style = style
+        if new_style is None:
+            new_style = old.style
+            if limit_price is not None or stop_price is not None:
+                new_style = attrs.evolve(
+                    self._style(limit_price, stop_price, None),
+                    time_in_force=old.style.time_in_force,
+                    good_till=old.style.good_till,
+                    oco_group=old.style.oco_group,
+                    parent_id=old.style.parent_id,
+                )
+        new_style = attrs.evolve(new_style, replaces=old.id)
+        quantity, new_style = round_order(old.asset, quantity, new_style)
+        placed = self.session.place_order(old.asset, quantity, new_style)
+        for control in self._controls:
+            control.raise_failure()
+        return placed.id
+
+    # -- trading controls and the account (rbt.api.controls) -----------------------------
+    def _add_control(self, name: str, control: _controls.Control) -> None:
+        self._require_initializing(name)
+        self._controls.append(control)
+        self.session.checks.append(control)
+
+    def set_max_leverage(self, max_leverage: float, on_error: str = "fail") -> None:
+        """Deny orders that would take gross leverage above ``max_leverage``."""
+        self._add_control("set_max_leverage", _controls.max_leverage(self, max_leverage, on_error))
+
+    def set_max_position_size(
+        self,
+        asset: Asset | None = None,
+        max_shares: float | None = None,
+        max_notional: float | None = None,
+        on_error: str = "fail",
+    ) -> None:
+        """Limit the position an order may leave (in ``asset``, or in every asset)."""
+        control = _controls.max_position_size(self, asset, max_shares, max_notional, on_error)
+        self._add_control("set_max_position_size", control)
+
+    def set_max_order_size(
+        self,
+        asset: Asset | None = None,
+        max_shares: float | None = None,
+        max_notional: float | None = None,
+        on_error: str = "fail",
+    ) -> None:
+        """Limit the size of one order (of ``asset``, or of every asset)."""
+        control = _controls.max_order_size(self, asset, max_shares, max_notional, on_error)
+        self._add_control("set_max_order_size", control)
+
+    def set_max_order_count(self, max_count: int, on_error: str = "fail") -> None:
+        """Limit the number of orders per session."""
+        self._add_control(
+            "set_max_order_count", _controls.max_order_count(self, max_count, on_error)
+        )
+
+    def set_long_only(self, on_error: str = "fail") -> None:
+        """Deny orders that would leave a short position."""
+        self._add_control("set_long_only", _controls.long_only(self, on_error))
+
+    def set_do_not_order_list(self, restricted_list: Any, on_error: str = "fail") -> None:
+        """Deny orders for the assets of ``restricted_list``."""
+        control = _controls.do_not_order_list(self, restricted_list, on_error)
+        self._add_control("set_do_not_order_list", control)
+
+    def set_account(self, account: str) -> None:
+        """``"margin"`` (default, no cash check) or ``"cash"`` (buys limited to free cash)."""
+        if account not in _controls.ACCOUNTS:
+            raise ConfigError(
+                f"account must be one of {', '.join(_controls.ACCOUNTS)}, got {account!r}"
+            )
+        checks = self.session.checks
+        if account == "cash" and _controls.cash_account_check not in checks:
+            checks.insert(1, _controls.cash_account_check)
+        elif account == "margin" and _controls.cash_account_check in checks:
+            checks.remove(_controls.cash_account_check)
+        self.account = account
+
     def symbol(self, ticker: str) -> Asset:
         """The asset with ``ticker`` as of the current session."""
         return self._lookup(ticker, self.session.session_label)
@@ -422,8 +554,7 @@ class Engine:
             if rule_t.anchor != "every_minute":
                 calendar = self.portal.calendar
                 times = frozenset(
-                    rule_t.fire_time(t.open, t.close)
-                    for t in map(calendar.session_times, sessions)
+                    rule_t.fire_time(t.open, t.close) for t in map(calendar.session_times, sessions)
                 )
         self._scheduled.append(_Scheduled(func, sessions, time_rule, times))
 
@@ -432,38 +563,76 @@ class Engine:
         return times.close - times.open < 6 * 3600 * 1_000_000_000
 
     def set_commission(
-        self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None
+        self,
+        model: Any = None,
+        *,
+        us_equities: Any = None,
+        us_futures: Any = None,
+        asset_class: Mapping[Any, Any] | None = None,
     ) -> None:
-        """Choose the commission model (instance or provider name); only in ``initialize``."""
+        """Choose commission models (instances or provider names); only in ``initialize``.
+
+        ``model`` applies to every asset; ``us_equities``, ``us_futures`` and
+        ``asset_class={"crypto": ..., AssetClass.PERPETUAL: ...}`` to one asset class.
+        """
         self._require_initializing("set_commission")
-        chosen = model if model is not None else us_equities
-        if chosen is None:
-            raise ConfigError("set_commission needs a model, e.g. commission.PerShare(cost=0.005)")
-        self.commission = self._resolve_model(chosen, "commission")
-        self.session.broker.commission = self.commission  # type: ignore[attr-defined]
+        self._set_models("commission", model, us_equities, us_futures, asset_class)
 
     def set_slippage(
-        self, model: Any = None, *, us_equities: Any = None, us_futures: Any = None
+        self,
+        model: Any = None,
+        *,
+        us_equities: Any = None,
+        us_futures: Any = None,
+        asset_class: Mapping[Any, Any] | None = None,
     ) -> None:
-        """Choose the slippage model (instance or provider name); only in ``initialize``."""
-        self._require_initializing("set_slippage")
-        chosen = model if model is not None else us_equities
-        if chosen is None:
-            raise ConfigError(
-                "set_slippage needs a model, e.g. slippage.FixedBasisPointsSlippage()"
-            )
-        self.slippage = self._resolve_model(chosen, "slippage")
-        self.session.broker.slippage = self.slippage  # type: ignore[attr-defined]
+        """Choose slippage models (instances or provider names); only in ``initialize``.
 
-    def set_benchmark(self, benchmark: Asset) -> None:
-        """Compare the run with ``benchmark``'s returns (alpha, beta, the report); only in
-        ``initialize``. ``run_backtest(benchmark=...)`` / ``rbt run --benchmark`` override it."""
-        self._require_initializing("set_benchmark")
-        if not isinstance(benchmark, Asset):
-            raise TypeError(
-                f"set_benchmark() expects an Asset (use symbol('...')), got {benchmark!r}"
+        Per asset class as :meth:`set_commission`.
+        """
+        self._require_initializing("set_slippage")
+        self._set_models("slippage", model, us_equities, us_futures, asset_class)
+
+    def _set_models(
+        self,
+        what: str,
+        model: Any,
+        us_equities: Any,
+        us_futures: Any,
+        asset_class: Mapping[Any, Any] | None,
+    ) -> None:
+        by_class: dict[AssetClass, Any] = {}
+        for key, chosen in (asset_class or {}).items():
+            try:
+                cls = key if isinstance(key, AssetClass) else AssetClass(str(key).lower())
+            except ValueError:
+                names = ", ".join(c.value for c in AssetClass)
+                raise ConfigError(f"unknown asset class {key!r}; choose one of: {names}") from None
+            by_class[cls] = chosen
+        if us_equities is not None:
+            by_class[AssetClass.EQUITY] = us_equities
+        if us_futures is not None:
+            by_class[AssetClass.FUTURE] = us_futures
+        if model is None and not by_class:
+            example = (
+                "commission.PerShare(cost=0.005)"
+                if what == "commission"
+                else ("slippage.FixedBasisPointsSlippage()")
             )
-        self.benchmark = benchmark
+            raise ConfigError(f"set_{what} needs a model, e.g. {example}")
+        broker = self.session.broker
+        if model is not None:
+            resolved = self._resolve_model(model, what)
+            setattr(self, what, resolved)
+            setattr(broker, what, resolved)
+        if by_class:
+            table = getattr(broker, f"{what}_by_class", None)
+            if table is None:
+                raise ConfigError(f"broker {broker.name!r} has no per-asset-class {what} models")
+            for cls, chosen in by_class.items():
+                table[cls] = self._resolve_model(chosen, what)
+            if model is None and AssetClass.EQUITY in by_class:
+                setattr(self, what, table[AssetClass.EQUITY])
 
     def _resolve_model(self, model: Any, what: str) -> Any:
         if not isinstance(model, str):

@@ -1,7 +1,8 @@
 """Built-in commission and slippage models, registered as providers.
 
-Names: commissions ``per_share``, ``per_trade``, ``per_dollar``, ``none``;
-slippage ``fixed_bps``, ``fixed_spread``, ``none``. The classes live in
+Names: commissions ``per_share``, ``per_trade``, ``per_dollar``, ``maker_taker``,
+``none``; slippage ``fixed_bps``, ``volume_share``, ``volume_impact``, ``spread``,
+``fixed_spread``, ``none``. Each class documents its semantics. The classes live in
 :mod:`rbt.finance.commission` and :mod:`rbt.finance.slippage` (Zipline's paths).
 """
 
@@ -43,6 +44,12 @@ def rbt_register_commission_models() -> Iterator[Provider]:
     )
     yield Provider(
         kind=kind,
+        name="maker_taker",
+        factory=_C + "MakerTaker",
+        summary="per-dollar maker rate for passive limit fills, taker otherwise; volume tiers",
+    )
+    yield Provider(
+        kind=kind,
         name="none",
         factory=_C + "NoCommission",
         capabilities={"order_additive"},
@@ -60,6 +67,26 @@ def rbt_register_slippage_models() -> Iterator[Provider]:
         factory=_S + "FixedBasisPointsSlippage",
         summary="fixed basis points against the order, volume-capped (Zipline default)",
         capabilities={"volume_limit"},
+    )
+    yield Provider(
+        kind=kind,
+        name="volume_share",
+        factory=_S + "VolumeShareSlippage",
+        summary="Zipline's volume share: capped partial fills, quadratic price impact",
+        capabilities={"volume_limit"},
+    )
+    yield Provider(
+        kind=kind,
+        name="volume_impact",
+        factory=_S + "VolumeImpactSlippage",
+        summary="square-root market impact of the bar's volume share, volume-capped",
+        capabilities={"volume_limit"},
+    )
+    yield Provider(
+        kind=kind,
+        name="spread",
+        factory=_S + "SpreadSlippage",
+        summary="half a bid-ask spread: bps of the price or a fraction of high-low",
     )
     yield Provider(
         kind=kind,

@@ -628,18 +628,20 @@ def rbt_register_brokers() -> Iterator[Provider]:
         name="sim",
         factory="rbt.plugins.sim_broker:SimBroker",
         summary="backtest broker: fills against bars with slippage and commission models",
-        capabilities={
-            "market",
-            "limit",
-            "stop",
-            "stop_limit",
-            "trailing_stop",
-            "bracket",
-            "oco",
-            "tif",
-            "cancel",
-            "partial_fills",
-        },
+        capabilities=frozenset(
+            {
+                "market",
+                "limit",
+                "stop",
+                "stop_limit",
+                "trailing_stop",
+                "bracket",
+                "oco",
+                "tif",
+                "cancel",
+                "partial_fills",
+            }
+        ),
     )
 
 
