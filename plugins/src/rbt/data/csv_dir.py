@@ -140,11 +140,17 @@ class CsvDirectorySource:
                 "min_notional": min_notional,
                 "multiplier": multiplier,
             }
-            self._metadata = self._read_metadata()
-            for symbol in self._files:  # validates tick and lot sizes now
-                self.asset_info(symbol)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"csv source: {exc}") from exc
+        self._metadata = self._read_metadata()
+        for symbol in self._files:  # validates tick and lot sizes now
+            try:
+                self.asset_info(symbol)
+            except (ValueError, TypeError) as exc:
+                if symbol in self._metadata:
+                    raise SchemaError(f"{self.path / 'metadata.csv'}, symbol {symbol}: "
+                                      f"{exc}") from exc
+                raise ConfigError(f"csv source: {exc}") from exc
 
     @property
     def options(self) -> Mapping[str, Any]:
