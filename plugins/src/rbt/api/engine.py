@@ -634,6 +634,16 @@ class Engine:
             if model is None and AssetClass.EQUITY in by_class:
                 setattr(self, what, table[AssetClass.EQUITY])
 
+    def set_benchmark(self, benchmark: Asset) -> None:
+        """Compare the run with ``benchmark``'s returns (alpha, beta, the report); only in
+        ``initialize``. ``run_backtest(benchmark=...)`` / ``rbt run --benchmark`` override it."""
+        self._require_initializing("set_benchmark")
+        if not isinstance(benchmark, Asset):
+            raise TypeError(
+                f"set_benchmark() expects an Asset (use symbol('...')), got {benchmark!r}"
+            )
+        self.benchmark = benchmark
+
     def _resolve_model(self, model: Any, what: str) -> Any:
         if not isinstance(model, str):
             if not (hasattr(model, "calculate") or hasattr(model, "fill")):
