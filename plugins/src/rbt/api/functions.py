@@ -22,9 +22,16 @@ __all__ = [
     "order_target_value",
     "order_value",
     "record",
+    "replace_order",
     "schedule_function",
     "set_benchmark",
     "set_commission",
+    "set_do_not_order_list",
+    "set_long_only",
+    "set_max_leverage",
+    "set_max_order_count",
+    "set_max_order_size",
+    "set_max_position_size",
     "set_slippage",
     "sid",
     "symbol",
@@ -37,9 +44,12 @@ def order(
     amount: float | int | Decimal,
     limit_price: float | None = None,
     stop_price: float | None = None,
-    style: OrderStyle | None = None,
+    style: Any = None,
 ) -> str | None:
-    """Place an order for ``amount`` shares (negative sells); return its id or None."""
+    """Place an order for ``amount`` shares (negative sells); return its id or None.
+
+    ``style``: an ``rbt.finance.execution`` style (``LimitOrder(10)``, ``BracketOrder(...)``)
+    or a kernel ``OrderStyle``."""
     return current_engine().order(asset, amount, limit_price, stop_price, style)
 
 
@@ -113,6 +123,57 @@ def cancel_order(order_param: str | Order) -> None:
     current_engine().cancel_order(order_param)
 
 
+def replace_order(
+    order_param: str | Order,
+    amount: float | int | Decimal | None = None,
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    style: Any = None,
+) -> str | None:
+    """Cancel an open order and place a new one linked to it; return the new id."""
+    return current_engine().replace_order(order_param, amount, limit_price, stop_price, style)
+
+
+def set_max_leverage(max_leverage: float, on_error: str = "fail") -> None:
+    """Deny orders taking gross leverage above ``max_leverage`` (see ``rbt.api.controls``)."""
+    current_engine().set_max_leverage(max_leverage, on_error)
+
+
+def set_max_position_size(
+    asset: Asset | None = None,
+    max_shares: float | None = None,
+    max_notional: float | None = None,
+    on_error: str = "fail",
+) -> None:
+    """Limit the position in ``asset`` (or any asset) an order may leave."""
+    current_engine().set_max_position_size(asset, max_shares, max_notional, on_error)
+
+
+def set_max_order_size(
+    asset: Asset | None = None,
+    max_shares: float | None = None,
+    max_notional: float | None = None,
+    on_error: str = "fail",
+) -> None:
+    """Limit the size of one order of ``asset`` (or of any asset)."""
+    current_engine().set_max_order_size(asset, max_shares, max_notional, on_error)
+
+
+def set_max_order_count(max_count: int, on_error: str = "fail") -> None:
+    """Limit the number of orders per session."""
+    current_engine().set_max_order_count(max_count, on_error)
+
+
+def set_long_only(on_error: str = "fail") -> None:
+    """Deny orders that would leave a short position."""
+    current_engine().set_long_only(on_error)
+
+
+def set_do_not_order_list(restricted_list: Any, on_error: str = "fail") -> None:
+    """Deny orders for the assets of ``restricted_list``."""
+    current_engine().set_do_not_order_list(restricted_list, on_error)
+
+
 def get_order(order_id: str) -> Order | None:
     """The order with ``order_id``."""
     return current_engine().get_order(order_id)
@@ -159,9 +220,17 @@ def schedule_function(
     current_engine().schedule_function(func, date_rule, time_rule, half_days, calendar)
 
 
-def set_commission(model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
-    """Choose the commission model (in ``initialize``)."""
-    current_engine().set_commission(model, us_equities=us_equities, us_futures=us_futures)
+def set_commission(
+    model: Any = None,
+    *,
+    us_equities: Any = None,
+    us_futures: Any = None,
+    asset_class: Any = None,
+) -> None:
+    """Choose commission models, for all assets or per asset class (in ``initialize``)."""
+    current_engine().set_commission(
+        model, us_equities=us_equities, us_futures=us_futures, asset_class=asset_class
+    )
 
 
 def set_benchmark(benchmark: Asset) -> None:
@@ -169,9 +238,17 @@ def set_benchmark(benchmark: Asset) -> None:
     current_engine().set_benchmark(benchmark)
 
 
-def set_slippage(model: Any = None, *, us_equities: Any = None, us_futures: Any = None) -> None:
-    """Choose the slippage model (in ``initialize``)."""
-    current_engine().set_slippage(model, us_equities=us_equities, us_futures=us_futures)
+def set_slippage(
+    model: Any = None,
+    *,
+    us_equities: Any = None,
+    us_futures: Any = None,
+    asset_class: Any = None,
+) -> None:
+    """Choose slippage models, for all assets or per asset class (in ``initialize``)."""
+    current_engine().set_slippage(
+        model, us_equities=us_equities, us_futures=us_futures, asset_class=asset_class
+    )
 
 
 def get_datetime(tz: Any = None) -> Any:
