@@ -132,6 +132,7 @@ def run_backtest(
     base_currency: str = "USD",
     borrow_rate: Any = 0,
     financing_rate: Any = 0,
+    account: str = "margin",
 ) -> BacktestResult:
     """Run ``strategy`` from ``start`` to ``end`` (inclusive sessions) and return its results.
 
@@ -151,6 +152,8 @@ def run_backtest(
         converted at the bundle's conversion series (see :mod:`rbt.api.actions`).
     :param borrow_rate: annual rate charged on the value of short positions, accrued at
         each session close (0: Zipline's behaviour).
+    :param account: ``"margin"`` (default, Zipline's: no cash check) or ``"cash"`` (a buy
+        beyond the free cash is denied, see :mod:`rbt.api.controls`).
     :param financing_rate: annual rate charged on negative cash (leverage), accrued at
         each session close (0: Zipline's behaviour).
     """
@@ -189,7 +192,8 @@ def run_backtest(
         slippage_model,
         fill_timing,
         benchmark=explicit.digest if explicit is not None else "",
-        accounts=_account_options(base_currency, borrow_rate, financing_rate),
+        accounts=_account_options(base_currency, borrow_rate, financing_rate)
+        | ({"account": account} if account != "margin" else {}),
     )
 
     portal = BarPortal(bars, calendar)
@@ -237,6 +241,7 @@ def run_backtest(
         commission_model,
         slippage_model,
         record_positions=record_positions,
+        account=account,
     )
     engine.initialize()
     clock = SimClock(calendar, sessions[0], sessions[-1], bars.frequency)
