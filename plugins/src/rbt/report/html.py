@@ -77,6 +77,7 @@ h2{font-size:16px;margin:6px 0 10px}
 min-width:130px}
 .card b{display:block;font-size:20px}.card span{font-size:12px;color:#6b7280}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(280px,1fr));gap:14px}
+.grid2{display:grid;grid-template-columns:3fr 2fr;gap:14px}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right}
 th:first-child,td:first-child{text-align:left}
@@ -111,21 +112,47 @@ def _series(values: Any) -> list[float | None]:
     return [float(v) if math.isfinite(float(v)) else None for v in np.asarray(values, float)]
 
 
-def _figure_html(fig: Any, div_id: str, height: int = 360) -> str:
-    fig.update_layout(
-        height=height,
-        margin={"l": 50, "r": 20, "t": 40, "b": 40},
-        template="plotly_white",
-        legend={"orientation": "h", "y": 1.12},
-        hovermode="x unified",
-    )
-    return str(
-        fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            div_id=div_id,
-            config={"displaylogo": False, "responsive": True},
-        )
+def _plotly_js() -> str:
+    """The minified plotly.js shipped in the plotly package (read, not imported: fast)."""
+    from importlib.resources import files
+
+    return files("plotly").joinpath("package_data", "plotly.min.js").read_text(encoding="utf-8")
+
+
+_LAYOUT: dict[str, Any] = {
+    "margin": {"l": 55, "r": 20, "t": 40, "b": 40},
+    "paper_bgcolor": "#ffffff",
+    "plot_bgcolor": "#ffffff",
+    "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1f2937"},
+    "legend": {"orientation": "h", "y": 1.12},
+    "hovermode": "x unified",
+    "xaxis": {"gridcolor": "#eeeeee", "zeroline": False},
+    "yaxis": {"gridcolor": "#eeeeee", "zerolinecolor": "#cccccc"},
+}
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _figure_html(
+    div_id: str, traces: Sequence[Mapping[str, Any]], layout: Mapping[str, Any], height: int = 360
+) -> str:
+    """A plot: a div and the inline script drawing it (JSON has no NaN: gaps are null)."""
+    full = _merge(_LAYOUT, {**layout, "height": height})
+    data = json.dumps(list(traces), allow_nan=False, separators=(",", ":"))
+    spec = json.dumps(full, allow_nan=False, separators=(",", ":"))
+    config = '{"displaylogo":false,"responsive":true}'
+    return (
+        f'<div id="{div_id}" class="plotly-graph-div" style="height:{height}px;width:100%"></div>'
+        f'<script type="text/javascript">window.rbtPlots.push(Plotly.newPlot("{div_id}",'
+        f"{data},{spec},{config}));</script>"
     )
 
 
@@ -166,10 +193,6 @@ def _drawdown_periods(
 
 def render_report(run: RunData, *, title: str | None = None) -> str:
     """The report of ``run`` as one HTML document (plotly.js inlined)."""
-    import plotly.graph_objects as go
-    from plotly.offline import get_plotlyjs
-    from plotly.subplots import make_subplots
-
     manifest = run.manifest
     metrics = run.metrics
     periods = periods_per_year(manifest)
@@ -182,25 +205,30 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
     figures: list[str] = []
 
     # equity vs benchmark
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=_series(np.cumprod(1 + returns) - 1), name="strategy"))
+    traces = [{"type": "scatter", "x": x, "y": _series(np.cumprod(1 + returns) - 1),
+               "name": "strategy"}]  # fmt: skip
     if has_bench:
         assert bench is not None
-        fig.add_trace(go.Scatter(x=x, y=_series(np.cumprod(1 + bench) - 1), name=bench_label))
-    fig.update_layout(title="Cumulative return vs benchmark", yaxis_tickformat=".0%")
-    figures.append(_section("Equity", _figure_html(fig, "equity")))
+        traces.append(
+            {"type": "scatter", "x": x, "y": _series(np.cumprod(1 + bench) - 1),
+             "name": bench_label}
+        )  # fmt: skip
+    layout = {"title": {"text": "Cumulative return vs benchmark"}, "yaxis": {"tickformat": ".0%"}}
+    figures.append(_section("Equity", _figure_html("equity", traces, layout)))
 
     # drawdown / underwater
     drawdown = R.drawdown_series(returns)
-    fig = go.Figure(
-        go.Scatter(x=x, y=_series(drawdown), fill="tozeroy", name="drawdown", line_color="#b91c1c")
-    )
-    fig.update_layout(title="Underwater (drawdown from the running peak)", yaxis_tickformat=".0%")
+    traces = [{"type": "scatter", "x": x, "y": _series(drawdown), "fill": "tozeroy",
+               "name": "drawdown", "line": {"color": "#b91c1c"}}]  # fmt: skip
+    layout = {
+        "title": {"text": "Underwater (drawdown from the running peak)"},
+        "yaxis": {"tickformat": ".0%"},
+    }
     worst = _drawdown_periods(sessions, returns)
     figures.append(
         _section(
             "Drawdown",
-            _figure_html(fig, "underwater", 300)
+            _figure_html("underwater", traces, layout, 300)
             + "<h2>Worst drawdowns</h2>"
             + (
                 _table(["peak", "trough", "recovery", "depth", "sessions"], worst)
@@ -217,62 +245,73 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
     text = [[("" if v is None else f"{v:.1%}") for v in row] for row in z]
     months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
     limit = max((abs(v) for row in z for v in row if v is not None), default=0.01) or 0.01
-    fig = go.Figure(
-        go.Heatmap(
-            z=z, x=months, y=[str(y) for y in years], text=text, texttemplate="%{text}",
-            colorscale="RdYlGn", zmid=0, zmin=-limit, zmax=limit, hoverongaps=False,
-            colorbar={"tickformat": ".0%"},
-        )
-    )  # fmt: skip
-    fig.update_layout(title="Monthly returns", yaxis_autorange="reversed")
+    traces = [{
+        "type": "heatmap", "z": z, "x": months, "y": [str(y) for y in years], "text": text,
+        "texttemplate": "%{text}", "colorscale": "RdYlGn", "zmid": 0, "zmin": -limit,
+        "zmax": limit, "hoverongaps": False, "colorbar": {"tickformat": ".0%"},
+    }]  # fmt: skip
+    layout = {
+        "title": {"text": "Monthly returns"},
+        "yaxis": {"autorange": "reversed", "type": "category"},
+        "hovermode": "closest",
+    }
     figures.append(
-        _section("Monthly returns", _figure_html(fig, "monthly", 120 + 28 * max(len(years), 3)))
+        _section(
+            "Monthly returns",
+            _figure_html("monthly", traces, layout, 120 + 28 * max(len(years), 3)),
+        )
     )
 
     # rolling Sharpe and beta
     window = min(_ROLLING, max(2, len(returns) // 2))
-    rows = 2 if has_bench else 1
-    titles = [f"Rolling Sharpe ({window} sessions)"]
-    if has_bench:
-        titles.append(f"Rolling beta vs {bench_label} ({window} sessions)")
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, subplot_titles=titles)
-    fig.add_trace(
-        go.Scatter(x=x, y=_series(R.rolling_sharpe(returns, window, periods)), name="Sharpe"),
-        row=1,
-        col=1,
-    )
+    rolling = _figure_html(
+        "rolling-sharpe",
+        [{"type": "scatter", "x": x, "y": _series(R.rolling_sharpe(returns, window, periods)),
+          "name": "Sharpe"}],
+        {"title": {"text": f"Rolling Sharpe ({window} sessions)"}},
+        280,
+    )  # fmt: skip
     if has_bench:
         assert bench is not None
-        fig.add_trace(
-            go.Scatter(x=x, y=_series(R.rolling_beta(returns, bench, window)), name="beta"),
-            row=2,
-            col=1,
-        )
-    figures.append(_section("Rolling statistics", _figure_html(fig, "rolling", 260 * rows + 60)))
+        rolling += _figure_html(
+            "rolling-beta",
+            [{"type": "scatter", "x": x, "y": _series(R.rolling_beta(returns, bench, window)),
+              "name": "beta", "line": {"color": "#7c3aed"}}],
+            {"title": {"text": f"Rolling beta vs {bench_label} ({window} sessions)"}},
+            280,
+        )  # fmt: skip
+    figures.append(_section("Rolling statistics", rolling))
 
     # exposure and leverage
     exposures = run.inputs.exposures
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=_series(exposures["gross"]), name="gross leverage"))
-    fig.add_trace(go.Scatter(x=x, y=_series(exposures["net"]), name="net exposure"))
-    fig.update_layout(title="Exposure and leverage (fraction of portfolio value)")
-    figures.append(_section("Exposure", _figure_html(fig, "exposure", 300)))
+    traces = [
+        {"type": "scatter", "x": x, "y": _series(exposures["gross"]), "name": "gross leverage"},
+        {"type": "scatter", "x": x, "y": _series(exposures["net"]), "name": "net exposure"},
+    ]
+    layout = {"title": {"text": "Exposure and leverage (fraction of portfolio value)"}}
+    figures.append(_section("Exposure", _figure_html("exposure", traces, layout, 300)))
 
     # position concentration
-    fig = make_subplots(
-        rows=1, cols=2, column_widths=[0.62, 0.38],
-        subplot_titles=["Largest position (fraction of portfolio value)",
-                        "Mean absolute weight by asset (top 15)"],
-    )  # fmt: skip
-    fig.add_trace(go.Scatter(x=x, y=_series(exposures["max_weight"]), name="largest"), 1, 1)
     weights = _mean_weights(run, exposures["portfolio_value"])
-    fig.add_trace(
-        go.Bar(x=[w for _, w in weights], y=[s for s, _ in weights], orientation="h",
-               name="mean |weight|"),
-        1, 2,
+    largest = _figure_html(
+        "concentration",
+        [{"type": "scatter", "x": x, "y": _series(exposures["max_weight"]), "name": "largest"}],
+        {"title": {"text": "Largest position (fraction of portfolio value)"}},
+        340,
+    )
+    by_asset = _figure_html(
+        "weights",
+        [{"type": "bar", "orientation": "h", "x": [w for _, w in weights],
+          "y": [s for s, _ in weights], "name": "mean |weight|"}],
+        {"title": {"text": "Mean absolute weight by asset (top 15)"},
+         "yaxis": {"autorange": "reversed", "type": "category"}, "hovermode": "closest"},
+        340,
     )  # fmt: skip
-    fig.update_yaxes(autorange="reversed", row=1, col=2)
-    figures.append(_section("Concentration", _figure_html(fig, "concentration", 340)))
+    figures.append(
+        _section(
+            "Concentration", f'<div class="grid2"><div>{largest}</div><div>{by_asset}</div></div>'
+        )
+    )
 
     # trade list
     trips = run.round_trips
@@ -342,13 +381,11 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
         + _section("Manifest", _manifest_html(manifest))
     )
     script = (
-        "(function(){var errors=0;window.addEventListener('error',function(){errors++;"
-        "document.documentElement.setAttribute('data-js-errors',String(errors));});"
-        "function mark(){document.documentElement.setAttribute('data-rendered',"
-        "String(document.querySelectorAll('.js-plotly-plot .main-svg').length>0?"
-        "document.querySelectorAll('.js-plotly-plot').length:0));}"
-        "if(document.readyState==='complete'){mark();}else{window.addEventListener('load',mark);}"
-        "})();"
+        "(function(){var root=document.documentElement;"
+        "Promise.all(window.rbtPlots).then(function(){root.setAttribute('data-rendered',"
+        "String(document.querySelectorAll('.js-plotly-plot .main-svg').length?"
+        "document.querySelectorAll('.js-plotly-plot').length:0));},function(e){"
+        "root.setAttribute('data-js-errors','plot: '+e);});})();"
     )
     return (
         "<!DOCTYPE html>\n"
@@ -356,7 +393,11 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
         f"<title>{html.escape(heading)}</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<style>{_CSS}</style>"
-        f'<script type="text/javascript">{get_plotlyjs()}</script>'
+        f'<script type="text/javascript">{_plotly_js()}</script>'
+        '<script type="text/javascript">window.rbtPlots=[];'
+        "window.addEventListener('error',function(){var root=document.documentElement;"
+        "root.setAttribute('data-js-errors',"
+        "String(Number(root.getAttribute('data-js-errors')||0)+1));});</script>"
         "</head><body>"
         f"<header><h1>{html.escape(heading)}</h1><p>{html.escape(sub)}</p></header>"
         f"<main>{body}</main>"
