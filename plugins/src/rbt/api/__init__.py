@@ -10,6 +10,7 @@ from typing import Any
 
 from rbt.api.algorithm import TradingAlgorithm
 from rbt.api.functions import (
+    attach_pipeline,
     cancel_order,
     get_datetime,
     get_open_orders,
@@ -20,6 +21,7 @@ from rbt.api.functions import (
     order_target_percent,
     order_target_value,
     order_value,
+    pipeline_output,
     record,
     replace_order,
     schedule_function,
@@ -39,10 +41,13 @@ from rbt.api.functions import (
 from rbt.api.results import BacktestResult
 from rbt.api.runner import run_backtest
 from rbt.api.schedule import date_rules, time_rules
+from rbt.api.unsupported import UnsupportedZiplineAPI
 
 __all__ = [
     "BacktestResult",
     "TradingAlgorithm",
+    "UnsupportedZiplineAPI",
+    "attach_pipeline",
     "cancel_order",
     "date_rules",
     "get_datetime",
@@ -54,6 +59,7 @@ __all__ = [
     "order_target_percent",
     "order_target_value",
     "order_value",
+    "pipeline_output",
     "record",
     "replace_order",
     "run_algorithm",
@@ -140,3 +146,33 @@ def run_algorithm(
         **options,
     )
     return result.to_pandas()
+
+
+def _bind_zipline_names() -> None:
+    """Make every name of ``zipline.api`` importable from here (design.md §2.1a.1).
+
+    Zipline's finance modules and model classes map to ``rbt.finance``; a name with no
+    RustyBT implementation gets a stand-in that raises :class:`UnsupportedZiplineAPI`
+    naming the alternative; one the engine implements calls the running engine. Names
+    imported above are never replaced.
+    """
+    import importlib
+
+    from rbt.api import unsupported
+
+    namespace = globals()
+    for module in ("commission", "slippage", "execution"):
+        namespace.setdefault(module, importlib.import_module(f"rbt.finance.{module}"))
+    slippage = namespace.get("slippage")
+    for model in ("FixedBasisPointsSlippage", "FixedSlippage", "VolumeShareSlippage"):
+        if slippage is not None and hasattr(slippage, model):
+            namespace.setdefault(model, getattr(slippage, model))
+    from rbt.api.engine import Engine
+
+    for name in unsupported.ALTERNATIVES:
+        if name not in namespace and callable(getattr(Engine, name, None)):
+            namespace[name] = unsupported.engine_function(name)  # the engine implements it
+        namespace.setdefault(name, unsupported.stand_in(name))
+
+
+_bind_zipline_names()

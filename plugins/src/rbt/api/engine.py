@@ -666,3 +666,30 @@ class Engine:
         """The simulation time as a pandas Timestamp (UTC unless ``tz``)."""
         stamp = self.data.current_dt
         return stamp.tz_convert(tz) if tz is not None else stamp
+
+    # -- pipeline (rbt.pipeline) ----------------------------------------------------------
+    def attach_pipeline(
+        self, pipeline: Any, name: str, chunks: Any = None, eager: bool = True
+    ) -> Any:
+        """Register ``pipeline``; ``pipeline_output(name)`` returns it each session."""
+        self._require_initializing("attach_pipeline")
+        from rbt.pipeline.engine import PipelineEngine
+
+        engine = self.__dict__.get("_pipeline_engine")
+        if engine is None:
+            engine = PipelineEngine(self.portal.bars, self.sessions)
+            self._pipeline_engine = engine
+        return engine.attach(pipeline, name)
+
+    def pipeline_output(self, name: str) -> Any:
+        """This session's output of the pipeline attached as ``name`` (pandas, by asset)."""
+        engine = self.__dict__.get("_pipeline_engine")
+        if engine is None:
+            raise RbtError(
+                f"no pipeline named {name!r} is attached; "
+                "call attach_pipeline(pipeline, name) in initialize()"
+            )
+        session = self.session.session_label
+        if session is None:
+            raise RbtError("pipeline_output() is available from before_trading_start on")
+        return engine.output(name, session)

@@ -11,6 +11,7 @@ from rbt.api.schedule import DateRule, TimeRule
 from rbt.kernel.model import Asset, Order, OrderStyle
 
 __all__ = [
+    "attach_pipeline",
     "cancel_order",
     "get_datetime",
     "get_open_orders",
@@ -21,6 +22,7 @@ __all__ = [
     "order_target_percent",
     "order_target_value",
     "order_value",
+    "pipeline_output",
     "record",
     "replace_order",
     "schedule_function",
@@ -254,3 +256,14 @@ def set_slippage(
 def get_datetime(tz: Any = None) -> Any:
     """The simulation time."""
     return current_engine().get_datetime(tz)
+
+
+def attach_pipeline(pipeline: Any, name: str, chunks: Any = None, eager: bool = True) -> Any:
+    """Register a :class:`rbt.pipeline.Pipeline` (in ``initialize``); returns it."""
+    return current_engine().attach_pipeline(pipeline, name, chunks, eager)
+
+
+def pipeline_output(name: str) -> Any:
+    """This session's output of pipeline ``name``: a pandas frame indexed by asset,
+    computed from data up to the previous session's close."""
+    return current_engine().pipeline_output(name)
