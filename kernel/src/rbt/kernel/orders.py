@@ -46,7 +46,7 @@ import attrs
 
 from rbt.kernel.errors import DataError, InvalidTransitionError
 from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType, TimeInForce
-from rbt.kernel.numeric import quantize
+from rbt.kernel.numeric import ledger_context, quantize
 
 __all__ = [
     "TERMINAL",
@@ -207,7 +207,8 @@ def round_order(asset: Asset, amount: Decimal, style: OrderStyle) -> tuple[Decim
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:
-    return quantize(value, increment, ROUND_DOWN) == value
+    with ledger_context():
+        return value % increment == 0
 
 
 def validate_order(
@@ -297,9 +298,10 @@ def validate_order(
 
 def validation_check(order: Order, session: Any) -> str | None:
     """:func:`validate_order` as a session pre-trade check (last price from its portal)."""
-    last: Decimal | None
-    try:
-        last = session.portal.exact_price(order.asset, "close")
-    except (DataError, KeyError):
-        last = None  # an asset without data: the broker rejects it with NO_DATA
+    last: Decimal | None = None
+    if order.style.stop_price is not None or order.asset.min_notional > 0:
+        try:
+            last = session.portal.exact_price(order.asset, "close")
+        except (DataError, KeyError):
+            last = None  # an asset without data: the broker rejects it with NO_DATA
     return validate_order(order, last_price=last, session=session.session_label)

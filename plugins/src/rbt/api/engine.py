@@ -307,9 +307,9 @@ class Engine:
             style = bracket.entry
         if isinstance(style, ExecutionStyle):
             style = style.to_style()
-        quantity, kernel_style = round_order(
-            asset, quantity, self._style(limit_price, stop_price, style)
-        )
+        kernel_style = self._style(limit_price, stop_price, style)
+        if kernel_style.type is not OrderType.MARKET:  # the quantity is on the lot already
+            quantity, kernel_style = round_order(asset, quantity, kernel_style)
         order = self.session.place_order(asset, quantity, kernel_style)
         for control in self._controls:
             control.raise_failure()
