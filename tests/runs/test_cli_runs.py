@@ -16,6 +16,7 @@ import attrs
 import pytest
 
 from rbt.cli.main import main
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "dual_moving_average.py"
 DATES = ("--start", "2016-01-04", "--end", "2017-06-30")
 
