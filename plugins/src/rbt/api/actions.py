@@ -207,18 +207,18 @@ class AccountEvents:
         while self._next_funding < len(funding) and funding[self._next_funding].ts <= now:
             item = funding[self._next_funding]
             self._next_funding += 1
-            asset = self._asset_of.get(item.sid)
-            held = self.ledger.position_amount(asset) if asset is not None else ZERO
-            if asset is None or not held:
+            perp = self._asset_of.get(item.sid)
+            held = self.ledger.position_amount(perp) if perp is not None else ZERO
+            if perp is None or not held:
                 continue
-            mark = self.portal.exact_price(asset, "price")
+            mark = self.portal.exact_price(perp, "price")
             if mark is None:
                 continue
             with ledger_context():
-                amount = -held * mark * asset.multiplier * item.rate * self._rate(asset)
+                amount = -held * mark * perp.multiplier * item.rate * self._rate(perp)
             if amount:
                 self.ledger.apply_cash_flow(CashFlow(kind="funding", amount=amount, ts=now,
-                                                     asset=asset))
+                                                     asset=perp))
 
     # -- session close ---------------------------------------------------------------
     def _session_closed(self, event: SessionClosed) -> None:

@@ -110,7 +110,7 @@ class BarPortal:
         Adjusted for actions already known whose ex-date's first bar is not yet visible
         (e.g. in ``before_trading_start`` of an ex-date).
         """
-        row = self._prices()[self._row]
+        row: npt.NDArray[np.float64] = self._prices()[self._row]
         if self._adj is not None:
             pending = self._adj.pending(self._now, self._row)
             if pending.size:
