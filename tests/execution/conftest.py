@@ -38,7 +38,8 @@ Row = tuple[float, float, float, float, float]
 def ohlcv(rows: Sequence[Row], asset: Asset = A):
     """Daily bars of one asset from ``(open, high, low, close, volume)`` rows."""
     arr = np.array(rows, dtype=float)
-    fields = {name: arr[:, [i]] for i, name in enumerate(("open", "high", "low", "close", "volume"))}
+    names = ("open", "high", "low", "close", "volume")
+    fields = {name: arr[:, [i]] for i, name in enumerate(names)}
     return bars_from_floats([asset], SESSIONS[: len(rows)], fields)
 
 

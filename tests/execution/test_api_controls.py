@@ -94,7 +94,8 @@ def test_zipline_styles_round_to_the_tick_on_the_passive_side():
     result = run(s)
     buy, sell, market = s.out[0]
     rows = {r["id"]: r for r in result.orders.iter_rows(named=True)}
-    assert rows[buy]["type"] == "limit" and rows[buy]["status"] == "filled"
+    assert rows[buy]["type"] == "limit"
+    assert rows[buy]["status"] == "filled"
     tx = {r["order_id"]: r for r in result.transactions.iter_rows(named=True)}
     assert tx[buy]["price"] == D("99.99")
     assert tx[market]["price"] == D("100.50")
@@ -163,7 +164,7 @@ def test_controls_deny_with_a_reason(setup, amount, name):
 
 
 def test_controls_let_valid_orders_through():
-    s, result = _deny(lambda c: (set_max_order_size(max_shares=100, on_error="deny"),
+    _s, result = _deny(lambda c: (set_max_order_size(max_shares=100, on_error="deny"),
                                  set_long_only(on_error="deny")), lambda: order(AAA, 100))
     assert result.orders["status"].to_list() == ["filled"]
 
@@ -173,7 +174,7 @@ def test_on_error_fail_raises_and_log_allows(caplog):
     "log" logs the violation and the order goes through."""
     with pytest.raises(TradingControlViolation, match="LongOnly"):
         run(Script({0: lambda: order(AAA, -1)}, lambda c: set_long_only()))
-    s, result = _deny(lambda c: set_long_only(on_error="log"), lambda: order(AAA, -1))
+    _s, result = _deny(lambda c: set_long_only(on_error="log"), lambda: order(AAA, -1))
     assert result.orders["status"].to_list() == ["filled"]
     assert "LongOnly" in caplog.text
 

@@ -56,15 +56,18 @@ def test_rerounding_is_idempotent(amount, limit, stop, tick, lot):
     assert round_order(asset, *first) == first
     rounded, s = first
     assert abs(rounded) <= abs(amount)  # never trade more than asked
-    assert s.limit_price is not None and s.stop_price is not None
+    assert s.limit_price is not None
+    assert s.stop_price is not None
     if amount > 0:  # a buy: the limit never rises, the stop never falls
-        assert s.limit_price <= limit and s.stop_price >= stop
+        assert s.limit_price <= limit
+        assert s.stop_price >= stop
     elif amount < 0:
-        assert s.limit_price >= limit and s.stop_price <= stop
+        assert s.limit_price >= limit
+        assert s.stop_price <= stop
 
 
-def _order(amount: str, s: OrderStyle = OrderStyle(), asset: Asset = A) -> Order:
-    return Order(id="o", asset=asset, amount=D(amount), created=0, style=s)
+def _order(amount: str, s: OrderStyle | None = None, asset: Asset = A) -> Order:
+    return Order(id="o", asset=asset, amount=D(amount), created=0, style=s or OrderStyle())
 
 
 @pytest.mark.parametrize(("amount", "s", "last", "code"), [
@@ -86,7 +89,8 @@ def _order(amount: str, s: OrderStyle = OrderStyle(), asset: Asset = A) -> Order
 ])
 def test_invalid_orders_get_a_reason_code(amount, s, last, code):
     reason = validate_order(_order(amount, s), last_price=last)
-    assert reason is not None and reason.startswith(code + ": ")
+    assert reason is not None
+    assert reason.startswith(code + ": ")
 
 
 def test_marketable_limits_are_valid_and_stops_on_the_right_side_too():
