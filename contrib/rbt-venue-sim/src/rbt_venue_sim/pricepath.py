@@ -165,8 +165,10 @@ def _round(value: Decimal, tick: Decimal) -> Decimal:
 
 
 def default_path(specs: Sequence[SymbolSpec], now_ms: int, *, interval: str = "1m",
-                 history: int = 100, length: int = 1100) -> PricePath:
+                 history: int = 100, future: int = 1000) -> PricePath:
+    """The default walk: ``history`` bars in the past, ``future`` bars to reveal."""
     start = _start(None, history, INTERVALS[interval], now_ms)
+    length = history + future
     return PricePath(interval=interval, start=start, history=history,
                      bars={s.symbol: _walk(s, start, INTERVALS[interval], length) for s in specs})
 
