@@ -8,6 +8,7 @@ ccxt is patched, only ``urls['api']`` and three options are set (``make_exchange
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -15,7 +16,6 @@ from pathlib import Path
 
 import ccxt
 import pytest
-
 from rbt_venue_sim.testing import (
     CCXT_BINANCE_OPTIONS,
     VenueSim,
@@ -105,7 +105,7 @@ def test_fetch_ohlcv_limit_and_pagination(sim):
     ex.load_markets()
     last = ex.fetch_ohlcv("BTC/USDT", "1m", limit=5)
     assert len(last) == 5
-    assert [b[0] - a[0] for a, b in zip(last, last[1:], strict=False)] == [60_000] * 4
+    assert [b[0] - a[0] for a, b in itertools.pairwise(last)] == [60_000] * 4
     assert len(ex.fetch_ohlcv("BTC/USDT", "1m", limit=5000)) == 1000  # ccxt caps the limit
     first = ex.fetch_ohlcv("BTC/USDT", "1m", since=0, limit=3)
     seq = last_seq(sim)
@@ -113,8 +113,9 @@ def test_fetch_ohlcv_limit_and_pagination(sim):
     calls = sim.requests(since=seq)
     assert len(every) >= 1200
     assert every[0][0] == first[0][0]
-    assert all(b[0] - a[0] == 60_000 for a, b in zip(every, every[1:], strict=False))
-    assert len(calls) >= 2 and all(c["path"] == "/api/v3/klines" for c in calls)
+    assert all(b[0] - a[0] == 60_000 for a, b in itertools.pairwise(every))
+    assert len(calls) >= 2
+    assert all(c["path"] == "/api/v3/klines" for c in calls)
     assert {c["query"]["limit"] for c in calls} == {"1000"}
     five = ex.fetch_ohlcv("BTC/USDT", "5m", since=first[0][0], limit=2)
     assert five[0][0] % 300_000 == 0
@@ -130,7 +131,8 @@ def test_order_lifecycle_by_client_order_id(sim):
     assert sent["body"]["newClientOrderId"] == cid
     assert (order["clientOrderId"], order["status"], order["amount"]) == (cid, "open", 0.01)
     fetched = ex.fetch_order(None, "BTC/USDT", {"clientOrderId": cid})
-    assert fetched["id"] == order["id"] and fetched["status"] == "open"
+    assert fetched["id"] == order["id"]
+    assert fetched["status"] == "open"
     assert sim.requests()[-1]["query"]["origClientOrderId"] == cid
     assert [o["clientOrderId"] for o in ex.fetch_open_orders("BTC/USDT")] == [cid]
     canceled = ex.cancel_order(None, "BTC/USDT", {"clientOrderId": cid})
@@ -210,10 +212,13 @@ def test_request_weight_headers_and_429_with_retry_after_honoured(sim):
     ex.fetch_balance()
     assert int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"]) == used + 20
     sim.set_limits(weight_limit=used + 40, weight_window_s=2, reset=True)
-    with pytest.raises(ccxt.DDoSProtection, match="429") as err:
+    def hammer():
         for _ in range(50):
             ex.fetch_time()
             ex.fetch_balance()
+
+    with pytest.raises(ccxt.DDoSProtection, match="429") as err:
+        hammer()
     assert "Too much request weight used" in str(err.value)
     retry_after = int(ex.last_response_headers["Retry-After"])
     assert 1 <= retry_after <= 2
@@ -293,7 +298,8 @@ def test_market_order_fills_with_fees_trades_and_balances(sim):
     ex.load_markets()
     before = ex.fetch_balance()
     order = ex.create_order("ETH/USDT", "market", "buy", 0.5)
-    assert order["status"] == "closed" and order["filled"] == 0.5
+    assert order["status"] == "closed"
+    assert order["filled"] == 0.5
     assert order["fee"]["currency"] == "ETH"
     assert order["fee"]["cost"] == pytest.approx(0.0005)
     trades = ex.fetch_my_trades("ETH/USDT")
@@ -324,8 +330,10 @@ def test_stop_loss_via_ccxt_triggers_on_a_price_move(sim):
     last = float(sim.state()["prices"]["LTCUSDT"])
     stop = round(last * 0.9, 2)
     order = ex.create_order("LTC/USDT", "market", "sell", 1, None, {"stopLossPrice": stop})
-    assert order["info"]["type"] == "STOP_LOSS" and order["status"] == "open"
+    assert order["info"]["type"] == "STOP_LOSS"
+    assert order["status"] == "open"
     sim.set_price("LTC/USDT", str(round(last * 0.85, 2)))
     done = ex.fetch_order(order["id"], "LTC/USDT")
-    assert done["status"] == "closed" and done["filled"] == 1
+    assert done["status"] == "closed"
+    assert done["filled"] == 1
     sim.set_price("LTC/USDT", str(last))

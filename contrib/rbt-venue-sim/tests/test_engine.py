@@ -6,7 +6,6 @@ import itertools
 from decimal import Decimal as D
 
 import pytest
-
 from rbt_venue_sim.engine import (
     FEE_ACCOUNT,
     MARKET_ACCOUNT,
@@ -67,7 +66,8 @@ def test_synthetic_quote_around_the_price():
 def test_resting_limit_locks_quote_and_cancel_releases_it():
     eng = make()
     order, fills = place(eng, BUY, price="49000.00", qty="0.1")
-    assert fills == [] and order.status is OrderStatus.NEW
+    assert fills == []
+    assert order.status is OrderStatus.NEW
     assert bal(eng, "USDT") == (D("95100.00"), D("4900.000"))
     eng.cancel_order("a", "BTCUSDT", order_id=order.order_id)
     assert order.status is OrderStatus.CANCELED
@@ -135,10 +135,12 @@ def test_ioc_partial_fill_then_expired():
 def test_fok_that_cannot_fill_entirely_expires_without_trading():
     eng = make(LiquidityModel(levels=2, level_qty=D("0.01")))
     order, fills = place(eng, BUY, price="50010.00", qty="0.05", tif=FOK)
-    assert fills == [] and order.status is OrderStatus.EXPIRED
+    assert fills == []
+    assert order.status is OrderStatus.EXPIRED
     assert bal(eng, "USDT") == (D("100000"), D(0))
     order, fills = place(eng, BUY, price="50010.00", qty="0.02", tif=FOK)
-    assert order.status is OrderStatus.FILLED and len(fills) == 2
+    assert order.status is OrderStatus.FILLED
+    assert len(fills) == 2
 
 
 def test_gtc_remainder_rests_partially_filled():
@@ -247,18 +249,21 @@ def test_gap_fills_a_crossed_limit_at_the_better_open():
     eng.apply_bar("BTCUSDT", Bar(open_time=0, open=D(49500), high=D(49600), low=D(49400),
                                  close=D(49550), volume=D(1)))
     (fill,) = eng.my_trades("a", "BTCUSDT")
-    assert fill.price == D("49500") and order.status is OrderStatus.FILLED
+    assert fill.price == D("49500")
+    assert order.status is OrderStatus.FILLED
 
 
 def test_stop_loss_triggers_on_the_way_down_and_sells_at_the_bid():
     eng = make()
     order, _ = place(eng, SELL, OrderType.STOP_LOSS, stop="49500.00", qty="0.1")
-    assert not order.is_working and order.working_time == -1
+    assert not order.is_working
+    assert order.working_time == -1
     assert bal(eng, "BTC") == (D("1.9"), D("0.1"))
     eng.set_price("BTCUSDT", D("49600"))
     assert order.status is OrderStatus.NEW
     eng.set_price("BTCUSDT", D("49000"))
-    assert order.status is OrderStatus.FILLED and order.is_working
+    assert order.status is OrderStatus.FILLED
+    assert order.is_working
     (fill,) = eng.my_trades("a", "BTCUSDT")
     assert fill.price == D("49495.05")  # the synthetic bid around the trigger price
     assert fill.is_maker is False
@@ -269,7 +274,8 @@ def test_stop_limit_and_take_profit():
     sl, _ = place(eng, BUY, OrderType.STOP_LOSS_LIMIT, stop="50500.00", price="50600.00")
     tp, _ = place(eng, SELL, OrderType.TAKE_PROFIT_LIMIT, stop="51000.00", price="50900.00")
     eng.set_price("BTCUSDT", D("50550"))
-    assert sl.status is OrderStatus.FILLED and tp.status is OrderStatus.NEW
+    assert sl.status is OrderStatus.FILLED
+    assert tp.status is OrderStatus.NEW
     eng.set_price("BTCUSDT", D("51100"))
     assert tp.status is OrderStatus.FILLED
     assert [f.price for f in eng.my_trades("a", "BTCUSDT")] == [D("50505.05"), D("50994.90")]
@@ -302,10 +308,12 @@ def test_participation_caps_fills_per_bar():
     bar = Bar(open_time=0, open=D(50000), high=D(50000), low=D(49800), close=D(49950),
               volume=D(2))
     eng.apply_bar("BTCUSDT", bar)
-    assert order.executed_qty == D("0.2") and order.status is OrderStatus.PARTIALLY_FILLED
+    assert order.executed_qty == D("0.2")
+    assert order.status is OrderStatus.PARTIALLY_FILLED
     eng.apply_bar("BTCUSDT", bar)
     eng.apply_bar("BTCUSDT", bar)
-    assert order.executed_qty == D("0.5") and order.status is OrderStatus.FILLED
+    assert order.executed_qty == D("0.5")
+    assert order.status is OrderStatus.FILLED
 
 
 def test_external_fill_takes_part_of_a_resting_order():
@@ -324,7 +332,8 @@ def test_self_trade_prevention_expire_maker():
     maker, _ = place(eng, SELL, price="50001.00", qty="0.01")
     taker, fills = place(eng, BUY, price="50010.00", qty="0.01")
     assert maker.status is OrderStatus.EXPIRED_IN_MATCH
-    assert taker.status is OrderStatus.FILLED and fills[0].price == D("50005.00")
+    assert taker.status is OrderStatus.FILLED
+    assert fills[0].price == D("50005.00")
     maker2, _ = place(eng, SELL, price="50001.00", qty="0.01")
     taker2, _ = place(eng, BUY, price="50010.00", qty="0.01", stp="NONE")
     assert maker2.status is taker2.status is OrderStatus.FILLED  # a self-trade, allowed
@@ -332,7 +341,7 @@ def test_self_trade_prevention_expire_maker():
 
 def test_quote_order_qty_market_buy():
     eng = make()
-    order, fills = place(eng, BUY, MARKET, qty=None, quote="1000")
+    order, _fills = place(eng, BUY, MARKET, qty=None, quote="1000")
     assert order.status is OrderStatus.FILLED
     assert order.executed_qty == D("0.01999")  # floor(1000 / 50005.00) to the step
     assert order.orig_qty == order.executed_qty
@@ -347,7 +356,8 @@ def test_assets_are_conserved_and_fees_collected():
     eng.set_price("BTCUSDT", D(50200))
     assert eng.totals() == start
     fees = eng.balances(FEE_ACCOUNT)
-    assert fees["BTC"][0] == D("0.0002") and fees["USDT"][0] == D("5.01")
+    assert fees["BTC"][0] == D("0.0002")
+    assert fees["USDT"][0] == D("5.01")
     assert eng.balances(MARKET_ACCOUNT)["BTC"][0] == D("-0.1")
 
 
@@ -358,4 +368,5 @@ def test_execution_events_in_order():
     reports = [e for e in eng.drain_events() if isinstance(e, ExecutionEvent)]
     assert [(e.execution_type, e.order.status.value) for e in reports] == [
         ("NEW", "NEW"), ("TRADE", "FILLED")]
-    assert reports[1].fill is not None and reports[1].fill.order_id == order.order_id
+    assert reports[1].fill is not None
+    assert reports[1].fill.order_id == order.order_id

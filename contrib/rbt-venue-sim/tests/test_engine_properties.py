@@ -15,7 +15,6 @@ from decimal import Decimal as D
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from rbt_venue_sim.engine import (
     FEE_ACCOUNT,
     MARKET_ACCOUNT,
@@ -124,7 +123,8 @@ def check(eng: Engine, start, placed) -> None:
                 assert f.price <= order.price
             else:
                 assert f.price >= order.price
-        assert f.qty > 0 and f.commission >= 0
+        assert f.qty > 0
+        assert f.commission >= 0
     for o in placed:
         if o.orig_qty:
             assert o.executed_qty <= o.orig_qty
