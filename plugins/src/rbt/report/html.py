@@ -124,8 +124,9 @@ _LAYOUT: dict[str, Any] = {
     "paper_bgcolor": "#ffffff",
     "plot_bgcolor": "#ffffff",
     "font": {"family": "system-ui, sans-serif", "size": 12, "color": "#1f2937"},
-    "legend": {"orientation": "h", "y": 1.12},
+    "legend": {"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
     "hovermode": "x unified",
+    "title": {"x": 0.01, "xanchor": "left", "font": {"size": 14}},
     "xaxis": {"gridcolor": "#eeeeee", "zeroline": False},
     "yaxis": {"gridcolor": "#eeeeee", "zerolinecolor": "#cccccc"},
 }
@@ -200,7 +201,9 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
     returns = R.clean_returns(run.perf["returns"].to_numpy())
     bench = run.benchmark
     has_bench = bench is not None and len(bench) == len(returns)
-    bench_label = (manifest.get("benchmark") or {}).get("source", "benchmark")
+    bench_source = str((manifest.get("benchmark") or {}).get("source", "benchmark"))
+    # a CSV benchmark is shown by its file name (the full path is in the manifest)
+    bench_label = Path(bench_source[4:]).name if bench_source.startswith("csv:") else bench_source
     x = [s.isoformat() for s in sessions]
     figures: list[str] = []
 
@@ -247,7 +250,8 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
     limit = max((abs(v) for row in z for v in row if v is not None), default=0.01) or 0.01
     traces = [{
         "type": "heatmap", "z": z, "x": months, "y": [str(y) for y in years], "text": text,
-        "texttemplate": "%{text}", "colorscale": "RdYlGn", "zmid": 0, "zmin": -limit,
+        "texttemplate": "%{text}",
+        "colorscale": [[0, "#b91c1c"], [0.5, "#f9fafb"], [1, "#047857"]], "zmid": 0, "zmin": -limit,
         "zmax": limit, "hoverongaps": False, "colorbar": {"tickformat": ".0%"},
     }]  # fmt: skip
     layout = {
