@@ -141,17 +141,20 @@ def exposure_series(
             i = index.get(session)
             if i is not None:
                 traded[i] = amount
-    with np.errstate(divide="ignore", invalid="ignore"):
-        positive = value > 0
-        ratio = lambda x: np.where(positive, x / np.where(positive, value, 1.0), 0.0)  # noqa: E731
-        return {
-            "portfolio_value": value,
-            "gross": ratio(gross_value),
-            "net": ratio(net_value),
-            "max_weight": ratio(largest),
-            "turnover": ratio(traded),
-            "held": (gross_value > 0).astype(np.float64),
-        }
+    positive = value > 0
+    denominator = np.where(positive, value, 1.0)
+
+    def ratio(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.where(positive, x / denominator, 0.0)
+
+    return {
+        "portfolio_value": value,
+        "gross": ratio(gross_value),
+        "net": ratio(net_value),
+        "max_weight": ratio(largest),
+        "turnover": ratio(traded),
+        "held": (gross_value > 0).astype(np.float64),
+    }
 
 
 # -- the providers -----------------------------------------------------------------------

@@ -21,6 +21,8 @@ Imports NumPy: keep it off ``rbt --help``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -60,7 +62,7 @@ def clean_returns(returns: npt.ArrayLike) -> Returns:
     return array
 
 
-def _finite(value: float) -> float:
+def _finite(value: Any) -> float:
     value = float(value)
     return value if math.isfinite(value) else 0.0
 
@@ -258,11 +260,13 @@ def rolling_beta(returns: npt.ArrayLike, benchmark: npt.ArrayLike, window: int) 
     return out
 
 
-def monthly_returns(sessions: list[object], returns: npt.ArrayLike) -> dict[tuple[int, int], float]:
+def monthly_returns(
+    sessions: Sequence[Any], returns: npt.ArrayLike
+) -> dict[tuple[int, int], float]:
     """Compounded return of each (year, month) present in ``sessions`` (dates)."""
     r = clean_returns(returns)
     growth: dict[tuple[int, int], float] = {}
     for session, value in zip(sessions, r, strict=True):
-        key = (session.year, session.month)  # type: ignore[attr-defined]
+        key = (session.year, session.month)
         growth[key] = growth.get(key, 1.0) * (1.0 + float(value))
     return {key: g - 1.0 for key, g in growth.items()}

@@ -208,15 +208,19 @@ def render_report(run: RunData, *, title: str | None = None) -> str:
     figures: list[str] = []
 
     # equity vs benchmark
-    traces = [{"type": "scatter", "x": x, "y": _series(np.cumprod(1 + returns) - 1),
-               "name": "strategy"}]  # fmt: skip
+    traces: list[dict[str, Any]] = [
+        {"type": "scatter", "x": x, "y": _series(np.cumprod(1 + returns) - 1), "name": "strategy"}
+    ]
     if has_bench:
         assert bench is not None
         traces.append(
             {"type": "scatter", "x": x, "y": _series(np.cumprod(1 + bench) - 1),
              "name": bench_label}
         )  # fmt: skip
-    layout = {"title": {"text": "Cumulative return vs benchmark"}, "yaxis": {"tickformat": ".0%"}}
+    layout: dict[str, Any] = {
+        "title": {"text": "Cumulative return vs benchmark"},
+        "yaxis": {"tickformat": ".0%"},
+    }
     figures.append(_section("Equity", _figure_html("equity", traces, layout)))
 
     # drawdown / underwater
