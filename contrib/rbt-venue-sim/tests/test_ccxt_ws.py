@@ -19,7 +19,6 @@ import aiohttp
 import ccxt
 import ccxt.pro as ccxtpro
 import pytest
-
 from rbt_venue_sim.testing import CCXT_BINANCE_OPTIONS, VenueSim, point_ccxt_at, start_venue_sim
 
 

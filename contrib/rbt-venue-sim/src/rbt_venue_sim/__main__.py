@@ -126,6 +126,7 @@ async def serve(config: SimConfig, host: str, port: int) -> None:
                       "ws_url": f"ws://{host}:{bound}", "pid": os.getpid(),
                       "symbols": [s.unified for s in config.specs]}), flush=True)
     await stop.wait()
+    await venue.close_sockets("all")  # close frames (1001) before the server goes away
     await runner.cleanup()
     print(json.dumps({"event": "stopped"}), flush=True)
 

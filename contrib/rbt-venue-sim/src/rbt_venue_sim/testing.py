@@ -237,5 +237,8 @@ def start_venue_sim(
     except BaseException:
         proc.kill()
         proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
         raise
     return VenueSim(proc, ready, api_key, secret, None)
