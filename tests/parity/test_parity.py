@@ -163,11 +163,17 @@ def _load(source: str, package: str) -> dict[str, Any]:
     return namespace
 
 
-def run_zipline(source: str, environ: dict, start: dt.date = START, end: dt.date = END) -> Any:
+def run_zipline(
+    source: str,
+    environ: dict,
+    start: dt.date = START,
+    end: dt.date = END,
+    algo: dict[str, Any] | None = None,
+) -> Any:
     from zipline import run_algorithm
     from zipline.utils.calendar_utils import get_calendar as zcal
 
-    algo = _load(source, "zipline")
+    algo = _load(source, "zipline") if algo is None else algo
     calendar = zcal("XNYS")
     sessions = calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
     benchmark = pd.Series(0.0, index=sessions.tz_localize("UTC"))
@@ -186,8 +192,14 @@ def run_zipline(source: str, environ: dict, start: dt.date = START, end: dt.date
     )
 
 
-def run_rbt(source: str, home: RbtHome, start: dt.date = START, end: dt.date = END) -> Any:
-    algo = _load(source, "rbt")
+def run_rbt(
+    source: str,
+    home: RbtHome,
+    start: dt.date = START,
+    end: dt.date = END,
+    algo: dict[str, Any] | None = None,
+) -> Any:
+    algo = _load(source, "rbt") if algo is None else algo
     strategy = FunctionStrategy(
         algo["initialize"], algo.get("handle_data"), algo.get("before_trading_start"), None
     )
@@ -406,3 +418,96 @@ def test_commissions_and_volume_share_slippage(zipline_env: dict, rbt_home: RbtH
     zperf = run_zipline(COSTS_AND_VOLUME_SHARE, zipline_env)
     result = run_rbt(COSTS_AND_VOLUME_SHARE, rbt_home)
     compare("costs_volume_share", zperf, result)
+
+
+PIPELINE_FACTORS = """
+import numpy as np
+from zipline.api import attach_pipeline, get_datetime, pipeline_output
+from zipline.pipeline import CustomClassifier, CustomFactor, Pipeline
+from zipline.pipeline.data import USEquityPricing
+from zipline.pipeline.factors import (
+    EWMA, EWMSTD, RSI, VWAP, AnnualizedVolatility, AverageDollarVolume, BollingerBands,
+    LinearWeightedMovingAverage, MaxDrawdown, Returns, SimpleMovingAverage,
+)
+
+SEEN = {}
+
+
+class Bucket(CustomClassifier):
+    inputs = [USEquityPricing.close]
+    window_length = 1
+    dtype = np.dtype("int64")
+    missing_value = -1
+
+    def compute(self, today, assets, out, close):
+        out[:] = np.asarray(assets) % 3
+
+
+class Range(CustomFactor):
+    inputs = [USEquityPricing.high, USEquityPricing.low]
+    window_length = 5
+
+    def compute(self, today, assets, out, high, low):
+        out[:] = np.nanmax(high, axis=0) - np.nanmin(low, axis=0)
+
+
+def initialize(context):
+    close = USEquityPricing.close
+    sma = SimpleMovingAverage(inputs=[close], window_length=10)
+    ret = Returns(window_length=10)
+    adv = AverageDollarVolume(window_length=20)
+    bucket = Bucket()
+    lower, middle, upper = BollingerBands(window_length=20, k=2.0)
+    liquid = adv.top(20)
+    columns = {
+        "latest": close.latest, "sma": sma, "ret": ret, "adv": adv, "rsi": RSI(),
+        "ewma": EWMA.from_span(inputs=[close], window_length=15, span=8),
+        "ewmstd": EWMSTD(inputs=[close], window_length=15, decay_rate=0.9),
+        "vwap": VWAP(window_length=7), "upper": upper, "lower": lower, "middle": middle,
+        "vol": AnnualizedVolatility(window_length=20), "range": Range(),
+        "lwma": LinearWeightedMovingAverage(inputs=[close], window_length=6),
+        "mdd": MaxDrawdown(inputs=[close], window_length=25),
+        "mix": (sma - close.latest) / sma * 100 + ret ** 2,
+        "rank": ret.rank(), "rank_desc_grouped": ret.rank(ascending=False, groupby=bucket),
+        "rank_masked": ret.rank(mask=liquid),
+        "z": ret.zscore(), "z_grouped": ret.zscore(groupby=bucket),
+        "demean_masked": sma.demean(mask=liquid), "demean_grouped": ret.demean(groupby=bucket),
+        "quintile": ret.quintiles(), "q3_masked": adv.quantiles(3, mask=liquid),
+        "bucket": bucket,
+        "top": ret.top(5), "bottom": ret.bottom(4, mask=liquid),
+        "top_grouped": ret.top(2, groupby=bucket),
+        "middle_band": ret.percentile_between(25, 75),
+        "algebra": (ret > 0) & ~(close.latest < sma) | bucket.eq(1),
+    }
+    attach_pipeline(Pipeline(columns=columns), "factors")
+
+
+def before_trading_start(context, data):
+    SEEN[get_datetime().date()] = pipeline_output("factors")
+"""
+
+
+def test_pipeline_factors_match_zipline(zipline_env: dict, rbt_home: RbtHome) -> None:
+    end = dt.date(2021, 8, 31)
+    z_algo, r_algo = _load(PIPELINE_FACTORS, "zipline"), _load(PIPELINE_FACTORS, "rbt")
+    run_zipline(PIPELINE_FACTORS, zipline_env, end=end, algo=z_algo)
+    run_rbt(PIPELINE_FACTORS, rbt_home, end=end, algo=r_algo)
+    z_seen, r_seen = z_algo["SEEN"], r_algo["SEEN"]
+    assert sorted(z_seen) == sorted(r_seen)
+    assert len(z_seen) > 100
+    worst: dict[str, float] = {}
+    for day in sorted(z_seen):
+        z, r = z_seen[day], r_seen[day]
+        assert [a.symbol for a in z.index] == [a.symbol for a in r.index], day
+        assert list(z.columns) == list(r.columns)
+        for column in z.columns:
+            zc, rc = z[column].to_numpy(), r[column].to_numpy()
+            if zc.dtype.kind == "f":
+                np.testing.assert_array_equal(np.isnan(zc), np.isnan(rc), err_msg=column)
+                keep = ~np.isnan(zc)
+                worst[column] = max(worst.get(column, 0.0), _rel(zc[keep], rc[keep]))
+            else:
+                np.testing.assert_array_equal(zc, rc, err_msg=f"{day} {column}")
+    MAX_REL["pipeline_factors"] = worst
+    bad = {k: v for k, v in worst.items() if v > RTOL}
+    assert not bad, f"pipeline columns differ beyond {RTOL}: {bad}"

@@ -8,9 +8,8 @@ feeds the pipeline of the *next* session: everything a session sees was known
 at the previous session's close.
 
 * Window terms (moving averages, returns, ...) are backward rolling
-  expressions on the whole column; windows that would reach into the previous
-  asset's rows (``_row < window_length - 1``) are null — "NaN until enough
-  history".
+  expressions per asset (``.over("_col")``); rows without a full window
+  (``_row < window_length - 1``) are null — "NaN until enough history".
 * Cross-sectional terms (``rank``, ``zscore``, ``demean``, ``top``,
   ``percentile_between``, ``quantiles``) run ``.over("_row")`` (and the
   ``groupby`` classifier): each data row alone, so no row sees another's data.
@@ -24,6 +23,7 @@ dollar volume) and propagate through the others (returns, EWMA, arithmetic).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -117,6 +117,16 @@ class BoundColumn(Term):
     @property
     def qualname(self) -> str:
         return f"{self.dataset}.{self.name}"
+
+    def _refuse(self, *args: Any) -> Any:
+        raise TypeError(
+            f"{self.qualname} is a dataset column, not a factor; use {self.qualname}.latest "
+            "(or a window factor such as SimpleMovingAverage) in expressions"
+        )
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _refuse
+    __truediv__ = __rtruediv__ = __pow__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+    __hash__ = Term.__hash__
 
     def __repr__(self) -> str:
         return f"{self.dataset}.{self.name}::float64"
@@ -751,6 +761,7 @@ class _CustomMixin:
         names = list(self.outputs) if _specified(self.outputs) else ["_"]
         np_dtype = {"float": np.float64, "bool": np.bool_, "int": np.int64}.get(self.kind, object)
         missing = self._missing()
+        quiet = type(self).compute.__module__ == "rbt.pipeline.factors"
         results = {n: np.full(ctx.shape, missing, dtype=np_dtype) for n in names}
         for row in ctx.rows:
             if row < length - 1:
@@ -767,7 +778,9 @@ class _CustomMixin:
             windows = [a[row - length + 1 : row + 1][:, cols] for a in arrays]
             for window in windows:
                 window.flags.writeable = False
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                if quiet:  # the built-ins' nan-reductions warn on all-NaN windows, as Zipline's
+                    warnings.simplefilter("ignore", RuntimeWarning)
                 self.compute(ctx.today(row), ctx.sids[cols], out, *windows, **self.params)
             for n in names:
                 results[n][row, cols] = out if n == "_" else out[n]
@@ -865,10 +878,14 @@ class CustomClassifier(_CustomMixin, Classifier):
 
 # helpers shared with the built-in factors --------------------------------------------------
 def rolling(expr: pl.Expr, window: int, how: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
-    """Apply a rolling reduction ``how`` and null the rows without a full window."""
-    return pl.when(_enough(window)).then(how(expr))
+    """Apply a rolling reduction ``how`` per asset; null the rows without a full window.
+
+    Per asset (``over("_col")``), so an incremental rolling sum never carries another
+    asset's later rows — Polars' rolling kernels update sums incrementally.
+    """
+    return pl.when(_enough(window)).then(how(expr).over("_col"))
 
 
 def shifted(expr: pl.Expr, periods: int) -> pl.Expr:
     """``expr`` ``periods`` rows earlier for the same asset (null before its data)."""
-    return pl.when(periods <= _ROW).then(expr.shift(periods))
+    return expr.shift(periods).over("_col")

@@ -67,7 +67,8 @@ class _Compiler:
         self._exprs: dict[int, pl.Expr] = {}
         self._columns: dict[int, str] = {}
         self._outputs: dict[int, Mapping[str, pl.Expr]] = {}
-        self._keep: list[Any] = []  # terms keyed by id() stay alive while compiling
+        self._keep: list[Any] = []
+        self._numpy_terms = 0  # terms keyed by id() stay alive while compiling
 
     def today(self, row: int) -> Any:
         return self._todays[row]
@@ -87,8 +88,10 @@ class _Compiler:
             return pl.col(term.name)
         name = self._columns.get(id(term))
         if name is None:
+            # compiling may add columns (and replace self.lf): compile first, then name and add
+            expr = self.expr(term)
             name = f"_t{len(self._columns)}"
-            self.lf = self.lf.with_columns(self.expr(term).alias(name))
+            self.lf = self.lf.with_columns(expr.alias(name))
             self._columns[id(term)] = name
             self._keep.append(term)
         return pl.col(name)
@@ -148,8 +151,9 @@ class _Compiler:
         frame = self._collect()
         names = {}
         added = []
+        self._numpy_terms += 1
         for out_name, values in arrays.items():
-            col = f"_c{len(self._outputs)}_{len(added)}"
+            col = f"_c{self._numpy_terms}_{len(added)}"
             flat = values.T.ravel()
             series = pl.Series(col, flat)
             if series.dtype == pl.Float64:
