@@ -511,3 +511,88 @@ def test_pipeline_factors_match_zipline(zipline_env: dict, rbt_home: RbtHome) ->
     MAX_REL["pipeline_factors"] = worst
     bad = {k: v for k, v in worst.items() if v > RTOL}
     assert not bad, f"pipeline columns differ beyond {RTOL}: {bad}"
+
+
+# ------------------------------------------------------------------------------------------
+# deliberate differences, each tested exactly (docs/migrating-from-zipline.md §3)
+# ------------------------------------------------------------------------------------------
+HISTORY_ON_DAY_ONE = """
+from zipline.api import record, symbol
+
+def initialize(context):
+    context.asset = symbol("A00")
+
+def handle_data(context, data):
+    window = data.history(context.asset, "close", 10, "1d")
+    record(n_nan=int(window.isna().sum()), last=float(window.iloc[-1]))
+"""
+
+
+def test_history_before_the_first_bar(zipline_env: dict, rbt_home: RbtHome) -> None:
+    from zipline.errors import HistoryWindowStartsBeforeData
+
+    end = dt.date(2021, 1, 8)
+    with pytest.raises(HistoryWindowStartsBeforeData):
+        run_zipline(HISTORY_ON_DAY_ONE, zipline_env, start=FIRST, end=end)
+    perf = run_rbt(HISTORY_ON_DAY_ONE, rbt_home, start=FIRST, end=end).to_pandas()
+    assert list(perf["n_nan"]) == [9, 8, 7, 6, 5]  # NaN-padded before the first bar
+
+
+PIPELINE_WARM_UP = """
+from zipline.api import attach_pipeline, pipeline_output, record
+from zipline.pipeline import Pipeline
+from zipline.pipeline.data import USEquityPricing
+from zipline.pipeline.factors import SimpleMovingAverage
+
+def initialize(context):
+    sma = SimpleMovingAverage(inputs=[USEquityPricing.close], window_length=3)
+    attach_pipeline(Pipeline({"sma": sma}), "p")
+
+def before_trading_start(context, data):
+    out = pipeline_output("p")
+    record(rows=len(out), known=int(out["sma"].notna().sum()))
+"""
+
+
+def test_pipeline_needs_no_warm_up(zipline_env: dict, rbt_home: RbtHome) -> None:
+    from zipline.data.bar_reader import NoDataOnDate
+
+    end = dt.date(2021, 1, 8)
+    with pytest.raises(NoDataOnDate):  # zipline looks for bars before the bundle's first
+        run_zipline(PIPELINE_WARM_UP, zipline_env, start=FIRST, end=end)
+    perf = run_rbt(PIPELINE_WARM_UP, rbt_home, start=FIRST, end=end).to_pandas()
+    assert list(perf["rows"]) == [0, N_ASSETS, N_ASSETS, N_ASSETS, N_ASSETS]
+    assert list(perf["known"]) == [0, 0, 0, N_ASSETS, N_ASSETS]  # NaN until 3 closes exist
+
+
+FIXED_SLIPPAGE_WIDE = """
+from zipline.api import order, set_slippage, symbol
+from zipline.finance import slippage
+
+def initialize(context):
+    set_slippage(slippage.FixedSlippage(spread=200.0))
+    context.day = 0
+
+def handle_data(context, data):
+    context.day += 1
+    if context.day == 1:
+        order(symbol("A03"), 10)
+    elif context.day == 3:
+        order(symbol("A03"), -10)
+"""
+
+
+def test_fixed_slippage_never_fills_at_a_non_positive_price(
+    zipline_env: dict, rbt_home: RbtHome
+) -> None:
+    end = dt.date(2021, 3, 12)
+    zperf = run_zipline(FIXED_SLIPPAGE_WIDE, zipline_env, end=end)
+    z_sells = [t for day in zperf["transactions"] for t in day if t["amount"] < 0]
+    assert len(z_sells) == 1
+    assert z_sells[0]["price"] < 0  # zipline sells at close - 100 < 0
+    result = run_rbt(FIXED_SLIPPAGE_WIDE, rbt_home, end=end)
+    amounts = [float(a) for a in result.transactions["amount"].to_list()]
+    assert amounts == [10.0]  # the buy fills (at close + 100), the sell never does
+    sells = result.orders.filter(result.orders["amount"].cast(float) < 0)
+    assert sells.height == 1
+    assert sells["status"].to_list() == ["accepted"]  # still working, never filled
