@@ -233,7 +233,7 @@ def test_ignoring_429_leads_to_418_ban(sim):
     sim.add_fault("rate_limit", seconds=5)  # a burst: 429 for 5 s
     with pytest.raises(ccxt.DDoSProtection, match="429"):
         ex.fetch_time()
-    assert ex.last_response_headers["Retry-After"] in {"4", "5"}
+    assert 1 <= int(ex.last_response_headers["Retry-After"]) <= 5
     with pytest.raises(ccxt.DDoSProtection, match="429"):
         ex.fetch_time()  # not waiting: a violation
     with pytest.raises(ccxt.DDoSProtection, match="418") as err:

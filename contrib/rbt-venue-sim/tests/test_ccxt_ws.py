@@ -55,13 +55,16 @@ async def in_thread(fn, *args, **kwargs):
     return await asyncio.get_running_loop().run_in_executor(None, lambda: fn(*args, **kwargs))
 
 
-async def settle(ex, url_key: str = "ws-api") -> None:
-    """Wait until the subscription of a pending watch has been acknowledged."""
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if any(c.subscriptions and getattr(c, "connected", None) for c in ex.clients.values()):
-            await asyncio.sleep(0.1)
+async def settle(sim: VenueSim, *, user: int = 0, streams: tuple[str, ...] = ()) -> None:
+    """Wait until the simulator has ``user`` subscribed user-data sockets and the streams."""
+    for _ in range(500):
+        clients = (await in_thread(sim.state))["clients"]
+        users = sum(1 for c in clients if c["kind"] in ("api", "user") and c["account"])
+        subscribed = {s for c in clients if c["kind"] == "market" for s in c["streams"]}
+        if users >= user and set(streams) <= subscribed:
             return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the subscriptions never reached the simulator")
 
 
 def test_watch_orders_and_my_trades_receive_fills(sim):
@@ -69,10 +72,12 @@ def test_watch_orders_and_my_trades_receive_fills(sim):
         await ex.load_markets()
         orders_task = asyncio.create_task(ex.watch_orders("BTC/USDT"))
         trades_task = asyncio.create_task(ex.watch_my_trades("BTC/USDT"))
-        await settle(ex)
+        await settle(sim, user=1)
         placed = await ex.create_order("BTC/USDT", "market", "buy", 0.02,
                                        params={"clientOrderId": "ws-mkt-1"})
         orders = await orders_task
+        while orders[-1]["status"] != "closed":  # the NEW report, then the TRADE one
+            orders = await ex.watch_orders("BTC/USDT")
         trades = await trades_task
         assert orders[-1]["id"] == placed["id"]
         assert orders[-1]["clientOrderId"] == "ws-mkt-1"
@@ -104,8 +109,7 @@ def test_watch_ohlcv_and_trades(sim):
         await ex.load_markets()
         ohlcv_task = asyncio.create_task(ex.watch_ohlcv("ETH/USDT", "1m"))
         trades_task = asyncio.create_task(ex.watch_trades("ETH/USDT"))
-        await settle(ex)
-        await asyncio.sleep(0.2)
+        await settle(sim, streams=("ethusdt@kline_1m", "ethusdt@trade"))
         revealed = await in_thread(sim.advance, 1)
         candles = await ohlcv_task
         trades = await trades_task
@@ -121,9 +125,12 @@ def test_socket_drop_mid_stream_is_observed_and_rest_catch_up_finds_missed_fills
     async def scenario(ex):
         await ex.load_markets()
         first = asyncio.create_task(ex.watch_orders("BTC/USDT"))
-        await settle(ex)
+        await settle(sim, user=1)
         await ex.create_order("BTC/USDT", "market", "buy", 0.01)
-        await first
+        orders = await first
+        while orders[-1]["status"] != "closed":  # NEW, then TRADE: read up to the fill
+            orders = await ex.watch_orders("BTC/USDT")
+        await asyncio.sleep(0.2)  # the balance update that follows is consumed too
         pending = asyncio.create_task(ex.watch_orders("BTC/USDT"))
         await asyncio.sleep(0.1)
         closed = await in_thread(sim.close_sockets, "api")
@@ -135,10 +142,10 @@ def test_socket_drop_mid_stream_is_observed_and_rest_catch_up_finds_missed_fills
                                        params={"clientOrderId": "while-down"})
         # ... a new watch reconnects and re-subscribes, and REST catch-up finds the fill
         again = asyncio.create_task(ex.watch_orders("BTC/USDT"))
-        await settle(ex)
+        await settle(sim, user=1)
         after = await ex.create_order("BTC/USDT", "market", "buy", 0.01)
         seen = await again
-        assert seen[-1]["id"] == after["id"]
+        assert seen[-1]["id"] == after["id"]  # a report of the order placed after reconnect
         trades = await ex.fetch_my_trades("BTC/USDT")
         assert missed["id"] in {t["order"] for t in trades}
 
@@ -151,10 +158,10 @@ def test_market_stream_drop_is_observed(sim):
     async def scenario(ex):
         await ex.load_markets()
         first = asyncio.create_task(ex.watch_trades("BTC/USDT"))
-        await settle(ex)
-        await asyncio.sleep(0.1)
+        await settle(sim, streams=("btcusdt@trade",))
         await in_thread(sim.advance, 1)
         await first
+        await asyncio.sleep(0.3)  # the bar's other trades arrive and are consumed
         pending = asyncio.create_task(ex.watch_trades("BTC/USDT"))
         await asyncio.sleep(0.1)
         assert await in_thread(sim.close_sockets, "market") == 1
