@@ -43,7 +43,14 @@ import attrs
 
 from rbt.kernel.errors import LedgerInvariantError
 from rbt.kernel.model import Account, Asset, Fill, Position
-from rbt.kernel.numeric import LEDGER_SCALE, ZERO, ledger_context, round_quantity, to_decimal
+from rbt.kernel.numeric import (
+    LEDGER_EXPONENT,
+    LEDGER_SCALE,
+    ZERO,
+    ledger_context,
+    round_quantity,
+    to_decimal,
+)
 
 __all__ = ["CASH_FLOW_STAGES", "CashFlow", "ConversionRate", "Ledger", "Split"]
 
@@ -228,7 +235,7 @@ class Ledger:
             elif whole != raw:
                 paid = holding.cost_value * (raw - whole) / raw
                 exponent = paid.as_tuple().exponent
-                if isinstance(exponent, int) and exponent < LEDGER_SCALE.as_tuple().exponent:
+                if isinstance(exponent, int) and exponent < LEDGER_EXPONENT:
                     paid = paid.quantize(LEDGER_SCALE, rounding=ROUND_HALF_EVEN)
             holding.amount = whole
             holding.cost_value -= paid

@@ -31,6 +31,7 @@ from typing import Literal
 
 __all__ = [
     "LEDGER_CONTEXT",
+    "LEDGER_EXPONENT",
     "LEDGER_SCALE",
     "ZERO",
     "Side",
@@ -44,7 +45,8 @@ __all__ = [
 
 ZERO = Decimal(0)
 #: Decimal places kept for values that need a division (apportioned cost basis).
-LEDGER_SCALE = Decimal("1e-12")
+LEDGER_EXPONENT = -12
+LEDGER_SCALE = Decimal(1).scaleb(LEDGER_EXPONENT)
 #: 38 significant digits: every product of a price and a quantity we store is exact.
 LEDGER_CONTEXT = Context(
     prec=38,
