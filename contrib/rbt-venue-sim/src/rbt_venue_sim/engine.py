@@ -673,17 +673,13 @@ class Engine:
     # ----------------------------------------------------------------- matching
     def _levels(self, book: _Book, taker_side: Side) -> Iterator[tuple[Decimal, _Level | Order]]:
         """Opposite liquidity, best first; at one price the synthetic level first."""
-        if taker_side is Side.BUY:
-            syn, users = book.syn_asks, book.asks
-            key = lambda p: p  # noqa: E731
-        else:
-            syn, users = book.syn_bids, book.bids
-            key = lambda p: -p  # noqa: E731
+        buy = taker_side is Side.BUY
+        syn, users = (book.syn_asks, book.asks) if buy else (book.syn_bids, book.bids)
         merged: list[tuple[Decimal, int, int, _Level | Order]] = []
         for i, lvl in enumerate(syn):
-            merged.append((key(lvl.price), 0, i, lvl))
+            merged.append((lvl.price if buy else -lvl.price, 0, i, lvl))
         for o in users:
-            merged.append((key(o.price), 1, o.seq, o))
+            merged.append((o.price if buy else -o.price, 1, o.seq, o))
         merged.sort(key=lambda t: (t[0], t[1], t[2]))
         for _, _, _, item in merged:
             yield (item.price, item)

@@ -13,6 +13,7 @@ Used by this distribution's tests, the pytest fixtures in
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -21,10 +22,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -114,14 +115,20 @@ class VenueSim:
     """A running simulator subprocess and its control API."""
 
     def __init__(self, proc: subprocess.Popen[str], ready: dict[str, Any],
-                 api_key: str, secret: str, stderr_path: Path | None) -> None:
+                 api_key: str, secret: str, stderr_tail: collections.deque[str]) -> None:
         self.proc = proc
         self.port: int = ready["port"]
         self.base_url: str = ready["base_url"]
         self.ws_url: str = ready["ws_url"]
         self.api_key = api_key
         self.secret = secret
-        self._stderr_path = stderr_path
+        self._stderr_tail = stderr_tail
+        self._threads: Sequence[threading.Thread] = ()
+
+    @property
+    def stderr(self) -> str:
+        """The last lines the simulator wrote to stderr (for diagnostics)."""
+        return "".join(self._stderr_tail)
 
     # -------------------------------------------------------------- control API
     def control(self, method: str, action: str, body: Any = None, *,
@@ -185,9 +192,7 @@ class VenueSim:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=timeout)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        _close_pipes(self.proc, self._threads)
         return int(self.proc.returncode)
 
     def __enter__(self) -> VenueSim:
@@ -215,6 +220,7 @@ def start_venue_sim(
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
     lines: queue.Queue[str | None] = queue.Queue()
+    stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -222,13 +228,23 @@ def start_venue_sim(
             lines.put(line)
         lines.put(None)
 
-    threading.Thread(target=pump, daemon=True).start()
+    def pump_stderr() -> None:  # drained, so a chatty server never blocks on a full pipe
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            stderr_tail.append(line)
+
+    threads = [threading.Thread(target=pump, daemon=True),
+               threading.Thread(target=pump_stderr, daemon=True)]
+    for t in threads:
+        t.start()
     ready = None
     try:
         while ready is None:
             line = lines.get(timeout=timeout)
             if line is None:
-                err = proc.stderr.read() if proc.stderr else ""
+                proc.wait(timeout=timeout)
+                time.sleep(0.1)  # let the stderr pump finish
+                err = "".join(stderr_tail)
                 raise RuntimeError(f"rbt-venue-sim exited before it was ready: {err}")
             with contextlib.suppress(json.JSONDecodeError):
                 msg = json.loads(line)
@@ -237,8 +253,16 @@ def start_venue_sim(
     except BaseException:
         proc.kill()
         proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        _close_pipes(proc, threads)
         raise
-    return VenueSim(proc, ready, api_key, secret, None)
+    sim = VenueSim(proc, ready, api_key, secret, stderr_tail)
+    sim._threads = threads
+    return sim
+
+
+def _close_pipes(proc: subprocess.Popen[str], threads: Sequence[threading.Thread]) -> None:
+    for t in threads:
+        t.join(timeout=5)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
