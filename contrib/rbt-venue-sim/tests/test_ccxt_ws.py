@@ -271,3 +271,18 @@ def test_rest_listen_key_user_stream(sim):
                 await ws.close()
 
     asyncio.run(main())
+
+
+def test_watch_balance_follows_fills(sim):
+    async def scenario(ex):
+        await ex.load_markets()
+        before = await ex.fetch_balance()
+        balance_task = asyncio.create_task(ex.watch_balance())
+        await settle(sim, user=1)
+        await ex.create_order("ETH/USDT", "market", "buy", 0.1)
+        balance = await balance_task
+        assert balance["ETH"]["free"] == pytest.approx(before["ETH"]["free"] + 0.1 - 0.0001)
+        book = await ex.fetch_order_book("ETH/USDT", 5)
+        assert book["bids"][0][0] < book["asks"][0][0]
+
+    run(scenario, sim)
