@@ -158,3 +158,28 @@ def test_borrow_cost_and_financing_accrue_at_each_close(run):
     zero = run(BuyOnce("AAA", 2000), bars)
     assert zero.perf["cash"][-1] == Decimal(-100000)  # Zipline: no financing by default
     assert zero.run_id != levered.run_id
+
+
+def test_auto_close_cancels_a_resting_order_without_breaking_the_event_order(run):
+    """A resting limit on a future that auto-closes is cancelled at the auto-close
+    session's first bar (order events never precede the bar in the bus's order)."""
+    es = Asset(sid=7, symbol="ESH4", asset_class=AssetClass.FUTURE, multiplier=50,
+               tick_size="0.25", auto_close_date=dt.date(2024, 1, 9))
+    close = 4700.0 + 10 * np.arange(len(SESSIONS))
+
+    class Rest(TradingAlgorithm):
+        def initialize(self, context):
+            self.placed = None
+            self.cancelled = []
+
+        def handle_data(self, context, data):
+            if self.placed is None:
+                self.placed = order(es, 1, limit_price=100.0)
+
+        def on_order_cancel(self, context, cancelled):
+            self.cancelled.append(cancelled.id)
+
+    strategy = Rest()
+    result = run(strategy, daily([es], SESSIONS, close))
+    assert strategy.cancelled == [strategy.placed]
+    assert len(result.transactions) == 0

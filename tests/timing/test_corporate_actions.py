@@ -119,3 +119,32 @@ def test_actions_without_a_position_change_nothing(run):
 
     result = run(Idle(), daily([AAA], SESSIONS, close, actions))
     assert set(result.perf["portfolio_value"].to_list()) == {Decimal("100000")}
+
+
+class RestingLimit(TradingAlgorithm):
+    """Places a buy limit far below the market on the first bar; it rests until the split."""
+
+    def initialize(self, context):
+        self.cancelled = []
+        self.order_id = None
+
+    def handle_data(self, context, data):
+        if self.order_id is None:
+            self.order_id = order(AAA, 10, limit_price=1.0)
+
+    def on_order_cancel(self, context, cancelled):
+        self.cancelled.append(cancelled.id)
+
+
+def test_a_split_cancels_open_orders_of_the_asset(run):
+    """A resting limit at 1.00 (pre-split units) is cancelled at the ex-date's session start,
+    so it can never fill at a price that means something else after the split."""
+    close = np.where(np.arange(len(SESSIONS)) < EX_ROW, 30.0, 20.0)
+    actions = CorporateActions(splits=(SplitAction(1, EX, Decimal("1.5")),))
+    strategy = RestingLimit()
+    result = run(strategy, daily([AAA], SESSIONS, close, actions))
+    assert strategy.cancelled == [strategy.order_id]
+    status = dict(zip(result.orders["id"].to_list(), result.orders["status"].to_list(),
+                      strict=True))
+    assert status[strategy.order_id] == "cancelled"
+    assert len(result.transactions) == 0

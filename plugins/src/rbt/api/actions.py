@@ -8,7 +8,10 @@ At each **session start** (before ``before_trading_start``), in this order:
 1. **splits** with this session as ex-date (known once the previous session
    closed): :meth:`Ledger.apply_split` — amount × ratio rounded toward zero to
    the lot, cost per share ÷ ratio, the fraction paid out at the new cost per
-   share (Zipline's rule);
+   share (Zipline's rule). Open orders for the asset are cancelled at the
+   session's first bar, before any matching (the strategy hears
+   ``on_order_cancel``) — a deliberate difference: Zipline rescales them, most
+   brokers cancel them, and a stale limit price is worse;
 2. **cash dividends** with this ex-date: ``amount held at the previous close ×
    dividend per share`` (× multiplier, converted to the base currency at the
    rate in force) becomes a receivable (``stage="accrue"``; shorts owe it);
@@ -18,7 +21,7 @@ At each **session start** (before ``before_trading_start``), in this order:
 4. **auto-close**: a position in an asset whose ``auto_close_date`` is on or
    before this session is closed at its last price (a fill with
    ``order_id="auto_close"``, no commission), and the asset's open orders are
-   cancelled — as Zipline does for futures and delisted assets.
+   cancelled at the first bar — as Zipline does for futures and delisted assets.
 
 At each **bar**, before the broker matches orders: conversion rates of the
 quote currencies of the bundle's assets are set from the bundle's conversion
@@ -129,6 +132,7 @@ class AccountEvents:
         )
         self._fx = conversion_assets(bars, self.ledger.base_currency)
         self._previous_session: dt.date | None = None
+        self._to_cancel: set[int] = set()
         bus = session.bus
         bus.subscribe(SessionStarted, self._session_started)
         bus.subscribe(BarClosed, self._bar_closed)
@@ -146,7 +150,10 @@ class AccountEvents:
             split = self._splits[self._next_split][1]
             self._next_split += 1
             asset = self._asset_of.get(split.sid)
-            if asset is not None and self.ledger.position_amount(asset):
+            if asset is None:
+                continue
+            self._cancel_open_orders(asset)
+            if self.ledger.position_amount(asset):
                 self.ledger.apply_split(Split(asset=asset, ratio=split.ratio, ts=now))
                 changed = True
         while (self._next_dividend < len(self._dividends)
@@ -173,14 +180,23 @@ class AccountEvents:
         if changed:
             self._changed()
 
+    def _cancel_open_orders(self, asset: Asset) -> None:
+        # order events rank after the bar (rbt.kernel.events), so the cancellation is
+        # carried out at the session's first bar, before the broker matches anything
+        self._to_cancel.add(asset.sid)
+
+    def _cancel_pending(self) -> None:
+        sids, self._to_cancel = self._to_cancel, set()
+        for order in list(self.session.orders.open_orders()):
+            if order.asset.sid in sids:
+                self.session.cancel_order(order.id)
+
     def _close_expired(self, session: dt.date, now: int) -> bool:
         changed = False
         while self._auto_close and self._auto_close[0][0] <= session:
             _, sid = self._auto_close.pop(0)
             asset = self._asset_of[sid]
-            for order in list(self.session.orders.open_orders()):
-                if order.asset == asset:
-                    self.session.cancel_order(order.id)
+            self._cancel_open_orders(asset)
             held = self.ledger.position_amount(asset)
             if not held:
                 continue
@@ -196,6 +212,8 @@ class AccountEvents:
 
     # -- bars ------------------------------------------------------------------------
     def _bar_closed(self, event: BarClosed) -> None:
+        if self._to_cancel:
+            self._cancel_pending()
         now = event.ts
         for currency, (asset, inverted) in self._fx.items():
             price = self.portal.exact_price(asset, "price")
