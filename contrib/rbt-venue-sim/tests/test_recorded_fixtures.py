@@ -144,7 +144,7 @@ def test_responses_have_the_recorded_shapes(sim):
     assert set(balance["balances"][0]) == set(rec_balance["balances"][0])
     assert set(balance["commissionRates"]) == set(rec_balance["commissionRates"])
 
-    ex.fetch_ohlcv("BTC/USDT", "1h", None, 3)
+    ex.fetch_ohlcv("BTC/USDT", "1m", None, 3)
     rows = served()
     rec_rows = _recorded_response("fetchOHLCV", "Spot OHLCV with since and limit")
     assert [len(r) for r in rows] == [len(r) for r in rec_rows]
