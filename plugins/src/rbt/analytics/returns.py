@@ -137,7 +137,9 @@ def sortino_ratio(returns: npt.ArrayLike, periods_per_year: int) -> float:
 def drawdown_series(returns: npt.ArrayLike) -> Returns:
     """Drawdown of the compounded equity curve after each period (<= 0)."""
     r = clean_returns(returns)
-    equity = np.cumprod(np.concatenate([[1.0], 1.0 + r]))
+    # anchored at 100 and scaled after the product, as empyrical does: with tiny returns
+    # the rounding of the anchor decides the drawdown's low digits (and ratios built on it)
+    equity = np.concatenate([[100.0], np.cumprod(1.0 + r) * 100.0])
     peaks = np.fmax.accumulate(equity)
     with np.errstate(divide="ignore", invalid="ignore"):
         drawdown = (equity - peaks) / peaks

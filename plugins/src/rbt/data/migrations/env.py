@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import context
 
-import rbt.data.assets_db  # noqa: F401  (registers its tables on Base.metadata)
+import rbt.data.assets_db  # registers its tables on Base.metadata
 import rbt.runs.registry  # noqa: F401  (the runs table)
 from rbt.data.db import Base
 
