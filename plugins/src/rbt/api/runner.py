@@ -95,16 +95,24 @@ def _strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
         return strategy, hashlib.sha256("\n".join(digests).encode()).hexdigest()
     for obj in funcs:
         try:
-            parts.append(inspect.getsource(obj))
-        except (OSError, TypeError):
-            parts.append(getattr(obj, "__qualname__", repr(obj)))
-    return strategy, hashlib.sha256("\n".join(parts).encode()).hexdigest()
+            parts.append(inspect.getsource(obj).encode())
+        except (OSError, TypeError):  # defined in exec'd code or a REPL: hash its bytecode
+            parts.append(_code_bytes(obj))
+    return strategy, hashlib.sha256(b"\n".join(parts)).hexdigest()
+
+
+def _code_bytes(obj: Any) -> bytes:
+    import marshal
+
+    members = vars(obj).values() if isinstance(obj, type) else [obj]
+    codes = [m.__code__ for m in members if hasattr(m, "__code__")]
+    return getattr(obj, "__qualname__", "").encode() + b"".join(marshal.dumps(c) for c in codes)
 
 
 def _source_file(obj: Any) -> str | None:
     try:
         name = inspect.getsourcefile(obj)
-    except TypeError:
+    except (OSError, TypeError):
         return None
     return name if name and Path(name).is_file() else None
 
