@@ -292,6 +292,15 @@ class Ledger:
             if h.amount
         }
 
+    def position(self, asset: Asset) -> Position | None:
+        """The open position in ``asset``, or None when flat."""
+        h = self._holdings.get(asset.sid)
+        if h is None or not h.amount:
+            return None
+        return Position(
+            asset=h.asset, amount=h.amount, cost_value=h.cost_value, last_price=h.last_price
+        )
+
     def position_amount(self, asset: Asset) -> Decimal:
         """Signed amount held of ``asset`` (zero when none)."""
         holding = self._holdings.get(asset.sid)

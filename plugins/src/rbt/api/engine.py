@@ -148,7 +148,10 @@ class Engine:
         self._held: set[int] = set()
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
-        self._views_cache: tuple[tuple[int, int], Positions] | None = None
+        # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
+        self._mirror: dict[Asset, tuple[int, float, float, float]] = {}
+        self._views = Positions()
+        self._views_key: tuple[int, int] | None = None
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
         bus.subscribe(StrategyTurn, self._strategy_turn)
@@ -213,7 +216,9 @@ class Engine:
             self._held.add(col)
         self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
         self._value_cache = (-2, -1, 0.0)
-        self._views_cache = None
+        self._mirror.clear()
+        for asset, _amount, _last in self.ledger.iter_holdings():
+            self._refresh_view(asset)
 
     def _order_filled(self, event: OrderFilled) -> None:
         fill = event.fill
@@ -227,6 +232,7 @@ class Engine:
                 self._held.discard(col)
                 self._qty[col] = 0.0
             self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
+        self._refresh_view(fill.asset)
         hook = getattr(self.strategy, "on_order_fill", None)
         if hook is not None:
             with self.active():
@@ -261,25 +267,35 @@ class Engine:
         return value
 
     def position_views(self) -> Positions:
-        """Open positions as float views (cached until the next fill or bar)."""
+        """Open positions as float views: a snapshot at the current bar.
+
+        Amounts and cost bases come from a float mirror updated fill by fill; only the
+        last prices are read per bar, from the forward-filled closes.
+        """
         key = (self.portal.row, len(self.session.fills))
-        if self._views_cache is not None and self._views_cache[0] == key:
-            return self._views_cache[1]
-        # last_sale_price is the cursor's (forward-filled) close, as in Zipline; read from
-        # the float arrays rather than marking the exact books on every bar
+        if self._views_key == key:
+            return self._views
         prices = self.portal.price_row() if self.portal.row >= 0 else None
-        views = {}
-        for asset, position in self.ledger.positions().items():
-            last = math.nan if prices is None else float(prices[self.portal.bars.column(asset)])
-            views[asset] = PositionView(
-                asset,
+        views = Positions()
+        for asset, (col, amount, cost, fallback) in self._mirror.items():
+            last = fallback if prices is None else float(prices[col])
+            views[asset] = PositionView(asset, amount, cost, last if last == last else fallback)
+        self._views, self._views_key = views, key
+        return views
+
+    def _refresh_view(self, asset: Asset) -> None:
+        position = self.ledger.position(asset)
+        if position is None:
+            self._mirror.pop(asset, None)
+        else:
+            col = self.portal.bars.column(asset)
+            self._mirror[asset] = (
+                col,
                 float(position.amount),
                 float(position.cost_basis),
-                last if last == last else float(position.last_price),
+                float(position.last_price),
             )
-        positions = Positions(views)
-        self._views_cache = (key, positions)
-        return positions
+        self._views_key = None
 
     # -- the API -------------------------------------------------------------------
     def order(

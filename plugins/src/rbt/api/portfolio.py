@@ -1,16 +1,13 @@
 """What a strategy sees of its books: float views over the exact ledger.
 
 ``context.portfolio`` has Zipline's fields as floats; ``.exact`` returns the
-Decimal :class:`~rbt.kernel.model.Account`. Views are computed on access from
-the ledger and the portal's prices, and cached until the next fill or bar.
+Decimal :class:`~rbt.kernel.model.Account`. ``positions`` is a snapshot per bar,
+built from a float mirror that is updated fill by fill.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
-
-import attrs
 
 from rbt.kernel.model import Account, Asset
 
@@ -20,41 +17,53 @@ if TYPE_CHECKING:
 __all__ = ["Portfolio", "PositionView", "Positions"]
 
 
-@attrs.frozen
 class PositionView:
-    """One position as floats: ``amount``, ``cost_basis``, ``last_sale_price``."""
+    """One position as floats: ``amount``, ``cost_basis`` and ``last_sale_price``
+    (the latest forward-filled close when the view was taken)."""
 
-    asset: Asset
-    amount: float
-    cost_basis: float
-    last_sale_price: float
+    __slots__ = ("amount", "asset", "cost_basis", "last_sale_price")
+
+    def __init__(
+        self, asset: Asset, amount: float, cost_basis: float, last_sale_price: float
+    ) -> None:
+        self.asset = asset
+        self.amount = amount
+        self.cost_basis = cost_basis
+        self.last_sale_price = last_sale_price
 
     @property
     def sid(self) -> int:
         """The asset's sid."""
         return self.asset.sid
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PositionView):
+            return NotImplemented
+        return (self.asset, self.amount, self.cost_basis, self.last_sale_price) == (
+            other.asset,
+            other.amount,
+            other.cost_basis,
+            other.last_sale_price,
+        )
 
-class Positions(Mapping[Asset, PositionView]):
-    """Open positions by asset; a missing asset reads as a zero position (Zipline)."""
+    __hash__ = None  # type: ignore[assignment]
 
-    def __init__(self, views: dict[Asset, PositionView]) -> None:
-        self._views = views
+    def __repr__(self) -> str:
+        return (
+            f"PositionView({self.asset!r}, amount={self.amount}, cost_basis={self.cost_basis}, "
+            f"last_sale_price={self.last_sale_price})"
+        )
 
-    def __getitem__(self, asset: Asset) -> PositionView:
-        view = self._views.get(asset)
-        if view is None:
-            return PositionView(asset, 0.0, 0.0, 0.0)
-        return view
 
-    def __contains__(self, asset: object) -> bool:
-        return asset in self._views
+class Positions(dict[Asset, PositionView]):
+    """Open positions by asset; a missing asset reads as a zero position (Zipline).
 
-    def __iter__(self) -> Iterator[Asset]:
-        return iter(self._views)
+    A plain dict underneath, so ``asset in positions`` and iteration cost what
+    they cost on a dict.
+    """
 
-    def __len__(self) -> int:
-        return len(self._views)
+    def __missing__(self, asset: Asset) -> PositionView:
+        return PositionView(asset, 0.0, 0.0, 0.0)
 
 
 class Portfolio:
