@@ -59,3 +59,7 @@ class DataPortal(Protocol):
     def exact_price(self, asset: Asset, field: str) -> Decimal | None:
         """The exact stored value of ``field`` at the cursor, or None without a bar."""
         ...
+
+    def exact_prices(self, assets: Sequence[Asset], field: str) -> Sequence[Decimal | None]:
+        """:meth:`exact_price` of several assets at once (marking positions each close)."""
+        ...

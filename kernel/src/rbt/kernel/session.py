@@ -125,8 +125,11 @@ class Session:
 
     def mark_positions(self) -> None:
         """Value every open position at the portal's current exact price."""
-        for asset, _amount, _last in list(self.ledger.iter_holdings()):
-            price = self.portal.exact_price(asset, self.mark_field)
+        assets = [asset for asset, _amount, _last in self.ledger.iter_holdings()]
+        if not assets:
+            return
+        for asset, price in zip(assets, self.portal.exact_prices(assets, self.mark_field),
+                                strict=True):
             if price is not None:
                 self.ledger.mark(asset, price)
 

@@ -424,6 +424,20 @@ class BarPortal:
         return self.bars.exact(field, row, col)
 
 
+    def exact_prices(self, assets: Sequence[Asset], field: str) -> list[Decimal | None]:
+        """:meth:`exact_price` for several assets, vectorized for unadjusted closes."""
+        if field not in ("close", "price") or self._adj is not None or self._row < 0:
+            return [self.exact_price(asset, field) for asset in assets]
+        cols = np.fromiter((self._col(a) for a in assets), dtype=np.intp, count=len(assets))
+        rows = self._last_rows()[self._row, cols]
+        mantissas = self.bars.mantissas["close"][np.maximum(rows, 0), cols].tolist()
+        scales = self.bars.price_scales[cols].tolist()
+        return [
+            None if row < 0 else Decimal(m).scaleb(-s)
+            for row, m, s in zip(rows.tolist(), mantissas, scales, strict=True)
+        ]
+
+
 class _Adjustments:
     """Known-at arrays of a bundle's splits and dividends, sorted by when they become known.
 
