@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker
 from rbt.kernel.bus import EventBus
 from rbt.kernel.clock import ClockEvent, ClockEventKind
@@ -173,5 +171,5 @@ class Session:
         previous = self.orders.get(order_id)
         assert previous is not None
         order = self.orders.transition(order_id, kind, reason)
-        self.bus.publish(OrderUpdated(self.now, attrs.evolve(order), previous.status))
+        self.bus.publish(OrderUpdated(self.now, order, previous.status))  # frozen: no copy
         return order
