@@ -46,16 +46,22 @@ def test_crypto_trades_fractional_amounts_every_day_of_the_week(tmp_path, run):
     days = [dt.date(2024, 1, 6) + dt.timedelta(days=i) for i in range(5)]
     rows = ["date,open,high,low,close,volume"] + [
         f"{d},{40000 + 100 * i}.00,{40050 + 100 * i}.00,{39950 + 100 * i}.00,"
-        f"{40000 + 100 * i}.00,12.5" for i, d in enumerate(days)]
+        f"{40000 + 100 * i}.00,12.5"
+        for i, d in enumerate(days)
+    ]
     (directory / "BTCUSD.csv").write_text("\n".join(rows) + "\n")
     (directory / "metadata.csv").write_text(
-        "symbol,asset_class,lot_size,tick_size,min_notional\nBTCUSD,crypto,0.0001,0.01,10\n")
+        "symbol,asset_class,lot_size,tick_size,min_notional\nBTCUSD,crypto,0.0001,0.01,10\n"
+    )
     home = RbtHome(tmp_path / "home")
     ingest(home, "csv", "btc", {"path": str(directory), "calendar": "always_open"})
     bars = load_bundle(home, "btc")
     btc = bars.assets[0]
     assert (btc.asset_class, btc.lot_size, btc.calendar) == (
-        AssetClass.CRYPTO, Decimal("0.0001"), "ALWAYS_OPEN")
+        AssetClass.CRYPTO,
+        Decimal("0.0001"),
+        "ALWAYS_OPEN",
+    )
     result = run(BuyOnce("BTCUSD", 0.12345), bars, capital_base=10_000)
     assert result.perf["session"].to_list() == days  # the weekend trades
     assert result.transactions["amount"].to_list() == [Decimal("0.1234")]
@@ -71,14 +77,23 @@ def test_future_is_closed_at_its_last_price_after_auto_close(run):
     P&L = 2 × 50 × (4740 − 4710) = 3000.00, no commission. Later orders on it are
     not tradable (``can_trade`` is False).
     """
-    es = Asset(sid=7, symbol="ESH4", asset_class=AssetClass.FUTURE, multiplier=50,
-               tick_size="0.25", auto_close_date=dt.date(2024, 1, 9))
+    es = Asset(
+        sid=7,
+        symbol="ESH4",
+        asset_class=AssetClass.FUTURE,
+        multiplier=50,
+        tick_size="0.25",
+        auto_close_date=dt.date(2024, 1, 9),
+    )
     close = 4700.0 + 10 * np.arange(len(SESSIONS))
 
     class Hold(BuyOnce):
         def before_trading_start(self, context, data):
-            self.last_seen = (data.current_dt.date(), context.portfolio.positions[es].amount,
-                              data.can_trade(es))
+            self.last_seen = (
+                data.current_dt.date(),
+                context.portfolio.positions[es].amount,
+                data.can_trade(es),
+            )
 
     strategy = Hold("ESH4", 2)
     result = run(strategy, daily([es], SESSIONS, close))
@@ -99,17 +114,15 @@ def test_perpetual_funding_is_paid_by_longs_and_received_by_shorts(run):
     −2.5 × 100 × 0.0001 = −0.025, then −2.5 × 100 × (−0.0002) = +0.05.
     Cash: 100000 − 250 − 0.025 + 0.05 = 99750.025.
     """
-    perp = Asset(sid=3, symbol="BTC-PERP", asset_class=AssetClass.PERPETUAL, lot_size="0.01",
-                 calendar="XNYS")
+    perp = Asset(
+        sid=3, symbol="BTC-PERP", asset_class=AssetClass.PERPETUAL, lot_size="0.01", calendar="XNYS"
+    )
     at = [XNYS.session_times(d).close for d in (dt.date(2024, 1, 4), dt.date(2024, 1, 5))]
-    funding = (FundingRate(3, at[0], Decimal("0.0001")),
-               FundingRate(3, at[1], Decimal("-0.0002")))
-    bars = daily([perp], SESSIONS, np.full(len(SESSIONS), 100.0),
-                 CorporateActions(funding=funding))
+    funding = (FundingRate(3, at[0], Decimal("0.0001")), FundingRate(3, at[1], Decimal("-0.0002")))
+    bars = daily([perp], SESSIONS, np.full(len(SESSIONS), 100.0), CorporateActions(funding=funding))
     result = run(BuyOnce("BTC-PERP", 2.5), bars)
     assert result.perf["cash"][-1] == Decimal("99750.025")
-    cash = dict(zip(result.perf["session"].to_list(), result.perf["cash"].to_list(),
-                    strict=True))
+    cash = dict(zip(result.perf["session"].to_list(), result.perf["cash"].to_list(), strict=True))
     assert cash[dt.date(2024, 1, 4)] == Decimal("99749.975")
 
 
@@ -163,8 +176,14 @@ def test_borrow_cost_and_financing_accrue_at_each_close(run):
 def test_auto_close_cancels_a_resting_order_without_breaking_the_event_order(run):
     """A resting limit on a future that auto-closes is cancelled at the auto-close
     session's first bar (order events never precede the bar in the bus's order)."""
-    es = Asset(sid=7, symbol="ESH4", asset_class=AssetClass.FUTURE, multiplier=50,
-               tick_size="0.25", auto_close_date=dt.date(2024, 1, 9))
+    es = Asset(
+        sid=7,
+        symbol="ESH4",
+        asset_class=AssetClass.FUTURE,
+        multiplier=50,
+        tick_size="0.25",
+        auto_close_date=dt.date(2024, 1, 9),
+    )
     close = 4700.0 + 10 * np.arange(len(SESSIONS))
 
     class Rest(TradingAlgorithm):
@@ -183,3 +202,49 @@ def test_auto_close_cancels_a_resting_order_without_breaking_the_event_order(run
     result = run(strategy, daily([es], SESSIONS, close))
     assert strategy.cancelled == [strategy.placed]
     assert len(result.transactions) == 0
+
+
+class WatchValue(BuyOnce):
+    """BuyOnce that records the float portfolio value the strategy sees each bar."""
+
+    def initialize(self, context):
+        self.seen = []
+
+    def handle_data(self, context, data):
+        super().handle_data(context, data)
+        self.seen.append(
+            (context.portfolio.portfolio_value, float(context.portfolio.exact.portfolio_value))
+        )
+
+
+def test_float_portfolio_view_applies_fx_rates_and_multipliers(run):
+    """What the strategy sees (floats) equals the exact books for a EUR-quoted stock and a
+    futures contract with multiplier 50 — sizing with order_target_percent depends on it."""
+    sap = Asset(sid=1, symbol="SAP", quote_currency="EUR")
+    eurusd = Asset(sid=2, symbol="EURUSD", asset_class=AssetClass.CRYPTO, lot_size="0.01")
+    fx = np.where(np.arange(len(SESSIONS)) < 4, 1.10, 1.20)
+    close = np.column_stack([np.full(len(SESSIONS), 100.0), fx])
+    strategy = WatchValue("SAP", 10)
+    run(strategy, daily([sap, eurusd], SESSIONS, close))
+    assert strategy.seen[-1] == (100100.0, 100100.0)
+    assert all(seen == exact for seen, exact in strategy.seen)
+
+    es = Asset(sid=7, symbol="ESH4", asset_class=AssetClass.FUTURE, multiplier=50, tick_size="0.25")
+    strategy = WatchValue("ESH4", 2)
+    run(strategy, daily([es], SESSIONS, 4700.0 + 10 * np.arange(len(SESSIONS))))
+    assert all(seen == exact for seen, exact in strategy.seen)
+    assert strategy.seen[-1][0] != strategy.seen[0][0]  # the position's P&L moves it
+
+
+def test_crypto_spot_defaults_to_a_cash_account(run):
+    """Design §2.1a.3: a crypto-only bundle runs on a cash account unless told otherwise.
+    BTC at 40000: a buy of 3 (120000) with 100000 of cash is denied; on margin it fills."""
+    btc = Asset(
+        sid=3, symbol="BTC", asset_class=AssetClass.CRYPTO, lot_size="0.0001", quote_currency="USD"
+    )
+    bars = daily([btc], SESSIONS, np.full(len(SESSIONS), 40000.0))
+    cash = run(BuyOnce("BTC", 3), bars)
+    assert cash.orders["status"].to_list() == ["denied"]
+    assert len(cash.transactions) == 0
+    margin = run(BuyOnce("BTC", 3), bars, account="margin")
+    assert len(margin.transactions) == 1

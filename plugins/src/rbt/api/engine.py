@@ -145,6 +145,15 @@ class Engine:
         self.benchmark: Asset | None = None  # set_benchmark (rbt.analytics.benchmark)
         n = portal.bars.shape[1]
         self._qty = np.zeros(n)
+        # per column: contract multiplier, and the quote currency when it is not the base
+        assets = portal.bars.assets
+        self._mult = np.array([float(a.multiplier) for a in assets])
+        base = self.ledger.base_currency
+        self._foreign = {
+            i: a.quote_currency
+            for i, a in enumerate(assets)
+            if a.quote_currency and a.quote_currency != base
+        }
         self._held: set[int] = set()
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
@@ -262,9 +271,23 @@ class Engine:
         value = 0.0
         if len(idx) and self.portal.row >= 0:
             prices = self.portal.price_row()
-            value = float(np.dot(self._qty[idx], prices[idx]))
+            weights = self._qty[idx] * self._mult[idx]
+            if self._foreign:  # foreign-quoted positions at the rate in force (float view)
+                weights = weights * np.array(
+                    [self._float_rate(col) for col in idx.tolist()], dtype=np.float64
+                )
+            value = float(np.dot(weights, prices[idx]))
         self._value_cache = (key[0], key[1], value)
         return value
+
+    def _float_rate(self, col: int) -> float:
+        currency = self._foreign.get(col)
+        if currency is None:
+            return 1.0
+        try:
+            return float(self.ledger.rate(currency))
+        except KeyError:  # no rate yet: the exact books refuse to value it too
+            return float("nan")
 
     def position_views(self) -> Positions:
         """Open positions as float views: a snapshot at the current bar.

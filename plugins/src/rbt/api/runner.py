@@ -25,7 +25,7 @@ from rbt.kernel.clock import SimClock
 from rbt.kernel.errors import ConfigError, DataUnavailableError
 from rbt.kernel.ledger import Ledger
 from rbt.kernel.manager import RbtPluginManager
-from rbt.kernel.model import Asset
+from rbt.kernel.model import Asset, AssetClass
 from rbt.kernel.numeric import decimal_from_float, to_decimal
 from rbt.kernel.registry import ProviderKind
 from rbt.kernel.session import Session
@@ -140,7 +140,7 @@ def run_backtest(
     base_currency: str = "USD",
     borrow_rate: Any = 0,
     financing_rate: Any = 0,
-    account: str = "margin",
+    account: str | None = None,
 ) -> BacktestResult:
     """Run ``strategy`` from ``start`` to ``end`` (inclusive sessions) and return its results.
 
@@ -160,8 +160,9 @@ def run_backtest(
         converted at the bundle's conversion series (see :mod:`rbt.api.actions`).
     :param borrow_rate: annual rate charged on the value of short positions, accrued at
         each session close (0: Zipline's behaviour).
-    :param account: ``"margin"`` (default, Zipline's: no cash check) or ``"cash"`` (a buy
-        beyond the free cash is denied, see :mod:`rbt.api.controls`).
+    :param account: ``"margin"`` (Zipline's: no cash check) or ``"cash"`` (a buy beyond
+        the free cash is denied, see :mod:`rbt.api.controls`). Default: ``"cash"`` when
+        every asset of the bundle is crypto spot, else ``"margin"`` (design §2.1a.3).
     :param financing_rate: annual rate charged on negative cash (leverage), accrued at
         each session close (0: Zipline's behaviour).
     """
@@ -185,6 +186,9 @@ def run_backtest(
         bundle_hash = _bundle_hash(home, bundle)
     calendar = get_calendar(bars.calendar)
     sessions = _sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
+    if account is None:
+        crypto = bool(bars.assets) and all(a.asset_class is AssetClass.CRYPTO for a in bars.assets)
+        account = "cash" if crypto else "margin"
     params_obj = merge_params(instance.PARAMS, dict(params or {}))
     from rbt.analytics.benchmark import resolve_benchmark
 
