@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
@@ -85,3 +86,23 @@ def test_partial_commission_shares_add_up_exactly() -> None:
     frame = round_trips_frame(trips)
     assert frame.columns[:3] == ["sid", "symbol", "direction"]
     assert frame["pnl"].to_list() == [t.pnl for t in trips]
+
+
+def test_round_trip_pnl_and_turnover_scale_with_the_contract_multiplier() -> None:
+    """Futures: 2 contracts × 50 bought at 4700.00, sold at 4740.00 → P&L 4000.00 − fees."""
+    import polars as pl
+
+    from rbt.api.results import decimal_column
+
+    frame = pl.DataFrame({
+        "sid": [7, 7], "symbol": ["ESH4", "ESH4"], "ts": [1, 2],
+        "session": [None, None],
+        "amount": decimal_column("amount", [Decimal(2), Decimal(-2)]),
+        "price": decimal_column("price", [Decimal("4700.00"), Decimal("4740.00")]),
+        "commission": decimal_column("commission", [Decimal("1.00"), Decimal("1.00")]),
+        "multiplier": decimal_column("multiplier", [Decimal(50), Decimal(50)]),
+    })
+    (trip,) = round_trips(frame)
+    assert trip.pnl == Decimal("3998.00")
+    assert trip.multiplier == Decimal(50)
+    assert trip.return_pct == float(Decimal("3998.00") / Decimal("470000.00"))

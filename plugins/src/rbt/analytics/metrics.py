@@ -117,7 +117,11 @@ def exposure_series(
     if positions is not None and len(positions):
         held = positions.select(
             "session",
-            (pl.col("amount").cast(pl.Float64) * pl.col("last_price").cast(pl.Float64))
+            (
+                pl.col("amount").cast(pl.Float64)
+                * pl.col("last_price").cast(pl.Float64)
+                * _multiplier(positions)
+            )
             .abs()
             .alias("notional"),
         )
@@ -133,7 +137,11 @@ def exposure_series(
     if transactions is not None and len(transactions):
         notional = transactions.select(
             "session",
-            (pl.col("amount").cast(pl.Float64) * pl.col("price").cast(pl.Float64))
+            (
+                pl.col("amount").cast(pl.Float64)
+                * pl.col("price").cast(pl.Float64)
+                * _multiplier(transactions)
+            )
             .abs()
             .alias("notional"),
         )
@@ -287,3 +295,12 @@ def compute_metrics(
     return {
         name: _f(manager.get_provider(ProviderKind.METRIC, name).load()(inputs)) for name in names
     }
+
+
+def _multiplier(frame: pl.DataFrame) -> pl.Expr:
+    """Contract multipliers of a frame's rows (1 for frames written before the column)."""
+    import polars as pl
+
+    if "multiplier" in frame.columns:
+        return pl.col("multiplier").cast(pl.Float64)
+    return pl.lit(1.0)

@@ -6,8 +6,9 @@ open lots first, a fill larger than the open position closes it and opens the
 rest in the other direction, and a fill spanning several lots gives one round
 trip per lot it closes. Profit and loss are exact (``Decimal``):
 ``direction × (exit − entry) × quantity`` minus the commissions of both fills,
-shared pro rata by quantity. Prices are per unit (multiplier 1, as for
-equities and spot crypto). Positions still open at the end are not round trips.
+shared pro rata by quantity; prices are per unit and P&L is scaled by the
+frame's ``multiplier`` column (contracts; 1 when absent). Positions still open
+at the end are not round trips.
 
 Statistics over the closed round trips (conventions: no trades → every
 statistic is 0.0; no losing trade → profit factor 0.0, since it is undefined):
@@ -52,6 +53,7 @@ class RoundTrip:
     exit_price: Decimal
     commission: Decimal
     pnl: Decimal
+    multiplier: Decimal = Decimal(1)
 
     @property
     def holding_days(self) -> float:
@@ -61,7 +63,7 @@ class RoundTrip:
     @property
     def return_pct(self) -> float:
         """P&L over the entry notional."""
-        notional = self.entry_price * self.amount
+        notional = self.entry_price * self.amount * self.multiplier
         return float(self.pnl / notional) if notional else 0.0
 
 
@@ -107,6 +109,7 @@ def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[R
         if amount == 0:
             continue
         price, commission = _dec(row["price"]), _dec(row.get("commission"))
+        multiplier = _dec(row.get("multiplier") or 1)
         sid, ts, session = int(row["sid"]), int(row["ts"]), row.get("session")
         lots = books.setdefault(sid, deque())
         remaining = amount
@@ -132,7 +135,8 @@ def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[R
                     entry_price=lot.price,
                     exit_price=price,
                     commission=fees,
-                    pnl=sign * (price - lot.price) * matched - fees,
+                    pnl=sign * (price - lot.price) * matched * multiplier - fees,
+                    multiplier=multiplier,
                 )
             )
             lot.amount -= sign * matched

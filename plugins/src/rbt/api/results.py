@@ -148,6 +148,7 @@ def build_frames(
             "amount": decimal_column("amount", [f.amount for f in fills]),
             "price": decimal_column("price", [f.price for f in fills]),
             "commission": decimal_column("commission", [f.commission for f in fills]),
+            "multiplier": decimal_column("multiplier", [f.asset.multiplier for f in fills]),
         }
     )
     orders_frame = pl.DataFrame(
@@ -172,6 +173,7 @@ def build_frames(
             "symbol": pl.Series([assets[row[1]].symbol for row in rows], dtype=pl.String),
             "amount": decimal_column("amount", [row[2] for row in rows]),
             "last_price": decimal_column("last_price", [row[3] for row in rows]),
+            "multiplier": decimal_column("multiplier", [assets[row[1]].multiplier for row in rows]),
         }
     )
     return perf, transactions, orders_frame, positions
