@@ -24,6 +24,8 @@ BUILTINS: tuple[str, ...] = (
     "rbt.plugins.sim_broker",
     "rbt.plugins.costs",
     "rbt.plugins.metrics",
+    "rbt.plugins.optimizers",
+    "rbt.plugins.executors",
 )
 
 
