@@ -1,0 +1,252 @@
+"""The paper broker: the backtest's matching, slippage and commission models on live or
+replayed bars, with its own venue-side store.
+
+:class:`PaperBroker` *is* a :class:`~rbt.plugins.sim_broker.SimBroker` (the same matching
+code and the same model objects: ``set_commission``/``set_slippage`` reach it the same
+way), plus:
+
+* **latency** (``latency_ns``): an order reaches the venue that much later in feed time;
+  it can first match on a bar closing at or after ``created + latency`` (0: the backtest's
+  timing, which the equality tests use);
+* a **venue store** — a SQLite file of its own (WAL, ``synchronous=FULL``) with the
+  venue's orders, fills and balance — separate from the engine's database, so restart
+  reconciliation compares two independent records;
+* lookups by client order id (:meth:`lookup`), the way unknown outcomes are resolved.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from rbt.data.portal import BarPortal
+from rbt.kernel.broker import BrokerEvents
+from rbt.kernel.costs import CommissionModel, SlippageModel
+from rbt.kernel.model import Fill, Order
+from rbt.kernel.orders import OrderEventKind
+from rbt.plugins.sim_broker import SimBroker
+
+__all__ = ["PaperBroker", "VenueStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS venue_orders (
+    client_order_id TEXT PRIMARY KEY,
+    sid INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    filled TEXT NOT NULL DEFAULT '0',
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS venue_fills (
+    trade_id TEXT PRIMARY KEY,
+    client_order_id TEXT NOT NULL REFERENCES venue_orders(client_order_id),
+    sid INTEGER NOT NULL,
+    amount TEXT NOT NULL,
+    price TEXT NOT NULL,
+    commission TEXT NOT NULL,
+    ts INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS venue_balances (
+    account TEXT PRIMARY KEY,
+    cash TEXT NOT NULL
+);
+"""
+
+
+class VenueStore:
+    """The paper venue's own records (one SQLite file)."""
+
+    def __init__(self, path: str | Path, account: str = "paper", cash: Decimal = Decimal(0)):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.account = account
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(_SCHEMA)
+        self.db.execute(
+            "INSERT OR IGNORE INTO venue_balances (account, cash) VALUES (?, ?)",
+            (account, str(cash)),
+        )
+
+    def has_order(self, client_order_id: str) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM venue_orders WHERE client_order_id = ?", (client_order_id,)
+        ).fetchone()
+        return row is not None
+
+    def order(self, client_order_id: str) -> dict[str, Any] | None:
+        """The venue's view of an order, or None (never received)."""
+        cur = self.db.execute(
+            "SELECT client_order_id, sid, amount, status, filled, reason FROM venue_orders "
+            "WHERE client_order_id = ?",
+            (client_order_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            return None
+        keys = ("client_order_id", "sid", "amount", "status", "filled", "reason")
+        return dict(zip(keys, row, strict=True))
+
+    def add_order(self, order: Order) -> bool:
+        """Record a received order; False when the client id is already known (dedupe)."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO venue_orders (client_order_id, sid, amount, created, status) "
+            "VALUES (?, ?, ?, ?, 'accepted')",
+            (order.id, order.asset.sid, str(order.amount), order.created),
+        )
+        return cur.rowcount == 1
+
+    def set_status(self, client_order_id: str, status: str, reason: str = "") -> None:
+        self.db.execute(
+            "UPDATE venue_orders SET status = ?, reason = ? WHERE client_order_id = ?",
+            (status, reason, client_order_id),
+        )
+
+    def add_fill(self, fill: Fill) -> bool:
+        """Record a fill once (by trade id); False when it was already recorded."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute(
+                "INSERT OR IGNORE INTO venue_fills "
+                "(trade_id, client_order_id, sid, amount, price, commission, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    fill.id,
+                    fill.order_id,
+                    fill.asset.sid,
+                    str(fill.amount),
+                    str(fill.price),
+                    str(fill.commission),
+                    fill.ts,
+                ),
+            )
+            new = cur.rowcount == 1
+            if new:
+                (filled,) = self.db.execute(
+                    "SELECT filled FROM venue_orders WHERE client_order_id = ?", (fill.order_id,)
+                ).fetchone()
+                self.db.execute(
+                    "UPDATE venue_orders SET filled = ? WHERE client_order_id = ?",
+                    (str(Decimal(filled) + fill.amount), fill.order_id),
+                )
+                (cash,) = self.db.execute(
+                    "SELECT cash FROM venue_balances WHERE account = ?", (self.account,)
+                ).fetchone()
+                cash = Decimal(cash) - fill.notional - fill.commission
+                self.db.execute(
+                    "UPDATE venue_balances SET cash = ? WHERE account = ?",
+                    (str(cash), self.account),
+                )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return new
+
+    def positions(self) -> dict[int, Decimal]:
+        """Net amount per asset id from the venue's fills (zero positions left out)."""
+        totals: dict[int, Decimal] = {}
+        for sid, amount in self.db.execute("SELECT sid, amount FROM venue_fills"):
+            totals[sid] = totals.get(sid, Decimal(0)) + Decimal(amount)
+        return {sid: amount for sid, amount in totals.items() if amount != 0}
+
+    def open_order_ids(self) -> set[str]:
+        cur = self.db.execute("SELECT client_order_id FROM venue_orders WHERE status = 'accepted'")
+        return {row[0] for row in cur}
+
+    def fill_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT trade_id FROM venue_fills")}
+
+    def cash(self) -> Decimal:
+        (cash,) = self.db.execute(
+            "SELECT cash FROM venue_balances WHERE account = ?", (self.account,)
+        ).fetchone()
+        return Decimal(cash)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+_STATUS = {
+    OrderEventKind.CANCEL: "cancelled",
+    OrderEventKind.EXPIRE: "expired",
+    OrderEventKind.REJECT: "rejected",
+}
+
+
+class PaperBroker(SimBroker):
+    """Paper trading: :class:`SimBroker` matching plus latency and a venue store.
+
+    :param portal: the live (or replayed) bar portal.
+    :param commission: the backtest's commission model object.
+    :param slippage: the backtest's slippage model object.
+    :param store: the venue store (its own SQLite file).
+    :param latency_ns: how long an order takes to reach the venue, in feed time.
+    """
+
+    name = "paper"
+
+    def __init__(
+        self,
+        portal: BarPortal,
+        *,
+        commission: CommissionModel,
+        slippage: SlippageModel,
+        fill_timing: str = "next_close",
+        store: VenueStore,
+        latency_ns: int = 0,
+    ) -> None:
+        super().__init__(portal, commission=commission, slippage=slippage, fill_timing=fill_timing)
+        self.store = store
+        self.latency_ns = latency_ns
+        self._downstream: BrokerEvents | None = None
+        self.messages = 0
+
+    def connect(self, events: BrokerEvents) -> None:
+        """Report to ``events`` after the venue store has recorded each report."""
+        self._downstream = events
+        super().connect(_VenueSink(self))
+
+    def submit(self, order: Order) -> None:
+        """The venue receives ``order`` (recorded once per client id) and works it."""
+        self.store.add_order(order)  # a re-sent known id is not a second order
+        venue_copy = attrs.evolve(order, created=order.created + self.latency_ns)
+        super().submit(venue_copy)
+
+    def lookup(self, client_order_id: str) -> dict[str, Any] | None:
+        """Resolve an order by client id (None: the venue never received it)."""
+        return self.store.order(client_order_id)
+
+    def close(self) -> None:
+        """Keep the store open for reconciliation; :meth:`VenueStore.close` closes it."""
+
+
+class _VenueSink:
+    """Records what the simulated venue reports, then forwards it to the engine."""
+
+    def __init__(self, broker: PaperBroker) -> None:
+        self.broker = broker
+
+    def order_event(self, order_id: str, kind: OrderEventKind, ts: int, reason: str = "") -> None:
+        status = _STATUS.get(kind)
+        if status is not None:
+            self.broker.store.set_status(order_id, status, reason)
+        self.broker.messages += 1
+        assert self.broker._downstream is not None
+        self.broker._downstream.order_event(order_id, kind, ts, reason)
+
+    def fill(self, fill: Fill) -> None:
+        self.broker.store.add_fill(fill)
+        order = self.broker.store.order(fill.order_id)
+        if order is not None and Decimal(order["filled"]) == Decimal(order["amount"]):
+            self.broker.store.set_status(fill.order_id, "filled")
+        self.broker.messages += 1
+        assert self.broker._downstream is not None
+        self.broker._downstream.fill(fill)
