@@ -82,7 +82,7 @@ def test_migration_0002_upgrades_a_0001_database(tmp_path) -> None:
     engine = sa.create_engine(url)
     upgrade(engine, "0001_assets")
     assert "runs" not in sa.inspect(engine).get_table_names()
-    upgrade(engine)
+    upgrade(engine, "0002_runs")
     assert "runs" in sa.inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == (
