@@ -1,4 +1,4 @@
-"""Real runs for the registry/report tests: synthetic XNYS bars, a strategy file, a real home.
+"""Real runs for the registry and report tests: synthetic XNYS bars, a strategy file, a real home.
 
 Nothing is mocked: runs go through :func:`rbt.api.run_backtest`, write their results and
 record themselves in a real SQLite file under ``tmp_path``.
