@@ -35,7 +35,8 @@ def test_space_kinds_grid_and_sampling():
     draws = [space.sample(rng) for _ in range(2000)]
     assert all(5 <= d["fast"] <= 30 and d["fast"] % 5 == 0 for d in draws)
     rates = np.array([d["rate"] for d in draws])
-    assert rates.min() >= 0.001 and rates.max() <= 1.0
+    assert rates.min() >= 0.001
+    assert rates.max() <= 1.0
     # log-uniform: about a third of the draws in each decade
     assert 0.28 < np.mean(rates < 0.01) < 0.39
     assert {d["mode"] for d in draws} == {"a", "b", 3}
@@ -66,7 +67,7 @@ def test_invalid_space_names_the_parameter(spec, name):
 
 def test_invalid_space_rejected_before_any_trial(home, example):
     for space in (["fast=int:30:5", "slow=int:40:60"], ["fast=int:5:10", "nope=int:1:2"]):
-        with pytest.raises(ConfigError, match="fast|nope"):
+        with pytest.raises(ConfigError, match=r"fast|nope"):
             optimize(example, space, home=home, params=UNIVERSE, **WINDOW)
     engine = open_database(home)
     with engine.connect() as conn:
@@ -121,7 +122,13 @@ def test_objective_function_and_minimize(home, example):
 
 def test_random_search_is_seeded(home, example):
     space = {"fast": "int:3:30", "slow": "int:31:120:log"}
-    common = dict(home=home, params=UNIVERSE, search="random", trials=6, checkpoint=False)
+    common = {
+        "home": home,
+        "params": UNIVERSE,
+        "search": "random",
+        "trials": 6,
+        "checkpoint": False,
+    }
     a = optimize(example, space, seed=1, **common, **WINDOW)
     b = optimize(example, space, seed=1, **common, **WINDOW)
     c = optimize(example, space, seed=2, **common, **WINDOW)
@@ -135,10 +142,12 @@ def test_failed_trial_is_recorded_with_traceback_and_sweep_goes_on(home, flaky):
     res = optimize(flaky, {"x": "int:1:5"}, home=home, objective="total_return", **WINDOW)
     by_x = {t["params"]["x"]: t for t in res.trials}
     assert by_x[3]["status"] == "failed"
-    assert "Traceback" in by_x[3]["error"] and "x=3 is not allowed" in by_x[3]["error"]
+    assert "Traceback" in by_x[3]["error"]
+    assert "x=3 is not allowed" in by_x[3]["error"]
     assert by_x[3]["value"] is None
     assert [by_x[x]["status"] for x in (1, 2, 4, 5)] == ["ok"] * 4
-    assert len(res.failed) == 1 and res.best_params["x"] in (1, 2, 4, 5)
+    assert len(res.failed) == 1
+    assert res.best_params["x"] in (1, 2, 4, 5)
     # checkpointed too, with the traceback
     stored = {
         t["params"]["x"]: t
@@ -147,7 +156,8 @@ def test_failed_trial_is_recorded_with_traceback_and_sweep_goes_on(home, flaky):
         .trials(res.sweep_id)
         .values()
     }
-    assert stored[3]["status"] == "failed" and "x=3 is not allowed" in stored[3]["error"]
+    assert stored[3]["status"] == "failed"
+    assert "x=3 is not allowed" in stored[3]["error"]
 
 
 def test_rerun_resumes_from_checkpoint_without_running(home, example):
@@ -159,7 +169,8 @@ def test_rerun_resumes_from_checkpoint_without_running(home, example):
     assert again.sweep_id == first.sweep_id
     assert again.table.equals(first.table)
     other = optimize(example, space, home=home, params=UNIVERSE, seed=5, **WINDOW)
-    assert other.sweep_id != first.sweep_id and other.ran == 6
+    assert other.sweep_id != first.sweep_id
+    assert other.ran == 6
 
 
 def test_early_stopping(home, example):
