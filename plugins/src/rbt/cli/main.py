@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from rbt.cli.exit_codes import ExitCode
+from rbt.cli.live import register as _register_live
 from rbt.cli.output import console, error, print_json, table
 from rbt.cli.runs import register as _register_runs
 
@@ -348,6 +349,7 @@ def plugins(as_json: JsonOption = False) -> None:
 
 # -- runs and reports (rbt.cli.runs) --------------------------------------------------------
 _register_runs(app)
+_register_live(app)
 
 
 # -- entry point ----------------------------------------------------------------------------

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +46,6 @@ from rbt.data.portal import BarPortal
 from rbt.kernel.broker import ClientOrderIds
 from rbt.kernel.clock import ClockEvent, ClockEventKind
 from rbt.kernel.errors import ConfigError, RbtError
-from rbt.kernel.events import OrderUpdated
 from rbt.kernel.ledger import Ledger
 from rbt.kernel.model import Asset, Fill, Order, OrderStyle
 from rbt.kernel.orders import OrderEventKind
@@ -88,7 +89,8 @@ class LiveSession(Session):
         if denial is not None:
             return self._order_changed(order.id, OrderEventKind.DENY, denial)
         # save before send: the intent and its id are committed before the broker call
-        self.journal.record_intent(order, self.order_ids.seq)
+        if self.journal.record_intent(order, self.order_ids.seq):
+            _fault("after_intent", self.order_ids.seq)
         order = self._order_changed(order.id, OrderEventKind.SUBMIT)
         self.broker.submit(order)
         return self.orders.get(order.id) or order
@@ -116,6 +118,18 @@ class LiveSession(Session):
         self._seen_fills.add(fill.id)
         self.journal.record_fill(fill)
         super().fill(fill)
+        if not self.catching_up:
+            order = self.orders.get(fill.order_id)
+            assert order is not None
+            self.journal.record_order_state(order, self.now)
+
+    def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
+        order = super()._order_changed(order_id, kind, reason)
+        if not self.catching_up and kind is not OrderEventKind.DENY:
+            self.journal.record_order_state(order, self.now)
+        elif kind is OrderEventKind.DENY and not self.catching_up:
+            self.journal.audit(self.now, "denied", order_id, {"reason": reason})
+        return order
 
     def halt(self, reason: str) -> None:
         self.trading_state, self.state_reason = HALTED, reason
@@ -129,6 +143,14 @@ class LiveSession(Session):
         if seen is None:
             seen = self.__dict__["_seen"] = set()
         return seen
+
+
+def _fault(point: str, count: int) -> None:
+    """Fault injection for the crash tests: ``RBT_LIVE_FAULT=after_intent:N`` kills the
+    process (SIGKILL) right after the N-th intent commit, before the broker call."""
+    spec = os.environ.get("RBT_LIVE_FAULT")
+    if spec and spec == f"{point}:{count}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @attrs.frozen
@@ -279,7 +301,6 @@ class PaperRun:
             slippage_model,
         )
         self.strategy = instance
-        session.bus.subscribe(OrderUpdated, self._order_updated)
         self.watermark: int | None = previous["last_ts"] if previous else None
         self.peak = (
             Decimal(previous["peak_value"]) if previous and previous["peak_value"] else capital
@@ -287,11 +308,6 @@ class PaperRun:
         self.session_start_value = capital
         self.completed = previous is not None and previous["status"] == "completed"
         self.reconciled = self.watermark is None
-
-    # -- event handlers --------------------------------------------------------------------
-    def _order_updated(self, event: OrderUpdated) -> None:
-        if not self.session.catching_up:
-            self.journal.record_order_state(event.order, event.ts)
 
     def value(self) -> Decimal:
         return self.ledger.cash + self.ledger.positions_value()

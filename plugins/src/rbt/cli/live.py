@@ -1,0 +1,249 @@
+"""``rbt paper``, ``rbt live``, ``rbt status``, ``rbt halt``, ``rbt resume``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rbt.cli.exit_codes import ExitCode
+from rbt.cli.output import console, error, print_json, table
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="RBT home directory (default: $RBT_HOME or the user data dir).",
+        show_default=False,
+    ),
+]
+RunOption = Annotated[
+    str | None, typer.Option("--run", help="Run id (default: every paper/live run).")
+]
+
+
+def _home(path: Path | None) -> Any:
+    from rbt.data.home import RbtHome
+
+    return RbtHome(path) if path is not None else RbtHome()
+
+
+def paper(
+    strategy: Annotated[Path, typer.Argument(help="Strategy file.", exists=True, dir_okay=False)],
+    feed: Annotated[str, typer.Option("--feed", help="replay:BUNDLE")] = "replay:demo",
+    start: Annotated[str, typer.Option("--start", help="First session (inclusive).")] = "",
+    end: Annotated[str, typer.Option("--end", help="Last session (inclusive).")] = "",
+    speed: Annotated[str, typer.Option("--speed", help="Replay factor, or 'max'.")] = "max",
+    capital: Annotated[str, typer.Option("--capital")] = "10000000",
+    param: Annotated[list[str] | None, typer.Option("--param", help="k=v override")] = None,
+    commission: Annotated[str, typer.Option("--commission")] = "per_share",
+    slippage: Annotated[str, typer.Option("--slippage")] = "fixed_bps",
+    fill_timing: Annotated[str, typer.Option("--fill-timing")] = "next_close",
+    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Order latency, feed time.")] = 0,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Reconciliation: halt or adopt.")
+    ] = "halt",
+    breaker: Annotated[
+        list[str] | None,
+        typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)"),
+    ] = None,
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Paper-trade STRATEGY on a replay of a bundle (restart with the same arguments to
+    resume after a crash)."""
+    import asyncio
+
+    from rbt.api.params import parse_param_assignments
+    from rbt.kernel.realtime import parse_speed
+    from rbt.live.engine import PaperRun
+    from rbt.live.risk import make_breaker
+
+    kind, _, bundle = feed.partition(":")
+    if kind != "replay" or not bundle:
+        error(f"unsupported feed {feed!r}: only replay:BUNDLE for now")
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    if not start or not end:
+        error("--start and --end are required for a replay")
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    run = PaperRun(
+        strategy,
+        start=start,
+        end=end,
+        bundle=bundle,
+        home=_home(home),
+        capital_base=capital,
+        params=parse_param_assignments(param or []),
+        commission=commission,
+        slippage=slippage,
+        fill_timing=fill_timing,
+        speed=parse_speed(speed),
+        latency=dt.timedelta(milliseconds=latency_ms),
+        policy=policy,
+        breakers=[make_breaker(b) for b in breaker or []],
+    )
+    try:
+        result = asyncio.run(run.run())
+    finally:
+        run.close()
+    summary = {
+        "run_id": result.run_id,
+        "final_value": str(result.final_value),
+        "orders": result.orders.height,
+        "fills": result.transactions.height,
+        "trading_state": result.trading_state,
+        "reason": result.state_reason,
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        for key, value in summary.items():
+            console().print(f"{key}: {value}")
+
+
+def live(
+    strategy: Annotated[Path, typer.Argument(help="Strategy file.")],
+    broker: Annotated[str, typer.Option("--broker", help="Broker plugin name.")] = "",
+    i_understand: Annotated[
+        bool,
+        typer.Option(
+            "--i-understand-this-trades-real-money", help="Explicit confirmation of real trading."
+        ),
+    ] = False,
+) -> None:
+    """Trade STRATEGY with real money (refuses without explicit confirmation)."""
+    if not i_understand:
+        error(
+            "rbt live trades real money: pass --i-understand-this-trades-real-money to "
+            "confirm (use rbt paper to try a strategy)"
+        )
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    error(
+        f"no live broker adapter is available yet (asked for {broker or 'none'!r}); "
+        "only rbt paper works"
+    )
+    raise typer.Exit(ExitCode.USAGE_ERROR)
+
+
+def _sessions(home: Any, run_id: str | None) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from rbt.data.db import open_database
+
+    db = open_database(home)
+    query = "SELECT * FROM live_sessions" + (" WHERE run_id = :r" if run_id else "")
+    with db.connect() as conn:
+        rows = [dict(r) for r in conn.execute(sa.text(query), {"r": run_id}).mappings()]
+        for row in rows:
+            row["positions"] = [
+                dict(p)
+                for p in conn.execute(
+                    sa.text(
+                        "SELECT symbol, amount, last_price FROM live_positions "
+                        "WHERE run_id = :r ORDER BY symbol"
+                    ),
+                    {"r": row["run_id"]},
+                ).mappings()
+            ]
+            row["open_orders"] = [
+                dict(o)
+                for o in conn.execute(
+                    sa.text(
+                        "SELECT client_order_id, symbol, amount, status, filled FROM orders "
+                        "WHERE run_id = :r AND status IN ('submitting', 'submitted', "
+                        "'accepted', 'partially_filled', 'pending_cancel')"
+                    ),
+                    {"r": row["run_id"]},
+                ).mappings()
+            ]
+            row["updated_at"] = str(row["updated_at"])
+            row["config"] = json.loads(row["config"])
+            value, capital = row.get("portfolio_value"), row.get("capital")
+            if value is not None:
+                from decimal import Decimal
+
+                row["pnl"] = str(Decimal(value) - Decimal(capital))
+    if run_id and not rows:
+        raise LookupError(f"no paper/live run {run_id!r}")
+    return rows
+
+
+def status(
+    run: RunOption = None,
+    home: HomeOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Positions, open orders, P&L and breaker state of paper/live runs."""
+    rows = _sessions(_home(home), run)
+    if as_json:
+        print_json(rows)
+        return
+    console().print(
+        table(
+            "paper/live runs",
+            ["run", "mode", "status", "state", "value", "pnl", "positions", "open orders"],
+            [
+                [
+                    r["run_id"],
+                    r["mode"],
+                    r["status"],
+                    r["trading_state"],
+                    r.get("portfolio_value") or "",
+                    r.get("pnl", ""),
+                    str(len(r["positions"])),
+                    str(len(r["open_orders"])),
+                ]
+                for r in rows
+            ],
+        )
+    )
+
+
+def _set_state(home: Any, run_id: str | None, state: str, reason: str) -> list[str]:
+    from rbt.data.db import open_database
+    from rbt.live.journal import Journal
+
+    rows = _sessions(home, run_id)
+    db = open_database(home)
+    changed = []
+    for row in rows:
+        journal = Journal(db, row["run_id"], venue="paper", account="paper")
+        try:
+            journal.set_trading_state(state, reason, time.time_ns())
+        finally:
+            journal.close()
+        changed.append(row["run_id"])
+    return changed
+
+
+def halt(
+    run: RunOption = None,
+    reason: Annotated[str, typer.Option("--reason")] = "operator halt",
+    reducing: Annotated[
+        bool, typer.Option("--reducing", help="REDUCING instead of HALTED.")
+    ] = False,
+    home: HomeOption = None,
+) -> None:
+    """Stop new orders (HALTED; REDUCING: only orders that shrink positions). Persisted."""
+    state = "REDUCING" if reducing else "HALTED"
+    for run_id in _set_state(_home(home), run, state, reason):
+        console().print(f"{run_id}: {state}")
+
+
+def resume(run: RunOption = None, home: HomeOption = None) -> None:
+    """Set the kill switch back to ACTIVE (an explicit reset after a halt)."""
+    for run_id in _set_state(_home(home), run, "ACTIVE", "operator resume"):
+        console().print(f"{run_id}: ACTIVE")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the live commands to ``app``."""
+    app.command()(paper)
+    app.command()(live)
+    app.command()(status)
+    app.command()(halt)
+    app.command()(resume)
