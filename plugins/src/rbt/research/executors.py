@@ -140,7 +140,7 @@ class DaskExecutor:
                     n_workers=workers or os.cpu_count() or 1,
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",
                 )
                 address = self._cluster.scheduler_address
             self.client = Client(address)
@@ -148,6 +148,7 @@ class DaskExecutor:
         self.workers = len(self.client.scheduler_info().get("workers", {})) or (workers or 1)
         self.max_retries = max_retries
         self._batch = 0
+        self._scattered: tuple[Any, Any] | None = None
 
     def map(
         self, fn: Callable[..., Any], tasks: Sequence[Any], shared: Any = None
@@ -155,7 +156,13 @@ class DaskExecutor:
         from dask.distributed import as_completed
 
         self._batch += 1
-        shared_ref = self.client.scatter(shared, broadcast=True) if shared is not None else None
+        if shared is None:
+            shared_ref = None
+        elif self._scattered is not None and self._scattered[0] is shared:
+            shared_ref = self._scattered[1]
+        else:  # once per sweep: every worker keeps a copy in its memory
+            shared_ref = self.client.scatter(shared, broadcast=True)
+            self._scattered = (shared, shared_ref)
         attempts = dict.fromkeys(range(len(tasks)), 0)
 
         def submit(i: int) -> Any:

@@ -267,6 +267,7 @@ def optimize(
     from rbt.research.worker import run_trial
 
     execu = make_executor(executor, workers=workers)
+    shared_obj = dict(shared) if shared else None  # one object: sent to each worker once
     total = trials or (getattr(optimizer, "_points", None) and len(optimizer._points)) or 0
     results: dict[str, dict[str, Any]] = {}
     order: list[str] = []
@@ -321,7 +322,7 @@ def optimize(
                 )
                 order.append(tid)
                 number += 1
-            for i, out in execu.map(run_trial, todo, dict(shared) if shared else None):
+            for i, out in execu.map(run_trial, todo, shared_obj):
                 task = todo[i]
                 rec = {
                     "trial_id": task["trial_id"],
@@ -333,6 +334,8 @@ def optimize(
                     "error": out.get("error"),
                     "duration": out.get("duration", 0.0),
                     "attempts": 1,
+                    "worker": out.get("worker"),
+                    "bundle_loads": out.get("bundle_loads"),
                 }
                 rec["value"] = value_of(rec["metrics"]) if rec["status"] == "ok" else None
                 if rec["status"] == "ok" and rec["value"] is None:

@@ -7,6 +7,7 @@ later trial it runs: bars are never shipped per task. In-memory bars given as th
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from typing import Any
@@ -15,6 +16,7 @@ __all__ = ["run_trial"]
 
 _BARS: dict[tuple[str, str], tuple[Any, str]] = {}
 _SHARED: dict[str, Any] = {}
+_LOADS: list[tuple[str, str]] = []  # bundles loaded by this process (once each)
 
 
 def init_worker(shared: Any) -> None:
@@ -30,6 +32,7 @@ def _bars(home: str, bundle: str) -> tuple[Any, str]:
 
         h = RbtHome(home)
         _BARS[key] = (load_bundle(h, bundle), bundle_hash(h, bundle))
+        _LOADS.append(key)
     return _BARS[key]
 
 
@@ -71,4 +74,6 @@ def run_trial(task: dict[str, Any], shared: Any = None) -> dict[str, Any]:
     except Exception:
         out.update(status="failed", metrics={}, run_id=None, error=traceback.format_exc())
     out["duration"] = time.perf_counter() - t0
+    out["worker"] = os.getpid()
+    out["bundle_loads"] = len(_LOADS)
     return out
