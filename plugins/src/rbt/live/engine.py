@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import sqlalchemy as sa
 
 from rbt.api.engine import Engine
 from rbt.api.params import merge_params
@@ -62,6 +63,10 @@ __all__ = ["LiveSession", "PaperResult", "PaperRun", "ReconciliationError", "run
 POLICIES = ("halt", "adopt")
 
 
+class PersistenceError(RbtError):
+    """The journal could not be written; the order was not sent."""
+
+
 class ReconciliationError(RbtError):
     """Engine books and the venue disagree, and the policy is to stay halted."""
 
@@ -89,7 +94,15 @@ class LiveSession(Session):
         if denial is not None:
             return self._order_changed(order.id, OrderEventKind.DENY, denial)
         # save before send: the intent and its id are committed before the broker call
-        if self.journal.record_intent(order, self.order_ids.seq):
+        try:
+            recorded = self.journal.record_intent(order, self.order_ids.seq)
+        except sa.exc.SQLAlchemyError as exc:
+            self.journal.conn.rollback()
+            raise PersistenceError(
+                f"could not commit the intent of order {order.id} ({exc.__class__.__name__}: "
+                f"{exc.orig if hasattr(exc, 'orig') else exc}); nothing was sent"
+            ) from exc
+        if recorded:
             _fault("after_intent", self.order_ids.seq)
         order = self._order_changed(order.id, OrderEventKind.SUBMIT)
         self.broker.submit(order)
@@ -324,15 +337,7 @@ class PaperRun:
                     why = breaker.check(value, self.peak, self.session_start_value)
                     if why is not None and self.session.trading_state != HALTED:
                         self.session.halt(why)
-                self.journal.checkpoint(
-                    event.ts,
-                    cash=self.ledger.cash,
-                    value=value,
-                    positions=list(self.ledger.iter_holdings()),
-                    state=dump_state(self.strategy, self.engine.context),
-                    peak=self.peak,
-                    session_start=self.session_start_value,
-                )
+                self._checkpoint(event, value)
         else:
             self.journal.commit()
         if (
@@ -342,6 +347,25 @@ class PaperRun:
             # rbt halt / rbt resume from another process take effect here
             state, why = self.journal.trading_state()
             self.session.trading_state, self.session.state_reason = state, why
+
+    def _checkpoint(self, event: ClockEvent, value: Decimal) -> None:
+        state = dump_state(self.strategy, self.engine.context)  # StateError names the attribute
+        try:
+            self.journal.checkpoint(
+                event.ts,
+                cash=self.ledger.cash,
+                value=value,
+                positions=list(self.ledger.iter_holdings()),
+                state=state,
+                peak=self.peak,
+                session_start=self.session_start_value,
+            )
+        except sa.exc.SQLAlchemyError as exc:
+            self.journal.conn.rollback()
+            raise PersistenceError(
+                f"could not write the checkpoint of {event.session} ({exc.__class__.__name__}); "
+                "the run stopped: nothing was sent after it"
+            ) from exc
 
     # -- reconciliation -------------------------------------------------------------------
     def reconcile(self) -> list[str]:
@@ -428,7 +452,12 @@ class PaperRun:
             outcome = "completed"
         finally:
             session.finish(outcome)
-            self.journal.set_status(outcome)
+            try:
+                self.journal.set_status(outcome)
+            except sa.exc.SQLAlchemyError:
+                if outcome == "completed":
+                    raise
+                self.journal.conn.rollback()  # keep the original error; the row stays running
         return self.result(completed=True)
 
     def result(self, completed: bool) -> PaperResult:
