@@ -250,7 +250,7 @@ class PaperRun:
             Path(venue_path) if venue_path else self.home.root / "paper" / f"{self.run_id}.sqlite"
         )
         self.store = VenueStore(venue, account="paper", cash=capital)
-        self.broker = PaperBroker(
+        broker = pm.get_provider(ProviderKind.BROKER, "paper").create(
             portal,
             commission=commission_model,
             slippage=slippage_model,
@@ -258,6 +258,8 @@ class PaperRun:
             store=self.store,
             latency_ns=latency_ns,
         )
+        assert isinstance(broker, PaperBroker)
+        self.broker = broker
         self.db = open_database(self.home)
         self.journal = Journal(self.db, self.run_id, venue="paper", account="paper")
         previous = self.journal.start_session(

@@ -26,6 +26,7 @@ BUILTINS: tuple[str, ...] = (
     "rbt.plugins.metrics",
     "rbt.plugins.optimizers",
     "rbt.plugins.executors",
+    "rbt.plugins.live",
 )
 
 
