@@ -111,7 +111,7 @@ def walk_forward(
     cal = get_calendar(bars.calendar)
     s0 = dt.date.fromisoformat(str(start))
     s1 = dt.date.fromisoformat(str(end))
-    sessions = [d for d in cal.sessions(s0, s1)]
+    sessions = list(cal.sessions(s0, s1))
     wins = windows(sessions, in_sample, out_of_sample, anchored=anchored)
     ref, _ = _strategy_ref(strategy)
     own = isinstance(executor, str)
