@@ -61,7 +61,7 @@ class FunctionStrategy(TradingAlgorithm):
         get = lambda name: getattr(module, name, None)  # noqa: E731
         hooks = {
             h: get(h)
-            for h in ("on_order_fill", "on_order_cancel", "on_order_reject")
+            for h in ("on_order_fill", "on_order_cancel", "on_order_reject", "on_broker_message")
             if callable(get(h))
         }
         return cls(
