@@ -316,6 +316,14 @@ class PaperRun:
             slippage_model,
         )
         self.strategy = instance
+        hook = getattr(instance, "on_broker_message", None)
+        if hook is not None:
+
+            def on_message(message: dict[str, Any]) -> None:
+                with self.engine.active():
+                    hook(self.engine.context, message)
+
+            self.broker.on_message = on_message
         self.watermark: int | None = previous["last_ts"] if previous else None
         self.peak = (
             Decimal(previous["peak_value"]) if previous and previous["peak_value"] else capital

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -208,6 +209,8 @@ class PaperBroker(SimBroker):
         self.latency_ns = latency_ns
         self._downstream: BrokerEvents | None = None
         self.messages = 0
+        #: called with every raw venue report (a dict), before it is applied
+        self.on_message: Callable[[dict[str, Any]], None] | None = None
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events`` after the venue store has recorded each report."""
@@ -239,6 +242,16 @@ class _VenueSink:
         if status is not None:
             self.broker.store.set_status(order_id, status, reason)
         self.broker.messages += 1
+        if self.broker.on_message is not None:
+            self.broker.on_message(
+                {
+                    "type": "order",
+                    "order_id": order_id,
+                    "event": kind.value,
+                    "ts": ts,
+                    "reason": reason,
+                }
+            )
         assert self.broker._downstream is not None
         self.broker._downstream.order_event(order_id, kind, ts, reason)
 
@@ -248,5 +261,16 @@ class _VenueSink:
         if order is not None and Decimal(order["filled"]) == Decimal(order["amount"]):
             self.broker.store.set_status(fill.order_id, "filled")
         self.broker.messages += 1
+        if self.broker.on_message is not None:
+            self.broker.on_message(
+                {
+                    "type": "fill",
+                    "order_id": fill.order_id,
+                    "trade_id": fill.id,
+                    "ts": fill.ts,
+                    "amount": fill.amount,
+                    "price": fill.price,
+                }
+            )
         assert self.broker._downstream is not None
         self.broker._downstream.fill(fill)
