@@ -166,7 +166,7 @@ def _sessions(home: Any, run_id: str | None) -> list[dict[str, Any]]:
             if value is not None:
                 from decimal import Decimal
 
-                row["pnl"] = str(Decimal(value) - Decimal(capital))
+                row["pnl"] = str(Decimal(value) - Decimal(str(capital)))
     if run_id and not rows:
         raise LookupError(f"no paper/live run {run_id!r}")
     return rows
