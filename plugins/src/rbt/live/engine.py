@@ -79,6 +79,8 @@ class LiveSession(Session):
     trading_state: str = ACTIVE
     state_reason: str = ""
     on_halt: Callable[[str], None] | None = None
+    max_orders_per_session: int | None = None
+    _rate: dict[Any, int] = {}  # noqa: RUF012 (replaced per instance on first use)
 
     def place_order(self, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:
         order = Order(
@@ -86,7 +88,7 @@ class LiveSession(Session):
         )
         self.orders.add(order)
         known = self.journal.known_order(order.id)
-        denial = None if known else self._kill_switch_denial(order)
+        denial = self._rate_denial(order) or (None if known else self._kill_switch_denial(order))
         for check in [] if denial else self.checks:
             denial = check(order, self)
             if denial is not None:
@@ -105,15 +107,46 @@ class LiveSession(Session):
         if recorded:
             _fault("after_intent", self.order_ids.seq)
         order = self._order_changed(order.id, OrderEventKind.SUBMIT)
-        self.broker.submit(order)
+        try:
+            self.broker.submit(order)
+        except (TimeoutError, ConnectionError) as exc:
+            self._resolve_unknown(order, exc)
         return self.orders.get(order.id) or order
+
+    def _resolve_unknown(self, order: Order, exc: BaseException) -> None:
+        """An unknown submit outcome is resolved by client id, never by a blind resend."""
+        self.journal.audit(self.now, "unknown_outcome", order.id, {"error": repr(exc)})
+        lookup = getattr(self.broker, "lookup", None)
+        found = lookup(order.id) if lookup is not None else None
+        self.journal.audit(self.now, "resolved", order.id, {"venue_has_it": found is not None})
+        current = self.orders.get(order.id)
+        if found is None and current is not None and current.is_open:
+            self._order_changed(
+                order.id,
+                OrderEventKind.REJECT,
+                "UNKNOWN_OUTCOME: the venue never received it (looked up by client id); not resent",
+            )
+        self.journal.commit()
+
+    def _rate_denial(self, order: Order) -> str | None:
+        limit = self.max_orders_per_session
+        if limit is None:
+            return None
+        key = self.session_label
+        count = self._rate.get(key, 0) + 1
+        self._rate = {key: count}
+        if count > limit:
+            return f"RATE_LIMIT: more than {limit} orders in session {key}"
+        return None
 
     def _kill_switch_denial(self, order: Order) -> str | None:
         if self.trading_state == HALTED:
             return f"KILL_SWITCH: trading is HALTED ({self.state_reason or 'no reason given'})"
         if self.trading_state == REDUCING:
-            held = self.ledger.position_amount(order.asset) + self.orders.open_amount(
-                order.asset.sid
+            held = (
+                self.ledger.position_amount(order.asset)
+                + self.orders.open_amount(order.asset.sid)
+                - order.amount  # the order itself is already tracked
             )
             if abs(held + order.amount) > abs(held) or (held + order.amount) * held < 0:
                 return "KILL_SWITCH: trading is REDUCING: only orders that shrink a position"
@@ -203,6 +236,9 @@ class PaperRun:
         policy: str = "halt",
         breakers: Sequence[Breaker] = (),
         on_event: Callable[[ClockEvent], None] | None = None,
+        max_orders_per_session: int | None = None,
+        unknown_outcome_at: frozenset[int] = frozenset(),
+        lost_at: frozenset[int] = frozenset(),
     ) -> None:
         from rbt.data.bundles import bundle_hash, load_bundle
         from rbt.data.db import open_database
@@ -259,6 +295,8 @@ class PaperRun:
             latency_ns=latency_ns,
         )
         assert isinstance(broker, PaperBroker)
+        broker.unknown_outcome_at = unknown_outcome_at
+        broker.lost_at = lost_at
         self.broker = broker
         self.db = open_database(self.home)
         self.journal = Journal(self.db, self.run_id, venue="paper", account="paper")
@@ -284,6 +322,7 @@ class PaperRun:
             manager=pm,
         )
         session.journal = self.journal
+        session.max_orders_per_session = max_orders_per_session
         state, why = self.journal.trading_state()
         session.trading_state, session.state_reason = state, why
         self.session = session

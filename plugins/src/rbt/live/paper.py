@@ -211,6 +211,12 @@ class PaperBroker(SimBroker):
         self.messages = 0
         #: called with every raw venue report (a dict), before it is applied
         self.on_message: Callable[[dict[str, Any]], None] | None = None
+        #: fault injection: for these submit numbers (1-based) the venue takes the order but
+        #: the reply is lost (``TimeoutError``), as after a network timeout
+        self.unknown_outcome_at: frozenset[int] = frozenset()
+        #: fault injection: these submits are lost before the venue sees them (ConnectionError)
+        self.lost_at: frozenset[int] = frozenset()
+        self.submits = 0
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events`` after the venue store has recorded each report."""
@@ -219,9 +225,14 @@ class PaperBroker(SimBroker):
 
     def submit(self, order: Order) -> None:
         """The venue receives ``order`` (recorded once per client id) and works it."""
+        self.submits += 1
+        if self.submits in self.lost_at:
+            raise ConnectionError(f"connection reset before {order.id} was sent (injected)")
         self.store.add_order(order)  # a re-sent known id is not a second order
         venue_copy = attrs.evolve(order, created=order.created + self.latency_ns)
         super().submit(venue_copy)
+        if self.submits in self.unknown_outcome_at:
+            raise TimeoutError(f"no reply from the paper venue for {order.id} (injected)")
 
     def lookup(self, client_order_id: str) -> dict[str, Any] | None:
         """Resolve an order by client id (None: the venue never received it)."""
