@@ -70,3 +70,38 @@ def test_order_rate_limit_denies_before_the_broker(home: RbtHome, small_strategy
     assert set(result.orders["status"].to_list()) == {"denied"}
     assert result.orders["reason"][0].startswith("RATE_LIMIT: more than 0 orders")
     assert _venue_orders(home) == []
+
+
+def test_reducing_mid_run_allows_only_orders_that_shrink(
+    home: RbtHome, small_strategy: Path
+) -> None:
+    from rbt.kernel.clock import ClockEventKind
+    from rbt.live.engine import PaperRun
+
+    box: dict[str, object] = {}
+    sessions = {"n": 0}
+
+    def switch(event: object) -> None:
+        if getattr(event, "kind", None) is ClockEventKind.SESSION_END:
+            sessions["n"] += 1
+            if sessions["n"] == 10:
+                run = box["run"]
+                run.journal.set_trading_state("REDUCING", "test", event.ts)  # type: ignore[attr-defined]
+                box["ts"] = event.ts
+
+    import asyncio
+
+    run = PaperRun(small_strategy, home=home, on_event=switch, **SPAN)
+    box["run"] = run
+    try:
+        result = asyncio.run(run.run())
+    finally:
+        run.close()
+    after = result.orders.filter(result.orders["created"] > box["ts"])
+    denied = after.filter(after["status"] == "denied")
+    allowed = after.filter(after["status"] != "denied")
+    assert denied.height > 0
+    assert allowed.height > 0
+    assert all(a > 0 for a in denied["amount"].to_list())  # buys that would grow a position
+    assert all(a < 0 for a in allowed["amount"].to_list())  # sells back to flat
+    assert result.trading_state == "REDUCING"

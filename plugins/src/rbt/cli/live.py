@@ -51,6 +51,9 @@ def paper(
         list[str] | None,
         typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)"),
     ] = None,
+    max_orders: Annotated[
+        int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
+    ] = None,
     home: HomeOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -85,6 +88,7 @@ def paper(
         latency=dt.timedelta(milliseconds=latency_ms),
         policy=policy,
         breakers=[make_breaker(b) for b in breaker or []],
+        max_orders_per_session=max_orders,
     )
     try:
         result = asyncio.run(run.run())
