@@ -18,6 +18,7 @@ import typer
 from rbt.cli.exit_codes import ExitCode
 from rbt.cli.live import register as _register_live
 from rbt.cli.output import console, error, print_json, table
+from rbt.cli.research import register as _register_research
 from rbt.cli.runs import register as _register_runs
 
 app = typer.Typer(
@@ -350,6 +351,7 @@ def plugins(as_json: JsonOption = False) -> None:
 # -- runs and reports (rbt.cli.runs) --------------------------------------------------------
 _register_runs(app)
 _register_live(app)
+_register_research(app)
 
 
 # -- entry point ----------------------------------------------------------------------------

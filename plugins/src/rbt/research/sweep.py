@@ -30,7 +30,7 @@ from rbt.data.home import RbtHome
 from rbt.kernel.errors import ConfigError
 from rbt.research.space import Space, parse_space
 
-__all__ = ["SweepResult", "optimize", "trial_id"]
+__all__ = ["Expression", "SweepResult", "optimize", "trial_id"]
 
 DEFAULT_METRICS = ("sharpe", "total_return", "annual_return", "max_drawdown", "sortino", "trades")
 
@@ -46,10 +46,33 @@ def trial_id(sweep_id: str, params: Mapping[str, Any]) -> str:
 
 
 def _callable_id(fn: Callable[..., Any]) -> str:
+    """A stable id of a function (its code), or its ``rbt_id`` when it has one."""
+    given = getattr(fn, "rbt_id", None)
+    if isinstance(given, str):
+        return given
     from rbt.api.runner import _code_bytes
 
     digest = hashlib.sha256(_code_bytes(fn)).hexdigest()[:12]
     return f"{getattr(fn, '__qualname__', repr(fn))}:{digest}"
+
+
+class Expression:
+    """A constraint or objective written as a Python expression over names, e.g.
+    ``"fast < slow"`` (parameters) or ``"total_return / -max_drawdown"`` (metrics)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            self._code = compile(text, "<expression>", "eval")
+        except SyntaxError as exc:
+            raise ConfigError(f"expression {self.text!r}: {exc.msg}") from None
+
+    @property
+    def rbt_id(self) -> str:
+        return f"expr:{self.text}"
+
+    def __call__(self, names: Mapping[str, Any]) -> Any:
+        return eval(self._code, {"__builtins__": {"abs": abs, "min": min, "max": max}}, dict(names))
 
 
 @attrs.frozen
