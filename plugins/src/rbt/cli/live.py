@@ -180,30 +180,47 @@ def status(
     run: RunOption = None,
     home: HomeOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Live-updating view.")] = False,
+    interval: Annotated[float, typer.Option("--interval", help="Refresh seconds.")] = 1.0,
+    count: Annotated[int, typer.Option("--count", help="Stop after N refreshes (0: never).")] = 0,
 ) -> None:
     """Positions, open orders, P&L and breaker state of paper/live runs."""
-    rows = _sessions(_home(home), run)
+    rbt_home = _home(home)
     if as_json:
-        print_json(rows)
+        print_json(_sessions(rbt_home, run))
         return
-    console().print(
-        table(
-            "paper/live runs",
-            ["run", "mode", "status", "state", "value", "pnl", "positions", "open orders"],
+    if not watch:
+        console().print(_status_table(_sessions(rbt_home, run)))
+        return
+    from rich.live import Live
+
+    shown = 0
+    with Live(
+        _status_table(_sessions(rbt_home, run)), console=console(), auto_refresh=False
+    ) as view:
+        while count == 0 or shown < count:
+            view.update(_status_table(_sessions(rbt_home, run)), refresh=True)
+            shown += 1
+            time.sleep(interval)
+
+
+def _status_table(rows: list[dict[str, Any]]) -> Any:
+    return table(
+        "paper/live runs",
+        ["run", "mode", "status", "state", "value", "pnl", "positions", "open orders"],
+        [
             [
-                [
-                    r["run_id"],
-                    r["mode"],
-                    r["status"],
-                    r["trading_state"],
-                    r.get("portfolio_value") or "",
-                    r.get("pnl", ""),
-                    str(len(r["positions"])),
-                    str(len(r["open_orders"])),
-                ]
-                for r in rows
-            ],
-        )
+                r["run_id"],
+                r["mode"],
+                r["status"],
+                r["trading_state"] + (f" ({r['state_reason']})" if r["state_reason"] else ""),
+                r.get("portfolio_value") or "",
+                r.get("pnl", ""),
+                ", ".join(f"{p['symbol']} {p['amount']}" for p in r["positions"]) or "-",
+                str(len(r["open_orders"])),
+            ]
+            for r in rows
+        ],
     )
 
 
