@@ -143,8 +143,14 @@ class BayesSearch:
         n = min(self.batch_size, self.trials - self._asked)
         batch = []
         self._open = []
+        from optuna.trial import TrialState
+
         for _ in range(max(0, n)):
-            trial = self.study.ask(self.dists)
+            for _attempt in range(1000):  # infeasible proposals are failed at once, never run
+                trial = self.study.ask(self.dists)
+                if _ok(trial.params, self.constraints):
+                    break
+                self.study.tell(trial, state=TrialState.FAIL)
             self._open.append(trial)
             batch.append(dict(trial.params))
         self._asked += len(batch)

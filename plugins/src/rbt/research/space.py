@@ -106,10 +106,13 @@ class Float:
             return [float(v) for v in np.geomspace(self.low, self.high, points)]
         return [float(v) for v in np.linspace(self.low, self.high, points)]
 
+    def _clip(self, v: float) -> float:
+        return float(min(self.high, max(self.low, v)))
+
     def sample(self, rng: np.random.Generator) -> Any:
         if self.log:
-            return float(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
-        return float(rng.uniform(self.low, self.high))
+            return self._clip(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+        return self._clip(rng.uniform(self.low, self.high))
 
     def to_unit(self, value: Any) -> float:
         if self.high == self.low:
@@ -123,10 +126,10 @@ class Float:
     def from_unit(self, u: float) -> Any:
         u = min(1.0, max(0.0, u))
         if self.log:
-            return float(
+            return self._clip(
                 math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
             )
-        return float(self.low + u * (self.high - self.low))
+        return self._clip(self.low + u * (self.high - self.low))
 
 
 @attrs.frozen
