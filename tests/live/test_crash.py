@@ -21,7 +21,14 @@ from rbt.data.db import dispose_all, open_database
 from rbt.data.home import RbtHome
 from rbt.live.journal import verify_audit
 
-from .conftest import make_home
+
+def make_home(root: Path, demo: RbtHome) -> RbtHome:
+    """A fresh home (its own database and venue store) on the session's ingested bundle."""
+    home = RbtHome(root)
+    home.bundles.mkdir(parents=True)
+    (home.bundles / "demo").symlink_to(demo.bundle("demo"))
+    return home
+
 
 RBT = [sys.executable, "-m", "rbt.cli.main"]
 ARGS = ["--feed", "replay:demo", "--start", "2016-01-04", "--end", "2016-12-30", "--json"]
@@ -83,8 +90,10 @@ def _venue(home: Path) -> tuple[object, ...]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, small_strategy: Path) -> tuple:
-    home = make_home(tmp_path_factory.mktemp("crash-ref"))
+def reference(
+    tmp_path_factory: pytest.TempPathFactory, small_strategy: Path, demo_home: RbtHome
+) -> tuple:
+    home = make_home(tmp_path_factory.mktemp("crash-ref") / "home", demo_home)
     summary = _finish(home.root, small_strategy)
     return summary, _books(home.root), _venue(home.root)
 
@@ -97,9 +106,14 @@ POINTS = [("fills", 5), ("fills", 40), ("fills", 75), ("intent", 1), ("intent", 
 @pytest.mark.slow
 @pytest.mark.parametrize(("kind", "at"), POINTS)
 def test_sigkill_mid_replay_then_restart_finishes_exactly(
-    kind: str, at: int, tmp_path: Path, small_strategy: Path, reference: tuple
+    kind: str,
+    at: int,
+    tmp_path: Path,
+    small_strategy: Path,
+    reference: tuple,
+    demo_home: RbtHome,
 ) -> None:
-    home = make_home(tmp_path / "home")
+    home = make_home(tmp_path / "home", demo_home)
     db = home.root / "rbt.sqlite"
     if kind == "fills":
         proc = _paper(home.root, small_strategy, "4000000")
