@@ -47,6 +47,8 @@ def test_optimize_json_and_resume(home, example):
         "--workers",
         "2",
         "--json",
+        "--heatmap",
+        str(home.root / "heat.html"),
     ]
     done = rbt(*args, home=home)
     assert done.returncode == 0, done.stderr
@@ -57,6 +59,10 @@ def test_optimize_json_and_resume(home, example):
     best = out["best"][0]
     assert best["value"] == best["metrics"]["sharpe"]
     assert len(SweepStore(home).trials(out["sweep_id"])) == out["trials"]
+    html = (home.root / "heat.html").read_text()
+    assert "heatmap" in html
+    assert "fast" in html
+    assert "slow" in html
     again = json.loads(rbt(*args, home=home).stdout)
     assert again["sweep_id"] == out["sweep_id"]
     assert (again["ran"], again["resumed"]) == (0, out["trials"])

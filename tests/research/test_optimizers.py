@@ -54,3 +54,26 @@ def test_grid_batches_and_cap():
         assert len(batch) <= 7
         seen.extend(batch)
     assert seen == space.grid()[:15]
+
+
+def test_heatmap_grid_means_over_other_parameters(home, example, tmp_path):
+    from rbt.research import optimize
+    from rbt.research.report import heatmap_grid, write_heatmap
+
+    res = optimize(
+        example,
+        {"fast": "int:5:10:5", "slow": "int:30:40:10", "universe": "cat:AAA,BBB"},
+        home=home,
+        start="2018-06-01",
+        end="2018-12-31",
+        checkpoint=False,
+    )
+    xs, ys, z = heatmap_grid(res, "fast", "slow")
+    assert (xs, ys) == ([5, 10], [30, 40])
+    v = {
+        (t["params"]["fast"], t["params"]["slow"], t["params"]["universe"]): t["value"]
+        for t in res.trials
+    }
+    assert z[1][0] == pytest.approx((v[(5, 40, "AAA")] + v[(5, 40, "BBB")]) / 2)
+    path = write_heatmap(res, tmp_path / "h.html")
+    assert "Heatmap" in path.read_text() or "heatmap" in path.read_text()

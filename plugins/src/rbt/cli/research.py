@@ -150,6 +150,9 @@ def optimize_cmd(
     seed: SeedOpt = 0,
     batch_size: BatchOpt = None,
     top: Annotated[int, typer.Option(help="Best trials to show.")] = 5,
+    heatmap: Annotated[
+        Path | None, typer.Option(help="Write an HTML heatmap of the first two parameters.")
+    ] = None,
     bundle: BundleOpt = "demo",
     home: HomeOpt = None,
     as_json: JsonOpt = False,
@@ -177,6 +180,10 @@ def optimize_cmd(
     finally:
         ex.close()
     payload = res.to_dict()
+    if heatmap is not None:
+        from rbt.research.report import write_heatmap
+
+        payload["heatmap"] = str(write_heatmap(res, heatmap))
     payload["best"] = payload["best"][:top]
     payload["trials_per_second"] = res.ran / res.elapsed if res.elapsed and res.ran else None
     payload["failed_trials"] = [
