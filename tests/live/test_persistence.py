@@ -233,3 +233,34 @@ def test_fills_unique_per_trade_id_in_the_database(home: RbtHome, small_strategy
                 "sid, amount, price, commission, ts) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 row,
             )
+
+
+def test_restart_restores_the_saved_strategy_state(
+    tmp_path: Path, small_strategy: Path, demo_home: RbtHome
+) -> None:
+    import json
+
+    home = RbtHome(tmp_path / "home")
+    home.bundles.mkdir(parents=True)
+    (home.bundles / "demo").symlink_to(demo_home.bundle("demo"))
+    proc = subprocess.run(
+        [
+            *[sys.executable, "-m", "rbt.cli.main", "paper", str(small_strategy)],
+            *["--feed", "replay:demo", "--start", SPAN["start"], "--end", SPAN["end"]],
+            *["--home", str(home.root)],
+        ],
+        env={**os.environ, "RBT_LIVE_FAULT": "after_intent:20"},
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    with _db(home) as db:  # the saved state is the truth on restart
+        (text,) = db.execute("SELECT state FROM strategy_state").fetchone()
+        state = json.loads(text)
+        state["attrs"]["fills"] += 1000
+        db.execute("UPDATE strategy_state SET state = ?", (json.dumps(state),))
+    result = run_paper(small_strategy, home=home, **SPAN)
+    with _db(home) as db:
+        (text,) = db.execute("SELECT state FROM strategy_state").fetchone()
+    assert json.loads(text)["attrs"]["fills"] == result.transactions.height + 1000

@@ -425,6 +425,9 @@ class PaperRun:
         saved = self.journal.positions()
         if books != saved:
             problems.append(f"positions {books} differ from the checkpoint {saved}")
+        saved_cash = self.previous["cash"] if self.previous else None
+        if saved_cash is not None and Decimal(saved_cash) != self.ledger.cash:
+            problems.append(f"cash {self.ledger.cash} differs from the checkpoint {saved_cash}")
         venue_fills = {
             r[0]
             for r in self.store.db.execute(
