@@ -51,3 +51,28 @@ def test_malformed_and_out_of_order_feed_messages_are_refused() -> None:
         list(checked(list(reversed(_events(2)))))
     with pytest.raises(FeedError, match="malformed"):
         list(checked([_events(1)[0], ("bar", 5)]))  # type: ignore[list-item]
+
+
+def test_trades_aggregate_into_bars_with_the_close_rule() -> None:
+    from decimal import Decimal as Dec
+
+    from rbt.live.feed import Bar, BarAggregator, Trade
+
+    m = 60 * S
+    agg = BarAggregator(m, grace_ns=2 * S)
+    assert agg.add(Trade(10 * S, Dec("10"), Dec("1"))) == []
+    assert agg.add(Trade(30 * S, Dec("12"), Dec("2"))) == []
+    assert agg.add(Trade(59 * S, Dec("9"), Dec("1"))) == []
+    closed = agg.add(Trade(m, Dec("11"), Dec("5")))  # on the boundary: opens the next bar
+    assert closed == [Bar(m, Dec("10"), Dec("12"), Dec("9"), Dec("9"), Dec("4"), 3)]
+    assert agg.close_due(2 * m + S) == []  # inside the grace period
+    (late_close,) = agg.close_due(2 * m + 2 * S)
+    assert (late_close.end, late_close.volume, late_close.trades) == (2 * m, Dec("5"), 1)
+    with pytest.raises(FeedError, match="late trade"):
+        agg.add(Trade(2 * m - 1, Dec("11"), Dec("1")))
+    with pytest.raises(FeedError, match="malformed trade"):
+        agg.add(Trade(3 * m, Dec("-1"), Dec("1")))
+    # an interval without trades gives no bar
+    agg.add(Trade(5 * m + 1, Dec("11"), Dec("1")))
+    (bar,) = agg.add(Trade(7 * m, Dec("11"), Dec("1")))
+    assert bar.end == 6 * m
