@@ -264,3 +264,49 @@ def test_restart_restores_the_saved_strategy_state(
     with _db(home) as db:
         (text,) = db.execute("SELECT state FROM strategy_state").fetchone()
     assert json.loads(text)["attrs"]["fills"] == result.transactions.height + 1000
+
+
+class _SkippingBackFeed:
+    """A feed whose schedule jumps back in time after ``after`` events (a broken source)."""
+
+    def __init__(self, inner: object, after: int) -> None:
+        self.inner = inner
+        self.after = after
+        self.name = "broken"
+
+    def schedule(self, start: dt.date, end: dt.date) -> object:
+        from rbt.live.feed import checked
+
+        def events() -> object:
+            first = None
+            for i, event in enumerate(self.inner.schedule(start, end)):  # type: ignore[attr-defined]
+                first = first or event
+                if i == self.after:
+                    yield first  # an old message again: out of order
+                yield event
+
+        return checked(events())  # type: ignore[arg-type]
+
+
+def test_out_of_order_feed_stops_clearly_and_nothing_is_lost(
+    home: RbtHome, tmp_path: Path, demo_home: RbtHome, small_strategy: Path
+) -> None:
+    from rbt.live.feed import FeedError
+
+    run = PaperRun(small_strategy, home=home, **SPAN)
+    run.feed = _SkippingBackFeed(run.feed, after=200)  # type: ignore[assignment]
+    try:
+        with pytest.raises(FeedError, match="out-of-order"):
+            asyncio.run(run.run())
+    finally:
+        run.close()
+    with _db(home) as db:
+        assert db.execute("SELECT status FROM live_sessions").fetchone()[0] == "failed"
+    resumed = run_paper(small_strategy, home=home, **SPAN)  # the same command, a good feed
+    clean_home = RbtHome(tmp_path / "clean")
+    clean_home.bundles.mkdir(parents=True)
+    (clean_home.bundles / "demo").symlink_to(demo_home.bundle("demo"))
+    clean = run_paper(small_strategy, home=clean_home, **SPAN)
+    assert resumed.final_value == clean.final_value
+    assert resumed.trading_state == "ACTIVE"
+    assert verify_audit(run.db, resumed.run_id) > 0
