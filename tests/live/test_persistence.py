@@ -49,9 +49,14 @@ def test_orders_fills_audit_state_are_persisted(home: RbtHome, small_strategy: P
             (seq,) = db.execute("SELECT seq FROM live_sessions").fetchone()
             (state,) = db.execute("SELECT state FROM strategy_state").fetchone()
             mode = db.execute("PRAGMA journal_mode").fetchone()[0]
-            for table in ("broker_connections", "alignment_metrics"):
-                assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+            assert db.execute("SELECT count(*) FROM alignment_metrics").fetchone()[0] == 0
+            (conn_row,) = db.execute(
+                "SELECT name, broker, venue, account, options FROM broker_connections"
+            ).fetchall()
         assert mode == "wal"
+        assert conn_row[:4] == (f"paper-{result.run_id}", "paper", "paper", "paper")
+        assert "secret" not in conn_row[4]
+        assert "key" not in conn_row[4]
         assert len(orders) == result.orders.height
         assert fills == result.transactions.height
         assert {cid for cid, s, _ in orders} == {f"paper-{result.run_id}-{s}" for _, s, _ in orders}

@@ -313,6 +313,9 @@ class PaperRun:
             capital,
         )
         self.previous = previous
+        self.journal.record_connection(
+            f"paper-{self.run_id}", "paper", {"store": str(venue), "latency_ns": latency_ns}
+        )
         self.ledger = Ledger(capital, "USD")
         session = LiveSession(
             portal=portal,

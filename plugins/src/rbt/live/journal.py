@@ -260,6 +260,23 @@ class Journal:
             self.commit()
         return existing
 
+    def record_connection(self, name: str, broker: str, options: Mapping[str, Any]) -> None:
+        """Describe the broker connection (never secrets: those live in the credentials
+        store); one row per name."""
+        exists = self._exec("SELECT 1 FROM broker_connections WHERE name = :n", n=name).fetchone()
+        if exists is None:
+            self._exec(
+                "INSERT INTO broker_connections (name, broker, venue, account, options, "
+                "created_at) VALUES (:n, :b, :v, :a, :o, :now)",
+                n=name,
+                b=broker,
+                v=self.venue,
+                a=self.account,
+                o=json.dumps(dict(options), sort_keys=True, default=str),
+                now=_now(),
+            )
+        self.commit()
+
     def set_status(self, status: str) -> None:
         self._exec(
             "UPDATE live_sessions SET status = :s, updated_at = :now WHERE run_id = :r",
