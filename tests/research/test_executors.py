@@ -188,3 +188,30 @@ def test_in_memory_bars_shared_once(home, tmp_path, pool, dask_ex):
     assert _metrics(optimize(strat, {"n": "int:2:12"}, executor=dask_ex, **common)) == _metrics(
         local
     )
+
+
+def test_trial_whose_worker_died_past_retries_is_rerun_on_resume(home, suicidal, tmp_path):
+    marker = tmp_path / "killed-once-noretry"
+    common = {
+        "home": home,
+        "params": {"marker": str(marker)},
+        "objective": "total_return",
+        "start": "2018-06-01",
+        "end": "2018-12-31",
+    }
+    ex = PoolExecutor(workers=2, max_retries=0)
+    try:
+        first = optimize(suicidal, {"x": "int:1:4"}, executor=ex, **common)
+    finally:
+        ex.close()
+    died = [t for t in first.failed if "worker process died" in t["error"]]
+    assert died  # x == 2 at least, with whatever shared its broken pool
+    assert {t["params"]["x"] for t in died} >= {2}
+    again = optimize(suicidal, {"x": "int:1:4"}, executor="local", **common)
+    assert again.ran == len(died)
+    assert [t["status"] for t in again.trials] == ["ok"] * 4
+    from rbt.research.store import SweepStore
+
+    stored = SweepStore(home).trials(again.sweep_id)
+    assert len(stored) == 4
+    assert {t["status"] for t in stored.values()} == {"ok"}

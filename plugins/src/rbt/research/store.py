@@ -120,7 +120,8 @@ class SweepStore:
             for r in records
         ]
         if rows:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as conn:  # a retried trial replaces its failed row
+                conn.execute(TRIALS.delete().where(TRIALS.c.id.in_([r["id"] for r in rows])))
                 conn.execute(TRIALS.insert(), rows)
 
     def trials(self, sweep_id: str) -> dict[str, dict[str, Any]]:

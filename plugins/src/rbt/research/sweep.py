@@ -284,7 +284,14 @@ def optimize(
         store.open_sweep(
             sweep_id, strategy=ref, search=search_name, objective=objective_name, config=config
         )
-        done = store.trials(sweep_id)
+        from rbt.research.executors import WORKER_DIED
+
+        # a trial whose worker kept dying is run again on resume (a strategy error is not)
+        done = {
+            k: v
+            for k, v in store.trials(sweep_id).items()
+            if not (v["status"] == "failed" and (v["error"] or "").startswith(WORKER_DIED))
+        }
     own_executor = isinstance(executor, str)
     from rbt.research.executors import make_executor
     from rbt.research.worker import run_trial
