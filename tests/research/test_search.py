@@ -189,3 +189,20 @@ def test_early_stopping(home, example):
     best_at = int(np.argmax(values))
     assert len(values) - 1 - best_at == 3
     assert all(math.isfinite(v) for v in values)
+
+
+def test_expression_objective_reads_any_metric(home, example):
+    from rbt.research.sweep import Expression
+
+    res = optimize(
+        example,
+        {"fast": "int:5:10:5", "slow": "int:30:30"},
+        home=home,
+        params=UNIVERSE,
+        objective=Expression("calmar + abs(min(cvar, 0))"),
+        checkpoint=False,
+        **WINDOW,
+    )
+    for t in res.trials:
+        m = t["metrics"]
+        assert t["value"] == m["calmar"] + abs(min(m["cvar"], 0))

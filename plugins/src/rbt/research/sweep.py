@@ -68,6 +68,11 @@ class Expression:
             raise ConfigError(f"expression {self.text!r}: {exc.msg}") from None
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """The names the expression reads."""
+        return tuple(n for n in self._code.co_names if n not in ("abs", "min", "max"))
+
+    @property
     def rbt_id(self) -> str:
         return f"expr:{self.text}"
 
@@ -232,6 +237,9 @@ def optimize(
         objective_name = objective
     elif callable(objective):
         objective_name = _callable_id(objective)
+        for name in getattr(objective, "names", ()):  # an Expression's metrics
+            if name not in metric_names:
+                metric_names.append(name)
     else:
         raise ConfigError(f"objective: expected a metric name or a function, got {objective!r}")
     search_name = (
