@@ -60,12 +60,10 @@ def text_to_mantissas(
 def _convert(
     frame: pl.DataFrame, groups: Mapping[str, Sequence[str]], origins: Sequence[str]
 ) -> tuple[pl.DataFrame, dict[str, npt.NDArray[np.int64]]]:
-    # Decimal places of each value: characters after the dot (0 without one).
-    frac = {
-        c: (pl.col(c).str.len_bytes().cast(pl.Int32) - pl.col(c).str.find(".", literal=True) - 1)
-        .fill_null(0)
-        for cols in groups.values() for c in cols
-    }
+    # Decimal places of each value: characters after the dot, trailing zeros not
+    # counted ("1.50" has one), 0 without a dot. Counting the zeros would cast at a
+    # needlessly large scale, where a big value no longer fits the int64 mantissa.
+    frac = {c: _places(pl.col(c)) for cols in groups.values() for c in cols}
     row_frac = frame.select(
         "symbol_index", *(pl.max_horizontal(frac[c] for c in cols).alias(g)
                           for g, cols in groups.items())
@@ -99,6 +97,16 @@ def _convert(
         cast = cast.with_columns(lower)
     cast = _strip_trailing_zeros(cast, frame["symbol_index"], groups, scales)
     return frame.with_columns(cast), scales
+
+
+def _places(text: pl.Expr) -> pl.Expr:
+    significant = (
+        pl.when(text.str.contains(".", literal=True))
+        .then(text.str.strip_chars_end("0"))
+        .otherwise(text)
+    )
+    dot = significant.str.find(".", literal=True)
+    return (significant.str.len_bytes().cast(pl.Int32) - dot - 1).fill_null(0)
 
 
 def _strip_trailing_zeros(
