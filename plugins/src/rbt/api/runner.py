@@ -1,4 +1,8 @@
-"""Compose and run a backtest: bundle → portal → simulated broker → session → results."""
+"""Compose and run a backtest: bundle → portal → simulated broker → session → results.
+
+The composition helpers (dates, capital, models, sessions, strategy identity, run ids)
+are public: the paper engine (:mod:`rbt.live.engine`) composes its session with them.
+"""
 
 from __future__ import annotations
 
@@ -30,13 +34,23 @@ from rbt.kernel.numeric import decimal_from_float, to_decimal
 from rbt.kernel.registry import ProviderKind
 from rbt.kernel.session import Session
 
-__all__ = ["DEFAULT_CAPITAL", "run_backtest"]
+__all__ = [
+    "DEFAULT_CAPITAL",
+    "as_capital",
+    "as_date",
+    "code_bytes",
+    "resolve_model",
+    "run_backtest",
+    "run_id_for",
+    "sessions_in_bundle",
+    "strategy_from",
+]
 
 DEFAULT_CAPITAL = Decimal(10_000_000)
 _RESULT_SCHEMA = 1
 
 
-def _as_date(value: Any, name: str) -> dt.date:
+def as_date(value: Any, name: str) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -53,7 +67,7 @@ def _as_date(value: Any, name: str) -> dt.date:
     raise ConfigError(f"{name}: expected a date, got {value!r}")
 
 
-def _capital(value: Any) -> Decimal:
+def as_capital(value: Any) -> Decimal:
     if isinstance(value, float):
         result = decimal_from_float(value)
     else:
@@ -66,7 +80,7 @@ def _capital(value: Any) -> Decimal:
     return result
 
 
-def _strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
+def strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
     """An instance and a source hash for a strategy object, class or file path."""
     if isinstance(strategy, str | Path):
         from rbt.api.loader import load_strategy
@@ -97,11 +111,11 @@ def _strategy_from(strategy: Any) -> tuple[TradingAlgorithm, str]:
         try:
             parts.append(inspect.getsource(obj).encode())
         except (OSError, TypeError):  # defined in exec'd code or a REPL: hash its bytecode
-            parts.append(_code_bytes(obj))
+            parts.append(code_bytes(obj))
     return strategy, hashlib.sha256(b"\n".join(parts)).hexdigest()
 
 
-def _code_bytes(obj: Any) -> bytes:
+def code_bytes(obj: Any) -> bytes:
     import marshal
 
     members = vars(obj).values() if isinstance(obj, type) else [obj]
@@ -170,14 +184,14 @@ def run_backtest(
     from rbt.plugins.calendars import get_calendar
 
     home = home if isinstance(home, RbtHome) else RbtHome(home) if home is not None else RbtHome()
-    start_date, end_date = _as_date(start, "start"), _as_date(end, "end")
+    start_date, end_date = as_date(start, "start"), as_date(end, "end")
     if start_date > end_date:
         raise ConfigError(f"start {start_date} is after end {end_date}")
-    capital = _capital(capital_base)
-    instance, source_hash = _strategy_from(strategy)
+    capital = as_capital(capital_base)
+    instance, source_hash = strategy_from(strategy)
     pm = manager or plugin_manager()
-    commission_model = _model(pm, ProviderKind.COMMISSION_MODEL, commission)
-    slippage_model = _model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
+    commission_model = resolve_model(pm, ProviderKind.COMMISSION_MODEL, commission)
+    slippage_model = resolve_model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
     if bars is None:
         from rbt.data.bundles import bundle_hash as _bundle_hash
         from rbt.data.bundles import load_bundle
@@ -185,7 +199,7 @@ def run_backtest(
         bars = load_bundle(home, bundle)
         bundle_hash = _bundle_hash(home, bundle)
     calendar = get_calendar(bars.calendar)
-    sessions = _sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
+    sessions = sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
     if account is None:
         crypto = bool(bars.assets) and all(a.asset_class is AssetClass.CRYPTO for a in bars.assets)
         account = "cash" if crypto else "margin"
@@ -193,7 +207,7 @@ def run_backtest(
     from rbt.analytics.benchmark import resolve_benchmark
 
     explicit = resolve_benchmark(benchmark, bars=bars, sessions=sessions, bundle=bundle)
-    run_id = _run_id(
+    run_id = run_id_for(
         source_hash,
         params_obj.to_dict(),
         bundle_hash,
@@ -337,13 +351,13 @@ def _defines_analyze(strategy: TradingAlgorithm) -> bool:
     return type(strategy).analyze is not TradingAlgorithm.analyze
 
 
-def _model(pm: RbtPluginManager, kind: ProviderKind, choice: Any) -> Any:
+def resolve_model(pm: RbtPluginManager, kind: ProviderKind, choice: Any) -> Any:
     if isinstance(choice, str):
         return pm.get_provider(kind, choice).create()
     return choice
 
 
-def _sessions_in_bundle(
+def sessions_in_bundle(
     bars: BarArrays, calendar: Any, start: dt.date, end: dt.date, bundle: str
 ) -> list[dt.date]:
     if not len(bars.sessions):
@@ -382,7 +396,7 @@ def _account_options(base_currency: str, borrow_rate: Any, financing_rate: Any) 
     return options
 
 
-def _run_id(
+def run_id_for(
     source_hash: str,
     params: Mapping[str, Any],
     bundle_hash: str,

@@ -35,12 +35,12 @@ from rbt.api.params import merge_params
 from rbt.api.results import build_frames
 from rbt.api.runner import (
     DEFAULT_CAPITAL,
-    _as_date,
-    _capital,
-    _model,
-    _run_id,
-    _sessions_in_bundle,
-    _strategy_from,
+    as_capital,
+    as_date,
+    resolve_model,
+    run_id_for,
+    sessions_in_bundle,
+    strategy_from,
 )
 from rbt.data.home import RbtHome
 from rbt.data.portal import BarPortal
@@ -251,18 +251,18 @@ class PaperRun:
                 f"{', '.join(POLICIES)} (flatten is not implemented yet)"
             )
         self.home = home if isinstance(home, RbtHome) else RbtHome(home) if home else RbtHome()
-        start_date, end_date = _as_date(start, "start"), _as_date(end, "end")
-        capital = _capital(capital_base)
-        instance, source_hash = _strategy_from(strategy)
+        start_date, end_date = as_date(start, "start"), as_date(end, "end")
+        capital = as_capital(capital_base)
+        instance, source_hash = strategy_from(strategy)
         pm = plugin_manager()
-        commission_model = _model(pm, ProviderKind.COMMISSION_MODEL, commission)
-        slippage_model = _model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
+        commission_model = resolve_model(pm, ProviderKind.COMMISSION_MODEL, commission)
+        slippage_model = resolve_model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
         bars = load_bundle(self.home, bundle)
         calendar = get_calendar(bars.calendar)
-        self.sessions = _sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
+        self.sessions = sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
         params_obj = merge_params(instance.PARAMS, dict(params or {}))
         latency_ns = int(latency.total_seconds() * 1_000_000_000)
-        self.run_id = _run_id(
+        self.run_id = run_id_for(
             source_hash,
             params_obj.to_dict(),
             bundle_hash(self.home, bundle),

@@ -50,9 +50,9 @@ def _callable_id(fn: Callable[..., Any]) -> str:
     given = getattr(fn, "rbt_id", None)
     if isinstance(given, str):
         return given
-    from rbt.api.runner import _code_bytes
+    from rbt.api.runner import code_bytes
 
-    digest = hashlib.sha256(_code_bytes(fn)).hexdigest()[:12]
+    digest = hashlib.sha256(code_bytes(fn)).hexdigest()[:12]
     return f"{getattr(fn, '__qualname__', repr(fn))}:{digest}"
 
 
