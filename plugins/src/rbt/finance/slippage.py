@@ -27,6 +27,14 @@ __all__ = [
 _BPS = Decimal("0.0001")
 
 
+def _volume_limit(value: float | Decimal | str) -> Decimal:
+    """A positive fraction of the bar's volume."""
+    limit = as_decimal(value, "volume_limit", minimum=ZERO)
+    if limit == 0:
+        raise ValueError("volume_limit must be positive")
+    return limit
+
+
 def _capped(order: Order, bar: BarSnapshot, volume_limit: Decimal, volume_used: Decimal) -> Decimal:
     # whole units of the bar's volume share still available, toward zero
     lot = order.asset.lot_size
@@ -43,9 +51,7 @@ class FixedBasisPointsSlippage:
         self, basis_points: float | Decimal | str = "5", volume_limit: float | Decimal | str = "0.1"
     ) -> None:
         self.basis_points = as_decimal(basis_points, "basis_points", minimum=ZERO)
-        self.volume_limit = as_decimal(volume_limit, "volume_limit", minimum=ZERO)
-        if self.volume_limit == 0:
-            raise ValueError("volume_limit must be positive")
+        self.volume_limit = _volume_limit(volume_limit)
 
     def fill(
         self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
@@ -121,10 +127,8 @@ class VolumeShareSlippage:
         volume_limit: float | Decimal | str = "0.025",
         price_impact: float | Decimal | str = "0.1",
     ) -> None:
-        self.volume_limit = as_decimal(volume_limit, "volume_limit", minimum=ZERO)
+        self.volume_limit = _volume_limit(volume_limit)
         self.price_impact = as_decimal(price_impact, "price_impact", minimum=ZERO)
-        if self.volume_limit == 0:
-            raise ValueError("volume_limit must be positive")
 
     def fill(
         self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
@@ -162,10 +166,8 @@ class VolumeImpactSlippage:
         exponent: float | Decimal | str = "0.5",
     ) -> None:
         self.coefficient = as_decimal(coefficient, "coefficient", minimum=ZERO)
-        self.volume_limit = as_decimal(volume_limit, "volume_limit", minimum=ZERO)
+        self.volume_limit = _volume_limit(volume_limit)
         self.exponent = as_decimal(exponent, "exponent", minimum=ZERO)
-        if self.volume_limit == 0:
-            raise ValueError("volume_limit must be positive")
 
     def fill(
         self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
@@ -208,11 +210,7 @@ class SpreadSlippage:
             if high_low_fraction is None
             else as_decimal(high_low_fraction, "high_low_fraction", minimum=ZERO)
         )
-        self.volume_limit = (
-            None if volume_limit is None else as_decimal(volume_limit, "volume_limit", minimum=ZERO)
-        )
-        if self.volume_limit == 0:
-            raise ValueError("volume_limit must be positive")
+        self.volume_limit = None if volume_limit is None else _volume_limit(volume_limit)
 
     def fill(
         self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
