@@ -8,7 +8,7 @@ and refuses overfills, so simulated, paper and live brokers behave alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -17,8 +17,18 @@ import attrs
 from rbt.kernel.errors import InvalidTransitionError
 from rbt.kernel.model import Fill, Order, OrderStatus
 from rbt.kernel.orders import OrderEventKind, next_status
+from rbt.kernel.secrets import Secret
 
-__all__ = ["Broker", "BrokerEvents", "ClientOrderIds", "OrderTracker"]
+__all__ = [
+    "AccountSnapshot",
+    "Broker",
+    "BrokerEvents",
+    "ClientOrderIds",
+    "LiveBroker",
+    "OrderTracker",
+    "VenueEndpoint",
+    "VenueOrder",
+]
 
 
 class BrokerEvents(Protocol):
@@ -57,6 +67,85 @@ class Broker(Protocol):
 
     def close(self) -> None:
         """Stop; release connections."""
+        ...
+
+
+@attrs.frozen
+class VenueOrder:
+    """What a venue says about one order, looked up by its client order id.
+
+    :param status: ``open``, ``filled``, ``cancelled``, ``rejected`` or ``expired``.
+    :param amount: signed ordered quantity (negative sells).
+    :param filled: signed quantity filled so far.
+    """
+
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    status: str
+    amount: Decimal
+    filled: Decimal
+    limit_price: Decimal | None = None
+
+
+@attrs.frozen
+class AccountSnapshot:
+    """The venue's view of the account, for reconciliation.
+
+    :param cash: total (free + locked) balance per currency.
+    :param positions: signed amount per symbol (spot: the base asset's total balance).
+    :param open_orders: the account's open orders, ours and foreign ones.
+    """
+
+    cash: Mapping[str, Decimal]
+    positions: Mapping[str, Decimal]
+    open_orders: tuple[VenueOrder, ...] = ()
+
+
+@attrs.frozen
+class VenueEndpoint:
+    """Where a live broker connects (design.md §2.1a.10).
+
+    :param mode: ``sandbox`` (the local venue simulator on 127.0.0.1), ``testnet`` or
+        ``live``.
+    :param urls: endpoint overrides by role, e.g. ``{"rest": ..., "ws": ...}``; a sandbox
+        endpoint must name loopback URLs only.
+    :param credentials: ``apiKey`` / ``secret`` / ``password`` as :class:`Secret` values.
+    """
+
+    mode: str
+    urls: Mapping[str, str] = attrs.field(factory=dict)
+    credentials: Mapping[str, Secret] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class LiveBroker(Broker, Protocol):
+    """A broker at a real (or simulated) venue: what crash safety and reconciliation need.
+
+    ``submit`` raises :class:`~rbt.kernel.errors.OrderOutcomeUnknownError` when the venue
+    may or may not have the order (timeout, dropped connection, 5xx); the session then
+    resolves it with :meth:`lookup`, never by resending. Fills reported through the sink
+    carry the venue's trade id as ``Fill.id`` so a duplicate is recognised.
+    """
+
+    def lookup(self, client_order_id: str) -> VenueOrder | None:
+        """The venue's record of an order by client id, or ``None`` if it has none."""
+        ...
+
+    def snapshot(self) -> AccountSnapshot:
+        """Balances, positions and open orders as the venue reports them now."""
+        ...
+
+    def fills_since(self, ts: int) -> Sequence[Fill]:
+        """The account's fills at or after ``ts`` (UTC ns): catch-up after a reconnect."""
+        ...
+
+    async def run(self) -> None:
+        """Stream order updates and fills into the sink until :meth:`close`.
+
+        Reconnects with backoff and jitter; after a reconnect it reports the fills missed
+        meanwhile (via :meth:`fills_since`) before new ones.
+        """
         ...
 
 

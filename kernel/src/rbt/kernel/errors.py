@@ -16,6 +16,7 @@ __all__ = [
     "EventOrderError",
     "InvalidTransitionError",
     "LedgerInvariantError",
+    "OrderOutcomeUnknownError",
     "PluginConflictError",
     "PluginError",
     "PluginLoadError",
@@ -94,6 +95,15 @@ class BrokerConnectionError(BrokerError, ConnectionError):
     """The connection to the venue failed or dropped."""
 
     retryable = True
+
+
+class OrderOutcomeUnknownError(BrokerError, ConnectionError):
+    """A submit timed out or failed in transit: the venue may or may not have the order.
+
+    Never retried blindly; the live session looks the order up by client id.
+    """
+
+    retryable = False
 
 
 class RateLimitedError(BrokerError):

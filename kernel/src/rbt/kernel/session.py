@@ -126,8 +126,9 @@ class Session:
         assets = [asset for asset, _amount, _last in self.ledger.iter_holdings()]
         if not assets:
             return
-        for asset, price in zip(assets, self.portal.exact_prices(assets, self.mark_field),
-                                strict=True):
+        for asset, price in zip(
+            assets, self.portal.exact_prices(assets, self.mark_field), strict=True
+        ):
             if price is not None:
                 self.ledger.mark(asset, price)
 

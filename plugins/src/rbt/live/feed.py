@@ -13,7 +13,7 @@ done yet: a feed that appends aggregated bars to the portal's arrays as they arr
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -22,7 +22,16 @@ import attrs
 from rbt.data.bars import BarArrays
 from rbt.kernel.clock import ClockEvent, SimClock, TradingCalendar
 
-__all__ = ["Bar", "BarAggregator", "Feed", "FeedError", "ReplayFeed", "Trade", "checked"]
+__all__ = [
+    "Bar",
+    "BarAggregator",
+    "BarStream",
+    "Feed",
+    "FeedError",
+    "ReplayFeed",
+    "Trade",
+    "checked",
+]
 
 
 class FeedError(ValueError):
@@ -38,6 +47,28 @@ class Feed(Protocol):
 
     def schedule(self, start: dt.date, end: dt.date) -> Iterable[ClockEvent]:
         """Clock events from ``start`` to ``end`` (inclusive sessions)."""
+        ...
+
+
+class BarStream(Protocol):
+    """Closed bars pushed by a venue (klines, or trades aggregated into bars).
+
+    Yields ``(symbol, bar)`` pairs in bar-end order; a bar is yielded only once it is
+    closed (the venue marked it final, or a later bar of the symbol arrived, or the grace
+    period after its end passed). ``interval_ns`` is 60 s or one day (design.md §2.1a.4).
+    The live engine appends the bars to its portal and derives the clock from them.
+    """
+
+    name: str
+    symbols: tuple[str, ...]
+    interval_ns: int
+
+    def bars(self) -> AsyncIterator[tuple[str, Bar]]:
+        """The closed bars, as they close."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop streaming; release connections."""
         ...
 
 
