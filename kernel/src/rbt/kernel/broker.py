@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from rbt.kernel.errors import InvalidTransitionError
-from rbt.kernel.model import Fill, Order, OrderStatus
+from rbt.kernel.model import Asset, Fill, Order, OrderStatus
 from rbt.kernel.orders import OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
@@ -127,6 +127,13 @@ class LiveBroker(Broker, Protocol):
     resolves it with :meth:`lookup`, never by resending. Fills reported through the sink
     carry the venue's trade id as ``Fill.id`` so a duplicate is recognised.
     """
+
+    def instruments(self) -> Sequence[Asset]:
+        """The tradable assets with the venue's tick size, lot size and minimum notional.
+
+        Sids are stable across restarts (the same symbol always gets the same sid).
+        """
+        ...
 
     def lookup(self, client_order_id: str) -> VenueOrder | None:
         """The venue's record of an order by client id, or ``None`` if it has none."""
