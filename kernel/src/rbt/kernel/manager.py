@@ -165,7 +165,9 @@ class RbtPluginManager(pluggy.PluginManager):
                     raise PluginError(
                         f"{kind.hook_name} returned {record!r}, not a {kind} Provider"
                     )
-                if not record.name.startswith(plugin_name + "."):
+                # a command may take the plugin's own name: ``rbt <plugin> ...``
+                own_command = kind is ProviderKind.COMMAND and record.name == plugin_name
+                if not own_command and not record.name.startswith(plugin_name + "."):
                     raise PluginError(
                         f"provider name {record.name!r} must start with {plugin_name + '.'!r}"
                     )

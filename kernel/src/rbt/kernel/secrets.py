@@ -6,11 +6,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NoReturn
 
-__all__ = ["Secret"]
+__all__ = ["Secret", "add_secret_listener"]
 
 MASK = "********"
+
+_listeners: list[Callable[[str], None]] = []
+
+
+def add_secret_listener(listener: Callable[[str], None]) -> None:
+    """Call ``listener(value)`` for every :class:`Secret` created from now on.
+
+    The log redaction filter (``rbt.security.redaction``) registers here, so a secret is
+    masked in logs from the moment it exists, wherever it was made. Idempotent.
+    """
+    if listener not in _listeners:
+        _listeners.append(listener)
 
 
 class Secret:
@@ -22,6 +35,8 @@ class Secret:
         if not isinstance(value, str):
             raise TypeError("a Secret holds a str")
         self._value = value
+        for listener in _listeners:
+            listener(value)
 
     def reveal(self) -> str:
         """The plain value: hand it to the client that signs requests, nowhere else."""

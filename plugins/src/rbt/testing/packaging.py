@@ -188,7 +188,10 @@ def run_packaging_checks(
                 problems.append(f"{kind.hook_name} yielded {record!r}, not a Provider")
             elif record.kind is not kind:
                 problems.append(f"{kind.hook_name} yielded {record.name!r} of kind {record.kind}")
-            elif not NAME_PATTERN.match(record.name) or not record.name.startswith(name + "."):
+            elif not NAME_PATTERN.match(record.name) or not (
+                record.name.startswith(name + ".")
+                or (kind is ProviderKind.COMMAND and record.name == name)  # `rbt <plugin>`
+            ):
                 problems.append(f"provider name {record.name!r} must start with {name + '.'!r}")
             else:
                 records.append(record)
