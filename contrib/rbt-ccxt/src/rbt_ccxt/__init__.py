@@ -1,0 +1,1 @@
+"""RustyBT adapter for ccxt exchanges (broker, bar feed, OHLCV data source)."""
