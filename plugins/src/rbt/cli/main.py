@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rbt.cli.credentials import register as _register_credentials
 from rbt.cli.exit_codes import ExitCode
 from rbt.cli.live import register as _register_live
 from rbt.cli.output import console, error, print_json, table
@@ -352,6 +353,7 @@ def plugins(as_json: JsonOption = False) -> None:
 _register_runs(app)
 _register_live(app)
 _register_research(app)
+_register_credentials(app)
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -365,6 +367,9 @@ def _plugin_command(name: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and map errors to exit codes (see :class:`ExitCode`)."""
+    from rbt.security.redaction import install_redaction
+
+    install_redaction()  # before any command or plugin command logs anything
     args = list(sys.argv[1:] if argv is None else argv)
     target: Any = app
     if args and not args[0].startswith("-") and args[0] not in _builtin_commands():

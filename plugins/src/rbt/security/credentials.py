@@ -144,17 +144,19 @@ def from_env(name: str, environ: Mapping[str, str] | None = None) -> Credential 
 # -- password ----------------------------------------------------------------------------
 
 
-def store_password(*, confirm: bool = False, prompt: str = "Credential store password") -> Secret:
-    """The store password: ``RBT_CREDENTIALS_PASSWORD``, else a prompt without echo.
+def store_password(
+    *, confirm: bool = False, prompt: str = "Credential store password", env: str = ENV_PASSWORD
+) -> Secret:
+    """The store password: environment variable ``env``, else a prompt without echo.
 
     :param confirm: ask twice (a new password).
     """
-    env = os.environ.get(ENV_PASSWORD)
-    if env:
-        return Secret(env)
+    value = os.environ.get(env)
+    if value:
+        return Secret(value)
     if not sys.stdin.isatty():
         raise ConfigError(
-            f"the credential store needs its password: set {ENV_PASSWORD} or run in a terminal"
+            f"the credential store needs its password: set {env} or run in a terminal"
         )
     first = getpass.getpass(f"{prompt}: ")
     if confirm and getpass.getpass(f"{prompt} (again): ") != first:
