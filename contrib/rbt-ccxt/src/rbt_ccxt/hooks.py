@@ -52,6 +52,5 @@ def rbt_register_data_sources() -> Iterator[Provider]:
             kind=ProviderKind.DATA_SOURCE,
             name=f"ccxt.{exchange}",
             factory=f"rbt_ccxt.source:{exchange}_source",
-            summary=f"{exchange} OHLCV candles through ccxt fetch_ohlcv (paginated, rate "
-            "limited)",
+            summary=f"{exchange} OHLCV candles through ccxt fetch_ohlcv (paginated, rate limited)",
         )

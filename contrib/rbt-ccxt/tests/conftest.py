@@ -1,0 +1,17 @@
+"""Fixtures of rbt-ccxt's tests: the venue simulator (a subprocess on 127.0.0.1) and the
+loopback-only network guard, imported by name (this conftest is not top-level in the rbt
+repository); every test here runs with sockets restricted to 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from rbt_venue_sim.pytest_plugin import loopback_only, venue_sim, venue_sim_factory
+
+from rbt_ccxt.testing import EventLog, broker_for
+
+__all__ = ["EventLog", "broker_for", "loopback_only", "venue_sim", "venue_sim_factory"]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_guard(loopback_only: None) -> None:
+    """Applies :func:`~rbt_venue_sim.pytest_plugin.loopback_only` to every test here."""
