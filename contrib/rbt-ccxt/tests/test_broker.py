@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from rbt.kernel.model import OrderStatus
-from rbt_ccxt.testing import EventLog, broker_for
+from rbt_ccxt.testing import EventLog, broker_for, streaming, until
 
 
 @pytest.fixture
@@ -32,3 +32,107 @@ def test_market_buy_fills_with_the_engine_client_id(sim):
     assert venue is not None
     assert venue.status == "filled"
     assert venue.filled == Decimal("0.01")
+
+
+def _price(sim, symbol="BTCUSDT") -> Decimal:
+    return Decimal(sim.state()["prices"][symbol])
+
+
+def test_a_resting_limit_fills_through_the_stream(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    price = _price(sim)
+    limit = (price * Decimal("0.99")).quantize(Decimal("0.01"))
+    order = log.new_order(btc, "0.02", limit=str(limit))
+
+    async def scenario():
+        broker.submit(order)
+        assert log.order(order.id).status is OrderStatus.ACCEPTED
+        await until(lambda: sim.set_price("BTC/USDT", str(limit - 5)))
+        await until(lambda: log.order(order.id).status is OrderStatus.FILLED)
+
+    streaming(broker, sim, scenario)
+    (fill,) = [f for f in log.fills if f.order_id == order.id]
+    assert (fill.amount, fill.price) == (Decimal("0.02"), limit)
+    # the buyer pays the fee in BTC: reported in USDT at the fill price, exactly
+    assert fill.commission == Decimal("0.02") * Decimal("0.001") * limit
+    assert log.kinds(order.id) == ["accept", "fill"]
+
+
+def test_partial_fill_then_cancel_is_exact(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    limit = (_price(sim) * Decimal("0.95")).quantize(Decimal("0.01"))
+    order = log.new_order(btc, "0.05", limit=str(limit))
+
+    async def scenario():
+        broker.submit(order)
+        await until(lambda: sim.fill("BTC/USDT", client_order_id=order.id, qty="0.015"))
+        await until(lambda: log.filled(order.id) == Decimal("0.015"))
+        log.cancel_requested(order.id)
+        broker.cancel(order.id)
+        await until(lambda: log.order(order.id).status is OrderStatus.CANCELLED)
+
+    streaming(broker, sim, scenario)
+    final = log.order(order.id)
+    assert final.filled == Decimal("0.015")
+    assert log.kinds(order.id).count("cancel") == 1
+
+
+def test_rounding_to_the_venue_grid(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    assert (btc.tick_size, btc.lot_size) == (Decimal("0.01"), Decimal("0.00001"))
+    price = _price(sim)
+    # a buy limit off the tick is floored (passive), the quantity cut toward zero
+    limit = (price * Decimal("0.9")).quantize(Decimal("0.01")) + Decimal("0.009")
+    order = log.new_order(btc, "0.0123456", limit=str(limit))
+    broker.submit(order)
+    body = [r for r in sim.requests() if r["path"] == "/api/v3/order"][-1]["body"]
+    assert body["quantity"] == "0.01234"
+    assert Decimal(body["price"]) == limit - Decimal("0.009")
+    # min notional (BTCUSDT: 5 USDT) is refused before the network
+    sim.clear_requests()
+    tiny = log.new_order(btc, "0.00002", limit=str((price * Decimal("0.9")).quantize(Decimal("0.01"))))
+    broker.submit(tiny)
+    assert log.order(tiny.id).status is OrderStatus.REJECTED
+    assert log.order(tiny.id).reason_code == "BELOW_MIN_NOTIONAL"
+    assert [r for r in sim.requests() if r["path"] == "/api/v3/order"] == []
+
+
+def test_a_quantity_cut_by_the_lot_expires_its_remainder(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    order = log.new_order(btc, "0.010009")
+    broker.submit(order)
+    final = log.order(order.id)
+    assert final.filled == Decimal("0.01")
+    assert final.status is OrderStatus.EXPIRED
+    assert final.reason_code == "OFF_GRID"
+
+
+def test_snapshot_and_fills_since(sim):
+    broker = broker_for(sim, symbols=("BTC/USDT", "ETH/USDT"))
+    log = EventLog()
+    broker.connect(log)
+    btc, eth = broker.instruments()
+    start = broker.client.milliseconds() * 1_000_000 - 1
+    buy = log.new_order(btc, "0.01")
+    sell = log.new_order(eth, "-0.5")
+    broker.submit(buy)
+    broker.submit(sell)
+    snap = broker.snapshot()
+    venue = sim.state()["accounts"]["main"]
+    assert snap.cash["USDT"] == Decimal(venue["USDT"]["free"]) + Decimal(venue["USDT"]["locked"])
+    assert snap.positions["BTC/USDT"] == Decimal(venue["BTC"]["free"])
+    fills = broker.fills_since(start)
+    assert {f.order_id for f in fills} == {buy.id, sell.id}
+    assert sorted(fills, key=lambda f: f.id) == sorted(log.fills, key=lambda f: f.id)

@@ -16,7 +16,14 @@ from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle, OrderT
 from rbt.kernel.orders import OrderEventKind
 from rbt.kernel.secrets import Secret
 
-__all__ = ["EventLog", "broker_for", "sandbox_endpoint"]
+__all__ = [
+    "EventLog",
+    "broker_for",
+    "sandbox_endpoint",
+    "streaming",
+    "until",
+    "user_stream_subscribed",
+]
 
 
 def sandbox_endpoint(sim: Any) -> VenueEndpoint:
@@ -98,3 +105,42 @@ class EventLog:
 
     def filled(self, order_id: str) -> Decimal:
         return sum((f.amount for f in self.fills if f.order_id == order_id), Decimal(0))
+
+
+async def until(predicate: Any, *, timeout: float = 20.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate()`` (sync; run in a thread) until it is truthy; return its value."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s: {predicate}")
+        await asyncio.sleep(interval)
+
+
+def user_stream_subscribed(sim: Any, count: int = 1) -> bool:
+    """Whether ``count`` user-data subscriptions are live at the simulator."""
+    clients = sim.state()["clients"]
+    return sum(1 for c in clients if c["kind"] in ("api", "user") and c["account"]) >= count
+
+
+def streaming(broker: Any, sim: Any, scenario: Any, *, timeout: float = 60.0) -> Any:
+    """Run ``await scenario()`` while ``broker.run()`` streams (after it subscribed)."""
+    import asyncio
+
+    async def main() -> Any:
+        task = asyncio.create_task(broker.run())
+        try:
+            await until(lambda: task.done() or user_stream_subscribed(sim))
+            if task.done():
+                task.result()
+            return await asyncio.wait_for(scenario(), timeout)
+        finally:
+            broker.close()
+            await asyncio.wait_for(task, 30)
+
+    return asyncio.run(main())
