@@ -27,6 +27,7 @@ BUILTINS: tuple[str, ...] = (
     "rbt.plugins.optimizers",
     "rbt.plugins.executors",
     "rbt.plugins.live",
+    "rbt.plugins.shadow_checks",
 )
 
 
