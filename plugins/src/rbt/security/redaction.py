@@ -38,6 +38,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "VENDOR_LOGGERS",
     "RedactionFilter",
+    "SecretRegistry",
     "install_redaction",
     "redact",
     "register_secret",
@@ -84,8 +85,11 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 
-class _Registry:
-    """Secret values and their encoded forms, compiled into one alternation."""
+class SecretRegistry:
+    """Secret values and their encoded forms, compiled into one alternation.
+
+    The process has one (:func:`register_secret` fills it); tests make their own.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -131,7 +135,7 @@ def _maskable(form: str) -> bool:
     return len(form) >= MIN_SECRET_LENGTH and set(form) != set(MASK)
 
 
-_registry = _Registry()
+_registry = SecretRegistry()
 
 
 def register_secret(value: str) -> None:
@@ -139,23 +143,30 @@ def register_secret(value: str) -> None:
     _registry.add(value)
 
 
-def redact(text: str) -> str:
+def redact(text: str, registry: SecretRegistry | None = None) -> str:
     """``text`` with every registered secret and every credential-shaped value masked."""
-    text = _registry.mask(text)
+    registry = _registry if registry is None else registry
+    text = registry.mask(text)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)
-    return _registry.mask(text)
+    return registry.mask(text)
 
 
 class RedactionFilter(logging.Filter):
     """Masks secrets in a record in place; never drops a record."""
 
+    def __init__(self, name: str = "", registry: SecretRegistry | None = None) -> None:
+        super().__init__(name)
+        self.registry = registry
+
     def filter(self, record: logging.LogRecord) -> bool:
-        redact_record(record)
+        redact_record(record, self.registry)
         return True
 
 
-def redact_record(record: logging.LogRecord) -> logging.LogRecord:
+def redact_record(
+    record: logging.LogRecord, registry: SecretRegistry | None = None
+) -> logging.LogRecord:
     """Mask ``record``'s message (with its arguments merged), exception and stack text."""
     if getattr(record, "_rbt_redacted", False):
         return record
@@ -163,16 +174,16 @@ def redact_record(record: logging.LogRecord) -> logging.LogRecord:
         message = record.getMessage()
     except Exception:  # a bad format string: keep its parts visible, masked
         message = f"{record.msg!r} % {record.args!r}"
-    record.msg = redact(message)
+    record.msg = redact(message, registry)
     record.args = None
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = redact(record.exc_text)
+        record.exc_text = redact(record.exc_text, registry)
     # handlers that render exc_info themselves would bypass the masked text
     record.exc_info = None
     if record.stack_info:
-        record.stack_info = redact(record.stack_info)
+        record.stack_info = redact(record.stack_info, registry)
     record._rbt_redacted = True
     return record
 
