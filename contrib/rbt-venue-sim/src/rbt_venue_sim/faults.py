@@ -23,6 +23,9 @@ applies to; ``count`` is how many matching requests (or reports) it affects
 ``reorder_reports``    the next ``count`` execution reports are held and sent
                    in reverse order once ``count`` have been collected
 ``drop_reports``   the next ``count`` execution reports are not sent
+``noisy_reports``  the next ``count`` execution reports are sent twice, the
+                   second copy with the fields of ``set`` changed (same trade
+                   id, other numbers)
 =================  ==========================================================
 """
 
@@ -36,8 +39,9 @@ import attrs
 __all__ = ["KINDS", "FaultBook", "FaultRule"]
 
 KINDS = frozenset({"delay", "drop", "http_error", "reject", "rate_limit", "duplicate_reports",
-                   "reorder_reports", "drop_reports"})
-REPORT_KINDS = frozenset({"duplicate_reports", "reorder_reports", "drop_reports"})
+                   "reorder_reports", "drop_reports", "noisy_reports"})
+REPORT_KINDS = frozenset({"duplicate_reports", "reorder_reports", "drop_reports",
+                          "noisy_reports"})
 
 
 @attrs.define(kw_only=True)

@@ -173,6 +173,7 @@ class Venue:
         self.banned_until = 0.0
         self.violations = 0
         self.order_count_10s: list[float] = []
+        self.refuse_ws_until = 0.0  # monotonic: WebSocket upgrades answered 503 until then
         self.order_count_1d = 0
 
     # ------------------------------------------------------------------ time
@@ -322,6 +323,9 @@ class Venue:
         self._user_event(account, payload)
         if self.faults.take({"duplicate_reports"}):
             self._user_event(account, payload)
+        noisy = self.faults.take({"noisy_reports"})
+        if noisy is not None:
+            self._user_event(account, {**payload, **dict(noisy.params.get("set") or {})})
 
     def _user_event(self, account: str, payload: dict[str, Any]) -> None:
         for c in list(self.clients):
@@ -332,7 +336,9 @@ class Venue:
             elif c.kind == "user":
                 self._send(c, payload)
 
-    async def close_sockets(self, kind: str = "all") -> int:
+    async def close_sockets(self, kind: str = "all", refuse_seconds: float = 0.0) -> int:
+        if refuse_seconds > 0:
+            self.refuse_ws_until = time.monotonic() + refuse_seconds
         n = 0
         for c in list(self.clients):
             if kind in ("all", c.kind):
@@ -939,9 +945,16 @@ def _http_error(params: dict[str, Any], headers: dict[str, str]) -> web.Response
 
 
 # ---------------------------------------------------------------------- websockets
+def _ws_refused() -> web.Response:
+    """A WebSocket upgrade while the venue refuses them (``/_sim/close`` ``refuse_seconds``)."""
+    return web.Response(status=503, text="WebSocket connections refused (rbt-venue-sim fault)")
+
+
 async def ws_market(request: web.Request) -> web.StreamResponse:
     """``/ws``, ``/ws/<stream or listenKey>``, ``/stream?streams=a/b``."""
     venue: Venue = request.app["venue"]
+    if venue.refuse_ws_until > time.monotonic():
+        return _ws_refused()
     ws = web.WebSocketResponse(heartbeat=None, autoping=True)
     await ws.prepare(request)
     tail = request.match_info.get("tail", "")
@@ -992,6 +1005,8 @@ async def ws_market(request: web.Request) -> web.StreamResponse:
 async def ws_api(request: web.Request) -> web.StreamResponse:
     """``/ws-api/v3``: the WebSocket API methods ccxt 4.5.90 uses for spot user data."""
     venue: Venue = request.app["venue"]
+    if venue.refuse_ws_until > time.monotonic():
+        return _ws_refused()
     ws = web.WebSocketResponse(heartbeat=None, autoping=True)
     await ws.prepare(request)
     client = _Client(ws=ws, kind="api")
@@ -1165,7 +1180,8 @@ async def _control(venue: Venue, method: str, action: str, body: dict[str, Any],
         fills = eng.external_fill(sym, int(order_id), qty, price)
         return {"fills": [trade_json(f) for f in fills]}
     if action == "close":
-        return {"closed": await venue.close_sockets(str(body.get("kind", "all")))}
+        return {"closed": await venue.close_sockets(
+            str(body.get("kind", "all")), float(body.get("refuse_seconds", 0)))}
     if action == "requests":
         if method == "DELETE":
             venue.requests.clear()

@@ -173,8 +173,10 @@ class VenueSim:
     def set_limits(self, **limits: Any) -> dict[str, Any]:
         return self.control("POST", "limits", limits)  # type: ignore[no-any-return]
 
-    def close_sockets(self, kind: str = "all") -> int:
-        return int(self.control("POST", "close", {"kind": kind})["closed"])
+    def close_sockets(self, kind: str = "all", *, refuse_seconds: float = 0.0) -> int:
+        """Close WebSockets of ``kind``; refuse new ones for ``refuse_seconds``."""
+        body = {"kind": kind, "refuse_seconds": refuse_seconds}
+        return int(self.control("POST", "close", body)["closed"])
 
     def requests(self, since: int = 0) -> list[dict[str, Any]]:
         return self.control("GET", "requests", query=f"since={since}")  # type: ignore[no-any-return]
