@@ -21,6 +21,7 @@ from rbt.cli.live import register as _register_live
 from rbt.cli.output import console, error, print_json, table
 from rbt.cli.research import register as _register_research
 from rbt.cli.runs import register as _register_runs
+from rbt.cli.shadow import register as _register_shadow
 
 app = typer.Typer(
     name="rbt",
@@ -353,6 +354,7 @@ def plugins(as_json: JsonOption = False) -> None:
 _register_runs(app)
 _register_live(app)
 _register_research(app)
+_register_shadow(app)
 _register_credentials(app)
 
 
