@@ -1,0 +1,82 @@
+"""Scenario 2 (reliability.md §E): a submit whose outcome is unknown is resolved by client
+id, never resent; a deliberate resubmit with the same client id is refused as a duplicate."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from rbt.kernel.errors import OrderOutcomeUnknownError
+from rbt.kernel.model import OrderStatus
+from rbt_ccxt.testing import EventLog, broker_for
+
+
+def _posts(sim) -> list[dict]:
+    return [r for r in sim.requests() if r["path"] == "/api/v3/order" and r["method"] == "POST"]
+
+
+@pytest.fixture
+def sim(venue_sim_factory):
+    return venue_sim_factory(symbols=["BTC/USDT"])
+
+
+def test_accepted_then_answered_too_late(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    broker.client.timeout = 1000  # ms
+    (btc,) = broker.instruments()
+    sim.add_fault("delay", method="POST", path="/api/v3/order", seconds=3)
+    order = log.new_order(btc, "0.01")
+    with pytest.raises(OrderOutcomeUnknownError, match="look it up by client id") as caught:
+        broker.submit(order)
+    assert "signature" not in str(caught.value)
+    assert log.order(order.id).status is OrderStatus.SUBMITTED  # still in flight
+    assert len(_posts(sim)) == 1  # no automatic resend
+    venue = broker.lookup(order.id)
+    assert venue is not None
+    assert (venue.status, venue.filled) == ("filled", Decimal("0.01"))
+    # the lookup also resolved the order in the engine's books, exactly once
+    assert log.order(order.id).status is OrderStatus.FILLED
+    assert log.filled(order.id) == Decimal("0.01")
+    assert len(_posts(sim)) == 1
+
+
+def test_503_before_processing_is_not_at_the_venue(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    sim.add_fault("http_error", method="POST", path="/api/v3/order", status=503)
+    order = log.new_order(btc, "0.01")
+    with pytest.raises(OrderOutcomeUnknownError):
+        broker.submit(order)
+    assert broker.lookup(order.id) is None
+    assert len(_posts(sim)) == 1
+
+
+def test_reset_after_accept_then_a_deliberate_resubmit_is_a_duplicate(sim):
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    price = Decimal(sim.state()["prices"]["BTCUSDT"])
+    limit = str((price * Decimal("0.9")).quantize(Decimal("0.01")))
+    sim.add_fault("drop", method="POST", path="/api/v3/order")  # processed, then reset
+    order = log.new_order(btc, "0.01", limit=limit)
+    with pytest.raises(OrderOutcomeUnknownError):
+        broker.submit(order)
+    venue = broker.lookup(order.id)
+    assert venue is not None
+    assert venue.status == "open"
+    assert log.order(order.id).status is OrderStatus.ACCEPTED
+    # an operator resubmits on purpose with the same client id: the venue refuses it
+    again = EventLog()
+    broker.connect(again)
+    retry = again.new_order(btc, "0.01", limit=limit, order_id=order.id)
+    broker.submit(retry)
+    assert again.order(order.id).status is OrderStatus.REJECTED
+    assert "Duplicate order" in again.order(order.id).reason
+    open_orders = sim.state()["open_orders"]["main"]
+    assert [o["clientOrderId"] for o in open_orders] == [order.id]

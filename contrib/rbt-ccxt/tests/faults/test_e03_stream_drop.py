@@ -1,0 +1,49 @@
+"""Scenario 3 (reliability.md §E): the user-data socket drops, orders fill while the client
+cannot reconnect, then it reconnects (backoff with jitter, re-authenticated) and catches up
+over REST: fills and final states equal the venue's ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rbt.kernel.model import OrderStatus
+from rbt_ccxt.testing import EventLog, broker_for, streaming, until, user_stream_subscribed
+
+
+def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
+    sim = venue_sim_factory(symbols=["BTC/USDT"])
+    broker = broker_for(sim, backoff=(0.05, 0.5))
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    price = Decimal(sim.state()["prices"]["BTCUSDT"])
+    limits = [(price * Decimal(p)).quantize(Decimal("0.01")) for p in ("0.97", "0.96", "0.95")]
+    orders = [log.new_order(btc, "0.01", limit=str(lim)) for lim in limits]
+
+    async def scenario():
+        for order in orders:
+            broker.submit(order)
+        # drop the user stream and refuse reconnects for 2 s
+        await until(lambda: sim.close_sockets("api", refuse_seconds=2.0))
+        await until(lambda: sim.fill("BTC/USDT", client_order_id=orders[0].id))
+        await until(lambda: sim.fill("BTC/USDT", client_order_id=orders[1].id, qty="0.004"))
+        await until(lambda: sim.control("POST", "fill", {"symbol": "BTC/USDT",
+                                                         "origClientOrderId": orders[2].id}))
+        assert all(log.filled(o.id) == 0 for o in orders)  # nothing arrived while down
+        await until(lambda: log.order(orders[2].id).status is OrderStatus.FILLED, timeout=30)
+        await until(lambda: log.filled(orders[1].id) == Decimal("0.004"))
+        await until(lambda: user_stream_subscribed(sim))  # re-authenticated
+
+    streaming(broker, sim, scenario)
+    assert broker.reconnects >= 1
+    assert log.order(orders[0].id).status is OrderStatus.FILLED
+    assert log.order(orders[1].id).status is OrderStatus.PARTIALLY_FILLED
+    venue_trades = broker.client.fetch_my_trades("BTC/USDT")
+    assert sorted(f"BTCUSDT-{t['info']['id']}" for t in venue_trades) == sorted(
+        f.id for f in log.fills
+    )
+    assert sum(f.amount for f in log.fills) == sum(
+        Decimal(t["info"]["qty"]) for t in venue_trades
+    )
+    requests = [r["path"] for r in sim.requests()]
+    assert requests.count("/ws-api/v3#userDataStream.subscribe.signature") >= 2
