@@ -1,28 +1,42 @@
-"""The asyncio engine: one strategy, unchanged, on a paper (or live) session.
+"""The asyncio engine: one strategy, unchanged, on a paper or live session.
 
 The same :class:`~rbt.kernel.session.Session` and :class:`~rbt.api.engine.Engine` as a
-backtest; only the clock (a :class:`~rbt.kernel.realtime.RealtimeClock` over the feed's
-schedule), the feed and the broker differ.
+backtest; only the clock, the feed and the broker differ. :class:`LiveRun` composes them
+with the feed (a bundle :class:`Replay`, or a venue's :class:`~rbt.live.feed.BarStream`
+whose bars grow a :class:`~rbt.live.stream.GrowingPortal` and drive the clock) and the
+broker (the paper broker, or any :class:`~rbt.kernel.broker.LiveBroker`) injected;
+:class:`PaperRun` is its paper composition over a replay.
 
 Crash safety (design.md §2.5): every order intent is committed with its client order id
-(``paper-<run_id>-<seq>``) before the broker sees it; fills are journaled once per trade
+(``<tag>-<run_id>-<seq>``) before the broker sees it; fills are journaled once per trade
 id; a checkpoint (positions, strategy state, watermark ``last_ts``) is committed at
-every session close. A restart with the same inputs re-derives the run up to the
-watermark without sleeping — the strategy re-decides the same bars and so reproduces the
-same client ids; intents already journaled are not recorded again and the paper venue
-does not take a known client id twice; fills already journaled are not inserted again —
-then checks the re-derived books against the checkpoint and the venue's own store
-(reconciliation; policy ``halt`` keeps an unexplained mismatch HALTED, ``adopt`` records
-it and trades on) and finishes the replay.
+every session close (and at every bar when there is no replay to recover from).
+
+Recovery after a crash, with the same command:
+
+* *replay recovery* (paper broker over a replay): the run is re-derived up to the
+  watermark without sleeping — the strategy re-decides the same bars and so reproduces
+  the same client ids; known intents are not recorded again and the paper venue does not
+  take a known client id twice; known fills are not inserted again — then the books are
+  checked against the checkpoint and the venue's own store;
+* *journal recovery* (a streaming feed or a live broker): orders, ledger, strategy state
+  and sequence are restored from the journal, in-flight orders are resolved by client id,
+  the venue's missed fills are fetched and applied once, and the positions are compared
+  (:mod:`rbt.live.reconcile`).
+
+An unexplained mismatch applies the policy: ``halt`` keeps the run HALTED, ``adopt``
+records it and trades on, ``flatten`` cancels our open orders and closes what the books
+cannot explain, then trades on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,23 +58,38 @@ from rbt.api.runner import (
 )
 from rbt.data.home import RbtHome
 from rbt.data.portal import BarPortal
-from rbt.kernel.broker import ClientOrderIds
-from rbt.kernel.clock import ClockEvent, ClockEventKind
-from rbt.kernel.errors import ConfigError, RbtError
+from rbt.kernel.broker import Broker, ClientOrderIds, LiveBroker, VenueEndpoint
+from rbt.kernel.clock import ClockEvent, ClockEventKind, TradingCalendar
+from rbt.kernel.errors import ConfigError, InvalidTransitionError, RbtError
+from rbt.kernel.events import OrderFilled
 from rbt.kernel.ledger import Ledger
-from rbt.kernel.model import Asset, Fill, Order, OrderStyle
+from rbt.kernel.model import Asset, AssetClass, Fill, Order, OrderStatus, OrderStyle
 from rbt.kernel.orders import OrderEventKind
 from rbt.kernel.realtime import RealtimeClock
 from rbt.kernel.registry import ProviderKind
 from rbt.kernel.session import Session
-from rbt.live.feed import ReplayFeed
-from rbt.live.journal import Journal, dump_state, load_state
+from rbt.live.feed import BarStream, ReplayFeed
+from rbt.live.journal import Journal, dump_state
+from rbt.live.observers import LiveObserver, Observers
 from rbt.live.paper import PaperBroker, VenueStore
+from rbt.live.reconcile import FLATTEN_PREFIX, POLICIES, Reconciler, venue_order_of
 from rbt.live.risk import ACTIVE, HALTED, REDUCING, Breaker
+from rbt.live.stream import GrowingPortal, StreamClock, frequency_of
+from rbt.live.stream import session_of as stream_session_of
 
-__all__ = ["LiveSession", "PaperResult", "PaperRun", "ReconciliationError", "run_paper"]
-
-POLICIES = ("halt", "adopt")
+__all__ = [
+    "BrokerLinkError",
+    "LiveResult",
+    "LiveRun",
+    "LiveSession",
+    "PaperResult",
+    "PaperRun",
+    "PersistenceError",
+    "ReconciliationError",
+    "Replay",
+    "run_live",
+    "run_paper",
+]
 
 
 class PersistenceError(RbtError):
@@ -76,6 +105,7 @@ class LiveSession(Session):
 
     journal: Journal
     catching_up: bool = False
+    in_step: bool = False
     trading_state: str = ACTIVE
     state_reason: str = ""
     on_halt: Callable[[str], None] | None = None
@@ -116,8 +146,9 @@ class LiveSession(Session):
     def _resolve_unknown(self, order: Order, exc: BaseException) -> None:
         """An unknown submit outcome is resolved by client id, never by a blind resend."""
         self.journal.audit(self.now, "unknown_outcome", order.id, {"error": repr(exc)})
+        self.journal.commit()
         lookup = getattr(self.broker, "lookup", None)
-        found = lookup(order.id) if lookup is not None else None
+        found = venue_order_of(lookup(order.id), order.asset.symbol) if lookup else None
         self.journal.audit(self.now, "resolved", order.id, {"venue_has_it": found is not None})
         current = self.orders.get(order.id)
         if found is None and current is not None and current.is_open:
@@ -126,7 +157,42 @@ class LiveSession(Session):
                 OrderEventKind.REJECT,
                 "UNKNOWN_OUTCOME: the venue never received it (looked up by client id); not resent",
             )
+        elif found is not None and current is not None and current.status is OrderStatus.SUBMITTED:
+            # the venue has it: take its state, and its fills so far (applied once by id)
+            if found.status == "rejected":
+                self._order_changed(order.id, OrderEventKind.REJECT, "venue rejected it")
+            else:
+                self._order_changed(order.id, OrderEventKind.ACCEPT)
+                if isinstance(self.broker, LiveBroker) and found.filled != 0:
+                    for fill in self.broker.fills_since(order.created):
+                        if fill.order_id == order.id:
+                            self.fill(fill)
+                kind = {"cancelled": OrderEventKind.CANCEL, "expired": OrderEventKind.EXPIRE}
+                after = self.orders.get(order.id)
+                if found.status in kind and after is not None and after.is_open:
+                    self._order_changed(order.id, kind[found.status], f"venue: {found.status}")
         self.journal.commit()
+
+    def order_event(self, order_id: str, kind: OrderEventKind, ts: int, reason: str = "") -> None:
+        """Apply a broker-reported state change; reconciliation's own orders are audited only,
+        and a report for an order we do not know is audited, not a crash."""
+        if order_id.startswith(FLATTEN_PREFIX):
+            self.journal.audit(self.now, "flatten_report", order_id, {"event": kind.value})
+            self._commit_outside_step()
+            return
+        if self.orders.get(order_id) is None:
+            self.journal.audit(self.now, "unknown_order_event", order_id, {"event": kind.value})
+            self._commit_outside_step()
+            return
+        try:
+            super().order_event(order_id, kind, ts, reason)
+        except InvalidTransitionError as exc:  # reliability A.4.1: audit, never crash the loop
+            self.journal.audit(self.now, "invalid_transition", order_id, {"error": str(exc)})
+        self._commit_outside_step()
+
+    def _commit_outside_step(self) -> None:
+        if not self.in_step and not self.catching_up:
+            self.journal.commit()
 
     def _rate_denial(self, order: Order) -> str | None:
         limit = self.max_orders_per_session
@@ -152,8 +218,24 @@ class LiveSession(Session):
                 return "KILL_SWITCH: trading is REDUCING: only orders that shrink a position"
         return None
 
+    def step(self, event: ClockEvent) -> None:
+        self.in_step = True
+        try:
+            super().step(event)
+        finally:
+            self.in_step = False
+
     def fill(self, fill: Fill) -> None:
         """Apply each trade id once; a fill of an unknown order halts instead of crashing."""
+        if fill.order_id.startswith(FLATTEN_PREFIX):
+            self.journal.audit(
+                self.now,
+                "flatten_fill",
+                fill.order_id,
+                {"trade_id": fill.id, "amount": str(fill.amount)},
+            )
+            self._commit_outside_step()
+            return
         if fill.id in self._seen_fills:
             self.journal.audit(self.now, "duplicate_fill", fill.order_id, {"trade_id": fill.id})
             return
@@ -161,13 +243,24 @@ class LiveSession(Session):
             self.journal.audit(self.now, "unknown_fill", fill.order_id, {"trade_id": fill.id})
             self.halt(f"fill {fill.id} for unknown order {fill.order_id}")
             return
+        try:
+            self.orders.apply_fill(fill)  # first: an overfill must not reach the books
+        except InvalidTransitionError as exc:
+            self.journal.audit(
+                self.now, "bad_fill", fill.order_id, {"trade_id": fill.id, "error": str(exc)}
+            )
+            self.halt(f"fill {fill.id} refused: {exc}")
+            return
         self._seen_fills.add(fill.id)
         self.journal.record_fill(fill)
-        super().fill(fill)
+        self.ledger.apply_fill(fill)
+        self.fills.append(fill)
+        order = self.orders.get(fill.order_id)
+        assert order is not None
+        self.bus.publish(OrderFilled(self.now, fill, order))
         if not self.catching_up:
-            order = self.orders.get(fill.order_id)
-            assert order is not None
             self.journal.record_order_state(order, self.now)
+        self._commit_outside_step()
 
     def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
         order = super()._order_changed(order_id, kind, reason)
@@ -201,7 +294,7 @@ def _fault(point: str, count: int) -> None:
 
 @attrs.frozen
 class PaperResult:
-    """What a paper run produced (frames as :class:`rbt.api.results.BacktestResult`'s)."""
+    """What a paper or live run produced (frames as :class:`rbt.api.results.BacktestResult`'s)."""
 
     run_id: str
     perf: Any
@@ -214,138 +307,261 @@ class PaperResult:
     completed: bool
 
 
-class PaperRun:
-    """Compose a paper run over a bundle replay and drive it with asyncio."""
+LiveResult = PaperResult
+
+
+@attrs.frozen
+class Replay:
+    """A replay feed: a bundle's bars from ``start`` to ``end`` (inclusive sessions),
+    paced by ``speed`` (None: ``max``, no sleeping)."""
+
+    bundle: str
+    start: Any
+    end: Any
+    speed: float | None = None
+
+
+#: far enough ahead for schedule_function rules of an open-ended streaming run
+STREAM_YEARS = 10
+_EPOCH = dt.date(1970, 1, 1)
+
+
+class LiveRun:
+    """One strategy on a live session, with its feed and broker injected.
+
+    :param strategy: what :func:`rbt.api.runner.strategy_from` accepts (a file, a class,
+        an instance); kept as :attr:`strategy_spec` so observers can build a second copy.
+    :param feed: a :class:`Replay` (bundle bars on their own timestamps) or a
+        :class:`~rbt.live.feed.BarStream` (closed bars from a venue; the clock follows them).
+    :param broker: ``"paper"`` (the paper broker and its venue store), the name of a BROKER
+        provider whose factory is ``factory(endpoint, *, symbols)`` and returns a
+        :class:`~rbt.kernel.broker.LiveBroker`, or a broker object.
+    :param endpoint: where a named live broker connects (mode, URLs, credentials).
+    :param observers: :class:`~rbt.live.observers.LiveObserver` objects; their failures
+        are audited and detach them, never stop trading.
+    :param reconcile_every: reconcile with the venue every N bars (None: only at start).
+    :param start: first session of a streaming run's calendar (schedule_function rules);
+        default: today (UTC).
+
+    Public attributes for observers: ``run_id``, ``session``, ``portal``, ``calendar``,
+    ``assets`` (sid → Asset), ``strategy_spec``, ``params``, ``capital``,
+    ``commission_model``, ``slippage_model``, ``fill_timing``, ``journal``, ``db``,
+    ``mode``, and :meth:`trip`.
+    """
 
     def __init__(
         self,
         strategy: Any,
         *,
-        start: Any,
-        end: Any,
-        bundle: str = "demo",
+        feed: Replay | BarStream,
+        broker: str | Broker = "paper",
+        endpoint: VenueEndpoint | None = None,
         home: RbtHome | str | Path | None = None,
         capital_base: Any = DEFAULT_CAPITAL,
         params: Mapping[str, Any] | None = None,
         commission: Any = "per_share",
         slippage: Any = "fixed_bps",
         fill_timing: str = "next_close",
-        speed: float | None = None,
         latency: dt.timedelta = dt.timedelta(0),
         venue_path: str | Path | None = None,
         policy: str = "halt",
         breakers: Sequence[Breaker] = (),
         on_event: Callable[[ClockEvent], None] | None = None,
+        observers: Sequence[LiveObserver] = (),
         max_orders_per_session: int | None = None,
+        reconcile_every: int | None = None,
+        mode: str | None = None,
+        start: Any = None,
         unknown_outcome_at: frozenset[int] = frozenset(),
         lost_at: frozenset[int] = frozenset(),
     ) -> None:
-        from rbt.data.bundles import bundle_hash, load_bundle
         from rbt.data.db import open_database
         from rbt.plugins import plugin_manager
         from rbt.plugins.calendars import get_calendar
 
         if policy not in POLICIES:
             raise ConfigError(
-                f"unknown reconciliation policy {policy!r}; choose: "
-                f"{', '.join(POLICIES)} (flatten is not implemented yet)"
+                f"unknown reconciliation policy {policy!r}; choose: {', '.join(POLICIES)}"
+            )
+        if reconcile_every is not None and reconcile_every < 1:
+            raise ConfigError(
+                f"reconcile_every must be a positive bar count, got {reconcile_every}"
             )
         self.home = home if isinstance(home, RbtHome) else RbtHome(home) if home else RbtHome()
-        start_date, end_date = as_date(start, "start"), as_date(end, "end")
-        capital = as_capital(capital_base)
+        self.capital = as_capital(capital_base)
+        self.strategy_spec = strategy
         instance, source_hash = strategy_from(strategy)
         pm = plugin_manager()
-        commission_model = resolve_model(pm, ProviderKind.COMMISSION_MODEL, commission)
-        slippage_model = resolve_model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
-        bars = load_bundle(self.home, bundle)
-        calendar = get_calendar(bars.calendar)
-        self.sessions = sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
-        params_obj = merge_params(instance.PARAMS, dict(params or {}))
+        self.commission_model = resolve_model(pm, ProviderKind.COMMISSION_MODEL, commission)
+        self.slippage_model = resolve_model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
+        self.fill_timing = fill_timing
+        self.policy = policy
+        self.breakers = list(breakers)
+        self.on_event = on_event
+        self.reconcile_every = reconcile_every
         latency_ns = int(latency.total_seconds() * 1_000_000_000)
+        paper = isinstance(broker, str) and broker == "paper"
+        self.replay = isinstance(feed, Replay)
+        self.stream: BarStream | None = None if isinstance(feed, Replay) else feed
+
+        # -- feed, assets, calendar ---------------------------------------------------
+        live_broker: Broker | None = None
+        if isinstance(feed, Replay):
+            from rbt.data.bundles import bundle_hash, load_bundle
+
+            start_date, end_date = as_date(feed.start, "start"), as_date(feed.end, "end")
+            bars = load_bundle(self.home, feed.bundle)
+            self.calendar: TradingCalendar = get_calendar(bars.calendar)
+            self.sessions = sessions_in_bundle(
+                bars, self.calendar, start_date, end_date, feed.bundle
+            )
+            self.speed = feed.speed
+            symbols: tuple[str, ...] = tuple(a.symbol for a in bars.assets)
+            feed_key = bundle_hash(self.home, feed.bundle)
+            feed_config: dict[str, Any] = {
+                "bundle": feed.bundle,
+                "start": start_date,
+                "end": end_date,
+            }
+        else:
+            self.calendar = get_calendar("always_open")
+            symbols = tuple(feed.symbols)
+            start_date = as_date(start, "start") if start is not None else _utc_today()
+            end_date = start_date + dt.timedelta(days=366 * STREAM_YEARS)
+            self.sessions = list(self.calendar.sessions(start_date, end_date))
+            self.speed = None
+            feed_key = f"stream:{feed.name}:{','.join(symbols)}:{feed.interval_ns}"
+            feed_config = {
+                "stream": feed.name,
+                "symbols": list(symbols),
+                "interval_ns": feed.interval_ns,
+            }
+        if not paper:
+            live_broker = self._make_live_broker(pm, broker, endpoint, symbols)
+        assets = (
+            list(bars.assets)
+            if isinstance(feed, Replay) and not isinstance(live_broker, LiveBroker)
+            else self._assets(live_broker, symbols)
+        )
+        self.assets: dict[int, Asset] = {a.sid: a for a in assets}
+        if isinstance(feed, Replay):
+            self.feed: Any = ReplayFeed(bars, self.calendar)
+            self.bars = bars
+            portal: BarPortal = BarPortal(bars, self.calendar)
+        else:
+            self.feed = feed
+            portal = GrowingPortal(assets, self.calendar, frequency_of(feed.interval_ns))
+            self.bars = portal.bars
+        self.portal = portal
+
+        # -- identity -------------------------------------------------------------------
+        params_obj = merge_params(instance.PARAMS, dict(params or {}))
+        self.params = params_obj
+        if paper:
+            self.mode = mode or "paper"
+            accounts = {"mode": "paper", "latency_ns": str(latency_ns)}
+            broker_name, tag = "paper", "paper"
+        else:
+            assert live_broker is not None
+            broker_name = live_broker.name
+            self.mode = mode or (endpoint.mode if endpoint is not None else "live")
+            accounts = {"mode": self.mode, "broker": broker_name, "feed": feed_key}
+            tag = "rbt"
+        if not self.replay:
+            accounts["feed"] = feed_key
         self.run_id = run_id_for(
             source_hash,
             params_obj.to_dict(),
-            bundle_hash(self.home, bundle),
-            start_date,
-            end_date,
-            capital,
-            commission_model,
-            slippage_model,
+            feed_key,
+            start_date if self.replay else _EPOCH,
+            end_date if self.replay else _EPOCH,
+            self.capital,
+            self.commission_model,
+            self.slippage_model,
             fill_timing,
-            accounts={"mode": "paper", "latency_ns": str(latency_ns)},
+            accounts=accounts,
         )
-        self.capital = capital
-        self.policy = policy
-        self.breakers = list(breakers)
-        self.speed = speed
-        self.on_event = on_event
-        self.feed = ReplayFeed(bars, calendar)
-        self.bars = bars
-        portal = BarPortal(bars, calendar)
-        venue = (
-            Path(venue_path) if venue_path else self.home.root / "paper" / f"{self.run_id}.sqlite"
-        )
-        self.store = VenueStore(venue, account="paper", cash=capital)
-        broker = pm.get_provider(ProviderKind.BROKER, "paper").create(
-            portal,
-            commission=commission_model,
-            slippage=slippage_model,
-            fill_timing=fill_timing,
-            store=self.store,
-            latency_ns=latency_ns,
-        )
-        assert isinstance(broker, PaperBroker)
-        broker.unknown_outcome_at = unknown_outcome_at
-        broker.lost_at = lost_at
-        self.broker = broker
+        # replays through the paper broker recover by re-deriving the run (the paper venue
+        # is deterministic); anything else restores the books from the journal
+        self.recovery = "replay" if (paper and self.replay) else "journal"
+
+        # -- broker -------------------------------------------------------------------
+        if paper:
+            venue = (
+                Path(venue_path)
+                if venue_path
+                else self.home.root / "paper" / f"{self.run_id}.sqlite"
+            )
+            self.store: VenueStore | None = VenueStore(venue, account="paper", cash=self.capital)
+            paper_broker = pm.get_provider(ProviderKind.BROKER, "paper").create(
+                portal,
+                commission=self.commission_model,
+                slippage=self.slippage_model,
+                fill_timing=fill_timing,
+                store=self.store,
+                latency_ns=latency_ns,
+            )
+            assert isinstance(paper_broker, PaperBroker)
+            paper_broker.unknown_outcome_at = unknown_outcome_at
+            paper_broker.lost_at = lost_at
+            self.broker: Broker = paper_broker
+            account, connection = "paper", {"store": str(venue), "latency_ns": latency_ns}
+        else:
+            assert live_broker is not None
+            self.store = None
+            self.broker = live_broker
+            account = self.mode
+            connection = {
+                "mode": self.mode,
+                "urls": dict(endpoint.urls) if endpoint is not None else {},
+                "symbols": list(symbols),
+            }
+        self.live_broker = live_broker if isinstance(live_broker, LiveBroker) else None
+
+        # -- journal ------------------------------------------------------------------
         self.db = open_database(self.home)
-        self.journal = Journal(self.db, self.run_id, venue="paper", account="paper")
-        previous = self.journal.start_session(
-            "paper",
+        self.journal = Journal(self.db, self.run_id, venue=broker_name, account=account)
+        self.previous = self.journal.start_session(
+            self.mode,
             str(strategy),
-            {
-                "bundle": bundle,
-                "start": start_date,
-                "end": end_date,
-                "latency_ns": latency_ns,
-                "policy": policy,
-            },
-            capital,
+            {**feed_config, "broker": broker_name, "latency_ns": latency_ns, "policy": policy},
+            self.capital,
         )
-        self.previous = previous
-        self.journal.record_connection(
-            f"paper-{self.run_id}", "paper", {"store": str(venue), "latency_ns": latency_ns}
-        )
-        self.ledger = Ledger(capital, "USD")
+        self.journal.record_connection(f"{broker_name}-{self.run_id}", broker_name, connection)
+
+        # -- session and engine ---------------------------------------------------------
+        quotes = {a.quote_currency for a in assets}
+        self.ledger = Ledger(self.capital, quotes.pop() if len(quotes) == 1 else "USD")
+        seq = int(self.previous["seq"]) if self.previous and self.recovery == "journal" else 0
         session = LiveSession(
             portal=portal,
             broker=self.broker,
             ledger=self.ledger,
-            order_ids=ClientOrderIds("paper", self.run_id),
+            order_ids=ClientOrderIds(tag, self.run_id, start=seq),
             manager=pm,
         )
         session.journal = self.journal
         session.max_orders_per_session = max_orders_per_session
-        state, why = self.journal.trading_state()
-        session.trading_state, session.state_reason = state, why
+        session.trading_state, session.state_reason = self.journal.trading_state()
         self.session = session
         from rbt.api.actions import AccountEvents
 
         AccountEvents(
             session,
             portal,
-            calendar,
+            self.calendar,
             borrow_rate=Decimal(0),
             financing_rate=Decimal(0),
             on_positions_changed=lambda: self.engine.sync_positions(),
         )
-        by_symbol = {a.symbol: a for a in bars.assets}
+        by_symbol = {a.symbol: a for a in assets}
+        source = f"bundle {feed.bundle!r}" if isinstance(feed, Replay) else f"{broker_name}"
 
         def lookup(ticker: str, as_of: dt.date | None) -> Asset:
             try:
                 return by_symbol[ticker]
             except KeyError:
-                raise LookupError(f"unknown symbol {ticker!r} in bundle {bundle!r}") from None
+                raise LookupError(f"unknown symbol {ticker!r} in {source}") from None
 
         self.engine = Engine(
             instance,
@@ -354,48 +570,108 @@ class PaperRun:
             params_obj,
             self.sessions,
             lookup,
-            commission_model,
-            slippage_model,
+            self.commission_model,
+            self.slippage_model,
         )
         self.strategy = instance
         hook = getattr(instance, "on_broker_message", None)
-        if hook is not None:
+        if hook is not None and hasattr(self.broker, "on_message"):
 
             def on_message(message: dict[str, Any]) -> None:
                 with self.engine.active():
                     hook(self.engine.context, message)
 
             self.broker.on_message = on_message
+        previous = self.previous
         self.watermark: int | None = previous["last_ts"] if previous else None
         self.peak = (
-            Decimal(previous["peak_value"]) if previous and previous["peak_value"] else capital
+            Decimal(previous["peak_value"]) if previous and previous["peak_value"] else self.capital
         )
-        self.session_start_value = capital
+        self.session_start_value = self.capital
         self.completed = previous is not None and previous["status"] == "completed"
         self.reconciled = self.watermark is None
+        self.observers = Observers(self, observers)
+        self.bars_stepped = 0
+
+    # -- composition helpers ------------------------------------------------------------
+    @staticmethod
+    def _make_live_broker(
+        pm: Any, broker: str | Broker, endpoint: VenueEndpoint | None, symbols: Sequence[str]
+    ) -> Broker:
+        if not isinstance(broker, str):
+            if not isinstance(broker, Broker):
+                raise ConfigError(f"{broker!r} does not implement the Broker protocol")
+            return broker
+        if endpoint is None:
+            raise ConfigError(f"broker {broker!r} needs an endpoint (sandbox, testnet or live)")
+        made = pm.get_provider(ProviderKind.BROKER, broker).create(endpoint, symbols=list(symbols))
+        if not isinstance(made, LiveBroker):
+            raise ConfigError(
+                f"broker provider {broker!r} did not build a LiveBroker (it has no instruments, "
+                "lookup, snapshot, fills_since or run): it cannot trade live"
+            )
+        return made
+
+    @staticmethod
+    def _assets(broker: Broker | None, symbols: Sequence[str]) -> list[Asset]:
+        if isinstance(broker, LiveBroker):
+            listed = {a.symbol: a for a in broker.instruments()}
+            missing = [s for s in symbols if s not in listed]
+            if missing:
+                raise ConfigError(f"broker {broker.name!r} does not list {missing}")
+            return [listed[s] for s in symbols]
+        # paper trading on a stream: crypto spot assets with sids in symbol order
+        return [
+            Asset(
+                sid=i + 1,
+                symbol=s,
+                asset_class=AssetClass.CRYPTO,
+                calendar="always_open",
+                quote_currency=s.partition("/")[2] or "USD",
+                tick_size=Decimal("0.00000001"),
+                lot_size=Decimal("0.00000001"),
+                price_scale=8,
+            )
+            for i, s in enumerate(symbols)
+        ]
 
     def value(self) -> Decimal:
+        """Cash plus the marked value of the positions."""
         return self.ledger.cash + self.ledger.positions_value()
 
+    def trip(self, reason: str, details: Mapping[str, Any]) -> None:
+        """Set the persisted kill switch to HALTED (survives restarts; ``rbt resume`` resets
+        it) and audit ``details``. For observers and breakers that must stop trading."""
+        self.journal.audit(self.session.now, "trip", None, {"reason": reason, **details})
+        self.session.halt(reason)
+        self.journal.commit()
+
+    # -- per event -------------------------------------------------------------------------
     def _after_step(self, event: ClockEvent) -> None:
         kind = event.kind
+        catching_up = self.session.catching_up
         if kind is ClockEventKind.SESSION_START:
             self.session_start_value = self.value()
         if kind is ClockEventKind.SESSION_END:
             value = self.value()
             self.peak = max(self.peak, value)
-            if not self.session.catching_up:
+            if not catching_up:
                 for breaker in self.breakers:
                     why = breaker.check(value, self.peak, self.session_start_value)
                     if why is not None and self.session.trading_state != HALTED:
                         self.session.halt(why)
                 self._checkpoint(event, value)
+        elif kind is ClockEventKind.BAR and self.recovery == "journal":
+            # no replay to re-derive from: the strategy state is saved at every bar
+            self._checkpoint(event, self.value())
         else:
             self.journal.commit()
-        if (
-            kind in (ClockEventKind.SESSION_START, ClockEventKind.BAR)
-            and not self.session.catching_up
-        ):
+        if kind is ClockEventKind.BAR and not catching_up:
+            self.bars_stepped += 1
+            every = self.reconcile_every
+            if every is not None and self.bars_stepped % every == 0:
+                self.reconcile_periodic(event.ts)
+        if kind in (ClockEventKind.SESSION_START, ClockEventKind.BAR) and not catching_up:
             # rbt halt / rbt resume from another process take effect here
             state, why = self.journal.trading_state()
             self.session.trading_state, self.session.state_reason = state, why
@@ -415,100 +691,89 @@ class PaperRun:
         except sa.exc.SQLAlchemyError as exc:
             self.journal.conn.rollback()
             raise PersistenceError(
-                f"could not write the checkpoint of {event.session} ({exc.__class__.__name__}); "
+                f"could not write the checkpoint at {event.ts} ({exc.__class__.__name__}); "
                 "the run stopped: nothing was sent after it"
             ) from exc
 
-    # -- reconciliation -------------------------------------------------------------------
+    # -- reconciliation ---------------------------------------------------------------
     def reconcile(self) -> list[str]:
-        """Compare the re-derived books with the checkpoint and with the venue's store."""
-        assert self.watermark is not None
-        problems = []
-        books = {a.sid: amt for a, amt, _p in self.ledger.iter_holdings() if amt != 0}
-        saved = self.journal.positions()
-        if books != saved:
-            problems.append(f"positions {books} differ from the checkpoint {saved}")
-        saved_cash = self.previous["cash"] if self.previous else None
-        if saved_cash is not None and Decimal(saved_cash) != self.ledger.cash:
-            problems.append(f"cash {self.ledger.cash} differs from the checkpoint {saved_cash}")
-        venue_fills = {
-            r[0]
-            for r in self.store.db.execute(
-                "SELECT trade_id FROM venue_fills WHERE ts <= ?", (self.watermark,)
-            )
-        }
-        ours = {f.id for f in self.session.fills}
-        if venue_fills != ours:
-            extra = sorted(venue_fills - ours)[:5]
-            missing = sorted(ours - venue_fills)[:5]
-            problems.append(f"venue fills differ: venue-only {extra}, engine-only {missing}")
-        venue_pos: dict[int, Decimal] = {}
-        for sid, amount in self.store.db.execute(
-            "SELECT sid, amount FROM venue_fills WHERE ts <= ?", (self.watermark,)
-        ):
-            venue_pos[sid] = venue_pos.get(sid, Decimal(0)) + Decimal(amount)
-        venue_pos = {k: v for k, v in venue_pos.items() if v != 0}
-        if venue_pos != books:
-            problems.append(f"venue positions {venue_pos} differ from the engine's {books}")
-        foreign = self.store.open_order_ids() - {o.id for o in self.session.orders}
-        if foreign:
-            problems.append(f"venue has orders the engine does not know: {sorted(foreign)[:5]}")
-        saved_state = self.journal.strategy_state()
-        if saved_state is not None:
-            try:
-                now_state = dump_state(self.strategy, self.engine.context)
-            except RbtError:
-                now_state = None
-            if now_state != saved_state:  # the checkpoint is the truth: restore it
-                load_state(
-                    self.strategy,
-                    self.engine.context,
-                    saved_state,
-                    {a.sid: a for a in self.bars.assets},
-                )
-        self.journal.audit(
-            self.watermark, "reconcile", None, {"problems": problems, "policy": self.policy}
-        )
-        self.journal.commit()
+        """Compare the books with the checkpoint and the venue; return the problems."""
+        return Reconciler(self).at_restart()
+
+    def reconcile_periodic(self, ts: int) -> list[str]:
+        """Compare the books with the venue now; a mismatch applies the policy."""
+        reconciler = Reconciler(self)
+        problems = reconciler.against_venue(ts)
+        reconciler.apply_policy(problems, ts, "periodic")
         return problems
 
     # -- driving ----------------------------------------------------------------------------
+    def _events(self) -> AsyncIterator[ClockEvent]:
+        if self.replay:
+            skip = self.watermark + 1 if self.watermark is not None else None
+            clock = RealtimeClock(
+                self.feed.schedule(self.sessions[0], self.sessions[-1]), speed=self.speed
+            )
+            return clock.events(skip_until=skip)
+        assert self.stream is not None
+        assert isinstance(self.portal, GrowingPortal)
+        return StreamClock(self.stream, self.portal, self.calendar, after=self.watermark).events()
+
     async def run(self) -> PaperResult:
-        """Replay the feed through the session; returns when the replay ends."""
+        """Drive the session from the feed until it ends; returns the result."""
         if self.completed:
-            raise ConfigError(f"paper run {self.run_id} already completed; see rbt status")
-        clock = RealtimeClock(
-            self.feed.schedule(self.sessions[0], self.sessions[-1]), speed=self.speed
-        )
+            raise ConfigError(f"{self.mode} run {self.run_id} already completed; see rbt status")
         session = self.session
         self.engine.initialize()
         session.start()
-        session.catching_up = self.watermark is not None
+        reconciler = Reconciler(self)
+        if self.watermark is not None and self.recovery == "journal":
+            reconciler.restore_from_journal()
+            if isinstance(self.broker, PaperBroker):
+                self.broker.resume(self.session.orders.open_orders())
+        session.catching_up = self.watermark is not None and self.recovery == "replay"
         outcome = "failed"
+        broker_task: asyncio.Task[None] | None = None
+        self.observers.attach(self.watermark or 0)
         try:
-            async for event in clock.events(
-                skip_until=None if self.watermark is None else self.watermark + 1
-            ):
+            if self.live_broker is not None:
+                broker_task = asyncio.create_task(self.live_broker.run(), name="broker")
+                await asyncio.sleep(0)
+            if self.recovery == "journal":
+                reconciler.at_start()
+                self.reconciled = True
+            async for event in self._events():
+                if self.recovery == "journal" and event.ts <= (self.watermark or -1):
+                    continue  # a replay under a live broker: already traded
                 if session.catching_up and event.ts > (self.watermark or 0):
                     session.catching_up = False
-                    problems = self.reconcile()
+                    reconciler.apply_policy(reconciler.at_restart(), event.ts, "restart")
                     self.reconciled = True
-                    if problems:
-                        if self.policy == "halt":
-                            session.halt("reconciliation: " + "; ".join(problems))
-                        else:
-                            self.journal.audit(event.ts, "adopt", None, {"problems": problems})
-                    state, why = self.journal.trading_state()
-                    session.trading_state, session.state_reason = state, why
                 session.step(event)
                 self._after_step(event)
+                self.observers.on_event(event)
                 if self.on_event is not None:
                     self.on_event(event)
+                if broker_task is not None and broker_task.done():
+                    broker_task.result()  # the broker's stream died: raise its error
+                    raise BrokerLinkError(
+                        f"broker {self.broker.name!r} stopped streaming order updates"
+                    )
+            if not self.replay and session.now:
+                self._checkpoint(ClockEvent(ClockEventKind.BAR, session.now, _EPOCH), self.value())
             outcome = "completed"
         finally:
+            if broker_task is not None:
+                broker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await broker_task
+            if self.stream is not None:
+                with contextlib.suppress(Exception):
+                    await self.stream.aclose()
+            self.observers.close(session.now)
             session.finish(outcome)
             try:
-                self.journal.set_status(outcome)
+                self.journal.set_status(outcome if self.replay else _stream_status(outcome))
             except sa.exc.SQLAlchemyError:
                 if outcome == "completed":
                     raise
@@ -518,12 +783,17 @@ class PaperRun:
     def result(self, completed: bool) -> PaperResult:
         session_of = {r.ts: r.session for r in self.engine.records}
         for fill in self.session.fills:
-            session_of.setdefault(fill.ts, dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date())
+            day = (
+                dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date()
+                if self.replay
+                else stream_session_of(fill.ts)  # a bar ending at 24:00 closes its day
+            )
+            session_of.setdefault(fill.ts, day)
         perf, transactions, orders, positions = build_frames(
             self.engine.records,
             self.session.fills,
             list(self.session.orders),
-            {a.sid: a for a in self.bars.assets},
+            self.assets,
             self.capital,
             session_of,
         )
@@ -540,13 +810,53 @@ class PaperRun:
         )
 
     def close(self) -> None:
+        """Release the journal and the venue store (the broker closed with the session)."""
         self.journal.close()
-        self.store.close()
+        if self.store is not None:
+            self.store.close()
+
+
+def _stream_status(outcome: str) -> str:
+    # a stream that ended is not a finished strategy: the same command resumes it
+    return "stopped" if outcome == "completed" else outcome
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class BrokerLinkError(RbtError):
+    """The live broker's order-update stream stopped; the run stops (restart reconciles)."""
+
+
+class PaperRun(LiveRun):
+    """A paper run over a bundle replay: :class:`LiveRun` with the paper broker."""
+
+    def __init__(
+        self,
+        strategy: Any,
+        *,
+        start: Any,
+        end: Any,
+        bundle: str = "demo",
+        speed: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(strategy, feed=Replay(bundle, start, end, speed), broker="paper", **kwargs)
 
 
 def run_paper(strategy: Any, **kwargs: Any) -> PaperResult:
     """Compose and run a paper replay synchronously (tests, notebooks)."""
     run = PaperRun(strategy, **kwargs)
+    try:
+        return asyncio.run(run.run())
+    finally:
+        run.close()
+
+
+def run_live(strategy: Any, **kwargs: Any) -> PaperResult:
+    """Compose and run a :class:`LiveRun` synchronously until its feed ends."""
+    run = LiveRun(strategy, **kwargs)
     try:
         return asyncio.run(run.run())
     finally:

@@ -464,6 +464,16 @@ class Journal:
         self.conn.commit()
         return {sid: Decimal(a) for sid, a in rows if Decimal(a) != 0}
 
+    def last_price(self, sid: int) -> Decimal | None:
+        """The price ``sid`` was last marked at in a checkpoint, or None."""
+        row = self._exec(
+            "SELECT last_price FROM live_positions WHERE run_id = :r AND sid = :s",
+            r=self.run_id,
+            s=sid,
+        ).fetchone()
+        self.conn.commit()
+        return Decimal(row[0]) if row else None
+
     def fill_ids(self) -> set[str]:
         rows = self._exec("SELECT trade_id FROM fills WHERE run_id = :r", r=self.run_id)
         out = {r[0] for r in rows}

@@ -1,0 +1,223 @@
+"""A streaming (non-replay) feed: closed bars grow the portal and drive the clock (24/7
+sessions), the paper broker trades on them, and bad messages stop the run clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from rbt.data.home import RbtHome
+from rbt.kernel.clock import ClockEvent, ClockEventKind
+from rbt.kernel.model import Asset, AssetClass
+from rbt.live.engine import LiveRun
+from rbt.live.feed import Bar, FeedError
+from rbt.live.stream import GrowingPortal, RecordedBarStream, StreamClock
+from rbt.plugins.calendars import get_calendar
+
+MIN = 60_000_000_000
+DAY = 86_400_000_000_000
+T0 = 1_704_067_200_000_000_000  # 2024-01-01 00:00 UTC
+SYMBOLS = ("BTC/USDT", "ETH/USDT")
+
+STRATEGY = """
+from rbt.api import order, symbol
+
+def initialize(context):
+    context.btc = symbol("BTC/USDT")
+    context.n = 0
+    context.fills = 0
+
+def handle_data(context, data):
+    context.n += 1
+    if context.n % 4 == 1:
+        order(context.btc, 0.5)
+    elif context.n % 4 == 3:
+        order(context.btc, -0.5)
+
+def on_order_fill(context, fill):
+    context.fills += 1
+"""
+
+
+def bar(end: int, price: str, volume: str = "100") -> Bar:
+    p = Decimal(price)
+    return Bar(end, p, p + 1, p - 1, p, Decimal(volume), 10)
+
+
+def daily(days: int, start: int = T0) -> list[tuple[str, Bar]]:
+    out = []
+    for i in range(days):
+        end = start + (i + 1) * DAY
+        out.append(("BTC/USDT", bar(end, str(40000 + 100 * i))))
+        out.append(("ETH/USDT", bar(end, str(2000 + 5 * i))))
+    return out
+
+
+def stream(messages: list[tuple[str, Bar]], interval: int = DAY) -> RecordedBarStream:
+    return RecordedBarStream("recorded", SYMBOLS, interval, messages)
+
+
+@pytest.fixture
+def strategy(tmp_path: Path) -> Path:
+    path = tmp_path / "crypto.py"
+    path.write_text(STRATEGY)
+    return path
+
+
+def _assets() -> list[Asset]:
+    return [
+        Asset(
+            sid=i + 1,
+            symbol=s,
+            asset_class=AssetClass.CRYPTO,
+            calendar="always_open",
+            quote_currency="USDT",
+            tick_size=Decimal("0.01"),
+            lot_size=Decimal("0.0001"),
+        )
+        for i, s in enumerate(SYMBOLS)
+    ]
+
+
+async def _collect(clock: StreamClock) -> list[ClockEvent]:
+    return [e async for e in clock.events()]
+
+
+def test_minute_bars_make_utc_day_sessions() -> None:
+    calendar = get_calendar("always_open")
+    portal = GrowingPortal(_assets(), calendar, StreamClock.frequency_for(MIN), capacity=2)
+    start = T0 + DAY - 3 * MIN  # 23:57 .. 00:02 across midnight
+    messages = []
+    for k in range(1, 6):
+        end = start + k * MIN
+        messages.append(("BTC/USDT", bar(end, "100")))
+        if k != 2:  # ETH has no trade in one minute: its bar is missing, BTC's is released
+            messages.append(("ETH/USDT", bar(end, "10")))
+    events = asyncio.run(_collect(StreamClock(stream(messages, MIN), portal, calendar)))
+    kinds = [(e.kind.name, e.session.isoformat()) for e in events]
+    assert kinds == [
+        ("SESSION_START", "2024-01-01"),
+        ("BEFORE_TRADING_START", "2024-01-01"),
+        ("BAR", "2024-01-01"),
+        ("BAR", "2024-01-01"),
+        ("BAR", "2024-01-01"),  # ends at 24:00: closes the day at once
+        ("SESSION_END", "2024-01-01"),
+        ("SESSION_START", "2024-01-02"),
+        ("BEFORE_TRADING_START", "2024-01-02"),
+        ("BAR", "2024-01-02"),
+        ("BAR", "2024-01-02"),
+    ]
+    assert [e.ts for e in events if e.kind is ClockEventKind.BAR] == [
+        start + k * MIN for k in range(1, 6)
+    ]
+    assert portal.size == 5  # grew past its initial capacity of 2
+    eth = _assets()[1]
+    portal.advance(start + 2 * MIN)
+    assert portal.is_stale(eth)  # no ETH bar in that minute
+    assert portal.current(eth, "price") == 10.0  # forward-filled
+    assert portal.exact_price(eth, "close") == Decimal("10")
+    hist = portal.history(_assets(), "close", 3, "1m", frame="numpy")
+    assert hist.shape == (3, 2)
+    assert hist[-1, 0] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("messages", "match"),
+    [
+        ([("BTC/USDT", bar(T0 + 2 * DAY, "1")), ("BTC/USDT", bar(T0 + DAY, "1"))], "out-of-order"),
+        ([("DOGE/USDT", bar(T0 + DAY, "1"))], "unknown symbol 'DOGE/USDT'"),
+        ([("BTC/USDT", "not a bar")], "malformed feed message"),
+        ([("BTC/USDT", bar(T0 + DAY + 5, "1"))], "not on the"),
+        ([("BTC/USDT", bar(T0 + DAY, "1.001"))], "more than 2 decimals"),
+        (
+            [("BTC/USDT", Bar(T0 + DAY, *[Decimal(1)] * 2, Decimal(3), Decimal(1), Decimal(1), 1))],
+            "high/low",
+        ),
+        ([("BTC/USDT", bar(T0 + DAY, "1")), ("BTC/USDT", bar(T0 + DAY, "1"))], "duplicate"),
+    ],
+)
+def test_bad_stream_messages_are_refused_clearly(
+    messages: list[tuple[str, object]], match: str
+) -> None:
+    calendar = get_calendar("always_open")
+    portal = GrowingPortal(_assets(), calendar, StreamClock.frequency_for(DAY))
+    clock = StreamClock(stream(messages), portal, calendar)  # type: ignore[arg-type]
+    with pytest.raises(FeedError, match=match):
+        asyncio.run(_collect(clock))
+
+
+def _home(tmp_path: Path) -> RbtHome:
+    return RbtHome(tmp_path / "home")
+
+
+def test_paper_trading_on_a_stream(tmp_path: Path, strategy: Path) -> None:
+    home = _home(tmp_path)
+    run = LiveRun(
+        strategy, feed=stream(daily(20)), home=home, capital_base=100_000, start="2024-01-01"
+    )
+    try:
+        result = asyncio.run(run.run())
+        assert run.mode == "paper"
+        assert run.recovery == "journal"
+        assert run.ledger.base_currency == "USDT"
+        assert result.orders.height == 10  # bars 1, 3, 5, ... of 20
+        assert result.transactions.height == 10
+        assert run.engine.context.fills == 10
+        assert run.portal.size == 20
+        # fills at the next bar's close (the backtest's timing), on the stream's prices
+        first = run.session.fills[0]
+        assert first.price > Decimal("40100")  # the second bar's close plus slippage
+        assert run.ledger.position_amount(run.session.fills[0].asset) == 0
+        with sqlite3.connect(home.root / "rbt.sqlite") as db:
+            status, last_ts, mode = db.execute(
+                "SELECT status, last_ts, mode FROM live_sessions"
+            ).fetchone()
+            (state,) = db.execute("SELECT state FROM strategy_state").fetchone()
+        assert (status, mode) == ("stopped", "paper")
+        assert last_ts == T0 + 20 * DAY
+        assert '"n":20' in state
+    finally:
+        run.close()
+
+
+def test_a_bad_message_stops_the_run_and_the_same_command_resumes(
+    tmp_path: Path, strategy: Path
+) -> None:
+    home = _home(tmp_path)
+    good = daily(12)
+    broken = [*good[:14], ("BTC/USDT", bar(T0 + 2 * DAY, "1")), *good[14:]]  # an old bar
+    run = LiveRun(
+        strategy, feed=stream(broken), home=home, capital_base=100_000, start="2024-01-01"
+    )
+    try:
+        with pytest.raises(FeedError, match="out-of-order"):
+            asyncio.run(run.run())
+        stopped_at = run.session.now
+    finally:
+        run.close()
+    assert stopped_at == T0 + 7 * DAY  # bars 1..7 were traded; the bad one was not used
+    resumed = LiveRun(
+        strategy, feed=stream(good), home=home, capital_base=100_000, start="2024-01-01"
+    )
+    try:
+        assert resumed.watermark == T0 + 7 * DAY
+        result = asyncio.run(resumed.run())
+        assert resumed.engine.context.n == 12  # the strategy state came back from the journal
+        assert result.trading_state == "ACTIVE"
+    finally:
+        resumed.close()
+
+    clean_home = RbtHome(tmp_path / "clean")
+    clean = LiveRun(
+        strategy, feed=stream(good), home=clean_home, capital_base=100_000, start="2024-01-01"
+    )
+    try:
+        reference = asyncio.run(clean.run())
+    finally:
+        clean.close()
+    assert result.final_value == reference.final_value
+    assert result.transactions.drop("order_id").equals(reference.transactions.drop("order_id"))
