@@ -218,6 +218,31 @@ class PaperBroker(SimBroker):
         #: fault injection: these submits are lost before the venue sees them (ConnectionError)
         self.lost_at: frozenset[int] = frozenset()
         self.submits = 0
+        #: the link to the engine is down: the venue keeps working and recording, but its
+        #: reports are not delivered until :meth:`reconnect` (which catches up)
+        self.link_down_since: int | None = None
+        self._missed: list[tuple[str, OrderEventKind, int, str]] = []
+        self.reconnects = 0
+
+    def disconnect(self) -> None:
+        """Drop the report stream (fault injection: fills made meanwhile are not pushed)."""
+        if self.link_down_since is None:
+            self.link_down_since = self.portal.now
+
+    def reconnect(self) -> None:
+        """Restore the stream and catch up like a venue client: order states, then the
+        fills since the link went down (the engine applies each trade id once)."""
+        since = self.link_down_since
+        if since is None:
+            return
+        self.link_down_since = None
+        self.reconnects += 1
+        missed, self._missed = self._missed, []
+        assert self._downstream is not None
+        for order_id, kind, ts, reason in missed:
+            self._downstream.order_event(order_id, kind, ts, reason)
+        for fill in self.fills_since(since):
+            self._downstream.fill(fill)
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events`` after the venue store has recorded each report."""
@@ -359,6 +384,9 @@ class _VenueSink:
                     "reason": reason,
                 }
             )
+        if self.broker.link_down_since is not None:
+            self.broker._missed.append((order_id, kind, ts, reason))
+            return
         assert self.broker._downstream is not None
         self.broker._downstream.order_event(order_id, kind, ts, reason)
 
@@ -379,5 +407,7 @@ class _VenueSink:
                     "price": fill.price,
                 }
             )
+        if self.broker.link_down_since is not None:
+            return  # recorded at the venue; delivered by the catch-up on reconnect
         assert self.broker._downstream is not None
         self.broker._downstream.fill(fill)

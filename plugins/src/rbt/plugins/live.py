@@ -53,6 +53,8 @@ def rbt_register_brokers() -> Iterator[Provider]:
                 "partial_fills",
                 "latency",
                 "lookup_by_client_id",
+                "reconnect",
+                "reconciliation",
             }
         ),
     )
