@@ -44,7 +44,7 @@ app = typer.Typer(
 
 
 class _Stop(Exception):
-    """SIGTERM: leave like Ctrl-C does."""
+    """SIGINT or SIGTERM: stop the simulator, remove the file, exit 0."""
 
 
 @app.command()
@@ -109,14 +109,15 @@ def sandbox(
     target = root / SANDBOX_FILE
     _refuse_running(target)
     args = _sim_args(root, bundle, history, balance or [], speed, maker_fee, taker_fee)
-    names = [s.strip() for s in symbols.split(",") if s.strip()]
-    if not names:
-        raise ConfigError("--symbols is empty")
+    names = _symbols(symbols)
     try:
         sim = start_venue_sim(symbols=names, path=path, args=args, api_key=api_key, secret=secret)
-    except RuntimeError as exc:  # the simulator refused its arguments: say why
-        raise ConfigError(str(exc).strip()) from None
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    except RuntimeError as exc:  # the simulator refused its arguments: its last line says why
+        lines = str(exc).strip().splitlines()
+        where = f" (scenario file {path})" if path is not None else ""
+        raise ConfigError(f"the venue simulator did not start{where}: {lines[-1]}") from None
+    # Ctrl-C even when started in the background (where a shell ignores SIGINT)
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         info = _describe(sim, names)
         _write_private_atomic(target, json.dumps(info, indent=2) + "\n")
@@ -125,13 +126,28 @@ def sandbox(
     except (KeyboardInterrupt, _Stop):
         code = 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         _remove_if_ours(target, sim.proc.pid)
         sim.stop()
     if code:
         tail = sim.stderr.strip().splitlines()[-5:]
         raise ConfigError(f"the venue simulator exited with code {code}: " + " | ".join(tail))
     typer.echo("sandbox stopped", err=True)
+
+
+def _symbols(text: str) -> list[str]:
+    from rbt.kernel.errors import ConfigError
+    from rbt_venue_sim.markets import load_symbol_specs
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:
+        raise ConfigError("--symbols is empty")
+    try:
+        load_symbol_specs(names)
+    except ValueError as exc:
+        raise ConfigError(f"--symbols {text!r}: {exc}") from None
+    return names
 
 
 def _sim_args(

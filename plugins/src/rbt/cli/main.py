@@ -374,13 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     install_redaction()  # before any command or plugin command logs anything
     args = list(sys.argv[1:] if argv is None else argv)
     target: Any = app
+    prog_name = "rbt"
     if args and not args[0].startswith("-") and args[0] not in _builtin_commands():
         plugin_app = _plugin_command(args[0])
         if plugin_app is not None:
-            target, args = plugin_app, args[1:]
+            target, prog_name, args = plugin_app, f"rbt {args[0]}", args[1:]
     try:
         # without standalone mode click returns the code of a typer.Exit instead of raising it
-        code = target(args=args, prog_name="rbt", standalone_mode=False)
+        code = target(args=args, prog_name=prog_name, standalone_mode=False)
     except typer.Exit as done:
         return int(done.exit_code)
     except SystemExit as done:
