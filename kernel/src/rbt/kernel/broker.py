@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from rbt.kernel.errors import InvalidTransitionError
-from rbt.kernel.model import Asset, Fill, Order, OrderStatus
+from rbt.kernel.model import Asset, Fill, Order, OrderStatus, replace_order
 from rbt.kernel.orders import OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
@@ -222,7 +222,7 @@ class OrderTracker:
             )
         order = self._orders[order_id]
         status = next_status(order.status, kind)
-        updated = attrs.evolve(order, status=status, reason=reason or order.reason)
+        updated = replace_order(order, status=status, reason=reason or order.reason)
         self._store(updated)
         return updated
 
@@ -246,7 +246,7 @@ class OrderTracker:
             )
         kind = OrderEventKind.FILL if filled == order.amount else OrderEventKind.PARTIAL_FILL
         status = next_status(order.status, kind)
-        updated = attrs.evolve(
+        updated = replace_order(
             order, status=status, filled=filled, commission=order.commission + fill.commission
         )
         self._store(updated)

@@ -36,7 +36,7 @@ ends by checking that the replay equals the live books.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
@@ -111,6 +111,9 @@ class ConversionRate:
 
 Entry = Fill | CashFlow | Split | ConversionRate
 
+#: Prices ``assets`` exactly as of one instant (None: no price, keep the previous mark).
+MarkPricer = Callable[[Sequence[Asset]], Sequence[Decimal | None]]
+
 
 @attrs.define
 class _Holding:
@@ -139,6 +142,9 @@ class Ledger:
         self._holdings: dict[int, _Holding] = {}
         self._entries: list[Entry] = []
         self._rates: dict[str, Decimal] = {}
+        # marks deferred by defer_marks: the pricer and the holdings it still applies to
+        self._pending_marks: MarkPricer | None = None
+        self._pending_holdings: dict[int, _Holding] = {}
 
     def _rate(self, asset: Asset) -> Decimal | None:
         """The conversion rate of ``asset``'s quote currency (None: the base currency)."""
@@ -160,6 +166,8 @@ class Ledger:
 
         :raises LedgerInvariantError: when the books no longer balance.
         """
+        if self._pending_marks is not None:  # the fill's price replaces a deferred mark
+            self._pending_holdings.pop(fill.asset.sid, None)
         with ledger_context():
             holding = self._holdings.get(fill.asset.sid)
             if holding is None:
@@ -223,6 +231,7 @@ class Ledger:
         share (its share of the cost), as Zipline does. Without a position
         nothing is booked.
         """
+        self._settle_marks((split.asset.sid,))
         holding = self._holdings.get(split.asset.sid)
         if holding is None or not holding.amount:
             return ZERO
@@ -262,9 +271,39 @@ class Ledger:
 
     def mark(self, asset: Asset, price: Decimal) -> None:
         """Set the last price used to value ``asset`` (no cash moves)."""
+        if self._pending_marks is not None:
+            self._pending_holdings.pop(asset.sid, None)
         holding = self._holdings.get(asset.sid)
         if holding is not None:
             holding.last_price = price
+
+    def defer_marks(self, pricer: MarkPricer) -> None:
+        """Mark every open position with ``pricer`` when its price is next needed.
+
+        Equivalent to calling :meth:`mark` for each open position now (``pricer`` must
+        price as of now), but costs nothing until a price is read: a backtest that
+        marks at every close and reads the marks rarely skips the per-position work.
+        A later call replaces a pending pricer, so a pricer must never return None for
+        a position an earlier pricer could price (forward-filled closes never do).
+        """
+        self._pending_marks = pricer
+        self._pending_holdings = {sid: h for sid, h in self._holdings.items() if h.amount}
+
+    def _settle_marks(self, sids: Iterable[int] | None = None) -> None:
+        """Apply deferred marks (to the holdings of ``sids`` only, when given)."""
+        pricer = self._pending_marks
+        if pricer is None:
+            return
+        pending = self._pending_holdings
+        if sids is None:
+            held = [h for h in pending.values() if h.amount]
+            self._pending_marks, self._pending_holdings = None, {}
+        else:
+            held = [h for sid in sids if (h := pending.pop(sid, None)) is not None and h.amount]
+        if held:
+            for h, price in zip(held, pricer([h.asset for h in held]), strict=True):
+                if price is not None:
+                    h.last_price = price
 
     def _check(self) -> None:
         lhs = self.cash + self.receivables + self._cost_total
@@ -284,6 +323,7 @@ class Ledger:
 
     def positions(self) -> dict[Asset, Position]:
         """Open positions (non-zero amount), keyed by asset."""
+        self._settle_marks()
         return {
             h.asset: Position(
                 asset=h.asset, amount=h.amount, cost_value=h.cost_value, last_price=h.last_price
@@ -294,6 +334,7 @@ class Ledger:
 
     def position(self, asset: Asset) -> Position | None:
         """The open position in ``asset``, or None when flat."""
+        self._settle_marks((asset.sid,))
         h = self._holdings.get(asset.sid)
         if h is None or not h.amount:
             return None
@@ -308,12 +349,14 @@ class Ledger:
 
     def iter_holdings(self) -> Iterator[tuple[Asset, Decimal, Decimal]]:
         """Yield (asset, amount, last price) of open positions, cheaply."""
+        self._settle_marks()
         for h in self._holdings.values():
             if h.amount:
                 yield h.asset, h.amount, h.last_price
 
     def positions_value(self) -> Decimal:
         """Market value of all positions at their last prices."""
+        self._settle_marks()
         with ledger_context():
             total = ZERO
             for h in self._holdings.values():

@@ -27,6 +27,7 @@ __all__ = [
     "OrderType",
     "Position",
     "TimeInForce",
+    "replace_order",
 ]
 
 
@@ -256,6 +257,29 @@ class Order:
         """
         code, sep, _ = self.reason.partition(":")
         return code if sep and code.isupper() and " " not in code else ""
+
+
+def replace_order(
+    order: Order,
+    *,
+    status: OrderStatus | None = None,
+    filled: Decimal | None = None,
+    commission: Decimal | None = None,
+    reason: str | None = None,
+) -> Order:
+    """``attrs.evolve(order, ...)`` for the fields that change as an order lives, at a
+    third of the cost (the per-order hot path of every broker)."""
+    return Order(
+        id=order.id,
+        asset=order.asset,
+        amount=order.amount,
+        created=order.created,
+        style=order.style,
+        status=order.status if status is None else status,
+        filled=order.filled if filled is None else filled,
+        commission=order.commission if commission is None else commission,
+        reason=order.reason if reason is None else reason,
+    )
 
 
 @attrs.frozen(kw_only=True)

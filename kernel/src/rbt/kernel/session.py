@@ -122,7 +122,16 @@ class Session:
             self.manager.session_finish(self, outcome)
 
     def mark_positions(self) -> None:
-        """Value every open position at the portal's current exact price."""
+        """Value every open position at the portal's current exact price.
+
+        A portal that can price "as of now" later (``deferred_exact_prices``, the
+        backtest portal) lets the ledger defer the marks until a price is read.
+        """
+        deferred = getattr(self.portal, "deferred_exact_prices", None)
+        pricer = deferred(self.mark_field) if deferred is not None else None
+        if pricer is not None:
+            self.ledger.defer_marks(pricer)
+            return
         assets = [asset for asset, _amount, _last in self.ledger.iter_holdings()]
         if not assets:
             return

@@ -18,12 +18,13 @@ from typing import Any
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from rbt.api import controls as _controls
 from rbt.api.algorithm import TradingAlgorithm
 from rbt.api.bar_data import BarData
 from rbt.api.params import Params
-from rbt.api.portfolio import Portfolio, Positions, PositionView
+from rbt.api.portfolio import Portfolio, Positions, make_view
 from rbt.api.results import PERF_COLUMNS
 from rbt.api.schedule import DateRule, TimeRule, date_rules, time_rules
 from rbt.data.portal import BarPortal
@@ -38,15 +39,37 @@ from rbt.kernel.events import (
     SessionClosed,
     StrategyTurn,
 )
-from rbt.kernel.model import Asset, AssetClass, Order, OrderStatus, OrderStyle, OrderType
-from rbt.kernel.numeric import decimal_from_float, round_quantity
+from rbt.kernel.model import (
+    MARKET,
+    Asset,
+    AssetClass,
+    Order,
+    OrderStatus,
+    OrderStyle,
+    OrderType,
+)
+from rbt.kernel.numeric import ZERO, decimal_from_float, round_quantity
 from rbt.kernel.orders import round_order, validation_check
 from rbt.kernel.session import Session
 
-__all__ = ["Context", "Engine", "SessionRecord", "current_engine"]
+__all__ = ["Context", "Engine", "PositionRows", "SessionRecord", "current_engine"]
 
 _CURRENT: contextvars.ContextVar[Engine] = contextvars.ContextVar("rbt_engine")
 _NEAR_INTEGER = 1e-4  # Zipline: amounts within 1e-4 of a whole lot snap to it
+
+
+#: The strategy hook an order's new status calls (if the strategy defines it).
+_HOOK_OF_STATUS = {
+    OrderStatus.CANCELLED: "on_order_cancel",
+    OrderStatus.EXPIRED: "on_order_cancel",  # a time in force ended it
+    OrderStatus.REJECTED: "on_order_reject",
+    OrderStatus.DENIED: "on_order_reject",
+}
+
+
+def _is_one(multiplier: Decimal) -> bool:
+    """Multiplier exactly ``Decimal(1)`` (exponent 0: products keep the price's exponent)."""
+    return multiplier == 1 and multiplier.as_tuple().exponent == 0
 
 
 def current_engine() -> Engine:
@@ -77,9 +100,65 @@ class Context:
         return self.portfolio
 
 
+class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
+    """A session's open positions as ``(sid, amount, last price)`` rows, stored as integer
+    arrays (whole amounts, price mantissas and their decimal scales) and turned into
+    Decimals only when read: recording 100 positions at every close costs four small
+    arrays, not 200 Decimals. Compares equal to the same rows as a tuple."""
+
+    __slots__ = ("amounts", "mantissas", "scales", "sids")
+
+    def __init__(
+        self,
+        sids: npt.NDArray[np.int64],
+        amounts: npt.NDArray[np.int64],
+        mantissas: npt.NDArray[np.int64],
+        scales: npt.NDArray[np.int64],
+    ) -> None:
+        self.sids = sids
+        self.amounts = amounts
+        self.mantissas = mantissas
+        self.scales = scales
+
+    def __len__(self) -> int:
+        return len(self.sids)
+
+    def _rows(self) -> tuple[tuple[int, Decimal, Decimal], ...]:
+        return tuple(
+            (sid, Decimal(q), Decimal(m).scaleb(-sc))
+            for sid, q, m, sc in zip(
+                self.sids.tolist(),
+                self.amounts.tolist(),
+                self.mantissas.tolist(),
+                self.scales.tolist(),
+                strict=True,
+            )
+        )
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._rows()[index]
+
+    def __iter__(self) -> Iterator[tuple[int, Decimal, Decimal]]:
+        return iter(self._rows())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PositionRows | tuple | list):
+            return self._rows() == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PositionRows({self._rows()!r})"
+
+
 @attrs.frozen
 class SessionRecord:
-    """Exact state at one session's close, and what the strategy recorded."""
+    """Exact state at one session's close, and what the strategy recorded.
+
+    ``positions``: ``(sid, amount, last price)`` of each open position, a tuple or a
+    :class:`PositionRows` (the same rows, materialized on read).
+    """
 
     session: dt.date
     ts: int
@@ -88,7 +167,7 @@ class SessionRecord:
     fills: int
     orders: int
     recorded: Mapping[str, Any]
-    positions: tuple[tuple[int, Decimal, Decimal], ...]
+    positions: Sequence[tuple[int, Decimal, Decimal]]
 
 
 @attrs.frozen
@@ -156,11 +235,20 @@ class Engine:
         }
         self._held: set[int] = set()
         self._held_idx = np.zeros(0, dtype=np.intp)
+        # exact whole amounts per column, and the held columns that are not a whole amount
+        # (or not of a plain base-currency asset): these send _exact_close to the ledger
+        self._qty_int = np.zeros(n, dtype=np.int64)
+        self._inexact: set[int] = set()
+        self._plain = [
+            i not in self._foreign and _is_one(a.multiplier) for i, a in enumerate(assets)
+        ]
+        self._sids = np.array([a.sid for a in assets], dtype=np.int64)
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
         # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
         self._mirror: dict[Asset, tuple[int, float, float, float]] = {}
         self._views = Positions()
         self._views_key: tuple[int, int] | None = None
+        self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
         bus.subscribe(StrategyTurn, self._strategy_turn)
@@ -199,15 +287,24 @@ class Engine:
 
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
-        positions: tuple[tuple[int, Decimal, Decimal], ...] = ()
-        if self._record_positions:
-            positions = tuple((a.sid, amount, price) for a, amount, price in ledger.iter_holdings())
+        fast = self._exact_close()
+        positions: Sequence[tuple[int, Decimal, Decimal]] = ()
+        if fast is not None:
+            value, rows = fast
+            if self._record_positions and rows is not None:
+                positions = rows
+        else:  # the general path: the ledger's marks (foreign quotes, fractions, actions)
+            value = ledger.positions_value()
+            if self._record_positions:
+                positions = tuple(
+                    (a.sid, amount, price) for a, amount, price in ledger.iter_holdings()
+                )
         self.records.append(
             SessionRecord(
                 session=event.session,
                 ts=event.ts,
                 cash=ledger.cash,
-                positions_value=ledger.positions_value(),
+                positions_value=value,
                 fills=len(self.session.fills),
                 orders=len(self.session.orders),
                 recorded=dict(self._recorded),
@@ -215,25 +312,73 @@ class Engine:
             )
         )
 
+    def _exact_close(self) -> tuple[Decimal, PositionRows | None] | None:
+        """The exact positions value at the cursor's closes, from integer arrays.
+
+        Equal (value and exponent) to marking every position and summing the ledger's
+        ``amount × price × multiplier``, when every open position is a whole amount of a
+        base-currency asset with multiplier 1 priced from the bars (the usual backtest):
+        then it is one integer dot product. None otherwise (the caller asks the ledger).
+        """
+        idx = self._held_idx
+        if not len(idx):
+            return ZERO, None
+        if self._inexact or self.session.mark_field not in ("close", "price"):
+            return None
+        exact = self.portal.exact_close_mantissas(idx)
+        if exact is None:
+            return None
+        mantissas, scales = exact
+        top = int(scales.max())
+        if int(scales.min()) != top:
+            return None  # mixed price scales: rare; the ledger handles them
+        amounts = self._qty_int[idx]
+        bound = float(np.dot(np.abs(amounts).astype(np.float64), np.abs(mantissas)))
+        if bound < 2.0**62:
+            total = int(np.dot(amounts, mantissas))
+        else:
+            total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
+        rows = PositionRows(self._sids[idx], amounts, mantissas, scales)
+        return Decimal(total).scaleb(-top), rows
+
     def sync_positions(self) -> None:
         """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
         self._qty[:] = 0.0
+        self._qty_int[:] = 0
         self._held = set()
+        self._inexact = set()
         for asset, amount, _last in self.ledger.iter_holdings():
             col = self.portal.bars.column(asset)
             self._qty[col] = float(amount)
             self._held.add(col)
+            self._set_exact_amount(col, amount)
         self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
         self._value_cache = (-2, -1, 0.0)
         self._mirror.clear()
+        self._views_key = None
+        self._view_table = None
         for asset, _amount, _last in self.ledger.iter_holdings():
             self._refresh_view(asset)
+
+    def _set_exact_amount(self, col: int, amount: Decimal) -> None:
+        exponent = amount.as_tuple().exponent
+        if self._plain[col] and exponent == 0 and abs(amount) < 2**53:
+            self._qty_int[col] = int(amount)
+            self._inexact.discard(col)
+        else:
+            self._qty_int[col] = 0
+            if amount:
+                self._inexact.add(col)
+            else:
+                self._inexact.discard(col)
 
     def _order_filled(self, event: OrderFilled) -> None:
         fill = event.fill
         col = self.portal.bars.column(fill.asset)
         self._qty[col] += float(fill.amount)
-        held = self.ledger.position_amount(fill.asset) != 0
+        amount = self.ledger.position_amount(fill.asset)
+        self._set_exact_amount(col, amount)
+        held = amount != 0
         if held != (col in self._held):
             if held:
                 self._held.add(col)
@@ -248,13 +393,7 @@ class Engine:
                 hook(self.context, fill)
 
     def _order_updated(self, event: OrderUpdated) -> None:
-        status = event.order.status
-        name = {
-            OrderStatus.CANCELLED: "on_order_cancel",
-            OrderStatus.EXPIRED: "on_order_cancel",  # a time in force ended it
-            OrderStatus.REJECTED: "on_order_reject",
-            OrderStatus.DENIED: "on_order_reject",
-        }.get(status)
+        name = _HOOK_OF_STATUS.get(event.order.status)
         hook = getattr(self.strategy, name, None) if name else None
         if hook is not None:
             with self.active():
@@ -293,16 +432,30 @@ class Engine:
         """Open positions as float views: a snapshot at the current bar.
 
         Amounts and cost bases come from a float mirror updated fill by fill; only the
-        last prices are read per bar, from the forward-filled closes.
+        last prices are read per bar, from the forward-filled closes, in one array step.
         """
-        key = (self.portal.row, len(self.session.fills))
+        row = self.portal.row
+        key = (row, len(self.session.fills))
         if self._views_key == key:
             return self._views
-        prices = self.portal.price_row() if self.portal.row >= 0 else None
-        views = Positions()
-        for asset, (col, amount, cost, fallback) in self._mirror.items():
-            last = fallback if prices is None else float(prices[col])
-            views[asset] = PositionView(asset, amount, cost, last if last == last else fallback)
+        table = self._view_table
+        if table is None:
+            mirror = self._mirror
+            table = self._view_table = (
+                list(mirror),
+                np.fromiter((m[0] for m in mirror.values()), dtype=np.intp, count=len(mirror)),
+                [m[1] for m in mirror.values()],
+                [m[2] for m in mirror.values()],
+                np.fromiter((m[3] for m in mirror.values()), dtype=np.float64, count=len(mirror)),
+            )
+        assets, cols, amounts, costs, fallback = table
+        if row >= 0:
+            prices = self.portal.price_row()[cols]
+            lasts = np.where(prices == prices, prices, fallback).tolist()
+        else:
+            lasts = fallback.tolist()
+        rows = zip(assets, amounts, costs, lasts, strict=True)
+        views = Positions(zip(assets, map(make_view, rows), strict=True))
         self._views, self._views_key = views, key
         return views
 
@@ -319,6 +472,7 @@ class Engine:
                 float(position.last_price),
             )
         self._views_key = None
+        self._view_table = None
 
     # -- the API -------------------------------------------------------------------
     def order(
@@ -375,7 +529,7 @@ class Engine:
         if style is not None:
             return style
         if limit is None and stop is None:
-            return OrderStyle()
+            return MARKET  # frozen: one shared instance
         kind = (
             OrderType.STOP_LIMIT
             if limit is not None and stop is not None

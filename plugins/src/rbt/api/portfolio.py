@@ -7,6 +7,8 @@ built from a float mirror that is updated fill by fill.
 
 from __future__ import annotations
 
+from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from rbt.kernel.model import Account, Asset
@@ -14,37 +16,36 @@ from rbt.kernel.model import Account, Asset
 if TYPE_CHECKING:
     from rbt.api.engine import Engine
 
-__all__ = ["Portfolio", "PositionView", "Positions"]
+__all__ = ["Portfolio", "PositionView", "Positions", "make_view"]
 
 
-class PositionView:
+class PositionView(tuple):  # type: ignore[type-arg]
     """One position as floats: ``amount``, ``cost_basis`` and ``last_sale_price``
-    (the latest forward-filled close when the view was taken)."""
+    (the latest forward-filled close when the view was taken).
 
-    __slots__ = ("amount", "asset", "cost_basis", "last_sale_price")
+    An immutable record (a tuple underneath, so the engine builds a bar's views in
+    one C-level pass); fields are read by name, as in Zipline.
+    """
 
-    def __init__(
-        self, asset: Asset, amount: float, cost_basis: float, last_sale_price: float
-    ) -> None:
-        self.asset = asset
-        self.amount = amount
-        self.cost_basis = cost_basis
-        self.last_sale_price = last_sale_price
+    __slots__ = ()
+
+    def __new__(
+        cls, asset: Asset, amount: float, cost_basis: float, last_sale_price: float
+    ) -> PositionView:
+        return tuple.__new__(cls, (asset, amount, cost_basis, last_sale_price))
+
+    def __getnewargs__(self) -> tuple[Asset, float, float, float]:  # type: ignore[override]
+        return (self[0], self[1], self[2], self[3])
+
+    asset = property(itemgetter(0), doc="The asset.")
+    amount = property(itemgetter(1), doc="Signed amount held.")
+    cost_basis = property(itemgetter(2), doc="Average cost per unit.")
+    last_sale_price = property(itemgetter(3), doc="Latest close when the view was taken.")
 
     @property
     def sid(self) -> int:
         """The asset's sid."""
-        return self.asset.sid
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PositionView):
-            return NotImplemented
-        return (self.asset, self.amount, self.cost_basis, self.last_sale_price) == (
-            other.asset,
-            other.amount,
-            other.cost_basis,
-            other.last_sale_price,
-        )
+        return self[0].sid  # type: ignore[no-any-return]
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -53,6 +54,10 @@ class PositionView:
             f"PositionView({self.asset!r}, amount={self.amount}, cost_basis={self.cost_basis}, "
             f"last_sale_price={self.last_sale_price})"
         )
+
+
+#: Builds a view from an ``(asset, amount, cost_basis, last_sale_price)`` tuple, in C.
+make_view = partial(tuple.__new__, PositionView)
 
 
 class Positions(dict[Asset, PositionView]):

@@ -165,6 +165,9 @@ def build_frames(
             "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
         }
     )
+    positions = _positions_from_arrays(records, assets)
+    if positions is not None:
+        return perf, transactions, orders_frame, positions
     rows = [(r.session, sid, amount, price) for r in records for sid, amount, price in r.positions]
     positions = pl.DataFrame(
         {
@@ -177,6 +180,64 @@ def build_frames(
         }
     )
     return perf, transactions, orders_frame, positions
+
+
+def _positions_from_arrays(
+    records: Sequence[SessionRecord], assets: Mapping[int, Asset]
+) -> pl.DataFrame | None:
+    """The positions frame built from integer arrays (:class:`~rbt.api.engine.PositionRows`)
+    in a few vectorized steps; the same frame as the row-by-row path. None when a record
+    holds Decimal rows (then the caller builds it row by row)."""
+    import numpy as np
+    import polars as pl
+
+    from rbt.api.engine import PositionRows
+
+    parts = [r.positions for r in records]
+    if not all(isinstance(p, PositionRows) or len(p) == 0 for p in parts):
+        return None
+    filled = [p for p in parts if isinstance(p, PositionRows)]
+    if not filled:
+        return None  # no rows at all: the general path builds the empty frame
+    lengths = np.array([len(p) for p in parts], dtype=np.int64)
+    sids = np.concatenate([p.sids for p in filled])
+    amounts = np.concatenate([p.amounts for p in filled])
+    mantissas = np.concatenate([p.mantissas for p in filled])
+    scales = np.concatenate([p.scales for p in filled])
+    top = int(scales.max())
+    if top > _MAX_SCALE or int(scales.min()) != top:
+        return None
+    sessions = pl.Series("session", [r.session for r in records], dtype=pl.Date)
+    which = np.repeat(np.arange(len(records)), lengths)
+    unique, inverse = np.unique(sids, return_inverse=True)
+    symbols = pl.Series([assets[int(sid)].symbol for sid in unique], dtype=pl.String)
+    multipliers = decimal_column("multiplier", [assets[int(sid)].multiplier for sid in unique])
+    return pl.DataFrame(
+        {
+            "session": sessions.gather(which),
+            "sid": pl.Series("sid", sids, dtype=pl.Int64),
+            "symbol": symbols.gather(inverse).alias("symbol"),
+            "amount": _decimal_from_ints("amount", amounts, 0),
+            "last_price": _decimal_from_ints("last_price", mantissas, top),
+            "multiplier": multipliers.gather(inverse),
+        }
+    )
+
+
+def _decimal_from_ints(name: str, mantissas: Any, scale: int) -> pl.Series:
+    """A Decimal(38, ``scale``) column whose values are ``mantissas / 10**scale``, exactly
+    (the 128-bit integers are written directly: no text, no float)."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
+    words = np.empty((len(mantissas), 2), dtype=np.int64)
+    words[:, 0] = mantissas
+    words[:, 1] = np.where(mantissas < 0, -1, 0)  # two's complement sign extension
+    array = pa.Array.from_buffers(
+        pa.decimal128(38, scale), len(mantissas), [None, pa.py_buffer(words.tobytes())]
+    )
+    return pl.Series(name, array)
 
 
 def _plain(value: Any) -> Any:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -436,6 +436,59 @@ class BarPortal:
             None if row < 0 else Decimal(m).scaleb(-s)
             for row, m, s in zip(rows.tolist(), mantissas, scales, strict=True)
         ]
+
+
+    def deferred_exact_prices(
+        self, field: str
+    ) -> Callable[[Sequence[Asset]], list[Decimal | None]] | None:
+        """:meth:`exact_prices` as of the cursor *now*, to be evaluated later.
+
+        The session hands it to the ledger (``Ledger.defer_marks``) so marking every
+        position at every close costs nothing until a mark is read. None when prices
+        depend on more than the cursor row (corporate actions) or ``field`` is not a
+        forward-filled close: the caller then marks at once.
+        """
+        if field not in ("close", "price") or self._adj is not None:
+            return None
+        if self._row < 0:
+            return _no_prices
+        # this row's last-bar indexes and the arrays they point into: bars are only ever
+        # appended (GrowingPortal), so these views keep pricing as of now
+        last = self._last_rows()[self._row]
+        mantissas = self.bars.mantissas["close"]
+        scales = self.bars.price_scales
+        col_of = self._col
+
+        def pricer(assets: Sequence[Asset]) -> list[Decimal | None]:
+            cols = np.fromiter((col_of(a) for a in assets), dtype=np.intp, count=len(assets))
+            rows = last[cols]
+            values = mantissas[np.maximum(rows, 0), cols].tolist()
+            return [
+                None if r < 0 else Decimal(m).scaleb(-s)
+                for r, m, s in zip(rows.tolist(), values, scales[cols].tolist(), strict=True)
+            ]
+
+        return pricer
+
+    def exact_close_mantissas(
+        self, cols: npt.NDArray[np.intp]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """Forward-filled exact closes of columns ``cols`` at the cursor as integer
+        mantissas and decimal scales (value = mantissa / 10**scale).
+
+        None when that is not what :meth:`exact_prices` gives: a column without any
+        bar yet, corporate actions in the bundle, or before the first bar.
+        """
+        if self._adj is not None or self._row < 0:
+            return None
+        rows = self._last_rows()[self._row, cols]
+        if len(rows) and int(rows.min()) < 0:
+            return None
+        return self.bars.mantissas["close"][rows, cols], self.bars.price_scales[cols]
+
+
+def _no_prices(assets: Sequence[Asset]) -> list[Decimal | None]:
+    return [None] * len(assets)
 
 
 class _Adjustments:

@@ -83,7 +83,7 @@ from rbt.kernel import hookimpl
 from rbt.kernel.broker import BrokerEvents
 from rbt.kernel.costs import BarSnapshot, CommissionModel, SlippageModel
 from rbt.kernel.errors import ConfigError
-from rbt.kernel.model import AssetClass, Fill, Order, OrderType, TimeInForce
+from rbt.kernel.model import AssetClass, Fill, Order, OrderType, TimeInForce, replace_order
 from rbt.kernel.numeric import ZERO, ledger_context, quantize
 from rbt.kernel.orders import OrderEventKind, ReasonCode, reason
 from rbt.kernel.registry import Provider, ProviderKind
@@ -545,7 +545,7 @@ class SimBroker:
         )
         used[sid] = used.get(sid, ZERO) + abs(amount)
         filled = order.filled + amount
-        updated = attrs.evolve(order, filled=filled, commission=order.commission + commission)
+        updated = replace_order(order, filled=filled, commission=order.commission + commission)
         done = filled == order.amount
         if done:
             del self._working[order.id]

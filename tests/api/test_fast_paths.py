@@ -1,0 +1,108 @@
+"""The backtest's array fast paths give exactly what the general Decimal paths give."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import attrs
+import numpy as np
+
+from rbt.api import order, order_target
+from rbt.api.algorithm import TradingAlgorithm
+from rbt.api.engine import PositionRows, SessionRecord
+from rbt.api.portfolio import PositionView, make_view
+from rbt.api.results import build_frames
+
+from .conftest import AAA, BBB, SESSIONS, build_bars
+
+
+class Trader(TradingAlgorithm):
+    """Buys and sells whole shares of two assets on a fixed pattern."""
+
+    def initialize(self, context):
+        context.bar = 0
+
+    def handle_data(self, context, data):
+        k = context.bar
+        if k % 7 == 0:
+            order(AAA, 10 + k)
+        if k % 5 == 1:
+            order(BBB, 3)
+        if k % 11 == 10:
+            order_target(AAA, 0)
+        context.bar += 1
+
+
+def test_recorded_positions_value_is_the_exact_sum_of_the_positions_frame(run) -> None:
+    closes = np.round(np.random.default_rng(3).uniform(10, 200, (len(SESSIONS), 2)) * 8) / 8
+    result = run(Trader(), bars=build_bars(close=closes), commission="none", slippage="none")
+    positions = result.positions
+    assert len(positions) > 0
+    for session, value in zip(
+        result.perf["session"].to_list(), result.perf["positions_value"].to_list(), strict=True
+    ):
+        rows = positions.filter(positions["session"] == session)
+        total = sum(
+            (a * p for a, p in zip(rows["amount"].to_list(), rows["last_price"].to_list(),
+                                   strict=True)),
+            Decimal(0),
+        )  # fmt: skip
+        assert total == value
+        k = SESSIONS.index(session)
+        for sid, price in zip(rows["sid"].to_list(), rows["last_price"].to_list(), strict=True):
+            assert float(price) == closes[k, sid - 1]  # the session's own close
+
+
+def _records() -> list[SessionRecord]:
+    d = dt.date(2024, 1, 2)
+
+    def rows(sids: list[int], amounts: list[int], mantissas: list[int]) -> PositionRows:
+        n = len(sids)
+        return PositionRows(
+            np.array(sids, dtype=np.int64),
+            np.array(amounts, dtype=np.int64),
+            np.array(mantissas, dtype=np.int64),
+            np.full(n, 3, dtype=np.int64),
+        )
+
+    specs = [((1, 2), (5, -7), (100125, 3000)), (), ((2,), (9,), (0,))]
+    out = []
+    for k, spec in enumerate(specs):
+        positions = rows(*map(list, spec)) if spec else ()
+        out.append(SessionRecord(
+            session=d + dt.timedelta(days=k), ts=k, cash=Decimal(1), positions_value=Decimal(0),
+            fills=0, orders=0, recorded={}, positions=positions,
+        ))  # fmt: skip
+    return out
+
+
+def test_position_rows_read_as_decimal_rows() -> None:
+    rows = _records()[0].positions
+    expected = ((1, Decimal(5), Decimal("100.125")), (2, Decimal(-7), Decimal("3.000")))
+    assert len(rows) == 2
+    assert tuple(rows) == expected
+    assert rows == expected
+    assert rows[1] == expected[1]
+
+
+def test_positions_frame_from_arrays_equals_the_row_by_row_frame() -> None:
+    records = _records()
+    as_tuples = [attrs.evolve(r, positions=tuple(r.positions)) for r in records]
+    assets = {1: AAA, 2: BBB}
+    fast = build_frames(records, [], [], assets, Decimal(1), {})[3]
+    slow = build_frames(as_tuples, [], [], assets, Decimal(1), {})[3]
+    assert fast.schema == slow.schema
+    assert fast.equals(slow)
+    assert fast["last_price"].to_list() == [Decimal("100.125"), Decimal("3.000"), Decimal("0")]
+
+
+def test_position_views_are_immutable_records_with_zipline_fields() -> None:
+    view = make_view((AAA, 3.0, 10.5, 11.0))
+    assert isinstance(view, PositionView)
+    assert (view.asset, view.amount, view.cost_basis, view.last_sale_price) == (
+        AAA, 3.0, 10.5, 11.0,
+    )  # fmt: skip
+    assert view.sid == AAA.sid
+    assert view == PositionView(AAA, 3.0, 10.5, 11.0)
+    assert view != PositionView(AAA, 3.0, 10.5, 12.0)
