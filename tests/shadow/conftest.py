@@ -19,7 +19,7 @@ EXAMPLES = ROOT / "examples"
 #: Trades every bar: alternately buys and sells a fixed quantity of two assets, so each
 #: bar gives one paired fill per asset (no dependence on prices: live and shadow decide
 #: alike even when their fill prices differ).
-EVERY_BAR = '''
+EVERY_BAR = """
 from rbt.api import order, symbol
 
 def initialize(context):
@@ -30,10 +30,10 @@ def handle_data(context, data):
     context.n += 1
     for asset in context.assets:
         order(asset, 100 if context.n % 2 else -100)
-'''
+"""
 
 #: A strategy that keeps state on context and uses a limit order (as tests/live's).
-SMALL = '''
+SMALL = """
 from rbt.api import order, order_target, symbol
 
 def initialize(context):
@@ -48,7 +48,7 @@ def handle_data(context, data):
     if context.n % 5 == 0:
         price = data.current(context.b, "close")
         order(context.b, 50, limit_price=round(price * 0.99, 2))
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +67,6 @@ def strategies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         path.write_text(text)
         out[name] = path
     return out
-
 
 
 class StopRun(Exception):

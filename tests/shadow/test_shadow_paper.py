@@ -34,7 +34,7 @@ def test_paper_with_shadow_matches_exactly(
     spec, params = CASES[name]
     strategy = strategies.get(spec) or Path(spec)
     shadow = ShadowBacktestEngine()
-    result, run = run_with_shadow(
+    result, _run = run_with_shadow(
         strategy,
         shadow,
         start="2016-01-04",
@@ -60,8 +60,12 @@ def test_paper_with_shadow_matches_exactly(
     assert len(shadow.session.fills) == result.transactions.height
     rows = load_rows(open_database(shadow_home), result.run_id)
     kinds = {r["metric"] for r in rows}
-    assert "trip" not in kinds and "shadow_failed" not in kinds and "signal" not in kinds
+    assert "trip" not in kinds
+    assert "shadow_failed" not in kinds
+    assert "signal" not in kinds
     rates = [Decimal(r["value"]) for r in rows if r["metric"] == "match_rate"]
-    assert rates and set(rates) == {Decimal(1)}
+    assert rates
+    assert set(rates) == {Decimal(1)}
     executions = [r for r in rows if r["metric"] == "execution"]
-    assert executions and {r["value"] for r in executions} <= {"ok", "neither_filled"}
+    assert executions
+    assert {r["value"] for r in executions} <= {"ok", "neither_filled"}

@@ -189,9 +189,7 @@ def calibrate(samples: Iterable[Mapping[str, Any]], min_fills: int = 5) -> Calib
     fees.append(_fee(obs, "per_dollar", {"cost": _num(rate)}, [rate * o.notional for o in obs]))
     shares = sum(o.qty for o in obs)
     per_share = sum(o.commission for o in obs) / shares if shares else 0.0
-    fees.append(
-        _fee(obs, "per_share", {"cost": _num(per_share)}, [per_share * o.qty for o in obs])
-    )
+    fees.append(_fee(obs, "per_share", {"cost": _num(per_share)}, [per_share * o.qty for o in obs]))
     flat = sum(o.commission for o in obs) / len(obs)
     fees.append(_fee(obs, "per_trade", {"cost": _num(flat)}, [flat for _ in obs]))
     with_shadow = [o for o in obs if o.y_shadow is not None]

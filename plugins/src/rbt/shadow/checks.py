@@ -197,9 +197,7 @@ class SignalAlignment:
     ) -> None:
         self.window_bars = _positive_int(window_bars, "window_bars")
         if not 0 <= magnitude_tolerance < 1:
-            raise ConfigError(
-                f"magnitude_tolerance must be in [0, 1), got {magnitude_tolerance!r}"
-            )
+            raise ConfigError(f"magnitude_tolerance must be in [0, 1), got {magnitude_tolerance!r}")
         self.tolerance = Decimal(str(magnitude_tolerance))
         self.rolling = _positive_int(rolling, "rolling", 1)
         self._pending: dict[tuple[int, int], tuple[list[OrderRecord], list[OrderRecord]]] = {}
@@ -236,7 +234,7 @@ class SignalAlignment:
                 del self._pending[key]
         if not found:
             return ()
-        found.sort(key=lambda m: (m.bar, (m.live or m.shadow).id if (m.live or m.shadow) else ""))
+        found.sort(key=lambda m: (m.bar, _first(m).id))
         for match in found:
             self.counts[match.kind.value] += 1
             self._window.append(match)
@@ -254,11 +252,9 @@ class SignalAlignment:
                     "window_bars": self.window_bars,
                     "counts": dict(self.counts),
                     "mismatches": misses[:20],
-                    "mismatched_orders": [
-                        _ids(m)
-                        for m in self._window
-                        if not m.kind.matched
-                    ][-20:],
+                    "mismatched_orders": [_ids(m) for m in self._window if not m.kind.matched][
+                        -20:
+                    ],
                 },
             ),
         )
@@ -274,8 +270,9 @@ class SignalAlignment:
             if abs(live.bar - shadow.bar) <= window:
                 lives.pop(0)
                 shadows.pop(0)
-                out.append(SignalMatch(kind=self._kind(live, shadow), live=live, shadow=shadow,
-                                       bar=bar))
+                out.append(
+                    SignalMatch(kind=self._kind(live, shadow), live=live, shadow=shadow, bar=bar)
+                )
             elif live.bar < shadow.bar:
                 lives.pop(0)
                 out.append(SignalMatch(kind=MatchKind.LIVE_ONLY, live=live, shadow=None, bar=bar))
@@ -313,8 +310,14 @@ def _ids(match: SignalMatch) -> dict[str, Any]:
         "kind": match.kind.value,
         "live": None if match.live is None else match.live.id,
         "shadow": None if match.shadow is None else match.shadow.id,
-        "symbol": (match.live or match.shadow).symbol if (match.live or match.shadow) else "",
+        "symbol": _first(match).symbol,
     }
+
+
+def _first(match: SignalMatch) -> OrderRecord:
+    record = match.live or match.shadow
+    assert record is not None  # a match has at least one side
+    return record
 
 
 _DENIED = OrderStatus.DENIED.value

@@ -84,7 +84,7 @@ def second_instance(spec: Any) -> Any:
     from rbt.api.algorithm import FunctionStrategy, TradingAlgorithm
     from rbt.api.runner import strategy_from
 
-    if isinstance(spec, str | Path) or isinstance(spec, type):
+    if isinstance(spec, str | Path | type):
         return strategy_from(spec)[0]
     if isinstance(spec, FunctionStrategy):
         init = spec._initialize
@@ -161,6 +161,7 @@ class ShadowBacktestEngine:
         self.store: ShadowStore | None = None
         self._live_phase = False
         self._tripped_in_catch_up = False
+        self._checkpointed: int | None = None
 
     # -- composition ------------------------------------------------------------------------
     def attach(self, run: Any) -> None:
@@ -196,7 +197,9 @@ class ShadowBacktestEngine:
         self.mode = self.mode or str(getattr(run, "mode", "paper"))
         thresholds = self._thresholds or default_thresholds(self.mode)
         self.settings = ShadowSettings(self.mode, thresholds, self.window_bars, self.options)
-        portal = getattr(run, "portal", None) or live_engine.portal
+        portal = getattr(run, "portal", None) or getattr(live_engine, "portal", None)
+        if portal is None:
+            raise ConfigError("the shadow needs the live run's portal (run.portal)")
         self.portal = portal
         calendar = getattr(run, "calendar", None) or run.feed.calendar
         spec = self.strategy_spec
@@ -237,7 +240,7 @@ class ShadowBacktestEngine:
             calendar,
             on_positions_changed=lambda: self.engine.sync_positions(),
         )
-        by_symbol = {a.symbol: a for a in portal.bars.assets}
+        by_symbol: dict[str, Asset] = {a.symbol: a for a in portal.bars.assets}
 
         def lookup(ticker: str, as_of: dt.date | None) -> Asset:
             try:
@@ -392,8 +395,12 @@ class ShadowBacktestEngine:
             for breaker in self._breakers():
                 breaker.tripped = self.tripped
         elif outstanding or self._tripped_in_catch_up:
-            self._reset_checks(ts, "operator reset while the run was stopped"
-                               if outstanding else "restart after an earlier reset")
+            self._reset_checks(
+                ts,
+                "operator reset while the run was stopped"
+                if outstanding
+                else "restart after an earlier reset",
+            )
 
     def _maybe_reset(self, ts: int) -> None:
         if self.tripped is None:
@@ -402,19 +409,23 @@ class ShadowBacktestEngine:
             self._reset_checks(ts, "kill switch reset to ACTIVE")
 
     def _reset_checks(self, ts: int, why: str) -> None:
+        trip = self.tripped or (self.store.stored_event("trip") if self.store else None)
+        if trip is not None:  # recorded no earlier than the trip it resets
+            ts = max(ts, int(trip["ts"]))
         self.tripped = None
         for check in self.checks:
             reset = getattr(check, "reset", None)
             if callable(reset):
                 reset()
         if self.store is not None:
-            self.store.add(ts, "breaker_reset", "", {"why": why})
+            self.store.add(ts, "breaker_reset", "", {"why": why}, force=True)
             self.store.flush()
 
     def _checkpoint(self, ts: int) -> None:
         store = self.store
-        if store is None:
+        if store is None or ts == self._checkpointed:
             return
+        self._checkpointed = ts
         for metric in CHECKPOINT_METRICS:
             m = self.latest.get(metric)
             if m is not None:
@@ -452,7 +463,7 @@ class ShadowBacktestEngine:
                 journal.audit(ts, what, None, {"name": name, "error": details["error"]})
                 journal.commit()
             if self.store is not None:
-                self.store.add(ts, what, details["error"], details)
+                self.store.add(ts, what, details["error"], details, force=True)
                 self.store.flush()
         except Exception:  # reporting must not fail the live run either
             log.exception("could not record the shadow failure")

@@ -70,12 +70,12 @@ def shadow_status(db: Any, run_id: str) -> dict[str, Any]:
         state = "running" if session is None or session[1] == "running" else str(session[1])
     metrics = {}
     for name in _SERIES:
-        row = latest.get(name)
-        if row is not None:
+        found = latest.get(name)
+        if found is not None:
             metrics[name] = {
-                "value": _float(row["value"]),
-                "samples": row["details"].get("samples", 0),
-                "ts": row["ts"],
+                "value": _float(found["value"]),
+                "samples": found["details"].get("samples", 0),
+                "ts": found["ts"],
             }
     counts = (latest.get("match_rate") or {}).get("details", {}).get("counts", {})
     fills = (latest.get("fill_rate_error") or {}).get("details", {}).get("counts", {})
@@ -169,8 +169,11 @@ def render_html(db: Any, run_id: str) -> str:
         number = _float(value)
         if not xs or number is None:
             return []
-        return [{"x": [xs[0], xs[-1]], "y": [number, number], "type": "scatter",
-                 "mode": "lines", "name": name, "line": {"dash": "dash", "color": "#b91c1c"}}]  # fmt: skip
+        dash = {"dash": "dash", "color": "#b91c1c"}
+        return [
+            {"x": [xs[0], xs[-1]], "y": [number, number], "type": "scatter", "mode": "lines",
+             "name": name, "line": dash}
+        ]  # fmt: skip
 
     live_x, live_y = [], []
     for row in rows:

@@ -71,9 +71,12 @@ class ShadowStore:
         """The latest ``trip`` / ``breaker_reset`` / ``shadow_failed`` row at start-up."""
         return self._last_event.get(metric)
 
-    def add(self, ts: int, metric: str, value: Any, details: Mapping[str, Any]) -> None:
-        """Buffer a row (dropped when a previous run of the process already wrote ``ts``)."""
-        if self.high_water is not None and ts <= self.high_water:
+    def add(
+        self, ts: int, metric: str, value: Any, details: Mapping[str, Any], *, force: bool = False
+    ) -> None:
+        """Buffer a row. Series rows at or before the stored high-water mark are dropped (a
+        restart re-derives them); ``force`` keeps new facts (a reset, a failure)."""
+        if not force and self.high_water is not None and ts <= self.high_water:
             return
         self._rows.append(
             {

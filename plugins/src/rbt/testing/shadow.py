@@ -110,7 +110,10 @@ def mirrored_stream(bars: Sequence[Sequence[_Decision]]) -> list[Observation]:
     n = 0
     records: dict[tuple[Side, str], OrderRecord] = {}
     for bar, decisions in enumerate([*bars, []]):
-        new_live, new_shadow, closed_live, closed_shadow = [], [], [], []
+        new_live: list[OrderRecord] = []
+        new_shadow: list[OrderRecord] = []
+        closed_live: list[OrderRecord] = []
+        closed_shadow: list[OrderRecord] = []
         for k, d in previous:
             for side, out in ((Side.LIVE, closed_live), (Side.SHADOW, closed_shadow)):
                 record = _record(side, k, bar - 1, d, closed=True)
@@ -183,7 +186,8 @@ class ShadowCheckConformance(ProviderConformance):
         """TC-SC00: an object with a non-empty ``name`` and ``observe``."""
         check = self.make(rbt_provider_record)
         assert isinstance(check, ShadowCheck), f"{check!r} has no name/observe"
-        assert isinstance(check.name, str) and check.name, f"bad name {check.name!r}"
+        assert isinstance(check.name, str), f"name must be text, got {check.name!r}"
+        assert check.name, "name must not be empty"
 
     def test_tc_sc01_empty_observation(self, rbt_provider_record: Provider) -> None:
         """TC-SC01: nothing new is measured without an error."""
@@ -227,7 +231,7 @@ class ShadowCheckConformance(ProviderConformance):
             Measurement(check="kit", metric="slippage_error_bps", value=1e6, samples=10_000),
             Measurement(check="kit", metric="fill_rate_error", value=1.0, samples=10_000),
         ]
-        trips = []
+        trips: list[Measurement] = []
         for bar in range(1, 4):
             observation = Observation(ts=bar, bar=bar)
             observation.measurements.extend(bad)
