@@ -147,6 +147,7 @@ class CcxtBroker:
         self.reconnects = 0
         self.duplicates_dropped = 0
         self.noisy_dropped = 0
+        self.alerts: list[str] = []
         self._events: BrokerEvents | None = None
         self._assets: dict[str, Asset] = {}
         self._orders: dict[str, _Tracked] = {}
@@ -453,6 +454,15 @@ class CcxtBroker:
             return
         if qty <= 0:
             return
+        if t.filled + qty > abs(t.amount):
+            # a new trade id beyond the order's quantity: never booked; trading halts
+            self.halt_reason = (
+                f"OVERFILL: trade {fill_id} of {qty} would fill {t.filled + qty} of order "
+                f"{t.cid} for {abs(t.amount)}; quarantined, reconcile before trading"
+            )
+            log.error("%s: %s", self.name, self.halt_reason)
+            self.alerts.append(self.halt_reason)
+            return
         t.trades[fill_id] = (qty, price)
         signed = qty if t.amount > 0 else -qty
         t.filled += qty
@@ -708,29 +718,36 @@ class CcxtBroker:
         pro.set_markets(self.client.markets)
         pro.options["timeDifference"] = self.client.options.get("timeDifference", 0)
         closer = asyncio.create_task(self._close_event.wait())
+        # order updates carry the states; trades are watched too, because ccxt folds the
+        # reports of one order into one update (a stale report can hide a fill there)
+        sources = {"trades": pro.watch_my_trades, "orders": pro.watch_orders}
+        watches: dict[str, asyncio.Future[Any]] = {}
         attempt = 0
         catch_up = False
         try:
             while not self._closing:
-                watch = asyncio.ensure_future(pro.watch_orders())
                 try:
+                    for key, watch_fn in sources.items():
+                        if key not in watches:
+                            watches[key] = asyncio.ensure_future(watch_fn())
                     if catch_up:
-                        await self._subscribed(pro, watch)
+                        await self._subscribed(pro, watches["orders"])
                         await self._catch_up()
                         catch_up = False
                     done, _ = await asyncio.wait(
-                        {watch, closer}, return_when=asyncio.FIRST_COMPLETED
+                        {*watches.values(), closer}, return_when=asyncio.FIRST_COMPLETED
                     )
-                    if watch not in done:
-                        watch.cancel()
-                        with contextlib.suppress(BaseException):
-                            await watch
+                    if closer in done:
                         break
-                    updates = watch.result()
-                    attempt = 0
-                    for update in updates:
-                        self._on_stream_order(update)
+                    for key, future in list(watches.items()):
+                        if future in done:
+                            del watches[key]
+                            updates = future.result()
+                            attempt = 0
+                            for update in updates:
+                                self._on_stream_order(update)
                 except (ccxt.NetworkError, ccxt.ExchangeClosedByUser, ConnectionError) as exc:
+                    await _cancel_all(watches)
                     if self._closing:
                         break
                     attempt += 1
@@ -749,6 +766,7 @@ class CcxtBroker:
                         self._watermark_ms = int(self.client.milliseconds()) - 60_000
         finally:
             closer.cancel()
+            await _cancel_all(watches)
             with contextlib.suppress(BaseException):
                 await pro.close()
 
@@ -799,21 +817,45 @@ class CcxtBroker:
             return
         self._track_venue_id(t, str(info.get("i")), info.get("s"))
         ts = int(info.get("E") or 0) * MS
+        cumulative = Decimal(str(info.get("z", "0")))
         if info.get("x") == "TRADE":
+            qty = Decimal(str(info["l"]))
+            fill_id = self._fill_id(t.symbol, str(info["t"]))
+            if fill_id not in t.trades and t.filled + qty != cumulative:
+                # the report does not add up (a copy with other numbers, or reports ccxt
+                # folded away): the venue's trade list is the authority
+                log.warning(
+                    "%s: report for %s does not add up (%s + %s != %s); fetching its trades",
+                    self.name,
+                    t.cid,
+                    t.filled,
+                    qty,
+                    cumulative,
+                )
+                self._catch_up_order(t)
             self._apply_fill(
                 t,
                 trade_id=str(info["t"]),
-                qty=Decimal(str(info["l"])),
+                qty=qty,
                 price=Decimal(str(info["L"])),
                 fee=Decimal(str(info.get("n") or "0")),
                 fee_asset=str(info.get("N") or ""),
                 ts=int(info.get("T") or info.get("E")) * MS,
             )
-        cumulative = Decimal(str(info.get("z", "0")))
         if cumulative > t.filled:
             # ccxt folds several reports of one order into one update: fetch what we missed
             self._catch_up_order(t)
         self._apply_status(t, str(info.get("X")), cumulative, ts)
+
+
+async def _cancel_all(futures: dict[str, asyncio.Future[Any]]) -> None:
+    """Cancel pending watches and collect their outcome (no "never retrieved" warnings)."""
+    for future in futures.values():
+        future.cancel()
+    for future in futures.values():
+        with contextlib.suppress(BaseException):
+            await future
+    futures.clear()
 
 
 def binance_broker(
