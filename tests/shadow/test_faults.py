@@ -1,0 +1,193 @@
+"""A rejected live order, a missing live fill and shadow failures are classified
+correctly and never stop trading."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from rbt.data.db import open_database
+from rbt.data.home import RbtHome
+from rbt.kernel.costs import BarSnapshot
+from rbt.kernel.model import Order
+from rbt.shadow import ShadowBacktestEngine
+from rbt.shadow.checks import ExecutionQuality, Measurement, Observation, SignalAlignment
+from rbt.shadow.breaker import AlignmentBreaker
+from rbt.shadow.store import load_rows
+
+from .conftest import run_with_shadow
+
+
+def _common(home: RbtHome) -> dict[str, Any]:
+    return {
+        "start": "2016-02-01",
+        "end": "2016-03-31",
+        "bundle": "demo",
+        "home": home,
+        "capital_base": 1_000_000,
+        "commission": "none",
+        "slippage": "none",
+    }
+
+
+def _home(tmp_path: Path, shared: RbtHome) -> RbtHome:
+    home = RbtHome(tmp_path / "home")
+    home.root.mkdir(parents=True, exist_ok=True)
+    (home.root / "bundles").symlink_to(shared.root / "bundles")
+    return home
+
+
+def _executions(home: RbtHome, run_id: str) -> list[dict[str, Any]]:
+    return [r["details"] for r in load_rows(open_database(home), run_id, "execution")]
+
+
+def test_rejected_live_order_is_a_fill_rate_error_not_a_signal_miss(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    home = _home(tmp_path, shadow_home)
+    shadow = ShadowBacktestEngine()
+    # the 3rd submit is lost on the wire: resolved by client id as REJECTED, never resent
+    result, _ = run_with_shadow(
+        strategies["every_bar"], shadow, lost_at=frozenset({3}), **_common(home)
+    )
+    assert result.trading_state == "ACTIVE"
+    status = shadow.status()
+    assert status["state"] == "running"
+    assert status["metrics"]["match_rate"]["value"] == 1.0  # the decision was the same
+    rejected = [e for e in _executions(home, result.run_id) if e["kind"] == "live_rejected"]
+    assert len(rejected) == 1
+    assert rejected[0]["live"]["id"].endswith("-3")
+    assert rejected[0]["live"]["status"] == "rejected"
+    assert rejected[0]["fill_rate_error"] == 1.0
+    assert rejected[0]["shadow"]["status"] == "filled"
+    # the rolling fill-rate error showed it while it was in the window (1 of <= 20)
+    series = load_rows(open_database(home), result.run_id, "fill_rate_error")
+    assert max(float(r["value"]) for r in series) >= 1 / 20
+
+
+class NeverFillsOne:
+    """The live venue never fills order number ``n`` (it keeps working, silently)."""
+
+    def __init__(self, n: int) -> None:
+        self.suffix = f"-{n}"
+
+    def fill(
+        self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
+    ) -> tuple[Decimal, Decimal] | None:
+        if order.id.endswith(self.suffix):
+            return None
+        return order.open_amount, base_price
+
+    def __repr__(self) -> str:
+        return f"NeverFillsOne({self.suffix})"
+
+
+def test_missing_live_fill_after_the_grace_period(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    home = _home(tmp_path, shadow_home)
+    shadow = ShadowBacktestEngine(slippage="none")
+    options = {**_common(home), "slippage": NeverFillsOne(4)}
+    result, _ = run_with_shadow(strategies["every_bar"], shadow, **options)
+    assert result.trading_state == "ACTIVE"
+    missing = [e for e in _executions(home, result.run_id) if e["kind"] == "missing_live_fill"]
+    assert len(missing) == 1
+    sample = missing[0]
+    assert sample["live"]["id"].endswith("-4")
+    assert sample["live"]["status"] == "accepted"  # still working at the venue
+    assert sample["fill_rate_error"] == 1.0
+    # judged grace_bars (2) bars after the shadow's order was done
+    assert sample["bar"] == sample["shadow"]["closed_bar"] + 2
+    others = [e for e in _executions(home, result.run_id) if e["kind"] != "missing_live_fill"]
+    assert others
+    assert {e["kind"] for e in others} == {"ok"}
+
+
+class FailsAfter:
+    """The shadow's slippage model breaks at its ``n``-th fill."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.calls = 0
+
+    def fill(
+        self, order: Order, bar: BarSnapshot, base_price: Decimal, volume_used: Decimal
+    ) -> tuple[Decimal, Decimal] | None:
+        self.calls += 1
+        if self.calls >= self.n:
+            raise ZeroDivisionError("model bug in the shadow")
+        return order.open_amount, base_price
+
+    def __repr__(self) -> str:
+        return f"FailsAfter({self.n})"
+
+
+def test_shadow_exception_is_reported_and_trading_goes_on(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    home = _home(tmp_path, shadow_home)
+    shadow = ShadowBacktestEngine(slippage=FailsAfter(5))
+    result, _ = run_with_shadow(strategies["every_bar"], shadow, **_common(home))
+    assert result.trading_state == "ACTIVE"
+    assert result.completed
+    sessions = result.perf.height
+    assert result.transactions.height >= 2 * (sessions - 2)  # live traded to the end
+    status = shadow.status()
+    assert status["state"] == "failed"
+    assert "ZeroDivisionError: model bug in the shadow" in status["error"]
+    db = open_database(home)
+    rows = load_rows(db, result.run_id, "shadow_failed")
+    assert len(rows) == 1
+    assert rows[0]["details"]["traceback"]
+    with db.connect() as conn:
+        audit = conn.exec_driver_sql(
+            "SELECT payload FROM order_audit_log WHERE event = 'shadow_failed'"
+        ).fetchall()
+    assert len(audit) == 1
+    assert "model bug" in audit[0][0]
+    from rbt.shadow.report import shadow_status
+
+    assert shadow_status(db, result.run_id)["state"] == "failed"
+
+
+class Broken:
+    """A third-party check with a bug."""
+
+    name = "broken"
+
+    def observe(self, observation: Observation) -> Sequence[Measurement]:
+        raise KeyError("bug")
+
+
+def test_a_broken_check_is_dropped_alone(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    home = _home(tmp_path, shadow_home)
+    checks = [SignalAlignment(), Broken(), ExecutionQuality(), AlignmentBreaker()]
+    shadow = ShadowBacktestEngine(checks=checks)
+    result, _ = run_with_shadow(strategies["every_bar"], shadow, **_common(home))
+    assert [c.name for c in shadow.checks] == [
+        "signal_alignment",
+        "execution_quality",
+        "alignment_breaker",
+    ]
+    status = shadow.status()
+    assert status["state"] == "running"
+    assert status["metrics"]["match_rate"]["value"] == 1.0
+    rows = load_rows(open_database(home), result.run_id, "shadow_check_failed")
+    assert len(rows) == 1
+    assert rows[0]["details"]["name"] == "broken"
+
+
+def test_unloadable_strategy_fails_the_shadow_not_the_run(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    home = _home(tmp_path, shadow_home)
+    shadow = ShadowBacktestEngine(strategy=tmp_path / "missing.py")
+    result, _ = run_with_shadow(strategies["every_bar"], shadow, **_common(home))
+    assert result.completed
+    assert result.transactions.height > 0
+    assert shadow.status()["state"] == "failed"
+    assert "strategy file not found" in (shadow.failed or "")
