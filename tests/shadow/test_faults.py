@@ -13,8 +13,8 @@ from rbt.data.home import RbtHome
 from rbt.kernel.costs import BarSnapshot
 from rbt.kernel.model import Order
 from rbt.shadow import ShadowBacktestEngine
-from rbt.shadow.checks import ExecutionQuality, Measurement, Observation, SignalAlignment
 from rbt.shadow.breaker import AlignmentBreaker
+from rbt.shadow.checks import ExecutionQuality, Measurement, Observation, SignalAlignment
 from rbt.shadow.store import load_rows
 
 from .conftest import run_with_shadow
