@@ -36,11 +36,11 @@ def rec(side: Side, oid: str, sid: int, amount: str, bar: int, **kw: object) -> 
     )
 
 
-def L(oid: str, sid: int, amount: str, bar: int, **kw: object) -> OrderRecord:  # noqa: N802
+def L(oid: str, sid: int, amount: str, bar: int, **kw: object) -> OrderRecord:
     return rec(Side.LIVE, oid, sid, amount, bar, **kw)
 
 
-def S(oid: str, sid: int, amount: str, bar: int, **kw: object) -> OrderRecord:  # noqa: N802
+def S(oid: str, sid: int, amount: str, bar: int, **kw: object) -> OrderRecord:
     return rec(Side.SHADOW, oid, sid, amount, bar, **kw)
 
 
