@@ -50,23 +50,35 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def _view(rows: list[dict[str, Any]]) -> Any:
+    """One two-column table per run (narrow terminals keep ids and reasons readable)."""
+    from rich.console import Group
+
     def metric(row: dict[str, Any], name: str, spec: str) -> str:
         m = row["metrics"].get(name)
-        return "-" if m is None else f"{_fmt(m['value'], spec)} ({m['samples']})"
+        return "-" if m is None else f"{_fmt(m['value'], spec)}  ({m['samples']} samples)"
 
-    return table(
-        "shadow trading",
-        ["run", "shadow", "kill switch", "match rate", "slippage err bps", "fill-rate err",
-         "commission err bps", "signals", "note"],
-        [
-            [r["run_id"], r["state"], r["trading_state"] or "-",
-             metric(r, "match_rate", ".4f"), metric(r, "slippage_error_bps", ".2f"),
-             metric(r, "fill_rate_error", ".2%"), metric(r, "commission_error_bps", ".2f"),
-             ", ".join(f"{k} {v}" for k, v in r["signals"].items() if v) or "-",
-             (r["trip"] or {}).get("reason", "") if r["trip_outstanding"] else r["error"] or ""]
-            for r in rows
-        ],
-    )  # fmt: skip
+    tables = []
+    for r in rows:
+        state = r["trading_state"] or "-"
+        if r["state_reason"]:
+            state += f" ({r['state_reason']})"
+        fields = [
+            ("shadow", r["state"]),
+            ("kill switch", state),
+            ("match rate", metric(r, "match_rate", ".4f")),
+            ("slippage error (bps)", metric(r, "slippage_error_bps", ".2f")),
+            ("fill-rate error", metric(r, "fill_rate_error", ".2%")),
+            ("commission error (bps)", metric(r, "commission_error_bps", ".2f")),
+            ("signals", ", ".join(f"{k} {v}" for k, v in r["signals"].items() if v) or "-"),
+            ("paired fills", ", ".join(f"{k} {v}" for k, v in r["paired_fills"].items()) or "-"),
+            ("updated", r["updated"]),
+        ]
+        if r["trip_outstanding"]:
+            fields.append(("trip", (r["trip"] or {}).get("reason", "")))
+        if r["error"]:
+            fields.append(("error", r["error"]))
+        tables.append(table(f"shadow of run {r['run_id']}", ["", "value"], fields))
+    return Group(*tables) if tables else "no shadow runs"
 
 
 @app.command()
