@@ -235,6 +235,7 @@ class Engine:
         }
         self._held: set[int] = set()
         self._held_idx = np.zeros(0, dtype=np.intp)
+        self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
         # (or not of a plain base-currency asset): these send _exact_close to the ledger
         self._qty_int = np.zeros(n, dtype=np.int64)
@@ -320,7 +321,7 @@ class Engine:
         base-currency asset with multiplier 1 priced from the bars (the usual backtest):
         then it is one integer dot product. None otherwise (the caller asks the ledger).
         """
-        idx = self._held_idx
+        idx = self._held_columns()
         if not len(idx):
             return ZERO, None
         if self._inexact or self.session.mark_field not in ("close", "price"):
@@ -385,7 +386,7 @@ class Engine:
             else:
                 self._held.discard(col)
                 self._qty[col] = 0.0
-            self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
+            self._held_idx_stale = True  # rebuilt once, when next read
         self._refresh_view(fill.asset)
         hook = getattr(self.strategy, "on_order_fill", None)
         if hook is not None:
@@ -400,13 +401,21 @@ class Engine:
                 hook(self.context, event.order)
 
     # -- portfolio views ------------------------------------------------------------
+    def _held_columns(self) -> npt.NDArray[np.intp]:
+        """Columns of the open positions, ascending."""
+        if self._held_idx_stale:
+            held = self._held
+            self._held_idx = np.array(sorted(held), dtype=np.intp)
+            self._held_idx_stale = False
+        return self._held_idx
+
     def positions_value_float(self) -> float:
         """Positions valued at the latest (forward-filled) closes, as a float."""
         key = (self.portal.row, len(self.session.fills))
         cached = self._value_cache
         if cached[0] == key[0] and cached[1] == key[1]:
             return cached[2]
-        idx = self._held_idx
+        idx = self._held_columns()
         value = 0.0
         if len(idx) and self.portal.row >= 0:
             prices = self.portal.price_row()
@@ -443,17 +452,20 @@ class Engine:
             mirror = self._mirror
             table = self._view_table = (
                 list(mirror),
-                np.fromiter((m[0] for m in mirror.values()), dtype=np.intp, count=len(mirror)),
+                [m[0] for m in mirror.values()],
                 [m[1] for m in mirror.values()],
                 [m[2] for m in mirror.values()],
-                np.fromiter((m[3] for m in mirror.values()), dtype=np.float64, count=len(mirror)),
+                [m[3] for m in mirror.values()],
             )
         assets, cols, amounts, costs, fallback = table
         if row >= 0:
-            prices = self.portal.price_row()[cols]
-            lasts = np.where(prices == prices, prices, fallback).tolist()
+            prices = self.portal.price_row().tolist()
+            lasts = [
+                p if p == p else f  # NaN: no close yet, keep the fill price
+                for p, f in zip(map(prices.__getitem__, cols), fallback, strict=True)
+            ]
         else:
-            lasts = fallback.tolist()
+            lasts = fallback
         rows = zip(assets, amounts, costs, lasts, strict=True)
         views = Positions(zip(assets, map(make_view, rows), strict=True))
         self._views, self._views_key = views, key

@@ -30,6 +30,7 @@ import datetime as dt
 import warnings
 from collections.abc import Callable, Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from rbt.kernel.numeric import ledger_context
 __all__ = ["BarPortal"]
 
 _FIELDS = (*OHLCV, "price")
+_SID = attrgetter("sid")
 _FRAMES = ("pandas", "numpy", "polars")
 
 
@@ -69,8 +71,9 @@ class BarPortal:
         self._price: npt.NDArray[np.float64] | None = None
         self._last_row: npt.NDArray[np.int64] | None = None
         self._pad: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
-        self._adj = _Adjustments.build(self) if (bars.actions.splits or bars.actions.dividends) \
-            else None
+        self._adj = (
+            _Adjustments.build(self) if (bars.actions.splits or bars.actions.dividends) else None
+        )
         self._daily: dict[str, npt.NDArray[np.float64]] | None = None
         self._session_start: npt.NDArray[np.int64] | None = None
         self._session_of_row: npt.NDArray[np.int64] | None = None
@@ -138,7 +141,7 @@ class BarPortal:
             ) from None
 
     def _cols(self, assets: Sequence[Asset]) -> slice | npt.NDArray[np.intp]:
-        key = tuple(a.sid for a in assets)
+        key = tuple(map(_SID, assets))
         cols = self._columns.get(key)
         if cols is None:
             idx = np.array([self._col(a) for a in assets], dtype=np.intp)
@@ -235,7 +238,12 @@ class BarPortal:
                     columns[name] = w[:, j]
             return pl.DataFrame(columns)
         return self._pandas(
-            asset_list, field_list, windows, index, single_asset, single_field,
+            asset_list,
+            field_list,
+            windows,
+            index,
+            single_asset,
+            single_field,
             minute=not daily_from_minutes and self.bars.frequency is Frequency.MINUTE,
         )
 
@@ -269,8 +277,9 @@ class BarPortal:
         assert self._session_of_row is not None
         return self._session_start, self._session_of_row
 
-    def _aggregate(self, lo: int, hi: int, field: str,
-                   cols: slice | npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    def _aggregate(
+        self, lo: int, hi: int, field: str, cols: slice | npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
         """One daily row from minute rows ``lo..hi-1`` (of the asset columns ``cols``)."""
         if field == "price":
             return np.asarray(self._prices()[hi - 1, cols], dtype=np.float64)
@@ -301,14 +310,22 @@ class BarPortal:
             starts, _ = self._sessions_index()
             ends = np.r_[starts[1:], len(self.bars.ts)]
             every = slice(0, self.bars.shape[1])
-            cached = np.vstack([self._aggregate(int(a), int(b), field, every)
-                                for a, b in zip(starts, ends, strict=True)]) if len(starts) \
+            cached = (
+                np.vstack(
+                    [
+                        self._aggregate(int(a), int(b), field, every)
+                        for a, b in zip(starts, ends, strict=True)
+                    ]
+                )
+                if len(starts)
                 else np.zeros((0, self.bars.shape[1]))
+            )
             self._daily[field] = cached
         return cached
 
-    def _daily_window(self, field: str, cols: slice | npt.NDArray[np.intp],
-                      bar_count: int) -> npt.NDArray[np.float64]:
+    def _daily_window(
+        self, field: str, cols: slice | npt.NDArray[np.intp], bar_count: int
+    ) -> npt.NDArray[np.float64]:
         self._field(field)  # unknown fields fail here
         row = self._row
         n_assets = self._cols_count(cols)
@@ -319,7 +336,7 @@ class BarPortal:
         partial = self._aggregate(int(starts[k]), row + 1, field, cols)
         full = self._daily_full(field)
         lo = k - (bar_count - 1)
-        before = full[max(lo, 0):k, cols]
+        before = full[max(lo, 0) : k, cols]
         pad = np.full((max(-lo, 0), n_assets), np.nan)
         window = np.concatenate([pad, before, partial[None, :]])
         if self._adj is not None:
@@ -423,7 +440,6 @@ class BarPortal:
             return None
         return self.bars.exact(field, row, col)
 
-
     def exact_prices(self, assets: Sequence[Asset], field: str) -> list[Decimal | None]:
         """:meth:`exact_price` for several assets, vectorized for unadjusted closes."""
         if field not in ("close", "price") or self._adj is not None or self._row < 0:
@@ -436,7 +452,6 @@ class BarPortal:
             None if row < 0 else Decimal(m).scaleb(-s)
             for row, m, s in zip(rows.tolist(), mantissas, scales, strict=True)
         ]
-
 
     def deferred_exact_prices(
         self, field: str
@@ -518,10 +533,12 @@ class _Adjustments:
 
         def known_at(ex_date: dt.date) -> int:
             if ex_date not in known_cache:
-                before = calendar.sessions(ex_date - dt.timedelta(days=30),
-                                           ex_date - dt.timedelta(days=1))
-                known_cache[ex_date] = (calendar.session_times(before[-1]).close if before
-                                        else -(2**62))
+                before = calendar.sessions(
+                    ex_date - dt.timedelta(days=30), ex_date - dt.timedelta(days=1)
+                )
+                known_cache[ex_date] = (
+                    calendar.session_times(before[-1]).close if before else -(2**62)
+                )
             return known_cache[ex_date]
 
         rows: list[tuple[int, int, int, float, float, Decimal | None]] = []
@@ -531,8 +548,9 @@ class _Adjustments:
                 continue
             known = known_at(split.ex_date)
             ex_row = int(np.searchsorted(portal._visible, known, side="right"))
-            rows.append((known, ex_row, col, 1.0 / float(split.ratio), float(split.ratio),
-                         split.ratio))
+            rows.append(
+                (known, ex_row, col, 1.0 / float(split.ratio), float(split.ratio), split.ratio)
+            )
         for dividend in bars.actions.dividends:
             col = bars._column_index.get(dividend.sid)
             if col is None:
@@ -562,11 +580,11 @@ class _Adjustments:
         """Exact ratios of known splits of ``col`` with ex-date rows after ``row``."""
         n = self.known(now)
         lo = int(np.searchsorted(self.ex_row[:n], row, side="right"))
-        return [r for k in range(lo, n)
-                if self.col[k] == col and (r := self.ratio[k]) is not None]
+        return [r for k in range(lo, n) if self.col[k] == col and (r := self.ratio[k]) is not None]
 
-    def bake_forward_fill(self, price: npt.NDArray[np.float64],
-                          last: npt.NDArray[np.int64]) -> None:
+    def bake_forward_fill(
+        self, price: npt.NDArray[np.float64], last: npt.NDArray[np.int64]
+    ) -> None:
         """Forward-filled prices from before an ex-date, at rows after it: adjust them."""
         for k in range(len(self.ex_row)):
             e, col = int(self.ex_row[k]), int(self.col[k])
@@ -576,9 +594,15 @@ class _Adjustments:
             run = int(np.argmin(stale)) if not stale.all() else len(stale)
             price[e : e + run, col] *= self.pfac[k]
 
-    def adjust(self, window: npt.NDArray[np.float64], field: str,
-               cols: slice | npt.NDArray[np.intp], start: int, now: int,
-               session_of: npt.NDArray[np.int64] | None) -> npt.NDArray[np.float64]:
+    def adjust(
+        self,
+        window: npt.NDArray[np.float64],
+        field: str,
+        cols: slice | npt.NDArray[np.intp],
+        start: int,
+        now: int,
+        session_of: npt.NDArray[np.int64] | None,
+    ) -> npt.NDArray[np.float64]:
         """``window`` (rows ``start..``; session rows when ``session_of`` maps bar rows to
         sessions) adjusted for the actions known at ``now``; unchanged (the same view)
         when none falls in it."""
@@ -588,9 +612,11 @@ class _Adjustments:
         if session_of is None:
             ex = self.ex_row[:n]
         else:  # daily rows from minutes: adjust the sessions before the ex-date's session
-            ex = np.where(self.ex_row[:n] < len(session_of),
-                          session_of[np.minimum(self.ex_row[:n], len(session_of) - 1)],
-                          session_of[-1] + 1 if len(session_of) else 0)
+            ex = np.where(
+                self.ex_row[:n] < len(session_of),
+                session_of[np.minimum(self.ex_row[:n], len(session_of) - 1)],
+                session_of[-1] + 1 if len(session_of) else 0,
+            )
         hits = np.flatnonzero(ex > start)
         if not hits.size:
             return window
