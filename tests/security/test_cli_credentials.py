@@ -152,3 +152,83 @@ def test_a_group_readable_store_is_refused(home: Path) -> None:
     done = _rbt(home, "list")
     assert done.returncode == 1
     assert "chmod 600" in done.stderr
+
+
+def _in_terminal(args: list[str], answers: dict[bytes, bytes]) -> tuple[int, bytes]:
+    """Run ``rbt`` with a pseudo-terminal as its controlling terminal, answering prompts."""
+    import fcntl
+    import select
+    import termios
+    import time
+
+    master, slave = os.openpty()
+
+    def own_terminal() -> None:  # getpass reads /dev/tty: make the pty the child's
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RBT_CRED")}
+    proc = subprocess.Popen(
+        [*RBT, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=own_terminal,
+        env=env,
+        close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([master], [], [], 0.2)[0]:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            for prompt, answer in answers.items():
+                if seen.endswith(prompt):
+                    os.write(master, answer)
+    finally:
+        os.close(master)
+        proc.wait(timeout=30)
+    return proc.returncode, seen
+
+
+def test_interactive_prompts_do_not_echo(tmp_path: Path) -> None:
+    code, seen = _in_terminal(
+        ["credentials", "add", "main", "--venue", "binance", "--home", str(tmp_path)],
+        {
+            b"API key: ": KEY.encode() + b"\n",
+            b"API secret: ": SECRET.encode() + b"\n",
+            b"(empty if the venue has none): ": b"\n",
+            b"New credential store password: ": PASSWORD.encode() + b"\n",
+            b"New credential store password (again): ": PASSWORD.encode() + b"\n",
+        },
+    )
+    assert code == 0, seen
+    assert b"stored main (binance" in seen
+    for value in (KEY, SECRET, PASSWORD):
+        assert value.encode() not in seen  # typed, never echoed
+    listed = _rbt(tmp_path, "list", "--json")
+    assert [r["name"] for r in json.loads(listed.stdout)] == ["main"]
+    mismatch, seen = _in_terminal(
+        ["credentials", "add", "x", "--venue", "binance", "--home", str(tmp_path / "other")],
+        {
+            b"API key: ": b"k-1234\n",
+            b"API secret: ": b"s-1234\n",
+            b"(empty if the venue has none): ": b"\n",
+            b"New credential store password: ": b"one-password\n",
+            b"New credential store password (again): ": b"another-password\n",
+        },
+    )
+    assert mismatch == 2
+    assert b"the two passwords differ" in seen
+    assert not (tmp_path / "other" / "credentials").exists()
