@@ -213,7 +213,9 @@ class CcxtBroker:
                     f"{self.name}: unknown symbols {missing}; the venue lists "
                     f"{sorted(self.client.markets)[:20]}"
                 )
-            assets = assets_from_markets(self.exchange_id, self.client.markets, self.symbols)
+            assets = assets_from_markets(
+                self.exchange_id, self.client.markets, self.symbols, self.client.precisionMode
+            )
             self._assets = {a.symbol: a for a in assets}
         if self.offset is None:
             self.sync_clock()
@@ -296,6 +298,10 @@ class CcxtBroker:
                 f"INSTRUMENT_NOT_FOUND: {order.asset.symbol} "
                 f"is not traded by {self.name} (symbols: {', '.join(self.symbols)})",
             )
+            return
+        if self.client.markets[venue_asset.symbol].get("active") is False:
+            self._emit(t, OrderEventKind.REJECT, now, f"INSTRUMENT_INACTIVE: {venue_asset.symbol} "
+                       "is not trading at the venue")
             return
         if self.halt_reason:
             self._emit(t, OrderEventKind.REJECT, now, f"HALTED: {self.halt_reason}")

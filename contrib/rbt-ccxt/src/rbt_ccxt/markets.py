@@ -50,12 +50,31 @@ def _scale(step: Decimal) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def asset_from_market(exchange: str, market: Mapping[str, Any]) -> Asset:
-    """The kernel asset of one ccxt spot market (24/7 calendar, quote currency, grid)."""
+#: ccxt's precision modes (``ccxt.base.decimal_to_precision``)
+DECIMAL_PLACES = 2
+TICK_SIZE = 4
+
+
+def _step(value: Any, precision_mode: int) -> Decimal:
+    if precision_mode == DECIMAL_PLACES:
+        return Decimal(1).scaleb(-int(value))
+    if precision_mode != TICK_SIZE:
+        raise ValueError(f"unsupported ccxt precision mode {precision_mode}")
+    return to_decimal(value)
+
+
+def asset_from_market(
+    exchange: str, market: Mapping[str, Any], precision_mode: int = TICK_SIZE
+) -> Asset:
+    """The kernel asset of one ccxt spot market (24/7 calendar, quote currency, grid).
+
+    ``precision_mode``: ccxt 4.5.90's binance uses TICK_SIZE (``0.01``); recorded
+    markets of older versions store DECIMAL_PLACES (``2``).
+    """
     precision = market.get("precision") or {}
     limits = market.get("limits") or {}
-    tick = to_decimal(precision["price"])
-    lot = to_decimal(precision["amount"])
+    tick = _step(precision["price"], precision_mode)
+    lot = _step(precision["amount"], precision_mode)
     min_cost = (limits.get("cost") or {}).get("min")
     return Asset(
         sid=stable_sid(exchange, str(market["symbol"])),
@@ -72,10 +91,13 @@ def asset_from_market(exchange: str, market: Mapping[str, Any]) -> Asset:
 
 
 def assets_from_markets(
-    exchange: str, markets: Mapping[str, Mapping[str, Any]], symbols: Sequence[str]
+    exchange: str,
+    markets: Mapping[str, Mapping[str, Any]],
+    symbols: Sequence[str],
+    precision_mode: int = TICK_SIZE,
 ) -> list[Asset]:
     """Assets of ``symbols`` (unknown symbols raise ``KeyError``); sids checked unique."""
-    assets = [asset_from_market(exchange, markets[s]) for s in symbols]
+    assets = [asset_from_market(exchange, markets[s], precision_mode) for s in symbols]
     sids = [a.sid for a in assets]
     if len(set(sids)) != len(sids):  # pragma: no cover - a crc32 collision
         raise ValueError(f"sid collision among {symbols}: {sids}")
