@@ -114,7 +114,20 @@ def quantize(value: Decimal, increment: Decimal, rounding: str) -> Decimal:
 
 def round_quantity(quantity: Decimal, lot_size: Decimal) -> Decimal:
     """Round an order quantity toward zero to a whole number of lots."""
+    if _is_whole_unit(lot_size) and _is_plain_integer(quantity):
+        return quantity  # already whole units with the lot's exponent: nothing to round
     return quantize(quantity, lot_size, ROUND_DOWN)
+
+
+def _is_whole_unit(increment: Decimal) -> bool:
+    """``increment`` is exactly ``Decimal(1)`` (exponent 0)."""
+    return increment == 1 and increment.as_tuple().exponent == 0
+
+
+def _is_plain_integer(value: Decimal) -> bool:
+    """A finite integer with exponent 0 and fewer digits than the ledger context keeps."""
+    sign, digits, exponent = value.as_tuple()
+    return exponent == 0 and len(digits) < LEDGER_CONTEXT.prec
 
 
 def round_price(price: Decimal, tick_size: Decimal, side: Side) -> Decimal:

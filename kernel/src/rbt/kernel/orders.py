@@ -207,6 +207,8 @@ def round_order(asset: Asset, amount: Decimal, style: OrderStyle) -> tuple[Decim
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:
+    if value.is_finite() and value.as_tuple().exponent == 0 and increment == 1:
+        return True  # an integer is on the unit grid (whatever the unit's exponent)
     with ledger_context():
         return value % increment == 0
 
