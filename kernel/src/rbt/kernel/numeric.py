@@ -126,7 +126,7 @@ def _is_whole_unit(increment: Decimal) -> bool:
 
 def _is_plain_integer(value: Decimal) -> bool:
     """A finite integer with exponent 0 and fewer digits than the ledger context keeps."""
-    sign, digits, exponent = value.as_tuple()
+    _sign, digits, exponent = value.as_tuple()
     return exponent == 0 and len(digits) < LEDGER_CONTEXT.prec
 
 
