@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -16,25 +17,32 @@ MASK = "********"
 _listeners: list[Callable[[str], None]] = []
 
 
+_live: weakref.WeakSet[Secret] = weakref.WeakSet()
+
+
 def add_secret_listener(listener: Callable[[str], None]) -> None:
-    """Call ``listener(value)`` for every :class:`Secret` created from now on.
+    """Call ``listener(value)`` for every live :class:`Secret` and every one created later.
 
     The log redaction filter (``rbt.security.redaction``) registers here, so a secret is
-    masked in logs from the moment it exists, wherever it was made. Idempotent.
+    masked in logs wherever it was made, even before the filter was imported. Idempotent.
     """
-    if listener not in _listeners:
-        _listeners.append(listener)
+    if listener in _listeners:
+        return
+    _listeners.append(listener)
+    for secret in list(_live):
+        listener(secret._value)
 
 
 class Secret:
     """An API key, secret or passphrase; :meth:`reveal` is the only way to read it."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value")
 
     def __init__(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError("a Secret holds a str")
         self._value = value
+        _live.add(self)
         for listener in _listeners:
             listener(value)
 
