@@ -232,3 +232,19 @@ def test_interactive_prompts_do_not_echo(tmp_path: Path) -> None:
     assert mismatch == 2
     assert b"the two passwords differ" in seen
     assert not (tmp_path / "other" / "credentials").exists()
+
+
+def test_error_messages_are_masked(tmp_path: Path) -> None:
+    # a message quoting a secret (as ccxt's quote signed URLs) is masked on the way out
+    code = (
+        "import sys; from rbt.kernel.secrets import Secret; from rbt.cli.main import main; "
+        f"held = Secret({KEY!r}); "
+        f"sys.exit(main(['credentials', 'add', {KEY + '!'!r}, '--venue', 'binance', "
+        f"'--home', {str(tmp_path)!r}]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert "credential name '********!'" in done.stderr
+    assert KEY not in done.stderr

@@ -43,3 +43,11 @@ def test_listeners_hear_every_new_secret_once_registered() -> None:
     assert heard.count("listener-canary-1") == 1
     # the redaction filter is such a listener: the value is masked from now on
     assert redact("value listener-canary-1 end") == f"value {MASK} end"
+
+
+def test_a_new_listener_hears_the_secrets_already_alive() -> None:
+    alive = Secret("made-before-the-listener-1")
+    heard: list[str] = []
+    add_secret_listener(heard.append)
+    assert "made-before-the-listener-1" in heard
+    assert alive.reveal() == "made-before-the-listener-1"

@@ -413,7 +413,9 @@ def _exit_code_for(exc: Exception) -> int:
     if callable(show):  # click's usage errors (Typer vendors click)
         show()
         return int(getattr(exc, "exit_code", ExitCode.USAGE_ERROR))
-    traceback.print_exc()
+    from rbt.security.redaction import redact
+
+    sys.stderr.write(redact(traceback.format_exc()))  # vendor errors quote signed URLs
     return ExitCode.INTERNAL_ERROR
 
 

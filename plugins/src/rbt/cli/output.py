@@ -34,7 +34,9 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 def error(message: str) -> None:
-    """Print an error line to stderr."""
+    """Print an error line to stderr (secrets masked: messages may quote signed URLs)."""
     from rich.markup import escape
 
-    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}")
+    from rbt.security.redaction import redact
+
+    console(stderr=True).print(f"[bold red]error:[/] {escape(redact(message))}")
