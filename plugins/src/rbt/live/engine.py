@@ -61,7 +61,7 @@ from rbt.data.portal import BarPortal
 from rbt.kernel.broker import Broker, ClientOrderIds, LiveBroker, VenueEndpoint
 from rbt.kernel.clock import ClockEvent, ClockEventKind, TradingCalendar
 from rbt.kernel.errors import ConfigError, InvalidTransitionError, RbtError
-from rbt.kernel.events import OrderFilled
+from rbt.kernel.events import BarClosed, OrderFilled
 from rbt.kernel.ledger import Ledger
 from rbt.kernel.model import Asset, AssetClass, Fill, Order, OrderStatus, OrderStyle
 from rbt.kernel.orders import OrderEventKind
@@ -106,6 +106,9 @@ class LiveSession(Session):
     journal: Journal
     catching_up: bool = False
     in_step: bool = False
+    #: once the clock runs, reports arriving between events wait for the next bar
+    defer_reports: bool = False
+    _draining: bool = False
     trading_state: str = ACTIVE
     state_reason: str = ""
     on_halt: Callable[[str], None] | None = None
@@ -116,6 +119,13 @@ class LiveSession(Session):
         order = Order(
             id=self.order_ids.next(), asset=asset, amount=amount, created=self.now, style=style
         )
+        restored = self.orders.get(order.id)
+        if restored is not None:
+            # a bar re-decided after a journal restore: this intent is already journaled
+            # (and maybe at the venue) — never sent twice
+            same = restored.asset == asset and restored.amount == amount
+            self.journal.audit(self.now, "redecided", order.id, {"same": same})
+            return restored
         self.orders.add(order)
         known = self.journal.known_order(order.id)
         denial = self._rate_denial(order) or (None if known else self._kill_switch_denial(order))
@@ -141,6 +151,8 @@ class LiveSession(Session):
             self.broker.submit(order)
         except (TimeoutError, ConnectionError) as exc:
             self._resolve_unknown(order, exc)
+        if recorded:
+            _fault("after_submit", self.order_ids.seq)
         return self.orders.get(order.id) or order
 
     def _resolve_unknown(self, order: Order, exc: BaseException) -> None:
@@ -176,6 +188,9 @@ class LiveSession(Session):
     def order_event(self, order_id: str, kind: OrderEventKind, ts: int, reason: str = "") -> None:
         """Apply a broker-reported state change; reconciliation's own orders are audited only,
         and a report for an order we do not know is audited, not a crash."""
+        if self._deferring():
+            self._pending.append((order_id, kind, ts, reason))
+            return
         if order_id.startswith(FLATTEN_PREFIX):
             self.journal.audit(self.now, "flatten_report", order_id, {"event": kind.value})
             self._commit_outside_step()
@@ -225,8 +240,33 @@ class LiveSession(Session):
         finally:
             self.in_step = False
 
+    def _deferring(self) -> bool:
+        return self.defer_reports and not self.in_step and not self._draining
+
+    def drain_reports(self, *_event: object) -> None:
+        """Apply the broker reports that arrived between clock events, in arrival order.
+
+        Called when the next bar is visible (before the strategy's turn: the same place a
+        backtest books that bar's fills) and after the run's feed ended.
+        """
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        self._draining = True
+        try:
+            for report in pending:
+                if isinstance(report, Fill):
+                    self.fill(report)
+                else:
+                    self.order_event(*report)
+        finally:
+            self._draining = False
+
     def fill(self, fill: Fill) -> None:
         """Apply each trade id once; a fill of an unknown order halts instead of crashing."""
+        if self._deferring():  # the bus is past this instant: book it at the next bar
+            self._pending.append(fill)
+            return
         if fill.order_id.startswith(FLATTEN_PREFIX):
             self.journal.audit(
                 self.now,
@@ -277,6 +317,17 @@ class LiveSession(Session):
             self.on_halt(reason)
 
     @property
+    def _pending(self) -> list[Any]:
+        pending: list[Any] | None = self.__dict__.get("_pending_reports")
+        if pending is None:
+            pending = self.__dict__["_pending_reports"] = []
+        return pending
+
+    @_pending.setter
+    def _pending(self, value: list[Any]) -> None:
+        self.__dict__["_pending_reports"] = value
+
+    @property
     def _seen_fills(self) -> set[str]:
         seen: set[str] | None = self.__dict__.get("_seen")
         if seen is None:
@@ -286,7 +337,8 @@ class LiveSession(Session):
 
 def _fault(point: str, count: int) -> None:
     """Fault injection for the crash tests: ``RBT_LIVE_FAULT=after_intent:N`` kills the
-    process (SIGKILL) right after the N-th intent commit, before the broker call."""
+    process (SIGKILL) right after the N-th intent commit, before the broker call;
+    ``after_submit:N`` right after the broker took the N-th order (its reply unseen)."""
     spec = os.environ.get("RBT_LIVE_FAULT")
     if spec and spec == f"{point}:{count}":
         os.kill(os.getpid(), signal.SIGKILL)
@@ -532,7 +584,12 @@ class LiveRun:
         # -- session and engine ---------------------------------------------------------
         quotes = {a.quote_currency for a in assets}
         self.ledger = Ledger(self.capital, quotes.pop() if len(quotes) == 1 else "USD")
-        seq = int(self.previous["seq"]) if self.previous and self.recovery == "journal" else 0
+        # journal recovery re-decides the bars after the checkpoint: the same ids come out
+        seq = (
+            int(self.previous["checkpoint_seq"] or 0)
+            if self.previous and self.recovery == "journal"
+            else 0
+        )
         session = LiveSession(
             portal=portal,
             broker=self.broker,
@@ -687,6 +744,7 @@ class LiveRun:
                 state=state,
                 peak=self.peak,
                 session_start=self.session_start_value,
+                seq=self.session.order_ids.seq,
             )
         except sa.exc.SQLAlchemyError as exc:
             self.journal.conn.rollback()
@@ -742,6 +800,8 @@ class LiveRun:
             if self.recovery == "journal":
                 reconciler.at_start()
                 self.reconciled = True
+            session.bus.subscribe(BarClosed, session.drain_reports)
+            session.defer_reports = True
             async for event in self._events():
                 if self.recovery == "journal" and event.ts <= (self.watermark or -1):
                     continue  # a replay under a live broker: already traded
@@ -759,10 +819,14 @@ class LiveRun:
                     raise BrokerLinkError(
                         f"broker {self.broker.name!r} stopped streaming order updates"
                     )
+            if session._pending:  # reports after the last bar: booked just after it
+                session.now += 1
+                session.drain_reports()
             if not self.replay and session.now:
                 self._checkpoint(ClockEvent(ClockEventKind.BAR, session.now, _EPOCH), self.value())
             outcome = "completed"
         finally:
+            session.defer_reports = False  # nothing steps any more: apply reports at once
             if broker_task is not None:
                 broker_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -229,8 +229,9 @@ class Journal:
     def session_row(self) -> dict[str, Any] | None:
         row = (
             self._exec(
-                "SELECT run_id, status, trading_state, state_reason, seq, last_ts, cash, "
-                "portfolio_value, peak_value, session_start_value FROM live_sessions "
+                "SELECT run_id, status, trading_state, state_reason, seq, checkpoint_seq, "
+                "last_ts, cash, portfolio_value, peak_value, session_start_value "
+                "FROM live_sessions "
                 "WHERE run_id = :r",
                 r=self.run_id,
             )
@@ -416,8 +417,10 @@ class Journal:
         state: str | None,
         peak: Decimal,
         session_start: Decimal,
+        seq: int | None = None,
     ) -> None:
-        """Positions, strategy state and the watermark, in one transaction."""
+        """Positions, strategy state, the watermark and the id sequence, in one
+        transaction."""
         self._exec("DELETE FROM live_positions WHERE run_id = :r", r=self.run_id)
         for asset, amount, price in positions:
             self._exec(
@@ -439,8 +442,10 @@ class Journal:
             )
         self._exec(
             "UPDATE live_sessions SET last_ts = :ts, cash = :cash, portfolio_value = :v, "
-            "peak_value = :peak, session_start_value = :ss, updated_at = :now WHERE run_id = :r",
+            "peak_value = :peak, session_start_value = :ss, checkpoint_seq = :seq, "
+            "updated_at = :now WHERE run_id = :r",
             ts=ts,
+            seq=seq,
             cash=str(cash),
             v=str(value),
             peak=str(peak),

@@ -57,6 +57,10 @@ CREATE TABLE IF NOT EXISTS venue_balances (
     account TEXT PRIMARY KEY,
     cash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS venue_clock (
+    name TEXT PRIMARY KEY,
+    ts INTEGER NOT NULL
+);
 """
 
 
@@ -171,6 +175,18 @@ class VenueStore:
             "SELECT cash FROM venue_balances WHERE account = ?", (self.account,)
         ).fetchone()
         return Decimal(cash)
+
+    def matched_until(self) -> int:
+        """The last bar end the venue matched orders on (a restarted venue goes on after it)."""
+        row = self.db.execute("SELECT ts FROM venue_clock WHERE name = 'matched'").fetchone()
+        return int(row[0]) if row else -(2**63)
+
+    def set_matched_until(self, ts: int) -> None:
+        self.db.execute(
+            "INSERT INTO venue_clock (name, ts) VALUES ('matched', ?) "
+            "ON CONFLICT(name) DO UPDATE SET ts = excluded.ts",
+            (ts,),
+        )
 
     def close(self) -> None:
         self.db.close()

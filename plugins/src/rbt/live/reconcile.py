@@ -279,6 +279,7 @@ class Reconciler:
             if fill.id not in session._seen_fills:
                 self.journal.audit(ts, "caught_up_fill", fill.order_id, {"trade_id": fill.id})
                 session.fill(fill)
+        session.drain_reports()  # called between a bar's turn and its close: book them now
         for order, venue in resolved:
             current = session.orders.get(order.id)
             assert current is not None
