@@ -5,9 +5,8 @@ repository); every test here runs with sockets restricted to 127.0.0.1."""
 from __future__ import annotations
 
 import pytest
-from rbt_venue_sim.pytest_plugin import loopback_only, venue_sim, venue_sim_factory
-
 from rbt_ccxt.testing import EventLog, broker_for
+from rbt_venue_sim.pytest_plugin import loopback_only, venue_sim, venue_sim_factory
 
 __all__ = ["EventLog", "broker_for", "loopback_only", "venue_sim", "venue_sim_factory"]
 

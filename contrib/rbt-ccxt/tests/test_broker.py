@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from rbt_ccxt.testing import EventLog, broker_for, streaming, until
 
 from rbt.kernel.model import OrderStatus
-from rbt_ccxt.testing import EventLog, broker_for, streaming, until
 
 
 @pytest.fixture
@@ -99,7 +99,9 @@ def test_rounding_to_the_venue_grid(sim):
     assert Decimal(body["price"]) == limit - Decimal("0.009")
     # min notional (BTCUSDT: 5 USDT) is refused before the network
     sim.clear_requests()
-    tiny = log.new_order(btc, "0.00002", limit=str((price * Decimal("0.9")).quantize(Decimal("0.01"))))
+    tiny = log.new_order(
+        btc, "0.00002", limit=str((price * Decimal("0.9")).quantize(Decimal("0.01")))
+    )
     broker.submit(tiny)
     assert log.order(tiny.id).status is OrderStatus.REJECTED
     assert log.order(tiny.id).reason_code == "BELOW_MIN_NOTIONAL"
@@ -141,5 +143,9 @@ def test_snapshot_and_fills_since(sim):
         return (f.id, f.order_id, f.asset, f.amount, f.price, f.commission)
 
     assert sorted(map(key, fills)) == sorted(map(key, log.fills))
-    assert all(abs(a.ts - b.ts) <= 1_000_000 for a, b in zip(
-        sorted(fills, key=lambda f: f.id), sorted(log.fills, key=lambda f: f.id), strict=True))
+    assert all(
+        abs(a.ts - b.ts) <= 1_000_000
+        for a, b in zip(
+            sorted(fills, key=lambda f: f.id), sorted(log.fills, key=lambda f: f.id), strict=True
+        )
+    )

@@ -300,8 +300,12 @@ class CcxtBroker:
             )
             return
         if self.client.markets[venue_asset.symbol].get("active") is False:
-            self._emit(t, OrderEventKind.REJECT, now, f"INSTRUMENT_INACTIVE: {venue_asset.symbol} "
-                       "is not trading at the venue")
+            self._emit(
+                t,
+                OrderEventKind.REJECT,
+                now,
+                f"INSTRUMENT_INACTIVE: {venue_asset.symbol} is not trading at the venue",
+            )
             return
         if self.halt_reason:
             self._emit(t, OrderEventKind.REJECT, now, f"HALTED: {self.halt_reason}")
@@ -448,7 +452,8 @@ class CcxtBroker:
             else:
                 self.noisy_dropped += 1
                 log.warning(
-                    "%s: trade %s of %s repeated with other numbers (%s @ %s, first %s @ %s); dropped",
+                    "%s: trade %s of %s repeated with other numbers (%s @ %s, first %s @ %s); "
+                    "dropped",
                     self.name,
                     fill_id,
                     t.cid,
@@ -729,7 +734,11 @@ class CcxtBroker:
         sources = {"trades": pro.watch_my_trades, "orders": pro.watch_orders}
         watches: dict[str, asyncio.Future[Any]] = {}
         attempt = 0
-        catch_up = False
+        # the first subscription is a reconnect too: reports sent between connect() and
+        # the subscription are fetched over REST
+        catch_up = True
+        if self._watermark_ms == 0:
+            self._watermark_ms = int(self.client.milliseconds()) - 60_000
         try:
             while not self._closing:
                 try:

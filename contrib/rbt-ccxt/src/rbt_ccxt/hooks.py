@@ -14,7 +14,16 @@ __all__ = ["rbt_register_brokers", "rbt_register_data_sources", "rbt_register_fe
 EXCHANGES = ("binance",)
 
 BROKER_CAPABILITIES = frozenset(
-    {"market", "limit", "cancel", "partial_fills", "lookup_by_client_id", "live"}
+    {
+        "market",
+        "limit",
+        "cancel",
+        "partial_fills",
+        "lookup_by_client_id",
+        "reconnect",
+        "reconciliation",
+        "live",
+    }
 )
 
 

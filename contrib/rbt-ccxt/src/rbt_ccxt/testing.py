@@ -144,3 +144,69 @@ def streaming(broker: Any, sim: Any, scenario: Any, *, timeout: float = 60.0) ->
             await asyncio.wait_for(task, 30)
 
     return asyncio.run(main())
+
+
+class SimVenueHarness:
+    """The :class:`rbt.testing.live_broker.LiveVenueHarness` of ``ccxt.binance``: a venue
+    simulator subprocess and the fault API calls the TC-L cases need.
+
+    The simulator runs with zero fees: Binance charges a spot buyer's fee in the base
+    asset, so with fees the venue's position would trail the sum of the fills by the fee
+    (TC-L06 compares them); the fee path is tested in ``tests/test_broker.py``.
+    """
+
+    def __init__(self, record: Any, symbol: str = "BTC/USDT") -> None:
+        from rbt_venue_sim.testing import start_venue_sim
+
+        self.record = record
+        self.symbol = symbol
+        self.sim = start_venue_sim(symbols=[symbol], args=["--maker-fee", "0", "--taker-fee", "0"])
+        self._brokers: list[Any] = []
+
+    def make_broker(self) -> Any:
+        from rbt_ccxt.limiter import VenueRateLimiter
+
+        broker = self.record.create(
+            sandbox_endpoint(self.sim),
+            symbols=[self.symbol],
+            backoff=(0.05, 0.5),
+            limiter=VenueRateLimiter(f"kit@{self.sim.base_url}"),
+        )
+        self._brokers.append(broker)
+        return broker
+
+    def now(self) -> int:
+        return int(self.sim.control("GET", "health")["server_time"]) * 1_000_000
+
+    def price(self, asset: Asset) -> Decimal:
+        market_id = asset.symbol.replace("/", "")
+        return Decimal(self.sim.state()["prices"][market_id])
+
+    def quantity(self, asset: Asset) -> Decimal:
+        # the smallest whole number of lots worth twice the minimum notional
+        price = self.price(asset)
+        lots = (2 * max(asset.min_notional, Decimal(1)) / price / asset.lot_size).to_integral_value(
+            rounding="ROUND_CEILING"
+        )
+        return lots * asset.lot_size
+
+    def fill(self, client_order_id: str, amount: Decimal | None = None) -> None:
+        self.sim.fill(
+            self.symbol,
+            client_order_id=client_order_id,
+            qty=None if amount is None else format(amount, "f"),
+        )
+
+    def drop_next_submit_response(self) -> None:
+        self.sim.add_fault("drop", method="POST", path="/api/v3/order")
+
+    def disconnect_stream(self) -> None:
+        self.sim.close_sockets("api", refuse_seconds=300)
+
+    def restore_stream(self) -> None:
+        self.sim.close_sockets("none")
+
+    def close(self) -> None:
+        for broker in self._brokers:
+            broker.close()
+        self.sim.stop()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rbt.kernel.model import OrderStatus
 from rbt_ccxt.testing import EventLog, broker_for, streaming, until, user_stream_subscribed
+
+from rbt.kernel.model import OrderStatus
 
 
 def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
@@ -27,8 +28,11 @@ def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
         await until(lambda: sim.close_sockets("api", refuse_seconds=2.0))
         await until(lambda: sim.fill("BTC/USDT", client_order_id=orders[0].id))
         await until(lambda: sim.fill("BTC/USDT", client_order_id=orders[1].id, qty="0.004"))
-        await until(lambda: sim.control("POST", "fill", {"symbol": "BTC/USDT",
-                                                         "origClientOrderId": orders[2].id}))
+        await until(
+            lambda: sim.control(
+                "POST", "fill", {"symbol": "BTC/USDT", "origClientOrderId": orders[2].id}
+            )
+        )
         assert all(log.filled(o.id) == 0 for o in orders)  # nothing arrived while down
         await until(lambda: log.order(orders[2].id).status is OrderStatus.FILLED, timeout=30)
         await until(lambda: log.filled(orders[1].id) == Decimal("0.004"))
@@ -42,8 +46,6 @@ def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
     assert sorted(f"BTCUSDT-{t['info']['id']}" for t in venue_trades) == sorted(
         f.id for f in log.fills
     )
-    assert sum(f.amount for f in log.fills) == sum(
-        Decimal(t["info"]["qty"]) for t in venue_trades
-    )
+    assert sum(f.amount for f in log.fills) == sum(Decimal(t["info"]["qty"]) for t in venue_trades)
     requests = [r["path"] for r in sim.requests()]
     assert requests.count("/ws-api/v3#userDataStream.subscribe.signature") >= 2

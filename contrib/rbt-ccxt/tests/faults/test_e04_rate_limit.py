@@ -7,10 +7,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from rbt_ccxt.testing import EventLog, broker_for
 
 from rbt.kernel.errors import OrderOutcomeUnknownError, RateLimitedError
 from rbt.kernel.model import OrderStatus
-from rbt_ccxt.testing import EventLog, broker_for
 
 
 def _statuses(sim) -> list[object]:
@@ -22,13 +22,15 @@ def test_a_burst_is_waited_out_and_reads_retried(venue_sim_factory):
     broker = broker_for(sim)
     log = EventLog()
     broker.connect(log)
-    (btc,) = broker.instruments()
+    broker.instruments()
     sim.add_fault("rate_limit", seconds=1)
     snap = broker.snapshot()  # 429, wait Retry-After, retried
     assert snap.cash["USDT"] > 0
     statuses = _statuses(sim)
     assert statuses.count(429) == 1
-    assert 418 not in statuses  # --ban-after 2: a second request during the back-off would be banned
+    assert (
+        418 not in statuses
+    )  # --ban-after 2: a second request during the back-off would be banned
     assert broker.limiter.limited_total >= 1
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from rbt.kernel.model import OrderStatus
 from rbt_ccxt.testing import EventLog, broker_for, streaming, until
+
+from rbt.kernel.model import OrderStatus
 
 
 def _resting(sim, log, btc, qty="0.02"):

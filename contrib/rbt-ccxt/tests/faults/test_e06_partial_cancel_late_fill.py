@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rbt.kernel.model import OrderStatus
 from rbt_ccxt.testing import EventLog, broker_for, streaming, until
+
+from rbt.kernel.model import OrderStatus
 
 
 def _limit(sim) -> str:

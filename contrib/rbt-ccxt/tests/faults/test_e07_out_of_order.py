@@ -6,10 +6,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from rbt_ccxt.testing import EventLog, broker_for, streaming, until
 
 from rbt.kernel.errors import OrderOutcomeUnknownError
 from rbt.kernel.model import OrderStatus
-from rbt_ccxt.testing import EventLog, broker_for, streaming, until
 
 
 def _limit(sim) -> str:

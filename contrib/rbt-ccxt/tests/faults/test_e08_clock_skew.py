@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import ccxt
 import pytest
-
-from rbt.kernel.model import OrderStatus
+from rbt_ccxt.endpoint import make_client
 from rbt_ccxt.skew import ClockSkewError
 from rbt_ccxt.testing import EventLog, broker_for, sandbox_endpoint
-from rbt_ccxt.endpoint import make_client
+
+from rbt.kernel.model import OrderStatus
 
 
 def _posts(sim) -> list[dict]:
@@ -49,7 +49,7 @@ def test_a_skew_beyond_the_limit_halts(venue_sim_factory, skew_ms):
     sim.set_skew(skew_ms)
     broker = broker_for(sim)
     log = EventLog()
-    with pytest.raises(ClockSkewError, match="CLOCK_SKEW: the local clock is .* off"):
+    with pytest.raises(ClockSkewError, match=r"CLOCK_SKEW: the local clock is .* off"):
         broker.connect(log)
     assert broker.halt_reason.startswith("CLOCK_SKEW")
     (btc,) = broker.instruments()

@@ -3,8 +3,9 @@ refused before the network; the venue's order counter stays 0."""
 
 from __future__ import annotations
 
-from rbt.kernel.model import Asset, AssetClass, OrderStatus
 from rbt_ccxt.testing import EventLog, broker_for
+
+from rbt.kernel.model import Asset, AssetClass, OrderStatus
 
 
 def test_unknown_symbol_is_refused_before_the_network(venue_sim_factory):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType
 from rbt_ccxt.markets import DECIMAL_PLACES, WireOrder, asset_from_market, prepare_order, wire
 from rbt_ccxt.testing import EventLog, broker_for
+
+from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType
 
 FIXTURE = Path("/work/shared/fixtures/ccxt/markets/binance.json")
 
@@ -27,20 +27,29 @@ def _recorded_btc() -> Asset:
 
 
 BTC = Asset(
-    sid=1, symbol="BTC/USDT", tick_size=Decimal("0.01"), lot_size=Decimal("0.00001"),
-    min_notional=Decimal(5), price_scale=2,
+    sid=1,
+    symbol="BTC/USDT",
+    tick_size=Decimal("0.01"),
+    lot_size=Decimal("0.00001"),
+    min_notional=Decimal(5),
+    price_scale=2,
 )
 
 
 def _order(amount: Decimal, limit: Decimal | None = None) -> Order:
-    style = OrderStyle(type=OrderType.LIMIT, limit_price=limit) if limit is not None else OrderStyle()
+    style = (
+        OrderStyle(type=OrderType.LIMIT, limit_price=limit) if limit is not None else OrderStyle()
+    )
     return Order(id="p-1-1", asset=BTC, amount=amount, created=0, style=style)
 
 
 def test_the_recorded_market_gives_the_venue_grid():
     btc = _recorded_btc()
     assert (btc.tick_size, btc.lot_size, btc.min_notional) == (
-        Decimal("0.01"), Decimal("0.00001"), Decimal(5))
+        Decimal("0.01"),
+        Decimal("0.00001"),
+        Decimal(5),
+    )
     assert (btc.quote_currency, btc.calendar, btc.price_scale) == ("USDT", "always_open", 2)
 
 
@@ -78,10 +87,20 @@ def test_refusals_send_nothing(venue_sim_factory):
     assert sim.requests() == []
 
 
-amounts = st.decimals(min_value=Decimal("-50"), max_value=Decimal("50"), places=9,
-                      allow_nan=False, allow_infinity=False)
-prices = st.decimals(min_value=Decimal("1"), max_value=Decimal("200000"), places=6,
-                     allow_nan=False, allow_infinity=False)
+amounts = st.decimals(
+    min_value=Decimal("-50"),
+    max_value=Decimal("50"),
+    places=9,
+    allow_nan=False,
+    allow_infinity=False,
+)
+prices = st.decimals(
+    min_value=Decimal("1"),
+    max_value=Decimal("200000"),
+    places=6,
+    allow_nan=False,
+    allow_infinity=False,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -113,8 +132,15 @@ def test_rounding_is_toward_zero_passive_and_idempotent(amount, limit):
         assert Decimal(text) in (result.amount, result.price)
 
 
-@given(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("1e9"), places=8,
-                   allow_nan=False, allow_infinity=False))
+@given(
+    st.decimals(
+        min_value=Decimal("0.00000001"),
+        max_value=Decimal("1e9"),
+        places=8,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+)
 def test_wire_text_round_trips(value):
     text = wire(value)
     assert Decimal(text) == value

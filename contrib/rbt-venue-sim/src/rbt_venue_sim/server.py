@@ -337,8 +337,9 @@ class Venue:
                 self._send(c, payload)
 
     async def close_sockets(self, kind: str = "all", refuse_seconds: float = 0.0) -> int:
-        if refuse_seconds > 0:
-            self.refuse_ws_until = time.monotonic() + refuse_seconds
+        """Close the sockets of ``kind`` (``none``: none) and refuse new ones for
+        ``refuse_seconds`` (0 lifts an earlier refusal)."""
+        self.refuse_ws_until = time.monotonic() + refuse_seconds
         n = 0
         for c in list(self.clients):
             if kind in ("all", c.kind):
