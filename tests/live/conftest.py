@@ -1,13 +1,18 @@
-"""Shared fixtures of the live/paper tests: a demo bundle in a temporary home."""
+"""Shared fixtures of the live/paper tests: a demo bundle in a temporary home, and journal
+databases (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from rbt.data.home import RbtHome
 from rbt.data.ingest import ingest
+
+from .postgres import SKIP_REASON, ThrowawayPostgres, binaries, create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -51,3 +56,39 @@ def small_strategy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("strategies") / "small.py"
     path.write_text(SMALL)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[str]:
+    """An admin URL of a PostgreSQL server on 127.0.0.1 (CI's, or a throwaway cluster)."""
+    url = os.environ.get("RBT_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    bins = binaries()
+    if bins is None:
+        pytest.skip(SKIP_REASON)
+    server = ThrowawayPostgres(bins)
+    admin = server.start()
+    try:
+        yield admin
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty journal database: a SQLite file, then a PostgreSQL database."""
+    from rbt.data.db import dispose_all
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'journal.sqlite'}"
+        dispose_all()
+        return
+    admin = request.getfixturevalue("postgres_admin")
+    url = create_database(admin)
+    try:
+        yield url
+    finally:
+        dispose_all()
+        drop_database(admin, url)

@@ -159,6 +159,7 @@ def run(
     policy: str = "halt",
     reconcile_every: int | None = None,
     observers: Sequence[Any] = (),
+    database: str | None = None,
 ) -> tuple[Any, Any]:
     """Compose and run the session against the venue; returns (result, run)."""
     from rbt.data.home import RbtHome
@@ -176,6 +177,7 @@ def run(
         mode="sandbox",
         start="2024-01-01",
         observers=observers,
+        database=database,
     )
     live.venue = venue  # type: ignore[attr-defined]
     try:

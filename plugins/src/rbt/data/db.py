@@ -24,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase
 
 from rbt.data.home import RbtHome
 
-__all__ = ["MIGRATIONS", "Base", "open_database", "upgrade"]
+__all__ = ["MIGRATIONS", "Base", "database_url", "open_database", "upgrade"]
 
 #: Directory of the Alembic environment and its ``versions/``.
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -56,12 +56,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def open_database(home: RbtHome) -> Engine:
-    """An engine on ``home``'s database, migrated to the newest schema.
+def database_url(target: RbtHome | str) -> str:
+    """The SQLAlchemy URL of ``target`` (a home, or a URL as given with ``--db``).
+
+    ``postgresql://`` and ``postgres://`` URLs get the psycopg (3) driver.
+    """
+    url = target.database_url if isinstance(target, RbtHome) else str(target)
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
+def open_database(home: RbtHome | str) -> Engine:
+    """An engine on ``home``'s database (or on the database URL given), migrated to the
+    newest schema: a SQLite file by default (WAL journal; the live journal's connections
+    add ``synchronous=FULL``), PostgreSQL (``postgresql://...``) or any SQLAlchemy URL.
 
     Engines are cached per URL for the life of the process.
     """
-    url = home.database_url
+    url = database_url(home)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
@@ -69,7 +83,7 @@ def open_database(home: RbtHome) -> Engine:
             sqlite = sa_url.get_backend_name() == "sqlite"
             if sqlite and sa_url.database not in (None, "", ":memory:"):
                 Path(sa_url.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url)
+            engine = sa.create_engine(url, pool_pre_ping=not sqlite)
             if sqlite:
                 sa.event.listen(engine, "connect", _sqlite_pragmas)
             upgrade(engine)

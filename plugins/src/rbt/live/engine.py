@@ -394,6 +394,8 @@ class LiveRun:
     :param reconcile_every: reconcile with the venue every N bars (None: only at start).
     :param start: first session of a streaming run's calendar (schedule_function rules);
         default: today (UTC).
+    :param database: the journal's database URL (default: the home's, ``RBT_DATABASE_URL``
+        or ``$RBT_HOME/rbt.sqlite``); PostgreSQL as ``postgresql://...``.
 
     Public attributes for observers: ``run_id``, ``session``, ``portal``, ``calendar``,
     ``assets`` (sid → Asset), ``strategy_spec``, ``params``, ``capital``,
@@ -424,6 +426,7 @@ class LiveRun:
         reconcile_every: int | None = None,
         mode: str | None = None,
         start: Any = None,
+        database: str | None = None,
         unknown_outcome_at: frozenset[int] = frozenset(),
         lost_at: frozenset[int] = frozenset(),
     ) -> None:
@@ -571,7 +574,7 @@ class LiveRun:
         self.live_broker = live_broker if isinstance(live_broker, LiveBroker) else None
 
         # -- journal ------------------------------------------------------------------
-        self.db = open_database(self.home)
+        self.db = open_database(database or self.home)
         self.journal = Journal(self.db, self.run_id, venue=broker_name, account=account)
         self.previous = self.journal.start_session(
             self.mode,
