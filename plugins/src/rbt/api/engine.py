@@ -278,13 +278,16 @@ class Engine:
             self.strategy.before_trading_start(self.context, self.data)
 
     def _strategy_turn(self, event: StrategyTurn) -> None:
-        with self.active():
+        token = _CURRENT.set(self)  # self.active(), without a context manager per bar
+        try:
             self.strategy.handle_data(self.context, self.data)
             for item in self._scheduled:
                 if event.session in item.sessions and (
                     item.times is None or event.ts in item.times
                 ):
                     item.func(self.context, self.data)
+        finally:
+            _CURRENT.reset(token)
 
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
@@ -417,7 +420,10 @@ class Engine:
             return cached[2]
         idx = self._held_columns()
         value = 0.0
-        if len(idx) and self.portal.row >= 0:
+        if len(idx) == 1 and not self._foreign and self.portal.row >= 0:
+            col = int(idx[0])  # one position (single-asset strategies): no array steps
+            value = float(self._qty[col] * self._mult[col] * self.portal.price_row()[col])
+        elif len(idx) and self.portal.row >= 0:
             prices = self.portal.price_row()
             weights = self._qty[idx] * self._mult[idx]
             if self._foreign:  # foreign-quoted positions at the rate in force (float view)
@@ -446,6 +452,9 @@ class Engine:
         row = self.portal.row
         key = (row, len(self.session.fills))
         if self._views_key == key:
+            return self._views
+        if not self._mirror:  # flat: nothing priced, a new empty snapshot
+            self._views, self._views_key = Positions(), key
             return self._views
         table = self._view_table
         if table is None:

@@ -46,6 +46,7 @@ __all__ = ["BarPortal"]
 
 _FIELDS = (*OHLCV, "price")
 _SID = attrgetter("sid")
+_FREQUENCIES = {f.value: f for f in Frequency}  # the canonical spellings, parsed once
 _FRAMES = ("pandas", "numpy", "polars")
 
 
@@ -84,7 +85,15 @@ class BarPortal:
         if ts < self._now:
             raise DataError(f"portal cannot move backwards in time ({ts} < {self._now})")
         self._now = ts
-        self._row = int(np.searchsorted(self._visible, ts, side="right")) - 1
+        visible = self._visible
+        nxt = self._row + 1
+        # time only moves forward: most events leave the cursor or move it by one bar
+        if nxt >= len(visible) or visible[nxt] > ts:
+            return
+        if nxt + 1 >= len(visible) or visible[nxt + 1] > ts:
+            self._row = nxt
+            return
+        self._row = int(np.searchsorted(visible, ts, side="right")) - 1
 
     @property
     def now(self) -> int:
@@ -206,7 +215,7 @@ class BarPortal:
             raise ValueError(f"frame must be one of {', '.join(_FRAMES)}, got {frame!r}")
         if bar_count < 1:
             raise ValueError(f"bar_count must be at least 1, got {bar_count}")
-        wanted = Frequency.parse(frequency)
+        wanted = _FREQUENCIES.get(frequency) or Frequency.parse(frequency)
         daily_from_minutes = wanted is Frequency.DAILY and self.bars.frequency is Frequency.MINUTE
         if wanted is not self.bars.frequency and not daily_from_minutes:
             raise DataError(
