@@ -272,6 +272,33 @@ class ShadowBacktestEngine:
         self.checks = self._make_checks(pm)
         self.engine.initialize()
         session.start()
+        if (
+            getattr(run, "watermark", None) is not None
+            and getattr(run, "recovery", "") == "journal"
+        ):
+            self._seed_from_live(run)
+
+    def _seed_from_live(self, run: Any) -> None:
+        """A journal-recovery restart (a live venue: no replay to re-derive from) restores
+        the live books from the journal before observers attach. The shadow starts from
+        the same books and strategy state, so the comparison resumes from agreement; what
+        drifted before the restart stays in the stored series."""
+        from rbt.live.journal import load_state
+
+        for fill in run.session.fills:
+            self.ledger.apply_fill(fill)
+            self.session.fills.append(fill)
+        for asset, _amount, last in list(run.ledger.iter_holdings()):
+            self.ledger.mark(asset, last)
+        saved = run.journal.strategy_state()
+        if saved is not None:
+            load_state(self.engine.strategy, self.engine.context, saved, run.assets)
+        self.engine.sync_positions()
+        # orders decided before the restart are not compared; the ones still working at the
+        # venue work in the shadow too (for what is left of them), so both books move alike
+        self.live.since = self.shadow.since = int(run.watermark) + 1
+        for order in run.session.orders.open_orders():
+            self.session.place_order(order.asset, order.open_amount, order.style)
 
     def _make_checks(self, pm: Any) -> list[ShadowCheck]:
         if self._checks_given is not None:

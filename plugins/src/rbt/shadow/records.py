@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from rbt.kernel.events import OrderFilled, OrderUpdated
-from rbt.kernel.model import Order, OrderStatus
+from rbt.kernel.model import Fill, Order, OrderStatus
 from rbt.kernel.numeric import ZERO
 from rbt.kernel.session import Session
 
@@ -108,34 +108,48 @@ class Recorder:
         self.side = side
         self.reference = reference
         self.bar = 0
+        #: orders created before this time (UTC ns) are ignored (decided before a restart)
+        self.since: int | None = None
         self._intents: dict[str, OrderRecord] = {}
         self._books: dict[str, _Book] = {}
         self._status: dict[str, tuple[str, str]] = {}
         self._new: list[str] = []
         self._closed: list[str] = []
         self._done: set[str] = set()
+        self._inbox: list[tuple[Order, Fill | None, int]] = []
         session.bus.subscribe(OrderUpdated, self._on_update)
         session.bus.subscribe(OrderFilled, self._on_fill)
 
-    # -- bus handlers: kept tiny, they run inside the session's step ----------------------
+    # -- bus handlers: they run inside the session's step (for live: on the order path),
+    # so they only append; the bookkeeping happens in drain(), after the step ------------
     def _on_update(self, event: OrderUpdated) -> None:
-        order = event.order
-        oid = order.id
-        if oid not in self._intents:
-            self._intents[oid] = self._intent(order)
-            self._books[oid] = _Book()
-            self._new.append(oid)
-        self._status[oid] = (order.status.value, order.reason)
-        if not order.status.is_open and oid not in self._done:
-            self._done.add(oid)
-            self._closed.append(oid)
+        self._inbox.append((event.order, None, self.bar))
 
     def _on_fill(self, event: OrderFilled) -> None:
-        fill = event.fill
-        book = self._books.get(fill.order_id)
-        if book is None:  # a fill before any update of its order: record the intent now
-            self._on_update(OrderUpdated(event.ts, event.order, event.order.status))
-            book = self._books[fill.order_id]
+        self._inbox.append((event.order, event.fill, self.bar))
+
+    def _process(self) -> None:
+        """Apply the queued bus events (the portal is still at the event they came from)."""
+        inbox = self._inbox
+        if not inbox:
+            return
+        for order, fill, bar in inbox:
+            oid = order.id
+            if oid not in self._intents:
+                if self.since is not None and order.created < self.since:
+                    continue  # decided before a restart
+                self._intents[oid] = self._intent(order, bar)
+                self._books[oid] = _Book()
+                self._new.append(oid)
+            if fill is not None:
+                self._book(self._books[oid], fill)
+            self._status[oid] = (order.status.value, order.reason)
+            if not order.status.is_open and oid not in self._done:
+                self._done.add(oid)
+                self._closed.append(oid)
+        inbox.clear()
+
+    def _book(self, book: _Book, fill: Fill) -> None:
         book.filled += fill.amount
         book.notional += fill.amount * fill.price
         book.commission += fill.commission
@@ -147,13 +161,8 @@ class Recorder:
                 book.ref_notional += qty * price
                 book.ref_qty += qty
                 book.volume += volume
-        order = event.order
-        self._status[order.id] = (order.status.value, order.reason)
-        if not order.status.is_open and order.id not in self._done:
-            self._done.add(order.id)
-            self._closed.append(order.id)
 
-    def _intent(self, order: Order) -> OrderRecord:
+    def _intent(self, order: Order, bar: int) -> OrderRecord:
         style = order.style
         return OrderRecord(
             side=self.side,
@@ -162,7 +171,7 @@ class Recorder:
             symbol=order.asset.symbol,
             amount=order.amount,
             created=order.created,
-            bar=self.bar,
+            bar=bar,
             order_type=style.type.value,
             limit_price=style.limit_price,
             stop_price=style.stop_price,
@@ -171,6 +180,7 @@ class Recorder:
     # -- snapshots -------------------------------------------------------------------------
     def record(self, oid: str) -> OrderRecord:
         """The current snapshot of order ``oid``."""
+        self._process()
         intent = self._intents[oid]
         book = self._books[oid]
         status, reason = self._status.get(oid, (OrderStatus.NEW.value, ""))
@@ -195,6 +205,7 @@ class Recorder:
 
     def drain(self) -> tuple[tuple[OrderRecord, ...], tuple[OrderRecord, ...]]:
         """(orders decided, orders that stopped working) since the last call."""
+        self._process()
         new = tuple(self._intents[oid] for oid in self._new)
         closed = tuple(self.record(oid) for oid in self._closed)
         self._new.clear()
@@ -203,4 +214,5 @@ class Recorder:
 
     def open_ids(self) -> list[str]:
         """Ids of orders still working."""
+        self._process()
         return [oid for oid in self._intents if oid not in self._done]
