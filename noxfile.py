@@ -4,7 +4,7 @@ nox -s tests      # the whole test suite (what CI runs)
 nox -s lint       # ruff check + format check
 nox -s typing     # mypy --strict on the kernel and the conformance kit
 nox -s examples   # run every example end to end on the demo bundle
-nox -s bench      # the peer benchmark (see benchmarks/README.md)
+nox -s bench      # the peer benchmark, same-run peers (see benchmarks/README.md)
 """
 
 from __future__ import annotations
@@ -66,5 +66,9 @@ def examples(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """The peer benchmark: RustyBT against zipline-reloaded, backtrader, nautilus_trader."""
-    _uv(session, "python", "benchmarks/run.py", *session.posargs)
+    """The peer benchmark (~15 min on 2 cores): RustyBT 3x on S, M, L and MIN (history and
+    precomputed-indicator idioms, pandas guard on M, start-up), zipline-reloaded,
+    backtrader and nautilus_trader once on S, M and MIN and the numpy reference on L, all
+    in this session; writes docs/benchmarks.md. Arguments replace the scenario list."""
+    args = session.posargs or ["S", "M", "L", "MIN", "--peers"]
+    _uv(session, "python", "benchmarks/run.py", *args)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -36,6 +37,10 @@ from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import peers as peers_mod  # noqa: E402  (benchmarks/peers.py, next to this file)
+from peers import ensure_venvs, first_bar_s, rbt_help_s, run_peer  # noqa: E402
+
 REPO = HERE.parent
 SHARED = (REPO / ".." / "shared" / "bench").resolve()
 STRATEGY = HERE / "dual_ma.py"
@@ -206,6 +211,7 @@ def child(args: argparse.Namespace) -> None:
             importlib.import_module(mod)
 
     meta = json.loads((DATA / args.child / "meta.json").read_text())
+    strategy = HERE / f"{args.strategy}.py"
     t0 = time.perf_counter()
     pm = plugin_manager()  # plugin discovery: process setup, like the imports
     setup_s = time.perf_counter() - t0
@@ -235,14 +241,14 @@ def child(args: argparse.Namespace) -> None:
         cpu_s = None
         t0 = time.perf_counter()
         prof.enable()
-        result = rbt.api.run_backtest(str(STRATEGY), **kwargs)
+        result = rbt.api.run_backtest(str(strategy), **kwargs)
         prof.disable()
         run_s = time.perf_counter() - t0
         prof.dump_stats(args.profile)
     else:
         c0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
-        result = rbt.api.run_backtest(str(STRATEGY), **kwargs)
+        result = rbt.api.run_backtest(str(strategy), **kwargs)
         run_s = time.perf_counter() - t0
         c1 = resource.getrusage(resource.RUSAGE_SELF)
         cpu_s = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
@@ -255,6 +261,7 @@ def child(args: argparse.Namespace) -> None:
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     out = {
         "scenario": args.child,
+        "strategy": args.strategy,
         "run_s": run_s,
         "cpu_s": cpu_s,
         "setup_s": setup_s,
@@ -288,8 +295,10 @@ def fallback_bars(sc: str, meta: dict):
     return bars_from_floats(assets, sessions, fields, price_scale=3)
 
 
-def run_once(sc: str, fallback: bool, profile: str | None = None) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", sc]
+def run_once(
+    sc: str, fallback: bool, profile: str | None = None, strategy: str = "dual_ma"
+) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", sc, "--strategy", strategy]
     if fallback:
         cmd.append("--fallback")
     if profile:
@@ -301,6 +310,62 @@ def run_once(sc: str, fallback: bool, profile: str | None = None) -> dict:
     raise RuntimeError(
         f"[{sc}] run failed (exit {proc.returncode}):\n{proc.stderr.strip()[-4000:]}"
     )
+
+
+# -- variants and start-up ------------------------------------------------------------------------
+def run_variants(sc: str, fallback: bool, row: dict, runs: int) -> bool:
+    """The precomputed-indicator idiom (``runs`` times) and, on M, the pandas-history guard.
+
+    Adds ``row["indicator"]`` / ``row["pandas"]``; returns False when a variant is not exact.
+    """
+    ok = True
+    want_value, want_fills = REFERENCE[sc]
+    variants = [("indicator", "dual_ma_indicator", runs)]
+    if sc == "M":
+        variants.append(("pandas", "dual_ma_pandas", 1))
+    for key, strategy, count in variants:
+        results = []
+        for _ in range(count):
+            try:
+                results.append(run_once(sc, fallback, strategy=strategy))
+            except RuntimeError as exc:
+                log(str(exc))
+                return False
+        exact = all(
+            Decimal(r["final_value"]) == want_value and r["fills"] == want_fills for r in results
+        )
+        if not exact:
+            got = [(r["final_value"], r["fills"]) for r in results]
+            loud(f"[{sc}] {strategy} NOT EXACT: {got}")
+            ok = False
+        med = statistics.median(r["run_s"] for r in results)
+        cpu = statistics.median(r["cpu_s"] for r in results)
+        row[key] = {
+            "strategy": strategy,
+            "median_s": med,
+            "median_cpu_s": cpu,
+            "rate": row["asset_bars"] / med,
+            "cpu_rate": row["asset_bars"] / cpu,
+            "rss_mb": max(r["peak_rss_mb"] for r in results),
+            "exact": exact,
+            "runs": count,
+        }
+        log(f"[{sc}] {strategy}: {med:.3f} s (CPU {cpu:.3f} s), exact={exact}")
+    return ok
+
+
+def measure_startup(rows: list[dict]) -> dict:
+    """``rbt --help`` and the time to the first bar of ``rbt run`` (on M when it ran)."""
+    exe = rbt_exe()
+    out: dict = {"help_s": rbt_help_s(exe)}
+    sc = "M" if any(r["scenario"] == "M" for r in rows) else rows[0]["scenario"]
+    meta = json.loads((DATA / sc / "meta.json").read_text())
+    out["first_bar_scenario"] = sc
+    out["first_bar_s"] = first_bar_s(
+        exe, BENCH_HOME, bundle_name(sc), meta["first"][:10], meta["last"][:10]
+    )
+    log(f"start-up: rbt --help {out['help_s']:.3f} s; first bar ({sc}) {out['first_bar_s']}")
+    return out
 
 
 # -- profile -------------------------------------------------------------------------------------
@@ -431,18 +496,122 @@ def print_table(rows: list[dict]) -> None:
         )
 
 
-def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> None:
+#: docs/benchmarks.md keeps everything after this line when it is regenerated (sections
+#: other issues append by hand, and the profile taken before issue #5).
+KEEP_MARKER = "<!-- sections below are kept when benchmarks/run.py rewrites this file -->"
+
+#: issue #5's targets: (label, scenario, key, bound, higher is better)
+TARGETS = (
+    ("M asset-bars/s (history idiom)", "M", "rate", 1e6),
+    ("L asset-bars/s (history idiom)", "L", "rate", 2e6),
+    ("MIN bars/s, history idiom", "MIN", "rate", 1e5),
+    ("MIN bars/s, precomputed-indicator idiom", "MIN", "indicator_rate", 1.5e5),
+)
+
+
+def _kept_sections() -> str:
+    try:
+        text = DOC.read_text()
+    except OSError:
+        return ""
+    if KEEP_MARKER in text:
+        return text[text.index(KEEP_MARKER) + len(KEEP_MARKER) :].strip("\n")
+    if "\n## Sweeps" in text:  # written before the marker existed
+        return text[text.index("\n## Sweeps") + 1 :].strip("\n")
+    return ""
+
+
+def _targets(rows: list[dict], startup: dict | None) -> list[tuple[str, str, str, bool | None]]:
+    """(target, required, measured, met) for each of issue #5's targets that was measured."""
+    by = {r["scenario"]: r for r in rows}
+    out: list[tuple[str, str, str, bool | None]] = []
+    for label, sc, key, bound in TARGETS:
+        r = by.get(sc)
+        if r is None:
+            continue
+        value = r["rate"] if key == "rate" else (r.get("indicator") or {}).get("rate")
+        if value is None:
+            continue
+        cpu = r["asset_bars"] / r["median_cpu_s"] if key == "rate" else r["indicator"]["cpu_rate"]
+        measured = f"{fmt_rate(value)} (per CPU-s {fmt_rate(cpu)})"
+        out.append((label, f"≥ {fmt_rate(bound)}", measured, value >= bound))
+    m = by.get("M")
+    if m:
+        for peer, bound in (("zipline-reloaded", 200), ("nautilus_trader", 60)):
+            p = next((x for x in m.get("peers", []) if x["engine"] == peer and x.get("rate")), None)
+            if p:
+                ratio = m["rate"] / p["rate"]
+                out.append((f"M: RustyBT / {peer}, same run", f"≥ {bound}×", f"{ratio:.1f}×",
+                            ratio >= bound))  # fmt: skip
+        if m.get("pandas"):
+            ratio = m["pandas"]["median_s"] / m["median_s"]
+            out.append(("M: pandas data.history time / numpy", "≤ 3×", f"{ratio:.2f}×",
+                        ratio <= 3))  # fmt: skip
+    big = by.get("L")
+    if big:
+        out.append(("L whole-process peak RSS", "≤ 400 MB", f"{big['rss_mb']:.0f} MB",
+                    big["rss_mb"] <= 400))  # fmt: skip
+        if big.get("ingest_rows_per_s"):
+            rate = big["ingest_rows_per_s"]
+            api = fmt_rate(big.get("ingest_api_rows_per_s") or 0)
+            out.append(("ingest rows/s (`rbt ingest csv`, L's 500 CSVs, wall)", "≥ 1 M",
+                        f"{fmt_rate(rate)} (in-process {api})", rate >= 1e6))  # fmt: skip
+    chain = [by[s] for s in ("S", "M", "L") if s in by]
+    for a, b in itertools.pairwise(chain):
+        growth = (b["median_cpu_s"] / a["median_cpu_s"]) / (b["asset_bars"] / a["asset_bars"])
+        out.append((f"scaling {a['scenario']} → {b['scenario']}: CPU-time growth / "
+                    "asset-bar growth", "≤ 1.3", f"{growth:.2f}", growth <= 1.3))  # fmt: skip
+    if startup:
+        out.append(("`rbt --help` wall", "< 0.3 s", f"{startup['help_s']:.3f} s",
+                    startup["help_s"] < 0.3))  # fmt: skip
+        fb = startup.get("first_bar_s")
+        out.append((f"`rbt run` launch → first bar ({startup['first_bar_scenario']})", "< 1 s",
+                    "failed" if fb is None else f"{fb:.3f} s",
+                    None if fb is None else fb < 1.0))  # fmt: skip
+    return out
+
+
+def _peer_row(r: dict, p: dict) -> str:
+    """One markdown row of the same-run peer table."""
+
+    def num(key: str, fmt: str) -> str:
+        value = p.get(key)
+        return "–" if value is None else format(value, fmt)
+
+    rate = p.get("rate")
+    final = p.get("final_value")
+    cells = [
+        r["scenario"],
+        p["engine"],
+        num("run_s", ".3f"),
+        fmt_rate(rate) if rate else "–",
+        f"{r['rate'] / rate:.1f}" if rate else "–",
+        num("process_wall_s", ".1f"),
+        num("user_s", ".1f"),
+        num("peak_rss_mb", ".0f"),
+        "–" if final is None else f"{float(final):,.3f}",
+        num("fills", ","),
+        str(p.get("status", "?")),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def write_doc(
+    rows: list[dict], mach: dict, profile: dict | None, runs: int, startup: dict | None = None
+) -> None:
     peers, peer_src = peer_numbers()
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     scs = " ".join(r["scenario"] for r in rows)
     fallback = any(r["fallback"] for r in rows)
+    same_run = any(r.get("peers") for r in rows)
     L: list[str] = []
     a = L.append
     a("# Benchmarks")
     a("")
     a(
-        "Generated by `benchmarks/run.py` — do not edit by hand; rerun it. Every issue "
-        "records its effect on these numbers (see `benchmarks/README.md`)."
+        "Generated by `benchmarks/run.py` — do not edit by hand above the marker near the "
+        "end; rerun it. Every issue records its effect on these numbers (see "
+        "`benchmarks/README.md`)."
     )
     a("")
     if fallback:
@@ -456,13 +625,15 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
     a("## Reproduce")
     a("")
     a("```sh")
-    a(f"uv run python benchmarks/run.py {scs}        # or: nox -s bench  (S and M)")
+    a("nox -s bench                    # = benchmarks/run.py S M L MIN --peers  (~15 min)")
+    a(f"uv run python benchmarks/run.py {scs}{' --peers' if same_run else ''}")
     a("```")
     a("")
     a(
         "Data: `../shared/bench/gen_data.py` (generated if missing) under `$RBT_BENCH_HOME` "
         "(default `~/.cache/rbt-bench`); bundles `bench_<sc>` are ingested into that same "
-        "directory as RBT home."
+        "directory as RBT home. Peers run from `../shared/bench/run_peer.sh` in their own "
+        "venvs under `$RBT_BENCH_HOME/venvs` (pinned `requirements/*.txt`)."
     )
     a("")
     a("## Machine")
@@ -474,7 +645,21 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         f"rustybt-framework {mach['rustybt-framework']} (kernel {mach['rbt-kernel']})"
     )
     a(f"- repo: {mach['commit']}")
+    a(
+        f"- load average before / after: {LOAD_BEFORE} / {loadavg()} (the machine is shared: "
+        "compare CPU-seconds and same-run ratios, which survive other load better than "
+        "wall time)"
+    )
     a("")
+    targets = _targets(rows, startup)
+    if targets:
+        a("## Targets (issue #5)")
+        a("")
+        a("| target | required | measured | met |")
+        a("|---|--:|--:|:-:|")
+        for label, need, got, met in targets:
+            a(f"| {label} | {need} | {got} | {'–' if met is None else '✓' if met else '✗'} |")
+        a("")
     a("## Results (canonical strategy, next-open fills, zero costs)")
     a("")
     a(
@@ -483,14 +668,15 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         "only: bundle opening, strategy loading, the event loop and the result frames are "
         "inside; interpreter start, imports and plugin discovery are not. "
         "**asset-bars/s** = N·D / engine s; **asset-bars/CPU-s** = N·D / median CPU s "
-        "of the same call (use it when the load average below shows a busy machine). "
+        "of the same call (use it when the load average above shows a busy machine). "
         "**ingest rows/s** = rows / wall time of the "
         "`rbt ingest csv` process (CLI start-up and imports included, which dominate on "
         "small inputs); in parentheses, the same ingest timed in-process around "
         "`rbt.data.ingest.ingest(...)` with imports done first (CSV parsing, validation, "
         "Parquet bundle, asset database). **peak RSS** = "
-        "`getrusage(RUSAGE_SELF).ru_maxrss` of the run process. **exact** = final value and "
-        "fill count equal the reference (`../shared/bench/README.md`) to the last digit."
+        "`getrusage(RUSAGE_SELF).ru_maxrss` of the whole run process. **exact** = final "
+        "value and fill count equal the reference (`../shared/bench/README.md`) to the last "
+        "digit."
     )
     a("")
     a(
@@ -509,45 +695,106 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         )
     a("")
     a(
-        "Engine CPU s (user+sys of the run process around the same call; less sensitive "
-        "to other load on the machine than wall time), median: "
+        "Engine CPU s, median: "
         + "; ".join(f"{r['scenario']} {r['median_cpu_s']:.3f}" for r in rows)
-        + f". Load average before / after the benchmark: {LOAD_BEFORE} / {loadavg()}."
-    )
-    a("")
-    a(
-        "All runs (engine s): "
+        + ". All runs (engine s): "
         + "; ".join(f"{r['scenario']} " + ", ".join(f"{s:.3f}" for s in r["all_s"]) for r in rows)
         + "."
     )
     a("")
-    a("## Peers")
-    a("")
-    a(
-        f"Quoted from {peer_src}: the same strategy and data, **measured in a separate "
-        "run on the same machine kind, not in this run** — treat the "
-        "ratios as indicative. The full same-run peer comparison is issue #5. Peer run s "
-        'also covers different work per engine (see that README, "What is measured").'
-    )
-    a("")
-    a("| scenario | RustyBT asset-bars/s | " + " | ".join(PEERS) + " |")
-    a("|---|--:|" + "--:|" * len(PEERS))
-    for r in rows:
-        cells = []
-        for p in PEERS:
-            v = peers.get(r["scenario"], {}).get(p)
-            cells.append(f"{fmt_rate(v)} (RustyBT ×{r['rate'] / v:.1f})" if v else "–")
-        a(f"| {r['scenario']} | {fmt_rate(r['rate'])} | " + " | ".join(cells) + " |")
-    a("")
-    a(
-        "×k = RustyBT's asset-bars/s divided by the peer's (k > 1: RustyBT faster). "
-        "zipline-reloaded is the API RustyBT mirrors and, like it, reproduces the reference "
-        "exactly; backtrader refuses orders on cash in S and nautilus fills at the same "
-        "bar's close, so their final values differ there (results.md)."
-    )
-    a("")
+    variants = [r for r in rows if r.get("indicator") or r.get("pandas")]
+    if variants:
+        a("### Variants: precomputed indicators, pandas history")
+        a("")
+        a(
+            "**indicator idiom**: `benchmarks/dual_ma_indicator.py` — the same strategy with "
+            "both averages computed once in `initialize` by `rbt.api.indicators.indicator` "
+            "(backtesting.py's `I()`), each bar reading its row. **pandas history**: "
+            "`benchmarks/dual_ma_pandas.py` — `data.history(...)` returning a DataFrame "
+            '(Zipline\'s shape) instead of `frame="numpy"`; guard: within 3× of the numpy '
+            "variant on M. Same timing rules; both must be exact too."
+        )
+        a("")
+        a("| scenario | variant | runs | median engine s | asset-bars/s | asset-bars/CPU-s | "
+          "vs history idiom (time) | peak RSS MB | exact |")  # fmt: skip
+        a("|---|---|--:|--:|--:|--:|--:|--:|:-:|")
+        for r in variants:
+            for key, label in (("indicator", "indicator idiom"), ("pandas", "pandas history")):
+                v = r.get(key)
+                if not v:
+                    continue
+                a(
+                    f"| {r['scenario']} | {label} | {v['runs']} | {v['median_s']:.3f} | "
+                    f"**{fmt_rate(v['rate'])}** | {fmt_rate(v['cpu_rate'])} | "
+                    f"{v['median_s'] / r['median_s']:.2f}× | {v['rss_mb']:.0f} | "
+                    f"{'✓' if v['exact'] else '✗'} |"
+                )
+        a("")
+    if startup:
+        a("### Start-up")
+        a("")
+        fb = startup.get("first_bar_s")
+        a(
+            f"`rbt --help`: {startup['help_s']:.3f} s wall (median of 3, interpreter start "
+            f"included). `rbt run benchmarks/first_bar.py` on {startup['first_bar_scenario']}: "
+            + ("failed" if fb is None else f"{fb:.3f} s")
+            + " from launching the process to the strategy's first `handle_data` "
+            "(interpreter, imports, plugin discovery, bundle opening, strategy loading)."
+        )
+        a("")
+    if same_run:
+        a("## Peers, measured in this run")
+        a("")
+        a(
+            "Each peer ran once per scenario, right after RustyBT's runs of that scenario, "
+            "with `../shared/bench/run_peer.sh` (its own venv, `/usr/bin/time -v`). **run s** "
+            "is the peer script's own timer around its backtest call (what it includes "
+            'differs per engine: ../shared/bench/README.md, "What is measured"); **process '
+            "wall / user s** and **peak RSS** are the whole peer process. **RustyBT ×** = "
+            "RustyBT's median asset-bars/s (history idiom) / the peer's; ratios taken in the "
+            "same run survive the machine's load better than absolute rates."
+        )
+        a("")
+        a("| scenario | engine | run s | asset-bars/s | RustyBT × | process wall s | "
+          "process user s | peak RSS MB | final value | fills | status |")  # fmt: skip
+        a("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+        for r in rows:
+            a(
+                f"| {r['scenario']} | **RustyBT** | {r['median_s']:.3f} | {fmt_rate(r['rate'])} "
+                f"| 1 | – | {r['median_cpu_s']:.2f} (engine CPU) | {r['rss_mb']:.0f} | "
+                f"{Decimal(r['final_value']):,.3f} | {r['fills']:,} | exact |"
+            )
+            for p in r.get("peers", []):
+                a(_peer_row(r, p))
+        a("")
+        a(
+            "Final values: zipline-reloaded reproduces the reference exactly; backtrader "
+            "refuses orders on cash in S and MIN; nautilus_trader fills at the same bar's "
+            "close (its reference is the `--fill close` column). See "
+            '../shared/bench/README.md, "Engines".'
+        )
+        a("")
+    else:
+        a("## Peers")
+        a("")
+        a(
+            f"Quoted from {peer_src}: the same strategy and data, **measured in a separate "
+            "run on the same machine kind, not in this run** (run with `--peers` for the "
+            "same-run comparison). Peer run s covers different work per engine (see that "
+            'README, "What is measured").'
+        )
+        a("")
+        a("| scenario | RustyBT asset-bars/s | " + " | ".join(PEERS) + " |")
+        a("|---|--:|" + "--:|" * len(PEERS))
+        for r in rows:
+            cells = []
+            for p in PEERS:
+                v = peers.get(r["scenario"], {}).get(p)
+                cells.append(f"{fmt_rate(v)} (RustyBT ×{r['rate'] / v:.1f})" if v else "–")
+            a(f"| {r['scenario']} | {fmt_rate(r['rate'])} | " + " | ".join(cells) + " |")
+        a("")
     if profile:
-        a(f"## Profile: scenario {profile['scenario']} (where the time goes)")
+        a(f"## Profile: scenario {profile['scenario']} (where the time goes now)")
         a("")
         a(
             f"One extra run under cProfile (not in the table; profiling slows it to "
@@ -565,6 +812,11 @@ def write_doc(rows: list[dict], mach: dict, profile: dict | None, runs: int) -> 
         a(profile["cumulative"])
         a("```")
         a("")
+    a(KEEP_MARKER)
+    a("")
+    kept = _kept_sections()
+    if kept:
+        a(kept)
     text = "\n".join(L).rstrip() + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".benchmarks.", suffix=".md", dir=DOC.parent)
@@ -585,6 +837,19 @@ def main() -> int:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--ingest-child", help=argparse.SUPPRESS)
     ap.add_argument("--profile", help=argparse.SUPPRESS)
+    ap.add_argument("--strategy", default="dual_ma", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--peers",
+        action="store_true",
+        help="also run zipline-reloaded, backtrader and nautilus_trader (S, M, MIN) and the "
+        "numpy reference (L) in this session, from ../shared/bench (venvs under "
+        "$RBT_BENCH_HOME/venvs; created with setup_venvs.sh when missing)",
+    )
+    ap.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="skip the precomputed-indicator variant, the pandas-history guard and start-up",
+    )
     ap.add_argument("--fallback", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -670,6 +935,14 @@ def main() -> int:
                 "fallback": fallback,
             }
         )
+        row = rows[-1]
+        if not args.no_variants:
+            failed |= not run_variants(sc, fallback, row, args.runs)
+        if args.peers:
+            keys = ensure_venvs(BENCH_HOME, set(peers_mod.PLAN.get(sc, ())))
+            row["peers"] = [
+                run_peer(BENCH_HOME, key, sc) for key in peers_mod.PLAN.get(sc, ()) if key in keys
+            ]
         if sc == "M" and not args.no_profile:
             with tempfile.TemporaryDirectory() as tmp:
                 path = os.path.join(tmp, "m.prof")
@@ -683,6 +956,9 @@ def main() -> int:
                 "run_s": res["run_s"],
                 "plain_s": med,
             }
+    startup = None
+    if rows and not args.no_variants:
+        startup = measure_startup(rows)
     if rows:
         print()
         print_table(rows)
@@ -695,7 +971,7 @@ def main() -> int:
         loud("benchmark FAILED (see above); docs/benchmarks.md not updated")
         return 1 if rows else 3
     if not args.no_docs:
-        write_doc(rows, machine(), profile, args.runs)
+        write_doc(rows, machine(), profile, args.runs, startup)
     return 0
 
 
