@@ -212,3 +212,60 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+class VenuePlugin:
+    """An in-process plugin registering the paper venue as the ``venue`` broker and feed.
+
+    Factories follow the live contract (``factory(endpoint, *, symbols)`` and
+    ``factory(endpoint, *, symbols, interval)``); the endpoint's ``rest`` URL selects the
+    venue in :attr:`venues`, as a URL selects a simulator.
+    """
+
+    def __init__(self, days: int) -> None:
+        self.venues: dict[str, PaperVenue] = {}
+        self.days = days
+        self.endpoints: list[Any] = []
+
+    def add(self, url: str, root: Path) -> PaperVenue:
+        venue = self.venues[url] = PaperVenue(root)
+        return venue
+
+    def broker(self, endpoint: Any, *, symbols: Sequence[str]) -> PaperBroker:
+        self.endpoints.append(endpoint)
+        venue = self.venues[endpoint.urls["rest"]]
+        assert tuple(symbols) == SYMBOLS
+        return venue.broker
+
+    def feed(self, endpoint: Any, *, symbols: Sequence[str], interval: str) -> VenueStream:
+        venue = self.venues[endpoint.urls["rest"]]
+        assert tuple(symbols) == SYMBOLS
+        assert interval == "1d"
+        return venue.stream(daily(self.days))
+
+    def register(self) -> Any:
+        from rbt.kernel import hookimpl
+        from rbt.kernel.registry import Provider, ProviderKind
+
+        plugin = self
+
+        class Hooks:
+            @hookimpl
+            def rbt_register_brokers(self) -> Any:
+                yield Provider(
+                    kind=ProviderKind.BROKER,
+                    name="venue",
+                    factory=plugin.broker,
+                    summary="the paper venue of the tests",
+                )
+
+            @hookimpl
+            def rbt_register_feeds(self) -> Any:
+                yield Provider(
+                    kind=ProviderKind.FEED,
+                    name="venue",
+                    factory=plugin.feed,
+                    summary="the paper venue's bars",
+                )
+
+        return Hooks()

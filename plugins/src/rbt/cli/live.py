@@ -21,6 +21,15 @@ HomeOption = Annotated[
         show_default=False,
     ),
 ]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Journal database URL (default: $RBT_DATABASE_URL or $RBT_HOME/rbt.sqlite), "
+        "e.g. postgresql://user@127.0.0.1/rbt.",
+        show_default=False,
+    ),
+]
 RunOption = Annotated[
     str | None, typer.Option("--run", help="Run id (default: every paper/live run).")
 ]
@@ -55,6 +64,7 @@ def paper(
         int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
     ] = None,
     home: HomeOption = None,
+    db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Paper-trade STRATEGY on a replay of a bundle (restart with the same arguments to
@@ -89,6 +99,7 @@ def paper(
         policy=policy,
         breakers=[make_breaker(b) for b in breaker or []],
         max_orders_per_session=max_orders,
+        database=db,
     )
     try:
         result = asyncio.run(run.run())
@@ -111,34 +122,132 @@ def paper(
 
 def live(
     strategy: Annotated[Path, typer.Argument(help="Strategy file.")],
-    broker: Annotated[str, typer.Option("--broker", help="Broker plugin name.")] = "",
+    broker: Annotated[
+        str, typer.Option("--broker", help="Live broker plugin, e.g. ccxt.binance.")
+    ] = "",
+    sandbox: Annotated[
+        bool,
+        typer.Option("--sandbox", help="The local venue simulator (loopback URLs only)."),
+    ] = False,
+    sandbox_url: Annotated[
+        str | None,
+        typer.Option("--sandbox-url", help="REST URL of the simulator (default: sandbox.json)."),
+    ] = None,
+    testnet: Annotated[bool, typer.Option("--testnet", help="The venue's testnet.")] = False,
+    symbols: Annotated[
+        str, typer.Option("--symbols", help="Comma-separated symbols to trade.")
+    ] = "BTC/USDT",
+    interval: Annotated[str, typer.Option("--interval", help="Bar interval: 1m or 1d.")] = "1m",
+    credentials: Annotated[
+        str | None, typer.Option("--credentials", help="Credential name (rbt credentials).")
+    ] = None,
+    capital: Annotated[str, typer.Option("--capital", help="Capital the run may use.")] = "10000",
+    param: Annotated[list[str] | None, typer.Option("--param", help="k=v override")] = None,
+    policy: Annotated[
+        str, typer.Option("--policy", help="Reconciliation: halt, adopt or flatten.")
+    ] = "halt",
+    reconcile_every: Annotated[
+        int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
+    ] = None,
+    breaker: Annotated[
+        list[str] | None,
+        typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)"),
+    ] = None,
+    max_orders: Annotated[
+        int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
+    ] = None,
     i_understand: Annotated[
         bool,
         typer.Option(
             "--i-understand-this-trades-real-money", help="Explicit confirmation of real trading."
         ),
     ] = False,
+    home: HomeOption = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Trade STRATEGY with real money (refuses without explicit confirmation)."""
-    if not i_understand:
+    """Trade STRATEGY through a live broker plugin: the local simulator (--sandbox), a
+    testnet (--testnet) or real money (only with --i-understand-this-trades-real-money).
+    Restart the same command to resume after a crash (the books come from the journal and
+    are reconciled with the venue before trading)."""
+    import asyncio
+
+    from rbt.api.params import parse_param_assignments
+    from rbt.kernel.errors import UnknownPluginError
+    from rbt.live.compose import compose_live, venue_endpoint
+    from rbt.live.risk import make_breaker
+
+    if sandbox and testnet:
+        error("--sandbox and --testnet exclude each other")
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    if sandbox_url and not sandbox:
+        error("--sandbox-url needs --sandbox")
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    mode = "sandbox" if sandbox else "testnet" if testnet else "live"
+    if mode == "live" and not i_understand:
         error(
             "rbt live trades real money: pass --i-understand-this-trades-real-money to "
-            "confirm (use rbt paper to try a strategy)"
+            "confirm (use --sandbox for the local simulator, or rbt paper to try a strategy)"
         )
         raise typer.Exit(ExitCode.USAGE_ERROR)
-    error(
-        f"no live broker adapter is available yet (asked for {broker or 'none'!r}); "
-        "only rbt paper works"
-    )
-    raise typer.Exit(ExitCode.USAGE_ERROR)
+    if not broker:
+        error("--broker is required (a live broker plugin; see rbt plugins)")
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    if not strategy.is_file():
+        error(f"strategy file {strategy} does not exist")
+        raise typer.Exit(ExitCode.USAGE_ERROR)
+    rbt_home = _home(home)
+    names = [s.strip() for s in symbols.split(",") if s.strip()]
+    try:
+        endpoint = venue_endpoint(rbt_home, mode, sandbox_url=sandbox_url, credentials=credentials)
+        run = compose_live(
+            strategy,
+            broker=broker,
+            endpoint=endpoint,
+            symbols=names,
+            interval=interval,
+            home=rbt_home,
+            capital_base=capital,
+            params=parse_param_assignments(param or []),
+            policy=policy,
+            reconcile_every=reconcile_every,
+            breakers=[make_breaker(b) for b in breaker or []],
+            max_orders_per_session=max_orders,
+            database=db,
+        )
+    except (ValueError, LookupError, UnknownPluginError) as exc:
+        error(str(exc))
+        raise typer.Exit(ExitCode.USAGE_ERROR) from None
+    try:
+        result = asyncio.run(run.run())
+    except KeyboardInterrupt:
+        console().print(f"{run.run_id}: stopped; run the same command to resume")
+        return
+    finally:
+        run.close()
+    summary = {
+        "run_id": result.run_id,
+        "mode": mode,
+        "broker": broker,
+        "final_value": str(result.final_value),
+        "orders": result.orders.height,
+        "fills": result.transactions.height,
+        "trading_state": result.trading_state,
+        "reason": result.state_reason,
+    }
+    if as_json:
+        print_json(summary)
+    else:
+        for key, value in summary.items():
+            console().print(f"{key}: {value}")
 
 
-def _sessions(home: Any, run_id: str | None) -> list[dict[str, Any]]:
+def _sessions(home: Any, run_id: str | None, url: str | None = None) -> list[dict[str, Any]]:
     import sqlalchemy as sa
 
     from rbt.data.db import open_database
 
-    db = open_database(home)
+    db = open_database(url or home)
     query = "SELECT * FROM live_sessions" + (" WHERE run_id = :r" if run_id else "")
     with db.connect() as conn:
         rows = [dict(r) for r in conn.execute(sa.text(query), {"r": run_id}).mappings()]
@@ -166,6 +275,7 @@ def _sessions(home: Any, run_id: str | None) -> list[dict[str, Any]]:
             ]
             row["updated_at"] = str(row["updated_at"])
             row["config"] = json.loads(row["config"])
+            row["broker"] = row["config"].get("broker", "paper")
             value, capital = row.get("portfolio_value"), row.get("capital")
             if value is not None:
                 from decimal import Decimal
@@ -179,27 +289,28 @@ def _sessions(home: Any, run_id: str | None) -> list[dict[str, Any]]:
 def status(
     run: RunOption = None,
     home: HomeOption = None,
+    db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     watch: Annotated[bool, typer.Option("--watch", help="Live-updating view.")] = False,
     interval: Annotated[float, typer.Option("--interval", help="Refresh seconds.")] = 1.0,
     count: Annotated[int, typer.Option("--count", help="Stop after N refreshes (0: never).")] = 0,
 ) -> None:
-    """Positions, open orders, P&L and breaker state of paper/live runs."""
+    """Positions, open orders, P&L and breaker state of paper and live runs."""
     rbt_home = _home(home)
     if as_json:
-        print_json(_sessions(rbt_home, run))
+        print_json(_sessions(rbt_home, run, db))
         return
     if not watch:
-        console().print(_status_table(_sessions(rbt_home, run)))
+        console().print(_status_table(_sessions(rbt_home, run, db)))
         return
     from rich.live import Live
 
     shown = 0
     with Live(
-        _status_table(_sessions(rbt_home, run)), console=console(), auto_refresh=False
+        _status_table(_sessions(rbt_home, run, db)), console=console(), auto_refresh=False
     ) as view:
         while count == 0 or shown < count:
-            view.update(_status_table(_sessions(rbt_home, run)), refresh=True)
+            view.update(_status_table(_sessions(rbt_home, run, db)), refresh=True)
             shown += 1
             time.sleep(interval)
 
@@ -207,11 +318,12 @@ def status(
 def _status_table(rows: list[dict[str, Any]]) -> Any:
     return table(
         "paper/live runs",
-        ["run", "mode", "status", "state", "value", "pnl", "positions", "open orders"],
+        ["run", "mode", "broker", "status", "state", "value", "pnl", "positions", "open orders"],
         [
             [
                 r["run_id"],
                 r["mode"],
+                r["broker"],
                 r["status"],
                 r["trading_state"] + (f" ({r['state_reason']})" if r["state_reason"] else ""),
                 r.get("portfolio_value") or "",
@@ -224,12 +336,14 @@ def _status_table(rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def _set_state(home: Any, run_id: str | None, state: str, reason: str) -> list[str]:
+def _set_state(
+    home: Any, run_id: str | None, state: str, reason: str, url: str | None = None
+) -> list[str]:
     from rbt.data.db import open_database
     from rbt.live.journal import Journal
 
-    rows = _sessions(home, run_id)
-    db = open_database(home)
+    rows = _sessions(home, run_id, url)
+    db = open_database(url or home)
     changed = []
     for row in rows:
         journal = Journal(db, row["run_id"], venue="paper", account="paper")
@@ -248,16 +362,17 @@ def halt(
         bool, typer.Option("--reducing", help="REDUCING instead of HALTED.")
     ] = False,
     home: HomeOption = None,
+    db: DbOption = None,
 ) -> None:
     """Stop new orders (HALTED; REDUCING: only orders that shrink positions). Persisted."""
     state = "REDUCING" if reducing else "HALTED"
-    for run_id in _set_state(_home(home), run, state, reason):
+    for run_id in _set_state(_home(home), run, state, reason, db):
         console().print(f"{run_id}: {state}")
 
 
-def resume(run: RunOption = None, home: HomeOption = None) -> None:
+def resume(run: RunOption = None, home: HomeOption = None, db: DbOption = None) -> None:
     """Set the kill switch back to ACTIVE (an explicit reset after a halt)."""
-    for run_id in _set_state(_home(home), run, "ACTIVE", "operator resume"):
+    for run_id in _set_state(_home(home), run, "ACTIVE", "operator resume", db):
         console().print(f"{run_id}: ACTIVE")
 
 

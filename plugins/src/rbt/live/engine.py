@@ -394,6 +394,7 @@ class LiveRun:
     :param reconcile_every: reconcile with the venue every N bars (None: only at start).
     :param start: first session of a streaming run's calendar (schedule_function rules);
         default: today (UTC).
+    :param manager: the plugin manager providers are resolved in (default: installed).
     :param database: the journal's database URL (default: the home's, ``RBT_DATABASE_URL``
         or ``$RBT_HOME/rbt.sqlite``); PostgreSQL as ``postgresql://...``.
 
@@ -427,6 +428,7 @@ class LiveRun:
         mode: str | None = None,
         start: Any = None,
         database: str | None = None,
+        manager: Any = None,
         unknown_outcome_at: frozenset[int] = frozenset(),
         lost_at: frozenset[int] = frozenset(),
     ) -> None:
@@ -446,7 +448,7 @@ class LiveRun:
         self.capital = as_capital(capital_base)
         self.strategy_spec = strategy
         instance, source_hash = strategy_from(strategy)
-        pm = plugin_manager()
+        pm = manager if manager is not None else plugin_manager()
         self.commission_model = resolve_model(pm, ProviderKind.COMMISSION_MODEL, commission)
         self.slippage_model = resolve_model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
         self.fill_timing = fill_timing

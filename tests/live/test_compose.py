@@ -1,0 +1,148 @@
+"""``rbt live``'s composition: endpoint (sandbox.json or --sandbox-url, loopback only;
+credentials by name), the broker plugin's feed and broker by name, a LiveRun on them; and
+the CLI's refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rbt.data.home import RbtHome
+from rbt.kernel.secrets import Secret
+from rbt.live.compose import compose_live, venue_endpoint
+
+from .venue_run import STRATEGY, SYMBOLS, VenuePlugin
+
+RBT = [sys.executable, "-m", "rbt.cli.main"]
+
+
+def _rbt(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run(
+        [*RBT, *args], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+
+
+def test_sandbox_endpoint_from_sandbox_json(tmp_path: Path) -> None:
+    home = RbtHome(tmp_path)
+    with pytest.raises(ValueError, match="start the local venue simulator with `rbt sandbox`"):
+        venue_endpoint(home, "sandbox")
+    (tmp_path / "sandbox.json").write_text(
+        json.dumps(
+            {
+                "rest": "http://127.0.0.1:5001",
+                "ws": "ws://127.0.0.1:5001",
+                "api_key": "sim-key",
+                "secret": "sim-secret",
+            }
+        )
+    )
+    endpoint = venue_endpoint(home, "sandbox")
+    assert endpoint.mode == "sandbox"
+    assert dict(endpoint.urls) == {"rest": "http://127.0.0.1:5001", "ws": "ws://127.0.0.1:5001"}
+    assert endpoint.credentials["apiKey"] == Secret("sim-key")
+    assert "sim-secret" not in repr(endpoint)
+    given = venue_endpoint(home, "sandbox", sandbox_url="http://localhost:7000")
+    assert dict(given.urls) == {"rest": "http://localhost:7000", "ws": "ws://localhost:7000"}
+    assert dict(given.credentials) == {}
+    with pytest.raises(ValueError, match="not a loopback address"):
+        venue_endpoint(home, "sandbox", sandbox_url="http://10.1.2.3:7000")
+    (tmp_path / "sandbox.json").write_text(json.dumps({"rest": "https://api.binance.com"}))
+    with pytest.raises(ValueError, match="not a loopback address"):
+        venue_endpoint(home, "sandbox")
+    (tmp_path / "sandbox.json").write_text("{nope")
+    with pytest.raises(ValueError, match=r"sandbox.json: not JSON"):
+        venue_endpoint(home, "sandbox")
+    with pytest.raises(ValueError, match="testnet trading needs --credentials NAME"):
+        venue_endpoint(home, "testnet")
+
+
+def test_compose_by_plugin_name_and_status(tmp_path: Path) -> None:
+    from rbt.plugins import plugin_manager
+
+    strategy = tmp_path / "crypto.py"
+    strategy.write_text(STRATEGY)
+    home = RbtHome(tmp_path / "home")
+    plugin = VenuePlugin(days=12)
+    url = "http://127.0.0.1:5002"
+    plugin.add(url, tmp_path)
+    home.root.mkdir(parents=True)
+    (home.root / "sandbox.json").write_text(json.dumps({"rest": url, "ws": "ws://127.0.0.1:5002"}))
+    manager = plugin_manager(plugins=[("venue-test", plugin.register())])
+    endpoint = venue_endpoint(home, "sandbox")
+    run = compose_live(
+        strategy,
+        broker="venue",
+        endpoint=endpoint,
+        symbols=SYMBOLS,
+        interval="1d",
+        manager=manager,
+        home=home,
+        capital_base=100_000,
+        start="2024-01-01",
+    )
+    import asyncio
+
+    try:
+        result = asyncio.run(run.run())
+    finally:
+        run.close()
+        plugin.venues[url].close()
+    assert plugin.endpoints == [endpoint]
+    assert run.mode == "sandbox"
+    assert result.orders.height > 0
+    assert result.trading_state == "ACTIVE"
+    status = _rbt("status", "--json", "--home", str(home.root))
+    (row,) = json.loads(status.stdout)
+    assert (row["run_id"], row["mode"], row["broker"]) == (result.run_id, "sandbox", "venue")
+    assert row["status"] == "stopped"
+    table = _rbt("status", "--home", str(home.root))
+    assert "sandbox" in table.stdout
+    assert "venue" in table.stdout
+
+
+def test_rbt_live_refusals(tmp_path: Path) -> None:
+    strategy = tmp_path / "crypto.py"
+    strategy.write_text(STRATEGY)
+    h = ["--home", str(tmp_path / "home")]
+    real = _rbt("live", str(strategy), "--broker", "venue", *h)
+    assert real.returncode != 0
+    assert "--i-understand-this-trades-real-money" in real.stderr
+    remote = _rbt(
+        "live",
+        str(strategy),
+        "--broker",
+        "venue",
+        "--sandbox",
+        "--sandbox-url",
+        "http://192.0.2.7:9000",
+        *h,
+    )
+    assert remote.returncode != 0
+    assert "not a loopback address" in remote.stderr
+    missing = _rbt("live", str(strategy), "--broker", "venue", "--sandbox", *h)
+    assert missing.returncode != 0
+    assert "rbt sandbox" in missing.stderr
+    unknown = _rbt(
+        "live",
+        str(strategy),
+        "--broker",
+        "nosuch",
+        "--sandbox",
+        "--sandbox-url",
+        "http://127.0.0.1:9",
+        *h,
+    )
+    assert unknown.returncode != 0
+    assert "nosuch" in unknown.stderr
+    testnet = _rbt("live", str(strategy), "--broker", "venue", "--testnet", *h)
+    assert testnet.returncode != 0
+    assert "needs --credentials" in testnet.stderr
+    both = _rbt("live", str(strategy), "--broker", "venue", "--testnet", "--sandbox", *h)
+    assert both.returncode != 0
+    assert "exclude each other" in both.stderr
