@@ -204,8 +204,10 @@ def child(args: argparse.Namespace) -> None:
     # Imports are not engine time: load what run_backtest imports lazily (pandas for
     # the perf frame handed to analyze) before the clock starts.
     for mod in (
-        "numpy", "polars", "pandas", "rbt.api.loader", "rbt.data.bundles",
-        "rbt.plugins.calendars", "rbt.plugins.metrics",
+        "numpy", "polars", "pandas", "pyarrow", "platformdirs", "rbt.api.loader",
+        "rbt.api.actions", "rbt.api.indicators", "rbt.data.bundles", "rbt.plugins.calendars",
+        "rbt.plugins.metrics", "rbt.analytics.metrics", "rbt.analytics.benchmark",
+        "rbt.analytics.trades", "rbt.runs.recording",
     ):  # fmt: skip
         with contextlib.suppress(ImportError):
             importlib.import_module(mod)

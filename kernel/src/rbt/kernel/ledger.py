@@ -142,9 +142,10 @@ class Ledger:
         self._holdings: dict[int, _Holding] = {}
         self._entries: list[Entry] = []
         self._rates: dict[str, Decimal] = {}
-        # marks deferred by defer_marks: the pricer and the holdings it still applies to
+        # marks deferred by defer_marks: the pricer, and the sids whose last price was set
+        # since (a fill, a mark or a split): the pricer applies to the other open positions
         self._pending_marks: MarkPricer | None = None
-        self._pending_holdings: dict[int, _Holding] = {}
+        self._marked_since: set[int] = set()
 
     def _rate(self, asset: Asset) -> Decimal | None:
         """The conversion rate of ``asset``'s quote currency (None: the base currency)."""
@@ -167,7 +168,7 @@ class Ledger:
         :raises LedgerInvariantError: when the books no longer balance.
         """
         if self._pending_marks is not None:  # the fill's price replaces a deferred mark
-            self._pending_holdings.pop(fill.asset.sid, None)
+            self._marked_since.add(fill.asset.sid)
         with ledger_context():
             holding = self._holdings.get(fill.asset.sid)
             if holding is None:
@@ -272,7 +273,7 @@ class Ledger:
     def mark(self, asset: Asset, price: Decimal) -> None:
         """Set the last price used to value ``asset`` (no cash moves)."""
         if self._pending_marks is not None:
-            self._pending_holdings.pop(asset.sid, None)
+            self._marked_since.add(asset.sid)
         holding = self._holdings.get(asset.sid)
         if holding is not None:
             holding.last_price = price
@@ -287,19 +288,28 @@ class Ledger:
         a position an earlier pricer could price (forward-filled closes never do).
         """
         self._pending_marks = pricer
-        self._pending_holdings = {sid: h for sid, h in self._holdings.items() if h.amount}
+        self._marked_since = set()
 
     def _settle_marks(self, sids: Iterable[int] | None = None) -> None:
-        """Apply deferred marks (to the holdings of ``sids`` only, when given)."""
+        """Apply deferred marks (to the holdings of ``sids`` only, when given).
+
+        A position open now and not re-priced since the deferral was open at the
+        deferral (opening one is a fill), so this marks exactly what eager marking did.
+        """
         pricer = self._pending_marks
         if pricer is None:
             return
-        pending = self._pending_holdings
+        done = self._marked_since
         if sids is None:
-            held = [h for h in pending.values() if h.amount]
-            self._pending_marks, self._pending_holdings = None, {}
+            held = [h for sid, h in self._holdings.items() if h.amount and sid not in done]
+            self._pending_marks, self._marked_since = None, set()
         else:
-            held = [h for sid in sids if (h := pending.pop(sid, None)) is not None and h.amount]
+            held = []
+            for sid in sids:
+                h = self._holdings.get(sid)
+                if h is not None and h.amount and sid not in done:
+                    held.append(h)
+                done.add(sid)
         if held:
             for h, price in zip(held, pricer([h.asset for h in held]), strict=True):
                 if price is not None:
