@@ -9,13 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rbt.data.home import RbtHome
 from rbt.kernel.clock import ClockEvent, ClockEventKind
 from rbt.kernel.model import Asset, AssetClass
 from rbt.live.engine import LiveRun
 from rbt.live.feed import Bar, FeedError
-from rbt.live.stream import GrowingPortal, RecordedBarStream, StreamClock
+from rbt.live.stream import GrowingPortal, RecordedBarStream, StreamClock, session_of
 from rbt.plugins.calendars import get_calendar
 
 MIN = 60_000_000_000
@@ -221,3 +223,59 @@ def test_a_bad_message_stops_the_run_and_the_same_command_resumes(
         clean.close()
     assert result.final_value == reference.final_value
     assert result.transactions.drop("order_id").equals(reference.transactions.drop("order_id"))
+
+
+@st.composite
+def _bar_plans(draw: st.DrawFn) -> list[tuple[int, tuple[bool, bool]]]:
+    """Minute bar ends over up to three UTC days, each with a subset of symbols."""
+    n = draw(st.integers(1, 40))
+    steps = draw(st.lists(st.sampled_from([1, 1, 2, 7, 600, 1440]), min_size=n, max_size=n))
+    which = draw(
+        st.lists(
+            st.sampled_from([(True, True), (True, False), (False, True)]), min_size=n, max_size=n
+        )
+    )
+    ends, k = [], draw(st.integers(1_380, 1_439))  # start near midnight
+    for step in steps:
+        k += step
+        ends.append(k)
+    return list(zip(ends, which, strict=True))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_bar_plans())
+def test_stream_clock_invariants(plan: list[tuple[int, tuple[bool, bool]]]) -> None:
+    """Events are in (ts, kind) order; each UTC day opens once before its first bar and
+    closes once; one BAR per bar end; the portal holds exactly the streamed bars."""
+    calendar = get_calendar("always_open")
+    portal = GrowingPortal(_assets(), calendar, StreamClock.frequency_for(MIN), capacity=1)
+    messages = []
+    for k, (btc, eth) in plan:
+        end = T0 + k * MIN
+        if btc:
+            messages.append(("BTC/USDT", bar(end, str(100 + k % 7))))
+        if eth:
+            messages.append(("ETH/USDT", bar(end, "10")))
+    events = asyncio.run(_collect(StreamClock(stream(messages, MIN), portal, calendar)))
+    keys = [(e.ts, int(e.kind)) for e in events]
+    assert keys == sorted(keys)
+    bars = [e for e in events if e.kind is ClockEventKind.BAR]
+    assert [e.ts for e in bars] == [T0 + k * MIN for k, _ in plan]
+    days = sorted({session_of(e.ts) for e in bars})
+    starts = [e.session for e in events if e.kind is ClockEventKind.SESSION_START]
+    ends = [e.session for e in events if e.kind is ClockEventKind.SESSION_END]
+    assert starts == days
+    assert ends in (days, days[:-1])  # the last day closes only when its 24:00 bar came
+    for e in bars:
+        opened = max(
+            s.ts for s in events if s.kind is ClockEventKind.SESSION_START and s.ts <= e.ts
+        )
+        assert session_of(e.ts) == next(
+            s.session for s in events if s.kind is ClockEventKind.SESSION_START and s.ts == opened
+        )
+    assert portal.size == len(plan)
+    portal.advance(bars[-1].ts)
+    btc = _assets()[0]
+    last_btc = [k for k, (has, _e) in plan if has]
+    expected = Decimal(100 + last_btc[-1] % 7) if last_btc else None
+    assert portal.exact_price(btc, "close") == expected

@@ -5,9 +5,10 @@ its market; the :class:`~rbt.kernel.realtime.RealtimeClock` releases that schedu
 wall time. :class:`ReplayFeed` replays a bundle as if live: its events carry the
 bars' own timestamps and are paced by ``speed`` (``None`` = ``max``: no sleeping).
 
-:class:`BarAggregator` turns trade prints into bars under a stated bar-close rule. Not
-done yet: a feed that appends aggregated bars to the portal's arrays as they arrive
-(the engine runs on replays only), and quote aggregation.
+:class:`BarAggregator` turns trade prints into bars under a stated bar-close rule.
+:class:`BarStream` is what a venue's feed plugin yields (closed bars); the engine appends
+them to a growing portal and derives the clock from them (:mod:`rbt.live.stream`). Not
+done yet: quote aggregation.
 """
 
 from __future__ import annotations
