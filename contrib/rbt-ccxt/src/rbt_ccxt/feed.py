@@ -37,7 +37,11 @@ MS = 1_000_000
 
 class CcxtBarStream:
     """Closed bars of ``symbols`` at ``interval`` (``1m`` or ``1d``); a
-    :class:`rbt.live.feed.BarStream`."""
+    :class:`rbt.live.feed.BarStream`.
+
+    :param grace: seconds after a bar's end before it counts as closed without a later one.
+    :param until: UTC ns; the stream ends after the bars ending at it (None: never).
+    """
 
     def __init__(
         self,
@@ -48,6 +52,7 @@ class CcxtBarStream:
         interval: str = "1m",
         grace: float = 5.0,
         backoff: tuple[float, float] = (0.2, 30.0),
+        until: int | None = None,
     ) -> None:
         if interval not in _INTERVALS_MS:
             raise ConfigError(f"bar interval {interval!r} is not supported; use 1m or 1d")
@@ -61,6 +66,7 @@ class CcxtBarStream:
         self.interval_ns = _INTERVALS_MS[interval] * MS
         self.grace = grace
         self.backoff = backoff
+        self.until = until
         self.reconnects = 0
         self._closing = asyncio.Event()
         self._pro: Any = None
@@ -117,7 +123,15 @@ class CcxtBarStream:
                 )
                 while closed and (closed[0][0] <= known or now_ns >= closed[0][0] + grace_ns):
                     _, _, symbol, bar = heapq.heappop(closed)
+                    if self.until is not None and bar.end > self.until:
+                        continue
                     yield symbol, bar
+                if (
+                    self.until is not None
+                    and all(last_end.get(s, -1) >= self.until for s in self.symbols)
+                    and not any(end <= self.until for end, *_ in closed)
+                ):
+                    return  # every symbol delivered its bar ending at ``until``
             closing.cancel()
         finally:
             for task in tasks:
