@@ -5,9 +5,6 @@ the CLI's refusals."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,15 +14,6 @@ from rbt.kernel.secrets import Secret
 from rbt.live.compose import compose_live, venue_endpoint
 
 from .venue_run import STRATEGY, SYMBOLS, VenuePlugin
-
-RBT = [sys.executable, "-m", "rbt.cli.main"]
-
-
-def _rbt(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run(
-        [*RBT, *args], capture_output=True, text=True, timeout=120, check=False, env=env
-    )
 
 
 def test_sandbox_endpoint_from_sandbox_json(tmp_path: Path) -> None:
@@ -62,7 +50,10 @@ def test_sandbox_endpoint_from_sandbox_json(tmp_path: Path) -> None:
         venue_endpoint(home, "testnet")
 
 
-def test_compose_by_plugin_name_and_status(tmp_path: Path) -> None:
+def test_compose_by_plugin_name_and_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rbt.cli.main import main as rbt_main
     from rbt.plugins import plugin_manager
 
     strategy = tmp_path / "crypto.py"
@@ -97,52 +88,43 @@ def test_compose_by_plugin_name_and_status(tmp_path: Path) -> None:
     assert run.mode == "sandbox"
     assert result.orders.height > 0
     assert result.trading_state == "ACTIVE"
-    status = _rbt("status", "--json", "--home", str(home.root))
-    (row,) = json.loads(status.stdout)
+    capsys.readouterr()
+    assert rbt_main(["status", "--json", "--home", str(home.root)]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
     assert (row["run_id"], row["mode"], row["broker"]) == (result.run_id, "sandbox", "venue")
     assert row["status"] == "stopped"
-    table = _rbt("status", "--home", str(home.root))
-    assert "sandbox" in table.stdout
-    assert "venue" in table.stdout
+    assert {p["symbol"] for p in row["positions"]} <= set(SYMBOLS)
 
 
-def test_rbt_live_refusals(tmp_path: Path) -> None:
+def test_rbt_live_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rbt.cli.main import main as rbt_main
+
     strategy = tmp_path / "crypto.py"
     strategy.write_text(STRATEGY)
     h = ["--home", str(tmp_path / "home")]
-    real = _rbt("live", str(strategy), "--broker", "venue", *h)
-    assert real.returncode != 0
-    assert "--i-understand-this-trades-real-money" in real.stderr
-    remote = _rbt(
-        "live",
-        str(strategy),
-        "--broker",
-        "venue",
-        "--sandbox",
-        "--sandbox-url",
-        "http://192.0.2.7:9000",
-        *h,
+
+    def refused(*args: str) -> str:
+        assert rbt_main(["live", str(strategy), "--broker", "venue", *args, *h]) != 0
+        return capsys.readouterr().err
+
+    assert "--i-understand-this-trades-real-money" in refused()
+    assert "not a loopback address" in refused("--sandbox", "--sandbox-url", "http://192.0.2.7:9")
+    assert "rbt sandbox" in refused("--sandbox")
+    assert "needs --credentials" in refused("--testnet")
+    assert "exclude each other" in refused("--testnet", "--sandbox")
+    assert (
+        rbt_main(
+            [
+                "live",
+                str(strategy),
+                "--broker",
+                "nosuch",
+                "--sandbox",
+                "--sandbox-url",
+                "http://127.0.0.1:9",
+                *h,
+            ]
+        )
+        != 0
     )
-    assert remote.returncode != 0
-    assert "not a loopback address" in remote.stderr
-    missing = _rbt("live", str(strategy), "--broker", "venue", "--sandbox", *h)
-    assert missing.returncode != 0
-    assert "rbt sandbox" in missing.stderr
-    unknown = _rbt(
-        "live",
-        str(strategy),
-        "--broker",
-        "nosuch",
-        "--sandbox",
-        "--sandbox-url",
-        "http://127.0.0.1:9",
-        *h,
-    )
-    assert unknown.returncode != 0
-    assert "nosuch" in unknown.stderr
-    testnet = _rbt("live", str(strategy), "--broker", "venue", "--testnet", *h)
-    assert testnet.returncode != 0
-    assert "needs --credentials" in testnet.stderr
-    both = _rbt("live", str(strategy), "--broker", "venue", "--testnet", "--sandbox", *h)
-    assert both.returncode != 0
-    assert "exclude each other" in both.stderr
+    assert "unknown broker 'nosuch'" in capsys.readouterr().err
