@@ -105,3 +105,36 @@ def test_reducing_mid_run_allows_only_orders_that_shrink(
     assert all(a > 0 for a in denied["amount"].to_list())  # buys that would grow a position
     assert all(a < 0 for a in allowed["amount"].to_list())  # sells back to flat
     assert result.trading_state == "REDUCING"
+
+
+def test_rate_limited_submit_is_resolved_and_refused_credentials_halt(
+    home: RbtHome, small_strategy: Path
+) -> None:
+    """A 429 on submit is an unknown outcome (looked up, not resent); refused credentials
+    reject the order and halt trading."""
+    import asyncio
+
+    from rbt.kernel.errors import AuthenticationError, RateLimitedError
+    from rbt.live.engine import PaperRun
+
+    run = PaperRun(small_strategy, home=home, **SPAN)
+    run.broker.refuse_at = {  # type: ignore[attr-defined]
+        1: RateLimitedError("429 Too Many Requests", venue="paper", retry_after=1.0),
+        3: AuthenticationError("signature refused", venue="paper"),
+    }
+    try:
+        result = asyncio.run(run.run())
+    finally:
+        run.close()
+    first, second, third = result.orders.head(3).iter_rows(named=True)
+    assert first["status"] == "rejected"
+    assert first["reason"].startswith("UNKNOWN_OUTCOME: the venue never received it")
+    assert second["status"] in ("accepted", "filled")  # trading went on after the 429
+    assert second["id"] in _venue_orders(home)
+    assert third["status"] == "rejected"
+    assert third["reason"] == "AUTHENTICATION: signature refused"
+    assert result.trading_state == "HALTED"
+    assert result.state_reason.startswith("the venue refused our credentials")
+    assert set(result.orders["status"].to_list()[3:]) == {"denied"}
+    assert first["id"] not in _venue_orders(home)
+    assert "RateLimitedError" in _audit(home, "unknown_outcome")[0]

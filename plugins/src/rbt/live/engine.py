@@ -60,7 +60,13 @@ from rbt.data.home import RbtHome
 from rbt.data.portal import BarPortal
 from rbt.kernel.broker import Broker, ClientOrderIds, LiveBroker, VenueEndpoint
 from rbt.kernel.clock import ClockEvent, ClockEventKind, TradingCalendar
-from rbt.kernel.errors import ConfigError, InvalidTransitionError, RbtError
+from rbt.kernel.errors import (
+    AuthenticationError,
+    BrokerError,
+    ConfigError,
+    InvalidTransitionError,
+    RbtError,
+)
 from rbt.kernel.events import BarClosed, OrderFilled
 from rbt.kernel.ledger import Ledger
 from rbt.kernel.model import Asset, AssetClass, Fill, Order, OrderStatus, OrderStyle
@@ -149,11 +155,24 @@ class LiveSession(Session):
         order = self._order_changed(order.id, OrderEventKind.SUBMIT)
         try:
             self.broker.submit(order)
-        except (TimeoutError, ConnectionError) as exc:
+        except AuthenticationError as exc:  # definitive: nothing was placed, and nothing will be
+            self._order_changed(order.id, OrderEventKind.REJECT, f"AUTHENTICATION: {exc}")
+            self.halt(f"the venue refused our credentials: {exc}")
+        except (TimeoutError, ConnectionError, BrokerError) as exc:
+            # timeouts, resets, 5xx, 429 on the execution path: the outcome is unknown
             self._resolve_unknown(order, exc)
         if recorded:
             _fault("after_submit", self.order_ids.seq)
         return self.orders.get(order.id) or order
+
+    def cancel_order(self, order_id: str) -> None:
+        """Ask the venue to cancel; a failed request leaves the order PENDING_CANCEL (the
+        next reconciliation looks it up) instead of stopping the strategy."""
+        try:
+            super().cancel_order(order_id)
+        except (TimeoutError, ConnectionError, BrokerError) as exc:
+            self.journal.audit(self.now, "cancel_unknown", order_id, {"error": repr(exc)})
+            self._commit_outside_step()
 
     def _resolve_unknown(self, order: Order, exc: BaseException) -> None:
         """An unknown submit outcome is resolved by client id, never by a blind resend."""

@@ -233,6 +233,9 @@ class PaperBroker(SimBroker):
         self.unknown_outcome_at: frozenset[int] = frozenset()
         #: fault injection: these submits are lost before the venue sees them (ConnectionError)
         self.lost_at: frozenset[int] = frozenset()
+        #: fault injection: these submits fail with the given error before the venue sees
+        #: them (a 429, a refused signature, ...)
+        self.refuse_at: dict[int, BaseException] = {}
         self.submits = 0
         #: the link to the engine is down: the venue keeps working and recording, but its
         #: reports are not delivered until :meth:`reconnect` (which catches up)
@@ -268,6 +271,9 @@ class PaperBroker(SimBroker):
     def submit(self, order: Order) -> None:
         """The venue receives ``order`` (recorded once per client id) and works it."""
         self.submits += 1
+        refusal = self.refuse_at.get(self.submits)
+        if refusal is not None:
+            raise refusal
         if self.submits in self.lost_at:
             raise ConnectionError(f"connection reset before {order.id} was sent (injected)")
         self.store.add_order(order)  # a re-sent known id is not a second order
