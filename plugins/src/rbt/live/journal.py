@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from rbt.kernel.errors import RbtError
 from rbt.kernel.model import Asset, Fill, Order
+from rbt.security.redaction import redact
 
 __all__ = [
     "GENESIS",
@@ -210,7 +211,8 @@ class Journal:
 
     def audit(self, ts: int, event: str, client_id: str | None, payload: Mapping[str, Any]) -> None:
         """Append one audit row (committed with the surrounding transaction)."""
-        text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+        # secrets masked: venue errors quote what they were sent (reliability.md B.2.3)
+        text = redact(json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str))
         digest = _chain_hash(self._prev, ts, event, client_id, text)
         self._exec(
             "INSERT INTO order_audit_log (run_id, ts, event, client_order_id, payload, "
@@ -300,7 +302,7 @@ class Journal:
             "UPDATE live_sessions SET trading_state = :s, state_reason = :why, updated_at = :now "
             "WHERE run_id = :r",
             s=state,
-            why=reason,
+            why=redact(reason),
             now=_now(),
             r=self.run_id,
         )
@@ -358,7 +360,7 @@ class Journal:
             "account = :a AND client_order_id = :c",
             s=order.status.value,
             f=str(order.filled),
-            why=order.reason,
+            why=redact(order.reason) if order.reason else order.reason,
             v=self.venue,
             a=self.account,
             c=order.id,
