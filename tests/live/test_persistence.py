@@ -136,7 +136,7 @@ def test_breakers_trip_and_halt(home: RbtHome, small_strategy: Path) -> None:
         make_breaker("nope=0.1")
 
 
-@pytest.mark.parametrize("policy", ["halt", "adopt"])
+@pytest.mark.parametrize("policy", ["halt", "adopt", "flatten"])
 def test_restart_with_unexplained_venue_state(
     tmp_path: Path, small_strategy: Path, demo_home: RbtHome, policy: str
 ) -> None:
@@ -179,6 +179,13 @@ def test_restart_with_unexplained_venue_state(
         assert "manual-f1" in result.state_reason
     else:
         assert result.trading_state == "ACTIVE"
+    if policy == "flatten":  # the foreign 7 shares were sold back at the venue
+        with sqlite3.connect(venue) as db:
+            flat = db.execute(
+                "SELECT sid, amount FROM venue_fills WHERE client_order_id LIKE 'flat-%'"
+            ).fetchall()
+        assert sum(Decimal(a) for _sid, a in flat) == Decimal(-7)
+        assert {sid for sid, _a in flat} == {1}
 
 
 def test_strategy_state_round_trip_and_refusal(demo_home: RbtHome) -> None:

@@ -165,6 +165,14 @@ class LiveSession(Session):
             _fault("after_submit", self.order_ids.seq)
         return self.orders.get(order.id) or order
 
+    def request_cancel(self, order_id: str) -> None:
+        """Cancel now, or at the next bar when the clock is between events (reconciliation
+        acting before the first event after a restart)."""
+        if self._deferring():
+            self._pending.append(order_id)
+        else:
+            self.cancel_order(order_id)
+
     def cancel_order(self, order_id: str) -> None:
         """Ask the venue to cancel; a failed request leaves the order PENDING_CANCEL (the
         next reconciliation looks it up) instead of stopping the strategy."""
@@ -276,6 +284,8 @@ class LiveSession(Session):
             for report in pending:
                 if isinstance(report, Fill):
                     self.fill(report)
+                elif isinstance(report, str):  # a cancel requested between events
+                    self.cancel_order(report)
                 else:
                     self.order_event(*report)
         finally:

@@ -452,7 +452,7 @@ class Reconciler:
         session = self.session
         for order in list(session.orders.open_orders()):
             self.journal.audit(ts, "flatten_cancel", order.id, {})
-            session.cancel_order(order.id)
+            session.request_cancel(order.id)
         snap = snapshot or self._snapshot()
         count = self._count_events("flatten_order")
         for sid, diff in sorted(self.diffs(snap).items()):
