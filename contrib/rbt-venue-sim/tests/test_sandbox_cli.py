@@ -186,3 +186,113 @@ def test_the_command_is_listed_as_a_plugin_provider() -> None:
     assert provider["kind"] == "commands"
     assert provider["dist"] == "rbt-venue-sim"
     assert [e for e in listing["load_errors"] if e["name"] == "sandbox"] == []
+
+
+def _past_path(tmp_path: Path, bars: int) -> tuple[Path, int]:
+    """A scenario whose bars all closed already (the live feed needn't wait for the clock)."""
+    minute = 60_000
+    start = (int(time.time() // 60) - bars - 30) * minute
+    rows = [["50000", "50020", "49980", "50010", "0"]]  # history bar
+    rows += [["50010", "50030", "49990", str(50010 + 10 * i), "5"] for i in range(bars)]
+    doc = {"interval": "1m", "start": start, "history": 1, "symbols": {"BTC/USDT": {"bars": rows}}}
+    path = tmp_path / "path.json"
+    path.write_text(json.dumps(doc))
+    return path, start
+
+
+LIVE_STRATEGY = """
+from decimal import Decimal
+from rbt.api import order, symbol
+
+def initialize(context):
+    context.btc = symbol("BTC/USDT")
+    context.n = 0
+
+def handle_data(context, data):
+    if data.current(context.btc, "volume") > 0:
+        context.n += 1
+        if context.n == 1:
+            order(context.btc, Decimal("0.01"))
+"""
+
+
+@pytest.mark.slow
+def test_rbt_live_sandbox_finds_the_sandbox_through_its_file(
+    tmp_path: Path, sandboxes: list[Sandbox]
+) -> None:
+    pytest.importorskip("rbt_ccxt")  # the ccxt.binance broker plugin
+    import sqlite3
+    import urllib.request
+
+    path, start = _past_path(tmp_path, 3)
+    home = tmp_path / "home"
+    sb = Sandbox(home, "--symbols", "BTC/USDT", "--path", str(path), "--balance", "BTC=0")
+    sandboxes.append(sb)
+    info = sb.ready()
+    strategy = tmp_path / "strategy.py"
+    strategy.write_text(LIVE_STRATEGY)
+    # no URL, no credentials: both come from $RBT_HOME/sandbox.json
+    live = subprocess.Popen(
+        [
+            *RBT,
+            "live",
+            str(strategy),
+            "--broker",
+            "ccxt.binance",
+            "--sandbox",
+            "--symbols",
+            "BTC/USDT",
+            "--home",
+            str(home),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+
+    def control(action: str, body: bytes | None = None) -> Any:
+        req = urllib.request.Request(
+            f"{info['control']}/{action}", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def journal_ts() -> int:
+        try:
+            with sqlite3.connect(home / "rbt.sqlite") as conn:
+                row = conn.execute("SELECT MAX(last_ts) FROM live_sessions").fetchone()
+        except sqlite3.OperationalError:
+            return -1
+        return int(row[0]) if row and row[0] is not None else -1
+
+    def wait(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + 60
+        while not condition():
+            assert live.poll() is None, live.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    try:
+        for i in range(3):
+            wait(
+                lambda: any(
+                    c["kind"] == "market" and c["streams"] for c in control("state")["clients"]
+                ),
+                "market stream",
+            )
+            control("advance", b'{"bars": 1}')
+            end_ns = (start + (2 + i) * 60_000) * 1_000_000
+            wait(lambda end_ns=end_ns: journal_ts() >= end_ns, f"bar {i}")
+        balances = control("state")["accounts"]["main"]
+    finally:
+        if live.poll() is None:
+            live.send_signal(signal.SIGINT)
+        out, err = live.communicate(timeout=60)
+    assert live.returncode == 0, err[-3000:]
+    assert "stopped; run the same command to resume" in out
+    assert balances["BTC"]["free"] == "0.00999000"  # 0.01 bought, the fee taken in BTC
+    code, err = sb.interrupt()
+    assert code == 0, err
+    assert not (home / "sandbox.json").exists()
