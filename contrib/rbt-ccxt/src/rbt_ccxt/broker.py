@@ -7,7 +7,9 @@ signed user-data subscription, as ccxt 4.5.90 does it).
 
 What the engine can rely on:
 
-* **Client order ids** are the engine's order ids (``newClientOrderId``).
+* **Client order ids** are the engine's order ids (``newClientOrderId``); an id the venue
+  already has (Binance refuses duplicates only among *open* orders) is never sent again:
+  the existing order's state and fills are reported instead.
 * **Rounding before the network** (reliability.md §D.1) with the venue's precision and
   limits; an order that fails the checks is REJECTED with a ``CODE: message`` reason and
   no request is sent. A quantity the venue's lot cut down is sent rounded; the rest is
@@ -117,6 +119,8 @@ class CcxtBroker:
     :param max_skew_ms: the largest clock offset corrected; beyond it the broker halts.
     :param read_retries: retries of a read after a network error or rate limit.
     :param backoff: reconnect backoff (base, cap) in seconds; full jitter.
+    :param check_client_ids: look every client id up before sending it (one extra read per
+        order): the venue refuses a duplicate id only among open orders.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class CcxtBroker:
         read_retries: int = 3,
         backoff: tuple[float, float] = (0.2, 30.0),
         limiter: VenueRateLimiter | None = None,
+        check_client_ids: bool = True,
     ) -> None:
         if not symbols:
             raise ConfigError("a ccxt broker needs at least one symbol (--symbols BTC/USDT)")
@@ -139,6 +144,7 @@ class CcxtBroker:
         self.max_skew_ms = max_skew_ms
         self.read_retries = read_retries
         self.backoff = backoff
+        self.check_client_ids = check_client_ids
         self.client: Any = make_client(endpoint, exchange)
         host = urllib.parse.urlsplit(str(endpoint.urls.get("rest", ""))).netloc or endpoint.mode
         self.limiter = limiter or limiter_for(f"{exchange}@{host}")
@@ -315,6 +321,20 @@ class CcxtBroker:
             self._emit(t, OrderEventKind.REJECT, now, prepared)
             return
         t.sent = prepared.amount if order.amount > 0 else -prepared.amount
+        if self.check_client_ids:
+            # Binance refuses a client id only while its order is open: an id whose order
+            # already filled (a restart re-deciding a bar) would become a second order
+            try:
+                existing = self._fetch_by_client_id(order.id, venue_asset.symbol)
+            except (BrokerConnectionError, RateLimitedError) as exc:
+                self._emit(t, OrderEventKind.REJECT, now, f"NOT_SENT: {exc}")
+                return
+            if existing is not None:
+                log.warning(
+                    "%s: client id %s is already at the venue; not sent again", self.name, order.id
+                )
+                self._apply_rest_order(t, existing)
+                return
         try:
             response = self._call(
                 "create_order",

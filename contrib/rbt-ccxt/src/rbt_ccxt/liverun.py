@@ -1,7 +1,7 @@
-"""Run a strategy live through ``ccxt.binance`` against a venue simulator (a script: the
-end-to-end and kill tests start it as a subprocess and may SIGKILL it).
+"""Run a strategy live through ``ccxt.binance`` against a sandbox venue (the end-to-end
+and kill tests start it as a subprocess and may SIGKILL it).
 
-    RBT_SIM_API_KEY=... RBT_SIM_SECRET=... python live_ccxt.py HOME STRATEGY \\
+    RBT_SIM_API_KEY=... RBT_SIM_SECRET=... python -m rbt_ccxt.liverun HOME STRATEGY \\
         --rest URL --symbols BTC/USDT --start 2026-01-01 --until NS [--policy halt]
 
 It composes what ``rbt live --broker ccxt.binance --sandbox`` composes: the ccxt bar
@@ -18,11 +18,10 @@ import os
 import sys
 from pathlib import Path
 
-from rbt_ccxt.feed import CcxtBarStream
-
 from rbt.kernel.broker import VenueEndpoint
 from rbt.kernel.secrets import Secret
 from rbt.live.engine import LiveRun
+from rbt_ccxt.feed import CcxtBarStream
 
 
 def main(argv: list[str]) -> int:

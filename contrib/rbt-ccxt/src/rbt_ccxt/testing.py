@@ -7,8 +7,15 @@ machine), so an invalid transition or an overfill fails the test where it happen
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from rbt.kernel.broker import OrderTracker, VenueEndpoint
@@ -210,3 +217,145 @@ class SimVenueHarness:
         for broker in self._brokers:
             broker.close()
         self.sim.stop()
+
+
+# -- the live engine in a subprocess (rbt_ccxt.liverun), the simulator in lockstep --------
+MINUTE_MS = 60_000
+
+
+def write_path(tmp_path: Path, closes: list[int], *, fee: str = "0") -> tuple[Path, int]:
+    """A continuous 1m path whose bars all lie in the past (they close as revealed); the
+    first (history) bar has volume 0. Zero fees by default: Binance spot charges a buyer
+    in the base asset, so with fees the venue's position trails the fills (see README)."""
+    now_min = int(time.time() // 60) * MINUTE_MS
+    start = now_min - (len(closes) + 30) * MINUTE_MS
+    bars, prev = [], closes[0]
+    for c in closes:
+        bars.append(
+            [
+                str(prev),
+                str(max(prev, c) + 20),
+                str(min(prev, c) - 20),
+                str(c),
+                "0" if not bars else "5",
+            ]
+        )
+        prev = c
+    path = tmp_path / "path.json"
+    path.write_text(
+        json.dumps(
+            {
+                "interval": "1m",
+                "start": start,
+                "history": 1,
+                "symbols": {"BTC/USDT": {"bars": bars}},
+                "liquidity": {"half_spread_bps": "0"},
+                "fees": {"maker": fee, "taker": fee},
+            }
+        )
+    )
+    return path, start
+
+
+def journal_ts(home: Path) -> int:
+    db = home / "rbt.sqlite"
+    if not db.exists():
+        return -1
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            row = conn.execute("SELECT MAX(last_ts) FROM live_sessions").fetchone()
+    except sqlite3.OperationalError:
+        return -1
+    return int(row[0]) if row and row[0] is not None else -1
+
+
+def start_live(
+    sim: Any, home: Path, strategy: Path, start: int, bars: int, *, policy: str = "halt"
+) -> subprocess.Popen[str]:
+    until_ns = (start + (1 + bars) * MINUTE_MS) * 1_000_000
+    day = time.strftime("%Y-%m-%d", time.gmtime(start / 1000))
+    env = {**os.environ, "RBT_SIM_API_KEY": sim.api_key, "RBT_SIM_SECRET": sim.secret}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rbt_ccxt.liverun",
+            str(home),
+            str(strategy),
+            "--rest",
+            sim.base_url,
+            "--start",
+            day,
+            "--until",
+            str(until_ns),
+            "--policy",
+            policy,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_streaming(sim: Any, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Until the run's market stream and user stream are subscribed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        clients = sim.state()["clients"]
+        if any(c["kind"] == "market" and c["streams"] for c in clients) and any(
+            c["kind"] == "api" and c["account"] for c in clients
+        ):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the live run exited: {proc.stderr.read() if proc.stderr else ''}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError("the live run never subscribed")
+        time.sleep(0.05)
+
+
+def step(
+    sim: Any, proc: subprocess.Popen[str], home: Path, start: int, index: int, timeout: float = 60
+) -> None:
+    """Reveal bar ``index`` (0-based after the history bar); wait until it is checkpointed."""
+    end_ns = (start + (2 + index) * MINUTE_MS) * 1_000_000
+    sim.advance(1)
+    deadline = time.monotonic() + timeout
+    while journal_ts(home) < end_ns:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"the live run exited: {proc.stderr.read() if proc.stderr else ''}"
+            )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"bar {index} was not processed")
+        time.sleep(0.05)
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 120) -> dict[str, Any]:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def orders_at_venue(sim: Any, client_order_id: str) -> int:
+    """How many order placements with this client id the venue accepted (status 200)."""
+    return sum(
+        1
+        for r in sim.requests()
+        if r["path"] == "/api/v3/order"
+        and r["method"] == "POST"
+        and r["body"].get("newClientOrderId") == client_order_id
+        and r["status"] in (200, "dropped", None)
+    )
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL ``proc`` if it still runs, wait for it, close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=30)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()

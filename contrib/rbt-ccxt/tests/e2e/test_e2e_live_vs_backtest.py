@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rbt_ccxt.testing import reap
 
 HERE = Path(__file__).parent
 MINUTE_MS = 60_000
@@ -107,9 +108,7 @@ def test_live_run_equals_the_backtest(venue_sim_factory, tmp_path):
                 time.sleep(0.05)
         out, err = proc.communicate(timeout=120)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        reap(proc)
     assert proc.returncode == 0, err
     live = json.loads(out.strip().splitlines()[-1])
     assert live["trading_state"] == "ACTIVE", live["reason"]
