@@ -77,7 +77,8 @@ def test_live_run_equals_the_backtest(venue_sim_factory, tmp_path):
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(HERE / "live_ccxt.py"),
+            "-m",
+            "rbt_ccxt.liverun",
             str(home),
             str(HERE / "strategy_e2e.py"),
             "--rest",
