@@ -47,8 +47,10 @@ class LatencyProbe:
     name = "latency_probe"
 
     def __init__(self) -> None:
-        self.latencies: list[int] = []
+        self.latencies: list[int] = []  # wall clock
+        self.cpu: list[int] = []  # this thread's CPU time (immune to other processes)
         self._bar_at: int | None = None
+        self._cpu_at = 0
 
     def attach(self, run: Any) -> None:
         from rbt.kernel.events import BarClosed, OrderUpdated
@@ -58,10 +60,12 @@ class LatencyProbe:
 
         def on_bar(event: BarClosed) -> None:
             self._bar_at = time.perf_counter_ns()
+            self._cpu_at = time.thread_time_ns()
 
         def on_order(event: OrderUpdated) -> None:
             if self._bar_at is not None and event.order.status is submitted:
                 self.latencies.append(time.perf_counter_ns() - self._bar_at)
+                self.cpu.append(time.thread_time_ns() - self._cpu_at)
                 self._bar_at = None  # the first order of the bar only
 
         # subscribed first: the probe's bar timestamp precedes any other work on the bar
@@ -107,20 +111,24 @@ def one_run(home_root: Path, bundles: Path, strategy: Path, shadow_on: bool, arg
         events += 1
 
     run.on_event = count
-    started = time.perf_counter_ns()
+    started, cpu_started = time.perf_counter_ns(), time.process_time_ns()
     try:
         asyncio.run(run.run())
     finally:
         run.close()
     wall = time.perf_counter_ns() - started
+    cpu_total = time.process_time_ns() - cpu_started
     if shadow_on:
         shadow = observers[1]
         assert shadow.failed is None, shadow.failed
         assert shadow.status()["metrics"]["match_rate"]["value"] == 1.0
-    lat = probe.latencies
+    lat, cpu = probe.latencies, probe.cpu
     return {
         "median_us": statistics.median(lat) / 1e3,
         "p95_us": _percentile(lat, 0.95) / 1e3,
+        "cpu_median_us": statistics.median(cpu) / 1e3,
+        "cpu_p95_us": _percentile(cpu, 0.95) / 1e3,
+        "cpu_total_s": cpu_total / 1e9,
         "orders_timed": len(lat),
         "per_event_us": wall / events / 1e3,
         "events": events,
@@ -167,7 +175,14 @@ def main() -> None:
             "on": med("on", key),
             "ratio": med("on", key) / med("off", key),
         }
-        for key in ("median_us", "p95_us", "per_event_us")
+        for key in (
+            "median_us",
+            "p95_us",
+            "cpu_median_us",
+            "cpu_p95_us",
+            "per_event_us",
+            "cpu_total_s",
+        )
     }
     summary["orders_timed"] = results["on"][0]["orders_timed"]
     summary["events"] = results["on"][0]["events"]
@@ -177,14 +192,17 @@ def main() -> None:
         return
     print(f"{summary['events']} events, {summary['orders_timed']} timed bars, "
           f"{args.repeats} repeats (medians)")  # fmt: skip
-    print(f"{'':28}{'shadow off':>12}{'shadow on':>12}{'ratio':>8}")
+    print(f"{'':32}{'shadow off':>12}{'shadow on':>12}{'ratio':>8}")
     for key, label in (
-        ("median_us", "event→order median (µs)"),
-        ("p95_us", "event→order p95 (µs)"),
+        ("median_us", "event→order median, wall (µs)"),
+        ("p95_us", "event→order p95, wall (µs)"),
+        ("cpu_median_us", "event→order median, CPU (µs)"),
+        ("cpu_p95_us", "event→order p95, CPU (µs)"),
         ("per_event_us", "wall time per event (µs)"),
+        ("cpu_total_s", "CPU time of the run (s)"),
     ):
         row = summary[key]
-        print(f"{label:28}{row['off']:12.1f}{row['on']:12.1f}{row['ratio']:8.3f}")
+        print(f"{label:32}{row['off']:12.1f}{row['on']:12.1f}{row['ratio']:8.3f}")
 
 
 if __name__ == "__main__":
