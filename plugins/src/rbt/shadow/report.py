@@ -287,6 +287,7 @@ def write_html(db: Any, run_id: str, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o644)  # a report to share, not a secret (mkstemp makes it 0600)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
