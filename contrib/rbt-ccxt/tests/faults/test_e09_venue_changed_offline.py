@@ -64,7 +64,7 @@ def test_restart_after_venue_changes_stays_halted(venue_sim_factory, tmp_path):
     _meddle(sim)
     sent_before = len(_posts(sim))
 
-    again = start_live(sim, home, E2E / "strategy_e2e.py", start, len(CLOSES) - 1, policy=policy)
+    again = start_live(sim, home, E2E / "strategy_e2e.py", start, len(CLOSES) - 1, policy="halt")
     try:
         wait_streaming(sim, again)
         for i in range(2, len(CLOSES) - 1):
