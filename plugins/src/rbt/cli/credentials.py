@@ -28,6 +28,13 @@ ENV_NEW_PASSWORD = "RBT_CREDENTIALS_NEW_PASSWORD"
 app = typer.Typer(
     name="credentials",
     help="Venue API credentials: an encrypted store under $RBT_HOME, or RBT_CRED_* variables.",
+    epilog=(
+        "Environment (looked up before the store): RBT_CRED_<NAME>_API_KEY and "
+        "RBT_CRED_<NAME>_SECRET (both required), RBT_CRED_<NAME>_PASSWORD (passphrase) and "
+        "RBT_CRED_<NAME>_VENUE (optional); <NAME> is the credential name upper-cased with "
+        "'-' written '_'. RBT_CREDENTIALS_PASSWORD: the store password (else a prompt "
+        "without echo); RBT_CREDENTIALS_NEW_PASSWORD: the new one for rotate-password."
+    ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
