@@ -69,3 +69,27 @@ def test_paper_with_shadow_matches_exactly(
     executions = [r for r in rows if r["metric"] == "execution"]
     assert executions
     assert {r["value"] for r in executions} <= {"ok", "neither_filled"}
+
+
+def test_the_shadow_does_not_change_the_live_run(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    from rbt.live.engine import run_paper
+
+    common: dict[str, Any] = {
+        "start": "2016-01-04",
+        "end": "2016-04-29",
+        "bundle": "demo",
+        "capital_base": 1_000_000,
+    }
+    with_shadow, _ = run_with_shadow(
+        strategies["small"], ShadowBacktestEngine(), home=shadow_home, **common
+    )
+    other = RbtHome(tmp_path / "home")
+    other.root.mkdir(parents=True)
+    (other.root / "bundles").symlink_to(shadow_home.root / "bundles")
+    without = run_paper(strategies["small"], home=other, **common)
+    assert with_shadow.run_id == without.run_id
+    assert with_shadow.orders.equals(without.orders)
+    assert with_shadow.transactions.equals(without.transactions)
+    assert with_shadow.final_value == without.final_value

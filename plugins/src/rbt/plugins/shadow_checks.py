@@ -34,5 +34,5 @@ def rbt_register_shadow_checks() -> Iterator[Provider]:
         name="alignment_breaker",
         factory="rbt.shadow.breaker:AlignmentBreaker.from_settings",
         summary="halts trading below a match rate or above a slippage or fill-rate error",
-        capabilities={"breaker"},
+        capabilities=frozenset({"breaker"}),
     )
