@@ -296,3 +296,11 @@ def test_rbt_live_sandbox_finds_the_sandbox_through_its_file(
     code, err = sb.interrupt()
     assert code == 0, err
     assert not (home / "sandbox.json").exists()
+
+
+def test_the_sandbox_plugin_passes_the_packaging_checks() -> None:
+    from rbt.testing.packaging import run_packaging_checks
+
+    results = run_packaging_checks("sandbox")
+    assert [r.code for r in results if not r.passed] == []
+    assert {r.code for r in results} >= {"TC-P01", "TC-P02", "TC-P03", "TC-P05"}
