@@ -819,7 +819,8 @@ class LiveRun:
         self.engine.initialize()
         session.start()
         reconciler = Reconciler(self)
-        if self.watermark is not None and self.recovery == "journal":
+        if self.previous is not None and self.recovery == "journal":
+            # a restart (maybe before the first checkpoint): the journal has the books
             reconciler.restore_from_journal()
             if isinstance(self.broker, PaperBroker):
                 self.broker.resume(self.session.orders.open_orders())

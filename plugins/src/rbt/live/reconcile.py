@@ -353,8 +353,8 @@ class Reconciler:
         snapshot = self._snapshot()
         if self.baseline() is None:
             self._record_baseline(ts, self._positions(snapshot), "baseline")
-            if self.run.watermark is None:
-                return []
+            if self.run.previous is None:
+                return []  # a first start: nothing to reconcile yet
         problems = self._catch_up(ts)
         snapshot = self._snapshot()
         problems += self._compare(snapshot)
