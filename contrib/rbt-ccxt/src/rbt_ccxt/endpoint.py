@@ -143,7 +143,7 @@ def _point(client: Any, endpoint: VenueEndpoint, exchange_id: str) -> None:
         return
     if endpoint.mode == "live":
         return
-    rest = endpoint.urls.get("rest")
+    rest = endpoint.urls.get("rest") or endpoint.urls.get("url") or endpoint.urls.get("base")
     if not rest:
         raise ConfigError("a sandbox endpoint needs urls['rest'] (the simulator's base URL)")
     check_loopback(rest)
