@@ -222,3 +222,35 @@ def test_quiet_vendor_sdks_on_the_real_ccxt_clients() -> None:
     exchange = ccxt.binance({"verbose": True})
     assert quiet_vendor_sdks(exchange) is exchange
     assert exchange.verbose is False
+
+
+url_values = st.text(
+    alphabet=st.characters(codec="ascii", categories=["L", "N"], include_characters="-_.~%+/"),
+    min_size=8,
+    max_size=64,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(["apiKey", "api_key", "signature", "secret", "password", "token"]),
+    value=url_values,
+    before=st.sampled_from(["GET /api/v3/order?", "POST body: a=1&", "url=https://x/?"]),
+)
+def test_any_credential_parameter_value_is_masked(name: str, value: str, before: str) -> None:
+    # no registry: the shape alone hides the value, whatever it is
+    out = redact(f"{before}{name}={value}&recvWindow=5000", SecretRegistry())
+    assert f"{name}={MASK}&recvWindow=5000" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    header=st.sampled_from(["X-MBX-APIKEY", "x-mbx-apikey", "X-BAPI-SIGN", "Authorization"]),
+    value=url_values,
+    quote=st.sampled_from(["'", '"']),
+)
+def test_any_credential_header_value_is_masked(header: str, value: str, quote: str) -> None:
+    text = f"headers {{{quote}{header}{quote}: {quote}{value}{quote}, {quote}Host{quote}: 1}}"
+    out = redact(text, SecretRegistry())
+    assert f"{quote}{header}{quote}: {quote}{MASK}{quote}" in out
+    assert f"{quote}Host{quote}: 1" in out
