@@ -25,11 +25,7 @@ import pytest
 pytest.importorskip("rbt_ccxt")
 sim_testing = pytest.importorskip("rbt_venue_sim.testing")
 
-from rbt_venue_sim.pytest_plugin import loopback_only  # noqa: E402
-
 from tests.security.canary import CANARY, STORE_PASSWORD, leaks  # noqa: E402
-
-__all__ = ["loopback_only"]
 
 MINUTE_MS = 60_000
 N_BARS = 6
