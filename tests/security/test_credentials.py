@@ -194,3 +194,13 @@ def test_concurrent_writers_lose_no_entry(home: RbtHome) -> None:
 def test_an_empty_password_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="empty password"):
         CredentialStore.create(tmp_path / "credentials", Secret(""))
+
+
+def test_reading_credentials_is_logged_by_name_only(
+    home: RbtHome, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="rbt.security.credentials"):
+        resolve(home, "okx-sub", password=PASSWORD)
+    assert "credentials 'okx-sub' (okx) read from the store" in caplog.text
+    for value in (KEY, SECRET, PHRASE, PASSWORD.reveal()):
+        assert value not in caplog.text

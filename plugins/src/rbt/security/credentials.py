@@ -22,6 +22,7 @@ import fcntl
 import getpass
 import hashlib
 import json
+import logging
 import os
 import re
 import stat
@@ -66,6 +67,7 @@ __all__ = [
 ]
 
 ENV_PASSWORD = "RBT_CREDENTIALS_PASSWORD"
+_log = logging.getLogger(__name__)
 #: secret fields of an entry (ccxt's names); ``password`` is the optional passphrase
 FIELDS = ("apiKey", "secret", "password")
 REQUIRED = ("apiKey", "secret")
@@ -333,14 +335,14 @@ def lookup(home: RbtHome, name: str, *, password: Secret | None = None) -> Crede
     """
     validate_name(name)
     found = from_env(name)
+    if found is None and home.credentials.exists():
+        store = CredentialStore.load(home.credentials, password or store_password())
+        found = store.entries.get(name)
     if found is not None:
+        # the name and where it came from, never a value (reliability.md B.2.4)
+        _log.info("credentials %r (%s) read from the %s", name, found.venue, found.source)
         return found
     path = home.credentials
-    if path.exists():
-        store = CredentialStore.load(path, password or store_password())
-        found = store.entries.get(name)
-        if found is not None:
-            return found
     env = env_names(name)
     raise ConfigError(
         f"no credentials named {name!r} (in {path} or the environment): add them with "
