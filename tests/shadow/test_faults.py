@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from rbt.data.db import open_database
 from rbt.data.home import RbtHome
 from rbt.kernel.costs import BarSnapshot
@@ -191,3 +193,32 @@ def test_unloadable_strategy_fails_the_shadow_not_the_run(
     assert result.transactions.height > 0
     assert shadow.status()["state"] == "failed"
     assert "strategy file not found" in (shadow.failed or "")
+
+
+def test_a_restart_gives_a_failed_shadow_a_fresh_start(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    from rbt.kernel.clock import ClockEvent, ClockEventKind
+    from rbt.shadow.report import shadow_status
+
+    from .conftest import StopRun
+
+    home = _home(tmp_path, shadow_home)
+    broken = ShadowBacktestEngine(slippage=FailsAfter(3))
+
+    def stop(event: ClockEvent) -> bool:
+        return broken.failed is not None and event.kind is ClockEventKind.SESSION_END
+
+    with pytest.raises(StopRun):
+        run_with_shadow(strategies["every_bar"], broken, stop_after=stop, **_common(home))
+    db = open_database(home)
+    with db.connect() as conn:
+        (run_id,) = conn.exec_driver_sql("SELECT run_id FROM live_sessions").fetchone()
+    assert shadow_status(db, run_id)["state"] == "failed"
+    fresh = ShadowBacktestEngine(slippage="none")
+    result, _ = run_with_shadow(strategies["every_bar"], fresh, **_common(home))
+    status = shadow_status(db, result.run_id)
+    assert status["state"] == "completed"
+    assert status["error"] is not None  # the earlier failure stays on record
+    assert fresh.status()["metrics"]["match_rate"]["value"] == 1.0
+    assert len(load_rows(db, result.run_id, "shadow_started")) == 2

@@ -176,12 +176,13 @@ class ShadowBacktestEngine:
         except Exception as exc:  # the shadow must never stop the live run
             self._fail(0, exc)
             return
-        if self.store is not None:
+        if self.store is not None:  # written at every (re)start: a new shadow, a new state
             self.store.add(
-                self.portal.now if self.portal.now > -(2**62) else 0,
+                max(0, self.store.high_water or 0),
                 "shadow_started",
                 self.mode,
                 {"checks": [c.name for c in self.checks], "thresholds": self._thr_json()},
+                force=True,
             )
 
     def _compose(self, run: Any) -> None:
@@ -414,7 +415,7 @@ class ShadowBacktestEngine:
             return
         trip = store.stored_event("trip")
         reset = store.stored_event("breaker_reset")
-        outstanding = trip is not None and (reset is None or reset["ts"] < trip["ts"])
+        outstanding = trip is not None and (reset is None or reset["id"] < trip["id"])
         state = getattr(self.run.session, "trading_state", ACTIVE)
         if outstanding and state == HALTED:
             assert trip is not None

@@ -23,6 +23,7 @@ from rbt.shadow.store import load_rows
 
 __all__ = ["render_html", "shadow_status", "write_html"]
 
+_EVENTS = ("trip", "breaker_reset", "shadow_failed", "shadow_started")
 _SERIES = ("match_rate", "slippage_error_bps", "fill_rate_error", "commission_error_bps")
 
 
@@ -47,7 +48,10 @@ def shadow_status(db: Any, run_id: str) -> dict[str, Any]:
     if not rows:
         raise LookupError(f"run {run_id!r} has no shadow metrics (was the shadow on?)")
     latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    for row in rows:  # series: the latest in time; events (trip, reset, ...): as written
+        seen = latest.get(row["metric"])
+        if row["metric"] in _EVENTS and seen is not None and seen["id"] > row["id"]:
+            continue
         latest[row["metric"]] = row
     with db.connect() as conn:
         session = conn.execute(
@@ -61,8 +65,8 @@ def shadow_status(db: Any, run_id: str) -> dict[str, Any]:
     reset = latest.get("breaker_reset")
     failed = latest.get("shadow_failed")
     started = latest.get("shadow_started")
-    outstanding = trip is not None and (reset is None or reset["ts"] < trip["ts"])
-    if failed is not None and (started is None or failed["ts"] >= started["ts"]):
+    outstanding = trip is not None and (reset is None or reset["id"] < trip["id"])
+    if failed is not None and (started is None or failed["id"] > started["id"]):
         state = "failed"
     elif outstanding:
         state = "tripped"

@@ -55,17 +55,17 @@ class ShadowStore:
         commit()
 
     def latest(self, metric: str) -> dict[str, Any] | None:
-        """The latest stored row of ``metric`` (ts, value, details), or None."""
+        """The last written row of ``metric`` (id, ts, value, details), or None."""
         row = self.conn.execute(
             sa.text(
-                "SELECT ts, value, details FROM alignment_metrics WHERE run_id = :r AND "
-                "metric = :m ORDER BY ts DESC, id DESC LIMIT 1"
+                "SELECT id, ts, value, details FROM alignment_metrics WHERE run_id = :r AND "
+                "metric = :m ORDER BY id DESC LIMIT 1"
             ),
             {"r": self.run_id, "m": metric},
         ).fetchone()
         if row is None:
             return None
-        return {"ts": row[0], "value": row[1], "details": json.loads(row[2])}
+        return {"id": row[0], "ts": row[1], "value": row[2], "details": json.loads(row[3])}
 
     def stored_event(self, metric: str) -> dict[str, Any] | None:
         """The latest ``trip`` / ``breaker_reset`` / ``shadow_failed`` row at start-up."""
@@ -98,8 +98,8 @@ class ShadowStore:
 
 
 def load_rows(db: Engine, run_id: str, metric: str | None = None) -> list[dict[str, Any]]:
-    """A run's rows in time order (details parsed)."""
-    query = "SELECT ts, metric, value, details FROM alignment_metrics WHERE run_id = :r"
+    """A run's rows in time order (details parsed; ``id`` orders them as written)."""
+    query = "SELECT id, ts, metric, value, details FROM alignment_metrics WHERE run_id = :r"
     params: dict[str, Any] = {"r": run_id}
     if metric is not None:
         query += " AND metric = :m"
@@ -108,12 +108,13 @@ def load_rows(db: Engine, run_id: str, metric: str | None = None) -> list[dict[s
         rows = conn.execute(sa.text(query + " ORDER BY ts, id"), params).fetchall()
     return [
         {
+            "id": row_id,
             "ts": ts,
             "metric": name,
             "value": None if value == "" else value,
             "details": json.loads(details),
         }
-        for ts, name, value, details in rows
+        for row_id, ts, name, value, details in rows
     ]
 
 
