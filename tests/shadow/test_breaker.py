@@ -134,6 +134,12 @@ def test_growing_slippage_trips_halts_and_survives_restart(
     assert len(load_rows(db, result.run_id, "trip")) == 1
     assert {o["status"] for o in _orders_after(db, trips[0]["ts"])} == {"denied"}
     assert _filled_after(db, trips[0]["ts"] + 86_400 * 10**9) == 0
+    # the HTML report names the trip and its orders
+    from rbt.shadow.report import render_html
+
+    page = render_html(db, result.run_id)
+    assert "Breaker tripped" in page
+    assert slip["orders"][0]["live"] in page
     # the series continued: one checkpoint per session, no duplicate timestamps
     rates = [r["ts"] for r in load_rows(db, result.run_id, "match_rate")]
     assert rates == sorted(set(rates))

@@ -178,6 +178,27 @@ def test_slippage_error_is_signed_by_side() -> None:
     assert buy.fill_rate_error == 0
 
 
+@settings(max_examples=80, deadline=None)
+@given(
+    live=st.integers(1, 10**6),
+    shadow=st.integers(1, 10**6),
+    qty=st.integers(1, 1000),
+    side=st.sampled_from([1, -1]),
+)
+def test_slippage_sign_and_size(live: int, shadow: int, qty: int, side: int) -> None:
+    amount = str(qty * side)
+    sample = sample_of(
+        done(L("a", 1, amount, 1), str(Decimal(live) / 100)),
+        done(S("x", 1, amount, 1), str(Decimal(shadow) / 100)),
+        2,
+    )
+    assert sample.slippage_bps is not None
+    worse = (live - shadow) * side  # > 0: live paid more on a buy / got less on a sell
+    assert (sample.slippage_bps > 0) == (worse > 0)
+    assert sample.slippage_bps == pytest.approx(worse / shadow * 1e4)
+    assert sample.fill_rate_error == 0
+
+
 def test_fill_rate_and_commission_errors() -> None:
     partial = sample_of(
         done(L("a", 1, "10", 1), "100", "8", commission=Decimal("0.8")),
