@@ -219,6 +219,20 @@ def test_interactive_prompts_do_not_echo(tmp_path: Path) -> None:
         assert value.encode() not in seen  # typed, never echoed
     listed = _rbt(tmp_path, "list", "--json")
     assert [r["name"] for r in json.loads(listed.stdout)] == ["main"]
+    # an existing store asks for its password once
+    code, seen = _in_terminal(
+        ["credentials", "add", "second", "--venue", "okx", "--home", str(tmp_path)],
+        {
+            b"API key: ": b"k-5678\n",
+            b"API secret: ": b"s-5678\n",
+            b"(empty if the venue has none): ": b"p-5678\n",
+            b"Credential store password: ": PASSWORD.encode() + b"\n",
+        },
+    )
+    assert code == 0, seen
+    assert b"(again)" not in seen
+    listed = _rbt(tmp_path, "list", "--json")
+    assert [r["name"] for r in json.loads(listed.stdout)] == ["main", "second"]
     mismatch, seen = _in_terminal(
         ["credentials", "add", "x", "--venue", "binance", "--home", str(tmp_path / "other")],
         {

@@ -78,37 +78,29 @@ def add(
 ) -> None:
     """Store credential NAME for VENUE, encrypted (prompts for the values without echo)."""
     from rbt.kernel.errors import ConfigError
-    from rbt.security.credentials import (
-        Credential,
-        CredentialStore,
-        env_names,
-        store_lock,
-        store_password,
-        validate_name,
-        validate_venue,
-    )
-    from rbt.security.credentials import (
-        from_env as env_credential,
-    )
+    from rbt.security import credentials as creds
 
-    validate_name(name)
-    validate_venue(venue)
+    creds.validate_name(name)
+    creds.validate_venue(venue)
     if from_env and from_stdin:
         raise ConfigError("--from-env and --stdin exclude each other")
     if from_env:
-        found = env_credential(name)
+        found = creds.from_env(name)
         if found is None:
-            names = env_names(name)
+            names = creds.env_names(name)
             raise ConfigError(f"--from-env: set {names['apiKey']} and {names['secret']}")
         secrets = dict(found.secrets)
     else:
         secrets = _read_stdin() if from_stdin else _prompt_values()
     path = _home(home).credentials
-    with store_lock(path):
+    with creds.store_lock(path):
         creating = not path.exists()
-        password = store_password(confirm=creating, prompt="New credential store password")
-        store = CredentialStore.open_or_create(path, password)
-        credential = Credential(name, venue, secrets, "store")
+        password = creds.store_password(
+            confirm=creating,
+            prompt="New credential store password" if creating else "Credential store password",
+        )
+        store = creds.CredentialStore.open_or_create(path, password)
+        credential = creds.Credential(name, venue, secrets, "store")
         store.add(credential, replace=replace)
         store.save()
     if as_json:
