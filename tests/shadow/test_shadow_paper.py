@@ -34,7 +34,7 @@ def test_paper_with_shadow_matches_exactly(
     spec, params = CASES[name]
     strategy = strategies.get(spec) or Path(spec)
     shadow = ShadowBacktestEngine()
-    result, _run = run_with_shadow(
+    result, run = run_with_shadow(
         strategy,
         shadow,
         start="2016-01-04",
@@ -58,6 +58,10 @@ def test_paper_with_shadow_matches_exactly(
     shadow_value = shadow.ledger.cash + shadow.ledger.positions_value()
     assert shadow_value == result.final_value
     assert len(shadow.session.fills) == result.transactions.height
+    # memory stays bounded: finished orders are dropped once the checks had them
+    open_live = [o.id for o in run.session.orders if o.is_open]
+    assert sorted(shadow.live.open_ids()) == sorted(open_live)
+    assert shadow.live.tracked == len(open_live)
     rows = load_rows(open_database(shadow_home), result.run_id)
     kinds = {r["metric"] for r in rows}
     assert "trip" not in kinds

@@ -10,6 +10,7 @@ snapshots: the orders decided since the last call, and the orders that stopped w
 from __future__ import annotations
 
 import enum
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +21,10 @@ from rbt.kernel.model import Fill, Order, OrderStatus
 from rbt.kernel.numeric import ZERO
 from rbt.kernel.session import Session
 
-__all__ = ["OrderRecord", "Recorder", "Side"]
+__all__ = ["RETIRED_MAX", "OrderRecord", "Recorder", "Side"]
+
+#: finished order ids remembered (to ignore their late reports) before the oldest go
+RETIRED_MAX = 100_000
 
 
 class Side(enum.Enum):
@@ -115,7 +119,10 @@ class Recorder:
         self._status: dict[str, tuple[str, str]] = {}
         self._new: list[str] = []
         self._closed: list[str] = []
-        self._done: set[str] = set()
+        self._closing: set[str] = set()  # closed since the last drain
+        # finished and handed out: forgotten (bounded memory for long live runs); a late
+        # report of one of them (a fill after a cancel) is ignored
+        self._retired: OrderedDict[str, None] = OrderedDict()
         self._inbox: list[tuple[Order, Fill | None, int]] = []
         session.bus.subscribe(OrderUpdated, self._on_update)
         session.bus.subscribe(OrderFilled, self._on_fill)
@@ -135,6 +142,8 @@ class Recorder:
             return
         for order, fill, bar in inbox:
             oid = order.id
+            if oid in self._retired:
+                continue
             if oid not in self._intents:
                 if self.since is not None and order.created < self.since:
                     continue  # decided before a restart
@@ -144,8 +153,8 @@ class Recorder:
             if fill is not None:
                 self._book(self._books[oid], fill)
             self._status[oid] = (order.status.value, order.reason)
-            if not order.status.is_open and oid not in self._done:
-                self._done.add(oid)
+            if not order.status.is_open and oid not in self._closing:
+                self._closing.add(oid)
                 self._closed.append(oid)
         inbox.clear()
 
@@ -200,7 +209,7 @@ class Recorder:
             commission=book.commission,
             ref_price=ref,
             volume_share=share,
-            closed_bar=self.bar if oid in self._done else None,
+            closed_bar=self.bar if oid in self._closing else None,
         )
 
     def drain(self) -> tuple[tuple[OrderRecord, ...], tuple[OrderRecord, ...]]:
@@ -208,11 +217,23 @@ class Recorder:
         self._process()
         new = tuple(self._intents[oid] for oid in self._new)
         closed = tuple(self.record(oid) for oid in self._closed)
+        for oid in self._closed:
+            del self._intents[oid], self._books[oid]
+            self._status.pop(oid, None)
+            self._retired[oid] = None
+        while len(self._retired) > RETIRED_MAX:
+            self._retired.popitem(last=False)
         self._new.clear()
         self._closed.clear()
+        self._closing.clear()
         return new, closed
+
+    @property
+    def tracked(self) -> int:
+        """Orders held in memory (finished ones are dropped once handed out)."""
+        return len(self._intents)
 
     def open_ids(self) -> list[str]:
         """Ids of orders still working."""
         self._process()
-        return [oid for oid in self._intents if oid not in self._done]
+        return [oid for oid in self._intents if oid not in self._closing]
