@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rbt.data.db import dispose_all, open_database
 from rbt.data.home import RbtHome
@@ -98,21 +100,26 @@ def reference(
     return summary, _books(home.root), _venue(home.root)
 
 
-# kill points: after k fills were journaled (mid-replay), and right after the n-th
-# intent commit, before the order reached the venue (fault injection in the process)
-POINTS = [("fills", 5), ("fills", 40), ("fills", 75), ("intent", 1), ("intent", 30)]
-
-
+# kill points, chosen by hypothesis (derandomized): after k fills were journaled
+# (mid-replay), or right after the n-th intent commit, before the order reached the venue
+# (fault injection in the process)
 @pytest.mark.slow
-@pytest.mark.parametrize(("kind", "at"), POINTS)
+@settings(
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(kind=st.sampled_from(["fills", "intent"]), at=st.integers(1, 75))
 def test_sigkill_mid_replay_then_restart_finishes_exactly(
     kind: str,
     at: int,
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     small_strategy: Path,
     reference: tuple,
     demo_home: RbtHome,
 ) -> None:
+    tmp_path = tmp_path_factory.mktemp("crash")
     home = make_home(tmp_path / "home", demo_home)
     db = home.root / "rbt.sqlite"
     if kind == "fills":
