@@ -222,3 +222,51 @@ def test_a_restart_gives_a_failed_shadow_a_fresh_start(
     assert status["error"] is not None  # the earlier failure stays on record
     assert fresh.status()["metrics"]["match_rate"]["value"] == 1.0
     assert len(load_rows(db, result.run_id, "shadow_started")) == 2
+
+
+class CountsOrders:
+    """A third-party check: how many orders each side decided (a plugin's provider)."""
+
+    name = "mine.order_count"
+
+    def __init__(self, settings: object) -> None:
+        self.live = self.shadow = 0
+
+    def observe(self, observation: Observation) -> Sequence[Measurement]:
+        self.live += len(observation.live_new)
+        self.shadow += len(observation.shadow_new)
+        if not (observation.live_new or observation.shadow_new):
+            return ()
+        return (
+            Measurement(
+                check=self.name,
+                metric="order_count_gap",
+                value=float(self.live - self.shadow),
+                samples=self.live + self.shadow,
+            ),
+        )
+
+
+def test_a_plugin_check_runs_beside_the_built_ins(
+    tmp_path: Path, shadow_home: RbtHome, strategies: dict[str, Path]
+) -> None:
+    from rbt.kernel import hookimpl
+    from rbt.kernel.registry import Provider, ProviderKind
+    from rbt.plugins import plugin_manager
+
+    class Mine:
+        @hookimpl
+        def rbt_register_shadow_checks(self) -> Any:
+            yield Provider(
+                kind=ProviderKind.SHADOW_CHECK, name="mine.order_count", factory=CountsOrders
+            )
+
+    home = _home(tmp_path, shadow_home)
+    shadow = ShadowBacktestEngine(manager=plugin_manager(plugins=[("mine", Mine())]))
+    run_with_shadow(strategies["every_bar"], shadow, **_common(home))
+    names = [c.name for c in shadow.checks]
+    assert names[-1] == "alignment_breaker"  # breakers last, after the plugin's check
+    assert "mine.order_count" in names
+    gap = shadow.status()["metrics"]["order_count_gap"]
+    assert gap["value"] == 0.0
+    assert gap["samples"] > 0

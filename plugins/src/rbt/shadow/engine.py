@@ -126,6 +126,8 @@ class ShadowBacktestEngine:
     :param window_bars: signal matching window in bars (0: the same bar).
     :param mode: ``paper``, ``live`` or ``sandbox`` (default: the live run's, else paper).
     :param options: extra options handed to check factories.
+    :param manager: the plugin manager to find check providers in (default: the built-ins
+        plus installed plugins).
     """
 
     name = "shadow"
@@ -142,8 +144,10 @@ class ShadowBacktestEngine:
         window_bars: int = 0,
         mode: str | None = None,
         options: Mapping[str, Any] | None = None,
+        manager: Any = None,
     ) -> None:
         self.strategy_spec = strategy
+        self._manager = manager
         self._checks_given = list(checks) if checks is not None else None
         self._thresholds = thresholds
         self._commission = commission
@@ -192,7 +196,7 @@ class ShadowBacktestEngine:
         from rbt.api.runner import resolve_model
         from rbt.plugins import plugin_manager
 
-        pm = plugin_manager()
+        pm = self._manager or plugin_manager()
         live_session = run.session
         live_engine = getattr(run, "engine", None)
         self.mode = self.mode or str(getattr(run, "mode", "paper"))
