@@ -63,7 +63,12 @@ def test_compose_by_plugin_name_and_status(
     url = "http://127.0.0.1:5002"
     plugin.add(url, tmp_path)
     home.root.mkdir(parents=True)
-    (home.root / "sandbox.json").write_text(json.dumps({"rest": url, "ws": "ws://127.0.0.1:5002"}))
+    canary = "canary-secret-9f1c"
+    (home.root / "sandbox.json").write_text(
+        json.dumps(
+            {"rest": url, "ws": "ws://127.0.0.1:5002", "api_key": "sim-key", "secret": canary}
+        )
+    )
     manager = plugin_manager(plugins=[("venue-test", plugin.register())])
     endpoint = venue_endpoint(home, "sandbox")
     run = compose_live(
@@ -85,6 +90,9 @@ def test_compose_by_plugin_name_and_status(
         run.close()
         plugin.venues[url].close()
     assert plugin.endpoints == [endpoint]
+    assert endpoint.credentials["secret"].reveal() == canary
+    for path in home.root.rglob("*.sqlite*"):  # never a secret in the database
+        assert canary.encode() not in path.read_bytes(), path
     assert run.mode == "sandbox"
     assert result.orders.height > 0
     assert result.trading_state == "ACTIVE"

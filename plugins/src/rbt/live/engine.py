@@ -315,7 +315,7 @@ class LiveRun:
             account = self.mode
             connection = {
                 "mode": self.mode,
-                "urls": dict(endpoint.urls) if endpoint is not None else {},
+                "urls": _public_urls(endpoint.urls) if endpoint is not None else {},
                 "symbols": list(symbols),
             }
         self.live_broker = live_broker if isinstance(live_broker, LiveBroker) else None
@@ -634,6 +634,21 @@ class LiveRun:
 def _stream_status(outcome: str) -> str:
     # a stream that ended is not a finished strategy: the same command resumes it
     return "stopped" if outcome == "completed" else outcome
+
+
+def _public_urls(urls: Mapping[str, str]) -> dict[str, str]:
+    """URLs as recorded in ``broker_connections``: no user info, query or fragment (never
+    a secret in the database, even one pasted into a URL)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    out = {}
+    for role, url in urls.items():
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        out[role] = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return out
 
 
 def _utc_today() -> dt.date:
