@@ -165,13 +165,25 @@ class CcxtBroker:
         self._watermark_ms = 0
 
     # ---------------------------------------------------------------- plumbing
-    def _call(self, what: str, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
-        """One REST call through the limiter; reads are retried, writes never."""
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., T],
+        *args: Any,
+        write: bool = False,
+        max_wait: float | None = None,
+    ) -> T:
+        """One REST call through the limiter; reads are retried, writes never.
+
+        ``max_wait``: the longest back-off to sit out before sending (default: none for a
+        write, 60 s for a read); longer raises :class:`RateLimitedError`, nothing sent.
+        """
         import ccxt
 
         attempts = 1 if write else self.read_retries + 1
+        wait_limit = max_wait if max_wait is not None else (0.0 if write else 60.0)
         for attempt in range(attempts):
-            self.limiter.acquire(WEIGHTS.get(what, 1), max_wait=0.0 if write else 60.0)
+            self.limiter.acquire(WEIGHTS.get(what, 1), max_wait=wait_limit)
             with self._lock:
                 try:
                     result = fn(*args)
@@ -325,9 +337,14 @@ class CcxtBroker:
             # Binance refuses a client id only while its order is open: an id whose order
             # already filled (a restart re-deciding a bar) would become a second order
             try:
-                existing = self._fetch_by_client_id(order.id, venue_asset.symbol)
-            except (BrokerConnectionError, RateLimitedError) as exc:
-                self._emit(t, OrderEventKind.REJECT, now, f"NOT_SENT: {exc}")
+                # a back-off is not sat out here: the order is refused, nothing sent
+                existing = self._fetch_by_client_id(order.id, venue_asset.symbol, max_wait=0.0)
+            except RateLimitedError as exc:
+                self._emit(t, OrderEventKind.REJECT, now, f"RATE_LIMITED: not sent ({exc})")
+                return
+            except BrokerConnectionError as exc:
+                code = "CLOCK_SKEW" if "InvalidNonce" in str(exc) else "NOT_SENT"
+                self._emit(t, OrderEventKind.REJECT, now, f"{code}: {exc}")
                 return
             if existing is not None:
                 log.warning(
@@ -568,16 +585,26 @@ class CcxtBroker:
         if order is not None:
             self._apply_rest_order(t, order)
 
-    def _fetch_by_client_id(self, cid: str, symbol: str) -> dict[str, Any] | None:
+    def _fetch_by_client_id(
+        self, cid: str, symbol: str, *, max_wait: float | None = None
+    ) -> dict[str, Any] | None:
         import ccxt
 
         try:
             result: dict[str, Any] = self._call(
                 "fetch_order",
                 lambda: self.client.fetch_order(None, symbol, {"origClientOrderId": cid}),
+                max_wait=max_wait,
             )
         except ccxt.OrderNotFound:
             return None
+        except ccxt.InvalidNonce as exc:
+            with contextlib.suppress(ClockSkewError):
+                self.sync_clock()
+            raise BrokerConnectionError(
+                f"{self.name}: lookup of {cid}: {describe(exc)} (clock offset measured again)",
+                venue=self.name,
+            ) from None
         except ccxt.DDoSProtection as exc:
             raise RateLimitedError(
                 f"{self.name}: lookup: {describe(exc)}", venue=self.name
@@ -832,9 +859,9 @@ class CcxtBroker:
         for symbol, infos in rows.items():
             for info in infos:
                 cid = self._by_venue_id.get((symbol, str(info["orderId"])))
-                t = self._orders.get(cid) if cid is not None else None
-                if t is not None:
-                    self._apply_trade_row(t, info)
+                owner = self._orders.get(cid) if cid is not None else None
+                if owner is not None:
+                    self._apply_trade_row(owner, info)
         for cid, order in states.items():
             if order is not None:
                 self._apply_rest_order(self._orders[cid], order)
@@ -875,7 +902,7 @@ class CcxtBroker:
                 price=Decimal(str(info["L"])),
                 fee=Decimal(str(info.get("n") or "0")),
                 fee_asset=str(info.get("N") or ""),
-                ts=int(info.get("T") or info.get("E")) * MS,
+                ts=int(info.get("T") or info.get("E") or 0) * MS,
             )
         if cumulative > t.filled:
             # ccxt folds several reports of one order into one update: fetch what we missed

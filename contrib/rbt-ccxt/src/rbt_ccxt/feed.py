@@ -88,7 +88,8 @@ class CcxtBarStream:
             self._offset_ms = int(server) - time.time_ns() // MS
             pending: dict[str, list[Any]] = {}
             last_end: dict[str, int] = {}
-            closed: list[tuple[int, int, str, Bar]] = []  # a heap in bar-end order
+            # a heap in bar-end order: (end, symbol index, when it closed, symbol, bar)
+            closed: list[tuple[int, int, float, str, Bar]] = []
             order = {s: i for i, s in enumerate(self.symbols)}
             tasks = [
                 asyncio.create_task(self._watch(pro, s, queue, last_end)) for s in self.symbols
@@ -106,7 +107,9 @@ class CcxtBarStream:
                 else:
                     symbol, candle = getter.result()
                     for bar in self._accept(symbol, candle, pending, last_end):
-                        heapq.heappush(closed, (bar.end, order[symbol], symbol, bar))
+                        heapq.heappush(
+                            closed, (bar.end, order[symbol], time.monotonic(), symbol, bar)
+                        )
                 now_ns = self._venue_ms() * MS
                 grace_ns = int(self.grace * 1e9)
                 for symbol in list(pending):  # the grace rule closes the open candle
@@ -114,15 +117,20 @@ class CcxtBarStream:
                     if now_ns >= bar.end + grace_ns:
                         del pending[symbol]
                         last_end[symbol] = bar.end
-                        heapq.heappush(closed, (bar.end, order[symbol], symbol, bar))
+                        heapq.heappush(
+                            closed, (bar.end, order[symbol], time.monotonic(), symbol, bar)
+                        )
                 # release in bar-end order: a bar goes once no symbol can still close an
                 # earlier one (each is known up to its open candle), or after the grace
                 known = min(
                     (int(pending[s][0]) * MS if s in pending else last_end.get(s, -1))
                     for s in self.symbols
                 )
-                while closed and (closed[0][0] <= known or now_ns >= closed[0][0] + grace_ns):
-                    _, _, symbol, bar = heapq.heappop(closed)
+                # (or ``grace`` seconds after it closed: a symbol without trades gives no bar)
+                while closed and (
+                    closed[0][0] <= known or time.monotonic() >= closed[0][2] + self.grace
+                ):
+                    _, _, _, symbol, bar = heapq.heappop(closed)
                     if self.until is not None and bar.end > self.until:
                         continue
                     yield symbol, bar

@@ -37,7 +37,7 @@ def rbt_register_brokers() -> Iterator[Provider]:
             factory=f"rbt_ccxt.broker:{exchange}_broker",
             summary=f"{exchange} spot through the unmodified ccxt client (REST + ccxt.pro "
             "user-data stream)",
-            capabilities=BROKER_CAPABILITIES,
+            capabilities=set(BROKER_CAPABILITIES),
         )
 
 

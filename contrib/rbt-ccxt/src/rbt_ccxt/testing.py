@@ -229,7 +229,8 @@ def write_path(tmp_path: Path, closes: list[int], *, fee: str = "0") -> tuple[Pa
     in the base asset, so with fees the venue's position trails the fills (see README)."""
     now_min = int(time.time() // 60) * MINUTE_MS
     start = now_min - (len(closes) + 30) * MINUTE_MS
-    bars, prev = [], closes[0]
+    bars: list[list[str]] = []
+    prev = closes[0]
     for c in closes:
         bars.append(
             [

@@ -1,5 +1,6 @@
 """Scenario 2 (reliability.md §E): a submit whose outcome is unknown is resolved by client
-id, never resent; a deliberate resubmit with the same client id is refused as a duplicate."""
+id, never resent; a deliberate resubmit with the same client id is not sent again (and the
+venue would refuse it as a duplicate)."""
 
 from __future__ import annotations
 
@@ -71,12 +72,21 @@ def test_reset_after_accept_then_a_deliberate_resubmit_is_a_duplicate(sim):
     assert venue is not None
     assert venue.status == "open"
     assert log.order(order.id).status is OrderStatus.ACCEPTED
-    # an operator resubmits on purpose with the same client id: the venue refuses it
+    # a deliberate resubmit with the same client id: the adapter finds it at the venue and
+    # does not send it again
     again = EventLog()
     broker.connect(again)
     retry = again.new_order(btc, "0.01", limit=limit, order_id=order.id)
     broker.submit(retry)
-    assert again.order(order.id).status is OrderStatus.REJECTED
-    assert "Duplicate order" in again.order(order.id).reason
+    assert again.order(order.id).status is OrderStatus.ACCEPTED
+    assert len(_posts(sim)) == 1
+    # and were it sent (the check switched off), the venue refuses the duplicate
+    raw = broker_for(sim, check_client_ids=False)
+    third = EventLog()
+    raw.connect(third)
+    (btc,) = raw.instruments()
+    raw.submit(third.new_order(btc, "0.01", limit=limit, order_id=order.id))
+    assert third.order(order.id).status is OrderStatus.REJECTED
+    assert "Duplicate order" in third.order(order.id).reason
     open_orders = sim.state()["open_orders"]["main"]
     assert [o["clientOrderId"] for o in open_orders] == [order.id]

@@ -36,7 +36,8 @@ def test_a_burst_is_waited_out_and_reads_retried(venue_sim_factory):
 
 def test_a_write_during_a_back_off_is_refused_before_the_network(venue_sim_factory):
     sim = venue_sim_factory(symbols=["BTC/USDT"], args=["--ban-after", "2"])
-    broker = broker_for(sim)
+    # without the client-id check the placement itself meets the 429
+    broker = broker_for(sim, check_client_ids=False)
     log = EventLog()
     broker.connect(log)
     (btc,) = broker.instruments()
@@ -52,6 +53,20 @@ def test_a_write_during_a_back_off_is_refused_before_the_network(venue_sim_facto
     assert len(posts) == 1
     assert 418 not in _statuses(sim)
     assert broker.lookup(first.id) is None  # waited out the back-off, then resolved
+    assert 418 not in _statuses(sim)
+
+
+def test_the_client_id_check_during_a_back_off_sends_nothing(venue_sim_factory):
+    sim = venue_sim_factory(symbols=["BTC/USDT"], args=["--ban-after", "2"])
+    broker = broker_for(sim)
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    sim.add_fault("rate_limit", seconds=3)
+    order = log.new_order(btc, "0.01")
+    broker.submit(order)  # the lookup before sending meets the 429: refused, not sent
+    assert log.order(order.id).reason_code == "RATE_LIMITED"
+    assert [r for r in sim.requests() if r["method"] == "POST"] == []
     assert 418 not in _statuses(sim)
 
 
