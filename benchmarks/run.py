@@ -573,6 +573,10 @@ def _targets(rows: list[dict], startup: dict | None) -> list[tuple[str, str, str
     return out
 
 
+def _ratio(x: float) -> str:
+    return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+
+
 def _peer_row(r: dict, p: dict) -> str:
     """One markdown row of the same-run peer table."""
 
@@ -587,7 +591,7 @@ def _peer_row(r: dict, p: dict) -> str:
         p["engine"],
         num("run_s", ".3f"),
         fmt_rate(rate) if rate else "–",
-        f"{r['rate'] / rate:.1f}" if rate else "–",
+        _ratio(r["rate"] / rate) if rate else "–",
         num("process_wall_s", ".1f"),
         num("user_s", ".1f"),
         num("peak_rss_mb", ".0f"),
@@ -627,7 +631,7 @@ def write_doc(
     a("## Reproduce")
     a("")
     a("```sh")
-    a("nox -s bench                    # = benchmarks/run.py S M L MIN --peers  (~15 min)")
+    a("nox -s bench                    # = benchmarks/run.py S M L MIN --peers  (~20 min here)")
     a(f"uv run python benchmarks/run.py {scs}{' --peers' if same_run else ''}")
     a("```")
     a("")
