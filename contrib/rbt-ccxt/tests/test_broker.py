@@ -149,3 +149,46 @@ def test_snapshot_and_fills_since(sim):
             sorted(fills, key=lambda f: f.id), sorted(log.fills, key=lambda f: f.id), strict=True
         )
     )
+
+
+def test_refused_credentials_never_show_the_secret(venue_sim_factory, caplog):
+    import logging
+
+    from rbt_ccxt.broker import CcxtBroker
+    from rbt_ccxt.limiter import VenueRateLimiter
+
+    from rbt.kernel.broker import VenueEndpoint
+    from rbt.kernel.secrets import Secret
+
+    sim = venue_sim_factory(symbols=["BTC/USDT"])
+    canary = "CANARY-secret-9f8e7d"
+    endpoint = VenueEndpoint(
+        mode="sandbox",
+        urls={"rest": sim.base_url},
+        credentials={"apiKey": Secret(sim.api_key), "secret": Secret(canary)},
+    )
+    broker = CcxtBroker(endpoint, symbols=["BTC/USDT"], limiter=VenueRateLimiter("canary"))
+    log = EventLog()
+    with caplog.at_level(logging.DEBUG):
+        broker.connect(log)
+        (btc,) = broker.instruments()
+        order = log.new_order(btc, "0.01")
+        broker.submit(order)  # the lookup before sending is refused (-1022): not sent
+    final = log.order(order.id)
+    assert final.status is OrderStatus.REJECTED
+    assert canary not in final.reason
+    assert "signature=" not in final.reason
+    assert canary not in caplog.text
+    assert canary not in repr(broker.endpoint)
+    assert broker.client.verbose is False
+
+
+def test_a_sandbox_endpoint_must_be_loopback():
+    from rbt_ccxt.broker import CcxtBroker
+
+    from rbt.kernel.broker import VenueEndpoint
+    from rbt.kernel.errors import ConfigError
+
+    for url in ("https://api.binance.com", "http://10.0.0.5:8080"):
+        with pytest.raises(ConfigError, match="not a loopback address"):
+            CcxtBroker(VenueEndpoint(mode="sandbox", urls={"rest": url}), symbols=["BTC/USDT"])

@@ -164,3 +164,43 @@ def test_feed_yields_closed_bars_in_order(venue_sim_factory, path):
     ]
     assert btc[0].close == Decimal(50000 + 10 * 1500 + 5)
     assert all(type(b.close) is Decimal for b in btc)
+
+
+def test_feed_catches_up_after_its_socket_drops(venue_sim_factory, path):
+    sim = venue_sim_factory(symbols=["BTC/USDT", "ETH/USDT"], path=path)
+    stream = CcxtBarStream(
+        sandbox_endpoint(sim), symbols=["BTC/USDT"], interval="1m", grace=0.5, backoff=(0.05, 0.2)
+    )
+
+    async def main():
+        got = []
+        agen = stream.bars()
+
+        async def drive():
+            for _ in range(500):
+                subs = {
+                    s for c in (await asyncio.to_thread(sim.state))["clients"] for s in c["streams"]
+                }
+                if "btcusdt@kline_1m" in subs:
+                    break
+                await asyncio.sleep(0.02)
+            await asyncio.to_thread(sim.advance, 1)
+            while not got:
+                await asyncio.sleep(0.02)
+            # the market socket drops; two bars close while it cannot reconnect
+            await asyncio.to_thread(sim.close_sockets, "market", refuse_seconds=1.0)
+            await asyncio.to_thread(sim.advance, 2)
+
+        driver = asyncio.create_task(drive())
+        async for _symbol, bar in agen:
+            got.append(bar)
+            if len(got) == 3:
+                break
+        await stream.aclose()
+        await agen.aclose()
+        await driver
+        return got
+
+    bars = asyncio.run(asyncio.wait_for(main(), 60))
+    assert stream.reconnects >= 1
+    assert [b.end for b in bars] == [(START + (1501 + i) * MINUTE) * 1_000_000 for i in range(3)]

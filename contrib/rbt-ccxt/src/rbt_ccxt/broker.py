@@ -48,7 +48,9 @@ import attrs
 
 from rbt.kernel.broker import AccountSnapshot, BrokerEvents, VenueEndpoint, VenueOrder
 from rbt.kernel.errors import (
+    AuthenticationError,
     BrokerConnectionError,
+    BrokerError,
     ConfigError,
     InvalidTransitionError,
     OrderOutcomeUnknownError,
@@ -220,6 +222,8 @@ class CcxtBroker:
             raise BrokerConnectionError(
                 f"{self.name}: {what} failed: {describe(exc)}", venue=self.name
             ) from None
+        except ccxt.BaseError as exc:  # never chained: ccxt's messages quote signed URLs
+            raise _venue_error(self.name, what, exc) from None
 
     def _ready(self) -> None:
         """Markets loaded and the clock offset measured (once)."""
@@ -345,6 +349,9 @@ class CcxtBroker:
             except BrokerConnectionError as exc:
                 code = "CLOCK_SKEW" if "InvalidNonce" in str(exc) else "NOT_SENT"
                 self._emit(t, OrderEventKind.REJECT, now, f"{code}: {exc}")
+                return
+            except BrokerError as exc:
+                self._emit(t, OrderEventKind.REJECT, now, f"VENUE_REJECTED: {exc}")
                 return
             if existing is not None:
                 log.warning(
@@ -613,6 +620,8 @@ class CcxtBroker:
             raise BrokerConnectionError(
                 f"{self.name}: lookup of {cid} failed: {describe(exc)}", venue=self.name
             ) from None
+        except ccxt.BaseError as exc:
+            raise _venue_error(self.name, f"lookup of {cid}", exc) from None
         return result
 
     # ---------------------------------------------------------------- LiveBroker reads
@@ -908,6 +917,16 @@ class CcxtBroker:
             # ccxt folds several reports of one order into one update: fetch what we missed
             self._catch_up_order(t)
         self._apply_status(t, str(info.get("X")), cumulative, ts)
+
+
+def _venue_error(venue: str, what: str, exc: BaseException) -> BrokerError:
+    """A ccxt error as a kernel error, with the venue's code and message only."""
+    import ccxt
+
+    text = f"{venue}: {what}: {describe(exc)}"
+    if isinstance(exc, ccxt.AuthenticationError):
+        return AuthenticationError(text, venue=venue)
+    return BrokerError(text, venue=venue)
 
 
 async def _cancel_all(futures: dict[str, asyncio.Future[Any]]) -> None:
