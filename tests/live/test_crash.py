@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -91,13 +92,26 @@ def _venue(home: Path) -> tuple[object, ...]:
     return orders, fills, cash
 
 
+class _Reference:
+    """An uninterrupted run's outcome (a short repr: hypothesis prints fixture values)."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def __iter__(self) -> Any:
+        return iter(self.parts)
+
+    def __repr__(self) -> str:
+        return "<uninterrupted reference run>"
+
+
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory, small_strategy: Path, demo_home: RbtHome
-) -> tuple:
+) -> _Reference:
     home = make_home(tmp_path_factory.mktemp("crash-ref") / "home", demo_home)
     summary = _finish(home.root, small_strategy)
-    return summary, _books(home.root), _venue(home.root)
+    return _Reference(summary, _books(home.root), _venue(home.root))
 
 
 # kill points, chosen by hypothesis (derandomized): after k fills were journaled
@@ -116,7 +130,7 @@ def test_sigkill_mid_replay_then_restart_finishes_exactly(
     at: int,
     tmp_path_factory: pytest.TempPathFactory,
     small_strategy: Path,
-    reference: tuple,
+    reference: _Reference,
     demo_home: RbtHome,
 ) -> None:
     tmp_path = tmp_path_factory.mktemp("crash")

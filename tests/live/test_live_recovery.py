@@ -68,19 +68,32 @@ def _books_match_venue(live: Any) -> None:
     assert venue == books
 
 
+class _Reference:
+    """An uninterrupted run's outcome (a short repr: hypothesis prints fixture values)."""
+
+    def __init__(self, *parts: Any) -> None:
+        self.parts = parts
+
+    def __iter__(self) -> Any:
+        return iter(self.parts)
+
+    def __repr__(self) -> str:
+        return "<uninterrupted reference run>"
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[Any], list[Any]]:
+def reference(tmp_path_factory: pytest.TempPathFactory) -> _Reference:
     root = tmp_path_factory.mktemp("reference")
     path = root / "crypto.py"
     path.write_text(STRATEGY)
     (root / "venue").mkdir()
     result, _live = run(root / "home", root / "venue", path)
     orders, fills = _venue(root / "venue")
-    return result, orders, fills
+    return _Reference(result, orders, fills)
 
 
 def test_uninterrupted_run_against_an_outside_venue(
-    tmp_path: Path, strategy: Path, reference: tuple[Any, list[Any], list[Any]]
+    tmp_path: Path, strategy: Path, reference: _Reference
 ) -> None:
     (tmp_path / "venue").mkdir()
     result, live = run(tmp_path / "home", tmp_path / "venue", strategy)
@@ -88,7 +101,7 @@ def test_uninterrupted_run_against_an_outside_venue(
     assert live.recovery == "journal"
     assert result.trading_state == "ACTIVE"
     assert result.orders.height > 10
-    assert result.final_value == reference[0].final_value
+    assert result.final_value == reference.parts[0].final_value
     assert live.session.order_ids.prefix.startswith("rbt-")
     _books_match_venue(live)
     (baseline,) = _audit(tmp_path / "home", "baseline")
@@ -116,7 +129,7 @@ def _killed(tmp_path: Path, strategy: Path, fault: str) -> None:
 
 
 def test_killed_after_the_venue_took_an_order_restarts_without_resending(
-    tmp_path: Path, strategy: Path, reference: tuple[Any, list[Any], list[Any]]
+    tmp_path: Path, strategy: Path, reference: _Reference
 ) -> None:
     _killed(tmp_path, strategy, "after_submit:7")
     orders_before, _ = _venue(tmp_path / "venue")
@@ -128,9 +141,9 @@ def test_killed_after_the_venue_took_an_order_restarts_without_resending(
     assert len(ids) == len(set(ids))  # never sent twice
     # the restarted run re-decided the interrupted bar, recognised the journaled order
     # (same client id) and let the venue keep working it: the uninterrupted outcome
-    assert result.final_value == reference[0].final_value
-    assert orders == reference[1]
-    assert fills == reference[2]
+    assert result.final_value == reference.parts[0].final_value
+    assert orders == reference.parts[1]
+    assert fills == reference.parts[2]
     assert result.trading_state == "ACTIVE"
     assert any(r["same"] for r in _audit(tmp_path / "home", "redecided"))
     restored = _audit(tmp_path / "home", "restored")
@@ -275,7 +288,7 @@ def test_sigkill_at_chosen_points_then_restart(
     point: str,
     n: int,
     tmp_path_factory: pytest.TempPathFactory,
-    reference: tuple[Any, list[Any], list[Any]],
+    reference: _Reference,
 ) -> None:
     """Killed right after the n-th intent was committed (before or after the venue took
     it), restarted from the journal: nothing is sent twice, the books equal the venue's,

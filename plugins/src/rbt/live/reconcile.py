@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from rbt.kernel.broker import AccountSnapshot, LiveBroker, VenueOrder
-from rbt.kernel.errors import RbtError
+from rbt.kernel.errors import BrokerError, RbtError
 from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle, OrderType, TimeInForce
 from rbt.kernel.orders import OrderEventKind
 from rbt.live.journal import dump_state, load_state
@@ -471,14 +471,14 @@ class Reconciler:
             self.journal.commit()  # save before send, as for every order
             try:
                 self.run.broker.submit(order)
-            except (TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, ConnectionError, BrokerError) as exc:
                 self.journal.audit(ts, "flatten_unknown", order.id, {"error": repr(exc)})
         self.journal.audit(ts, "flatten", None, {"problems": problems})
 
     def _count_events(self, event: str) -> int:
-        (count,) = self.journal.conn.execute(
+        count = self.journal.conn.execute(
             sa.text("SELECT count(*) FROM order_audit_log WHERE run_id = :r AND event = :e"),
             {"r": self.run.run_id, "e": event},
-        ).fetchone()
+        ).scalar_one()
         self.journal.commit()
         return int(count)

@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from rbt.data.actions import CorporateActions
 from rbt.data.bars import OHLCV, BarArrays
@@ -141,17 +141,17 @@ class GrowingPortal(BarPortal):
     def _grow(self) -> None:
         cap = self._cap * 2
 
-        def bigger(a: npt.NDArray[np.generic], fill: object) -> npt.NDArray[np.generic]:
+        def bigger(a: Any, fill: object) -> Any:  # same dtype, twice the rows
             out = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
             out[: self._cap] = a
             return out
 
-        self._ts = bigger(self._ts, 0)  # type: ignore[assignment]
-        self._days = bigger(self._days, np.datetime64(0, "D"))  # type: ignore[assignment]
-        self._f = {k: bigger(v, np.nan) for k, v in self._f.items()}  # type: ignore[misc]
-        self._m = {k: bigger(v, 0) for k, v in self._m.items()}  # type: ignore[misc]
-        self._last_buf = bigger(self._last_buf, -1)  # type: ignore[assignment]
-        self._price_buf = bigger(self._price_buf, np.nan)  # type: ignore[assignment]
+        self._ts = bigger(self._ts, 0)
+        self._days = bigger(self._days, np.datetime64(0, "D"))
+        self._f = {k: bigger(v, np.nan) for k, v in self._f.items()}
+        self._m = {k: bigger(v, 0) for k, v in self._m.items()}
+        self._last_buf = bigger(self._last_buf, -1)
+        self._price_buf = bigger(self._price_buf, np.nan)
         self._cap = cap
 
     def append(self, end: int, bars: Mapping[int, Bar]) -> None:
