@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from rbt_ccxt.testing import SimVenueHarness
 
 from rbt.kernel.registry import Provider
-from rbt.testing import DataSourceConformance, PackagingConformance
+from rbt.testing import BrokerConformance, DataSourceConformance, PackagingConformance
 from rbt.testing.live_broker import LiveBrokerConformance
 
 
@@ -56,6 +56,85 @@ class TestDataSource(DataSourceConformance):
             end="2023-11-15",
             frequency="1m",
             url=self.sim.base_url,
+        )
+
+
+class TestBroker(BrokerConformance):
+    """The backtest-shaped broker cases (TC-B) with the venue as the broker: two generic
+    spot symbols at the simulator, the session's bars over the kit's dates on a 24/7
+    calendar. A live venue fills a market order inside ``submit``, so TC-B03 (cancel an
+    order placed on the same bar) cannot apply; TC-L02 covers cancels."""
+
+    provider = "ccxt.binance"
+    # quoted in USD: the kit's session keeps a USD ledger
+    symbols: ClassVar[tuple[str, str]] = ("AAA/USD", "BBB/USD")
+
+    @pytest.fixture(autouse=True)
+    def _venue(self, venue_sim_factory: Any) -> None:
+        # a fresh venue per case: client ids restart at rbt-kit-1 in every case
+        self.sim = venue_sim_factory(
+            symbols=list(self.symbols),
+            args=[
+                "--balance",
+                "USD=100000000",
+                "--balance",
+                "AAA=1000000",
+                "--balance",
+                "BBB=1000000",
+                "--maker-fee",
+                "0",
+                "--taker-fee",
+                "0",
+            ],
+        )
+        self._broker: Any = None
+
+    def _live(self, record: Provider) -> Any:
+        from rbt_ccxt.limiter import VenueRateLimiter
+        from rbt_ccxt.testing import sandbox_endpoint
+
+        return record.create(
+            sandbox_endpoint(self.sim),
+            symbols=list(self.symbols),
+            limiter=VenueRateLimiter(f"tcb@{self.sim.base_url}"),
+        )
+
+    def make_bars(self) -> Any:
+        import numpy as np
+
+        from rbt.data.bars import bars_from_floats
+        from rbt.kernel.registry import ProviderKind
+        from rbt.plugins import plugin_manager
+        from rbt.plugins.calendars import get_calendar
+
+        record = plugin_manager().get_provider(ProviderKind.BROKER, self.provider)
+        assets = list(self._live(record).instruments())
+        days = get_calendar("always_open").sessions(*self.sessions)
+        n = len(days)
+        base = np.array([[100.0 + i, 20.0 + i / 4] for i in range(n)])
+        return bars_from_floats(
+            assets,
+            days,
+            {
+                "open": base,
+                "high": base + 1.5,
+                "low": base - 1.5,
+                "close": base + 0.5,
+                "volume": np.full((n, 2), 1_000_000.0),
+            },
+            calendar="always_open",
+            price_scale=2,
+        )
+
+    def make_broker(self, record: Provider, portal: Any) -> Any:
+        broker = self._live(record)
+        broker.instruments()
+        return broker
+
+    def test_tc_b03_cancel_an_open_order(self, rbt_provider_record: Provider) -> None:
+        pytest.skip(
+            "a live venue fills a market order inside submit: nothing left to cancel "
+            "on the same bar (TC-L02 tests cancels of resting orders)"
         )
 
 
