@@ -57,7 +57,7 @@ def test_kill_while_the_venue_holds_the_order(venue_sim_factory, tmp_path):
     sim.clear_faults()
 
     # restart: reconciliation finds the order by its client id and books its fill
-    again = start_live(sim, home, strategy, start, len(closes) - 1, policy="adopt")
+    again = start_live(sim, home, strategy, start, len(closes) - 1)
     try:
         wait_streaming(sim, again)
         for i in range(1, len(closes) - 1):
