@@ -47,6 +47,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any
 
 import attrs
 
@@ -447,7 +448,21 @@ class Engine:
         return out
 
     # ----------------------------------------------------------------- placing
-    def place_order(
+    def place_order(self, *args: Any, **kwargs: Any) -> tuple[Order, list[Fill]]:
+        """Place an order (see :meth:`_place_order`); one instant for the whole request.
+
+        The order's ``transactTime``, its fills' trade times and its reports share the
+        clock reading taken on arrival, as one matching event does at Binance.
+        """
+        now = self.clock()
+        clock = self.clock
+        self.clock = lambda: now
+        try:
+            return self._place_order(*args, **kwargs)
+        finally:
+            self.clock = clock
+
+    def _place_order(
         self,
         account: str,
         symbol: str,
