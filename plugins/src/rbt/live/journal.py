@@ -487,6 +487,13 @@ class Journal:
         self.conn.commit()
         return out
 
+    def order_ids(self) -> set[str]:
+        """Client ids of every order intent this run journaled."""
+        rows = self._exec("SELECT client_order_id FROM orders WHERE run_id = :r", r=self.run_id)
+        out = {r[0] for r in rows}
+        self.conn.commit()
+        return out
+
     def open_order_ids(self) -> set[str]:
         rows = self._exec(
             "SELECT client_order_id FROM orders WHERE run_id = :r AND status IN "
