@@ -90,3 +90,36 @@ def test_reset_after_accept_then_a_deliberate_resubmit_is_a_duplicate(sim):
     assert "Duplicate order" in third.order(order.id).reason
     open_orders = sim.state()["open_orders"]["main"]
     assert [o["clientOrderId"] for o in open_orders] == [order.id]
+
+
+@pytest.mark.slow
+def test_the_live_engine_resolves_a_timed_out_submit(venue_sim_factory, tmp_path):
+    """Through the live engine: the venue takes the order but answers after ccxt's 10 s
+    timeout; the engine looks it up by client id, books it once and trades on."""
+    from pathlib import Path
+
+    from rbt_ccxt.testing import finish, reap, start_live, step, wait_streaming, write_path
+
+    closes = [50000, 50040, 49980, 50110, 50200]
+    path, start = write_path(tmp_path, closes)
+    sim = venue_sim_factory(
+        symbols=["BTC/USDT"], path=path, args=["--balance", "BTC=0", "--balance", "ETH=0"]
+    )
+    home = tmp_path / "home"
+    strategy = Path(__file__).resolve().parents[1] / "e2e" / "strategy_e2e.py"
+    proc = start_live(sim, home, strategy, start, len(closes) - 1)
+    try:
+        wait_streaming(sim, proc)
+        sim.add_fault("delay", method="POST", path="/api/v3/order", seconds=12)
+        for i in range(len(closes) - 1):
+            step(sim, proc, home, start, i, timeout=90)
+        result = finish(proc)
+    finally:
+        reap(proc)
+    posts = _posts(sim)
+    first = posts[0]["body"]["newClientOrderId"]
+    assert [p["body"]["newClientOrderId"] for p in posts].count(first) == 1  # never resent
+    assert result["trading_state"] == "ACTIVE", result["reason"]
+    assert first in {f["order"] for f in result["fills"]}
+    venue_btc = Decimal(sim.state()["accounts"]["main"]["BTC"]["free"])
+    assert Decimal(result["positions"]["BTC/USDT"]) == venue_btc
