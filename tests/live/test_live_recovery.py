@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -254,26 +255,42 @@ class ForeignTrader:
         pass
 
 
-def test_periodic_reconciliation_halts_on_a_mismatch_while_trading(
-    tmp_path: Path, strategy: Path
+@pytest.mark.parametrize("policy", ["halt", "adopt", "flatten"])
+def test_periodic_reconciliation_applies_the_policy_while_trading(
+    tmp_path: Path, strategy: Path, policy: str
 ) -> None:
     (tmp_path / "venue").mkdir()
-    result, _live = run(
+    result, live = run(
         tmp_path / "home",
         tmp_path / "venue",
         strategy,
+        policy=policy,
         reconcile_every=3,
         observers=[ForeignTrader()],
     )
     periodic = [r for r in _audit(tmp_path / "home", "reconcile") if r["when"] == "periodic"]
     assert len(periodic) == 40 // 3
     assert not periodic[2]["problems"]  # bar 9: all agrees
-    assert periodic[3]["problems"] == ["ETH/USDT: venue holds 1, the books explain 0"] or any(
-        "ETH/USDT" in p for p in periodic[3]["problems"]
-    )
-    assert result.trading_state == "HALTED"
-    assert "reconciliation (periodic)" in result.state_reason
-    assert "denied" in result.orders["status"].to_list()
+    (problem,) = periodic[3]["problems"]  # bar 12: one ETH more than the books explain
+    have, want = (Decimal(x) for x in re.findall(r"[\d.]+(?=,|$)", problem))
+    assert problem.startswith("ETH/USDT: venue holds")
+    assert have - want == 1
+    eth = _venue_positions(tmp_path / "venue").get("ETH/USDT", Decimal(0))
+    books_eth = live.ledger.position_amount(live.assets[2])
+    if policy == "halt":
+        assert result.trading_state == "HALTED"
+        assert "reconciliation (periodic)" in result.state_reason
+        assert "denied" in result.orders["status"].to_list()
+        return
+    assert result.trading_state == "ACTIVE"
+    assert "denied" not in result.orders["status"].to_list()
+    assert not any(r["problems"] for r in periodic[4:])  # settled after one application
+    if policy == "adopt":
+        assert eth == books_eth + 1  # the foreign unit stays, outside the run's books
+    else:
+        assert eth == books_eth  # sold back by a flatten order
+        (flat,) = _audit(tmp_path / "home", "flatten_order")
+        assert Decimal(flat["amount"]) == -1
 
 
 @pytest.mark.slow
