@@ -250,6 +250,34 @@ def test_duplicate_and_reordered_execution_reports_on_the_wire(sim):
     asyncio.run(main())
 
 
+def test_noisy_reports_and_refused_reconnects_on_the_wire(sim):
+    async def main():
+        async with aiohttp.ClientSession() as session:
+            ws, _ = await _user_stream(sim, session)
+            try:
+                await in_thread(sim.add_fault, "noisy_reports", count=2,
+                                set={"l": "0.00500000"})
+                await in_thread(_place_limit, sim, "noisy-rep")
+                reports = await _reports(ws, 4)
+                trades = [r for r in reports if r["x"] == "TRADE"]
+                assert len(trades) == 2
+                assert trades[0]["t"] == trades[1]["t"]  # same trade id ...
+                assert trades[1]["l"] == "0.00500000" != trades[0]["l"]  # ... other numbers
+            finally:
+                await ws.close()
+            # closed with a refusal window: upgrades get 503 until it ends
+            await in_thread(sim.close_sockets, "api", refuse_seconds=30)
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await session.ws_connect(sim.ws_url + "/ws-api/v3")
+            assert refused.value.status == 503
+            await in_thread(sim.close_sockets, "none")  # lifts it
+            ws, ack = await _user_stream(sim, session)
+            await ws.close()
+            assert ack["status"] == 200
+
+    asyncio.run(main())
+
+
 def test_rest_listen_key_user_stream(sim):
     async def main():
         async with aiohttp.ClientSession() as session:
