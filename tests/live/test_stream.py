@@ -125,6 +125,10 @@ def test_minute_bars_make_utc_day_sessions() -> None:
     hist = portal.history(_assets(), "close", 3, "1m", frame="numpy")
     assert hist.shape == (3, 2)
     assert hist[-1, 0] == 100.0
+    portal.advance(start + 5 * MIN)
+    daily_close = portal.history(_assets()[0], "close", 2, "1d")  # sessions from minutes
+    assert [str(d.date()) for d in daily_close.index] == ["2024-01-01", "2024-01-02"]
+    assert daily_close.tolist() == [100.0, 100.0]
 
 
 @pytest.mark.parametrize(
