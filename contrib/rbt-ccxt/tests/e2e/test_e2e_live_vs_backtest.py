@@ -64,6 +64,43 @@ def _journal_ts(home: Path) -> int:
     return int(row[0]) if row and row[0] is not None else -1
 
 
+def _backtest(sim, tmp_path: Path, first_day: str, until_ns: int):
+    """The backtest of the simulator's path: bars ingested from the venue through rbt-ccxt,
+    the venue's fee as PerDollar, its one-tick spread as FixedSlippage, next-open fills."""
+    from rbt.api.runner import run_backtest
+    from rbt.data.home import RbtHome
+    from rbt.data.ingest import ingest
+    from rbt.finance.commission import PerDollar
+    from rbt.finance.slippage import FixedSlippage
+
+    bt_home = RbtHome(tmp_path / "bt")
+    ingest(
+        bt_home,
+        "ccxt.binance",
+        "sim",
+        {
+            "symbols": "BTC/USDT",
+            "start": first_day,
+            "end": time.strftime("%Y-%m-%d", time.gmtime(until_ns / 1e9)),
+            "frequency": "1m",
+            "url": sim.base_url,
+        },
+    )
+    return run_backtest(
+        HERE / "strategy_e2e.py",
+        start=first_day,
+        end=time.strftime("%Y-%m-%d", time.gmtime(until_ns / 1e9)),
+        capital_base="100000",
+        bundle="sim",
+        home=bt_home,
+        commission=PerDollar(FEE),
+        slippage=FixedSlippage(spread=2 * TICK),
+        fill_timing="next_open",
+        write=False,
+        base_currency="USDT",
+    )
+
+
 @pytest.mark.slow
 def test_live_run_equals_the_backtest(venue_sim_factory, tmp_path):
     path, start = _path(tmp_path)
@@ -114,39 +151,7 @@ def test_live_run_equals_the_backtest(venue_sim_factory, tmp_path):
     live = json.loads(out.strip().splitlines()[-1])
     assert live["trading_state"] == "ACTIVE", live["reason"]
 
-    # -- the backtest of the same path: bars ingested from the venue through rbt-ccxt
-    from rbt.api.runner import run_backtest
-    from rbt.data.home import RbtHome
-    from rbt.data.ingest import ingest
-    from rbt.finance.commission import PerDollar
-    from rbt.finance.slippage import FixedSlippage
-
-    bt_home = RbtHome(tmp_path / "bt")
-    ingest(
-        bt_home,
-        "ccxt.binance",
-        "sim",
-        {
-            "symbols": "BTC/USDT",
-            "start": first_day,
-            "end": time.strftime("%Y-%m-%d", time.gmtime(until_ns / 1e9)),
-            "frequency": "1m",
-            "url": sim.base_url,
-        },
-    )
-    result = run_backtest(
-        HERE / "strategy_e2e.py",
-        start=first_day,
-        end=time.strftime("%Y-%m-%d", time.gmtime(until_ns / 1e9)),
-        capital_base="100000",
-        bundle="sim",
-        home=bt_home,
-        commission=PerDollar(FEE),
-        slippage=FixedSlippage(spread=2 * TICK),
-        fill_timing="next_open",
-        write=False,
-        base_currency="USDT",
-    )
+    result = _backtest(sim, tmp_path, first_day, until_ns)
     bt_fills = [
         (Decimal(str(r["amount"])), Decimal(str(r["price"])), Decimal(str(r["commission"])))
         for r in result.transactions.iter_rows(named=True)
@@ -175,4 +180,84 @@ def test_live_run_equals_the_backtest(venue_sim_factory, tmp_path):
     # not compared: the live run's result frames (LiveRun.result raised for this streaming
     # run, recorded as result_error) and fill timestamps (venue wall time live, the next
     # bar's time in the backtest)
+    assert len(live_fills) == 4
+
+
+@pytest.mark.slow
+def test_rbt_live_cli_equals_the_backtest(venue_sim_factory, tmp_path):
+    """``rbt live STRATEGY --broker ccxt.binance --sandbox`` (the simulator's URLs and keys
+    in ``$RBT_HOME/sandbox.json``, as ``rbt sandbox`` writes it), stopped with SIGINT after
+    the last bar; its journal holds the same fills as the backtest."""
+    import signal
+    import sqlite3
+
+    path, start = _path(tmp_path)
+    if time.gmtime(start / 1000).tm_yday != time.gmtime().tm_yday:
+        pytest.skip("the path would start yesterday; rbt live's calendar starts today")
+    sim = venue_sim_factory(
+        symbols=["BTC/USDT"], path=path, args=["--balance", "BTC=0", "--balance", "ETH=0"]
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "sandbox.json").write_text(
+        json.dumps(
+            {"rest": sim.base_url, "ws": sim.ws_url, "api_key": sim.api_key, "secret": sim.secret}
+        )
+    )
+    until_ns = (start + (1 + N_BARS) * MINUTE_MS) * 1_000_000
+    first_day = time.strftime("%Y-%m-%d", time.gmtime(start / 1000))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rbt.cli.main",
+            "live",
+            str(HERE / "strategy_e2e.py"),
+            "--broker",
+            "ccxt.binance",
+            "--sandbox",
+            "--symbols",
+            "BTC/USDT",
+            "--interval",
+            "1m",
+            "--capital",
+            "100000",
+            "--home",
+            str(home),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for i in range(N_BARS):
+            deadline = time.monotonic() + 60
+            while not any(c["kind"] == "market" and c["streams"] for c in sim.state()["clients"]):
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            end_ns = (start + (2 + i) * MINUTE_MS) * 1_000_000
+            sim.advance(1)
+            while _journal_ts(home) < end_ns:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline, f"bar {i} not processed"
+                time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        reap(proc)
+    assert "stopped; run the same command to resume" in out, (out, err)
+    with sqlite3.connect(home / "rbt.sqlite") as conn:
+        rows = conn.execute(
+            "SELECT amount, price, commission FROM fills ORDER BY ts, id"
+        ).fetchall()
+        state = conn.execute("SELECT trading_state FROM live_sessions").fetchone()[0]
+    assert state == "ACTIVE"
+    live_fills = [(Decimal(a), Decimal(p), Decimal(c)) for a, p, c in rows]
+    result = _backtest(sim, tmp_path, first_day, until_ns)
+    bt_fills = [
+        (Decimal(str(r["amount"])), Decimal(str(r["price"])), Decimal(str(r["commission"])))
+        for r in result.transactions.iter_rows(named=True)
+    ]
+    assert live_fills == bt_fills
     assert len(live_fills) == 4
