@@ -190,5 +190,14 @@ def test_a_sandbox_endpoint_must_be_loopback():
     from rbt.kernel.errors import ConfigError
 
     for url in ("https://api.binance.com", "http://10.0.0.5:8080"):
+        endpoint = VenueEndpoint(
+            mode="sandbox",
+            urls={"rest": url},
+            credentials={"apiKey": Secret("k"), "secret": Secret("s")},
+        )
         with pytest.raises(ConfigError, match="not a loopback address"):
-            CcxtBroker(VenueEndpoint(mode="sandbox", urls={"rest": url}), symbols=["BTC/USDT"])
+            CcxtBroker(endpoint, symbols=["BTC/USDT"])
+    with pytest.raises(ConfigError, match="needs an API key and secret"):
+        CcxtBroker(
+            VenueEndpoint(mode="sandbox", urls={"rest": "http://127.0.0.1:1"}), symbols=["BTC/USDT"]
+        )

@@ -139,6 +139,12 @@ class CcxtBroker:
     ) -> None:
         if not symbols:
             raise ConfigError("a ccxt broker needs at least one symbol (--symbols BTC/USDT)")
+        if not endpoint.credentials.get("apiKey") or not endpoint.credentials.get("secret"):
+            raise ConfigError(
+                f"ccxt.{exchange} needs an API key and secret: for --sandbox, start the "
+                "simulator with `rbt sandbox` (it writes its keys to sandbox.json) or pass "
+                "--credentials NAME; otherwise --credentials NAME (see rbt credentials)"
+            )
         self.name = f"ccxt.{exchange}"
         self.exchange_id = exchange
         self.endpoint = endpoint
