@@ -188,6 +188,7 @@ def test_a_sandbox_endpoint_must_be_loopback():
 
     from rbt.kernel.broker import VenueEndpoint
     from rbt.kernel.errors import ConfigError
+    from rbt.kernel.secrets import Secret
 
     for url in ("https://api.binance.com", "http://10.0.0.5:8080"):
         endpoint = VenueEndpoint(
