@@ -13,6 +13,7 @@ from rbt.api.algorithm import TradingAlgorithm
 from rbt.api.engine import PositionRows, SessionRecord
 from rbt.api.portfolio import PositionView, make_view
 from rbt.api.results import build_frames
+from rbt.kernel.model import Asset
 
 from .conftest import AAA, BBB, SESSIONS, build_bars
 
@@ -106,3 +107,48 @@ def test_position_views_are_immutable_records_with_zipline_fields() -> None:
     assert view.sid == AAA.sid
     assert view == PositionView(AAA, 3.0, 10.5, 11.0)
     assert view != PositionView(AAA, 3.0, 10.5, 12.0)
+
+
+def test_position_views_pickle_and_copy() -> None:
+    import copy
+    import pickle
+
+    view = PositionView(AAA, 2.0, 10.0, 10.5)
+    assert pickle.loads(pickle.dumps(view)) == view
+    assert copy.deepcopy(view) == view
+
+
+class FractionalTrader(TradingAlgorithm):
+    """Whole and fractional amounts mixed: the exact record falls back to the ledger."""
+
+    def initialize(self, context):
+        context.bar = 0
+
+    def handle_data(self, context, data):
+        if context.bar == 1:
+            order(FRAC, 2.5)
+            order(AAA, 3)
+        if context.bar == 20:
+            order_target(FRAC, 0)
+        context.bar += 1
+
+
+FRAC = Asset(sid=3, symbol="FRAC", lot_size="0.01", tick_size="0.01")
+
+
+def test_fractional_positions_take_the_ledger_path_with_the_same_values(run) -> None:
+    closes = np.round(np.random.default_rng(5).uniform(10, 200, (len(SESSIONS), 2)) * 8) / 8
+    bars = build_bars(assets=(AAA, FRAC), close=closes)
+    result = run(FractionalTrader(), bars=bars, commission="none", slippage="none")
+    positions = result.positions
+    for session, value in zip(
+        result.perf["session"].to_list(), result.perf["positions_value"].to_list(), strict=True
+    ):
+        rows = positions.filter(positions["session"] == session)
+        total = sum(
+            (a * p for a, p in zip(rows["amount"].to_list(), rows["last_price"].to_list(),
+                                   strict=True)),
+            Decimal(0),
+        )  # fmt: skip
+        assert total == value
+    assert Decimal("2.5") in positions["amount"].to_list()
