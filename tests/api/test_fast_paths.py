@@ -152,3 +152,22 @@ def test_fractional_positions_take_the_ledger_path_with_the_same_values(run) -> 
         )  # fmt: skip
         assert total == value
     assert Decimal("2.5") in positions["amount"].to_list()
+
+
+class BBBFirst(TradingAlgorithm):
+    def initialize(self, context):
+        context.bar = 0
+
+    def handle_data(self, context, data):
+        if context.bar == 0:
+            order(BBB, 5)
+        if context.bar == 1:
+            order(AAA, 7)
+        context.bar += 1
+
+
+def test_positions_rows_follow_the_ledger_order_of_first_fills(run) -> None:
+    """The ledger lists positions in the order they were first filled; so do the rows."""
+    result = run(BBBFirst(), commission="none", slippage="none")
+    last = result.positions.filter(result.positions["session"] == SESSIONS[-1])
+    assert last["symbol"].to_list() == ["BBB", "AAA"]

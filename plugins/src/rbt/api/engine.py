@@ -244,6 +244,10 @@ class Engine:
             i not in self._foreign and _is_one(a.multiplier) for i, a in enumerate(assets)
         ]
         self._sids = np.array([a.sid for a in assets], dtype=np.int64)
+        # order of each column's first fill: the ledger lists positions in that order, and
+        # the recorded rows follow it (result files as the ledger path writes them)
+        self._first_fill = np.full(n, -1, dtype=np.int64)
+        self._fill_ranks = 0
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
         # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
         self._mirror: dict[Asset, tuple[int, float, float, float]] = {}
@@ -342,7 +346,8 @@ class Engine:
             total = int(np.dot(amounts, mantissas))
         else:
             total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
-        rows = PositionRows(self._sids[idx], amounts, mantissas, scales)
+        order = np.argsort(self._first_fill[idx], kind="stable")
+        rows = PositionRows(self._sids[idx][order], amounts[order], mantissas[order], scales[order])
         return Decimal(total).scaleb(-top), rows
 
     def sync_positions(self) -> None:
@@ -382,6 +387,9 @@ class Engine:
         self._qty[col] += float(fill.amount)
         amount = self.ledger.position_amount(fill.asset)
         self._set_exact_amount(col, amount)
+        if self._first_fill[col] < 0:
+            self._first_fill[col] = self._fill_ranks
+            self._fill_ranks += 1
         held = amount != 0
         if held != (col in self._held):
             if held:
