@@ -213,6 +213,7 @@ def test_a_bad_message_stops_the_run_and_the_same_command_resumes(
         assert resumed.watermark == T0 + 7 * DAY
         result = asyncio.run(resumed.run())
         assert resumed.engine.context.n == 12  # the strategy state came back from the journal
+        assert resumed.portal.size == 12  # bars before the watermark refilled the history
         assert result.trading_state == "ACTIVE"
     finally:
         resumed.close()

@@ -225,7 +225,8 @@ class StreamClock:
     :param stream: the venue's bar stream.
     :param portal: the growing portal the bars are appended to.
     :param calendar: a 24/7 calendar (UTC days).
-    :param after: ignore bars ending at or before this (a restart's watermark).
+    :param after: a restart's watermark: bars ending at or before it (a feed that sends
+        recent history first) only refill the portal's history; no events.
     """
 
     def __init__(
@@ -249,8 +250,8 @@ class StreamClock:
         self._before_open_ns = int(before_open.total_seconds()) * 1_000_000_000
         self._pending_end: int | None = None
         self._pending: dict[int, Bar] = {}
-        self._released = after if after is not None else -(2**63)
-        self._skip_until = self._released
+        self._released = -(2**63)
+        self._skip_until = after if after is not None else -(2**63)
         self._session: dt.date | None = None
         self._previous_close = -(2**63)
         self.bars_seen = 0
@@ -280,8 +281,6 @@ class StreamClock:
                 f"{symbol} bar end {bar.end!r} is not on the {self.interval} ns interval grid"
             )
         self.bars_seen += 1
-        if bar.end <= self._skip_until and self._pending_end is None:
-            return  # already processed before a restart
         if bar.end <= self._released or (
             self._pending_end is not None and bar.end < self._pending_end
         ):
@@ -301,6 +300,11 @@ class StreamClock:
     def _flush(self) -> Iterator[ClockEvent]:
         end = self._pending_end
         if end is None:
+            return
+        if end <= self._skip_until:  # traded before a restart: history only, no events
+            self.portal.append(end, self._pending)
+            self._pending, self._pending_end = {}, None
+            self._released = end
             return
         day = session_of(end)
         if self._session is not None and day != self._session:
