@@ -202,3 +202,22 @@ def test_a_sandbox_endpoint_must_be_loopback():
         CcxtBroker(
             VenueEndpoint(mode="sandbox", urls={"rest": "http://127.0.0.1:1"}), symbols=["BTC/USDT"]
         )
+
+
+def test_cancel_an_order_of_an_earlier_run(sim):
+    first = broker_for(sim)
+    log = EventLog()
+    first.connect(log)
+    (btc,) = first.instruments()
+    limit = (_price(sim) * Decimal("0.9")).quantize(Decimal("0.01"))
+    order = log.new_order(btc, "0.01", limit=str(limit))
+    first.submit(order)
+    # a new process: its broker never saw the order
+    second = broker_for(sim)
+    log.cancel_requested(order.id)
+    second.connect(log)
+    second.cancel(order.id)
+    assert log.order(order.id).status is OrderStatus.CANCELLED
+    assert sim.state()["open_orders"]["main"] == []
+    with pytest.raises(KeyError, match="no open order"):
+        second.cancel("never-placed-1")

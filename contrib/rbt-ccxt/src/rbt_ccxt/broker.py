@@ -398,7 +398,10 @@ class CcxtBroker:
 
         t = self._orders.get(order_id)
         if t is None:
-            raise KeyError(f"{self.name}: unknown order {order_id!r}")
+            self.lookup(order_id)  # an order of an earlier run: adopted if still open
+            t = self._orders.get(order_id)
+        if t is None:
+            raise KeyError(f"{self.name}: no open order {order_id!r} at the venue")
         with contextlib.suppress(InvalidTransitionError):
             t.status = next_status(t.status, OrderEventKind.CANCEL_REQUEST)
         try:
