@@ -204,3 +204,38 @@ def test_feed_catches_up_after_its_socket_drops(venue_sim_factory, path):
     bars = asyncio.run(asyncio.wait_for(main(), 60))
     assert stream.reconnects >= 1
     assert [b.end for b in bars] == [(START + (1501 + i) * MINUTE) * 1_000_000 for i in range(3)]
+
+
+@pytest.mark.slow
+def test_rbt_ingest_command(venue_sim_factory, path, tmp_path):
+    from rbt.cli.main import main as rbt_main
+
+    sim = venue_sim_factory(symbols=["BTC/USDT", "ETH/USDT"], path=path)
+    home = tmp_path / "home"
+    code = rbt_main(
+        [
+            "ingest",
+            "ccxt.binance",
+            "--bundle",
+            "btc1m",
+            "--frequency",
+            "1m",
+            "--home",
+            str(home),
+            "-o",
+            "symbols=BTC/USDT,ETH/USDT",
+            "-o",
+            "start=2023-11-15",
+            "-o",
+            "end=2023-11-15",
+            "-o",
+            f"url={sim.base_url}",
+            "-o",
+            "limit=1000",
+            "--json",
+        ]
+    )
+    assert code == 0
+    manifest = json.loads((home / "bundles" / "btc1m" / "manifest.json").read_text())
+    assert manifest["source"] == "ccxt.binance"
+    assert manifest["row_count"] == 2 * 1440
