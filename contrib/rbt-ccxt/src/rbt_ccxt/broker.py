@@ -37,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -58,11 +57,12 @@ from rbt.kernel.errors import (
 )
 from rbt.kernel.model import Asset, Fill, Order, OrderStatus
 from rbt.kernel.orders import OrderEventKind, next_status
-from rbt_ccxt.endpoint import make_client, make_pro_client
+from rbt_ccxt.endpoint import make_client
 from rbt_ccxt.errors import describe
 from rbt_ccxt.limiter import VenueRateLimiter, limiter_for
 from rbt_ccxt.markets import assets_from_markets, prepare_order
 from rbt_ccxt.skew import ClockOffset, ClockSkewError, apply_offset, check_offset, measure_offset
+from rbt_ccxt.stream import UserDataStream
 
 __all__ = ["CcxtBroker", "binance_broker"]
 
@@ -112,7 +112,7 @@ class _Tracked:
     trades: dict[str, tuple[Decimal, Decimal]] = attrs.Factory(dict)
 
 
-class CcxtBroker:
+class CcxtBroker(UserDataStream):
     """A live broker on one ccxt exchange (see the module doc).
 
     :param endpoint: where to connect and with which credentials.
@@ -780,153 +780,6 @@ class CcxtBroker:
             ),
         )
 
-    # ---------------------------------------------------------------- streaming
-    async def run(self) -> None:
-        """Stream order updates into the sink until :meth:`close` (see the module doc)."""
-        import ccxt
-
-        self._loop = asyncio.get_running_loop()
-        self._close_event = asyncio.Event()
-        if self._closing:
-            return
-        await asyncio.to_thread(self._ready)
-        pro = make_pro_client(self.endpoint, self.exchange_id)
-        pro.set_markets(self.client.markets)
-        pro.options["timeDifference"] = self.client.options.get("timeDifference", 0)
-        closer = asyncio.create_task(self._close_event.wait())
-        # order updates carry the states; trades are watched too, because ccxt folds the
-        # reports of one order into one update (a stale report can hide a fill there)
-        sources = {"trades": pro.watch_my_trades, "orders": pro.watch_orders}
-        watches: dict[str, asyncio.Future[Any]] = {}
-        attempt = 0
-        # the first subscription is a reconnect too: reports sent between connect() and
-        # the subscription are fetched over REST
-        catch_up = True
-        if self._watermark_ms == 0:
-            self._watermark_ms = int(self.client.milliseconds()) - 60_000
-        try:
-            while not self._closing:
-                try:
-                    for key, watch_fn in sources.items():
-                        if key not in watches:
-                            watches[key] = asyncio.ensure_future(watch_fn())
-                    if catch_up:
-                        await self._subscribed(pro, watches["orders"])
-                        await self._catch_up()
-                        catch_up = False
-                    done, _ = await asyncio.wait(
-                        {*watches.values(), closer}, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    if closer in done:
-                        break
-                    for key, future in list(watches.items()):
-                        if future in done:
-                            del watches[key]
-                            updates = future.result()
-                            attempt = 0
-                            for update in updates:
-                                self._on_stream_order(update)
-                except (ccxt.NetworkError, ccxt.ExchangeClosedByUser, ConnectionError) as exc:
-                    await _cancel_all(watches)
-                    if self._closing:
-                        break
-                    attempt += 1
-                    self.reconnects += 1
-                    base, cap = self.backoff
-                    delay = random.uniform(0, min(cap, base * 2**attempt))  # full jitter
-                    log.warning(
-                        "%s: user stream lost (%s); reconnecting in %.2f s",
-                        self.name,
-                        describe(exc),
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
-                    catch_up = True
-                    if self._watermark_ms == 0:
-                        self._watermark_ms = int(self.client.milliseconds()) - 60_000
-        finally:
-            closer.cancel()
-            await _cancel_all(watches)
-            with contextlib.suppress(BaseException):
-                await pro.close()
-
-    async def _subscribed(self, pro: Any, watch: asyncio.Future[Any]) -> None:
-        """Wait until the user-data subscription is confirmed (or the watch ended)."""
-        for _ in range(500):
-            if watch.done():
-                watch.result()  # raises the reconnect failure
-                return
-            url = pro.urls["api"]["ws"]["ws-api"]["spot"]
-            client = pro.clients.get(url)
-            if (
-                client is not None
-                and "spot" in client.subscriptions
-                and "authenticate:signature:spot" not in client.futures
-            ):
-                return
-            await asyncio.sleep(0.01)
-
-    async def _catch_up(self) -> None:
-        """After a reconnect: missed fills and final states of the tracked open orders."""
-        since = self._watermark_ms
-        rows = {s: await asyncio.to_thread(self._trades_since, s, since) for s in self.symbols}
-        states: dict[str, dict[str, Any] | None] = {}
-        for t in list(self._orders.values()):
-            if t.status.is_open:
-                states[t.cid] = await asyncio.to_thread(self._fetch_by_client_id, t.cid, t.symbol)
-        for symbol, infos in rows.items():
-            for info in infos:
-                cid = self._by_venue_id.get((symbol, str(info["orderId"])))
-                owner = self._orders.get(cid) if cid is not None else None
-                if owner is not None:
-                    self._apply_trade_row(owner, info)
-        for cid, order in states.items():
-            if order is not None:
-                self._apply_rest_order(self._orders[cid], order)
-        log.info("%s: caught up after a reconnect (fills since %d ms)", self.name, since)
-
-    def _on_stream_order(self, update: Mapping[str, Any]) -> None:
-        """One ccxt order update; ``info`` is the raw ``executionReport``."""
-        info = update.get("info") or {}
-        if info.get("e") != "executionReport":
-            return
-        cid = str(info.get("C") or info.get("c") or "")
-        t = self._orders.get(cid)
-        if t is None:
-            log.debug("%s: report for a foreign order %s ignored", self.name, cid)
-            return
-        self._track_venue_id(t, str(info.get("i")), info.get("s"))
-        ts = int(info.get("E") or 0) * MS
-        cumulative = Decimal(str(info.get("z", "0")))
-        if info.get("x") == "TRADE":
-            qty = Decimal(str(info["l"]))
-            fill_id = self._fill_id(t.symbol, str(info["t"]))
-            if fill_id not in t.trades and t.filled + qty != cumulative:
-                # the report does not add up (a copy with other numbers, or reports ccxt
-                # folded away): the venue's trade list is the authority
-                log.warning(
-                    "%s: report for %s does not add up (%s + %s != %s); fetching its trades",
-                    self.name,
-                    t.cid,
-                    t.filled,
-                    qty,
-                    cumulative,
-                )
-                self._catch_up_order(t)
-            self._apply_fill(
-                t,
-                trade_id=str(info["t"]),
-                qty=qty,
-                price=Decimal(str(info["L"])),
-                fee=Decimal(str(info.get("n") or "0")),
-                fee_asset=str(info.get("N") or ""),
-                ts=int(info.get("T") or info.get("E") or 0) * MS,
-            )
-        if cumulative > t.filled:
-            # ccxt folds several reports of one order into one update: fetch what we missed
-            self._catch_up_order(t)
-        self._apply_status(t, str(info.get("X")), cumulative, ts)
-
 
 def _venue_error(venue: str, what: str, exc: BaseException) -> BrokerError:
     """A ccxt error as a kernel error, with the venue's code and message only."""
@@ -936,16 +789,6 @@ def _venue_error(venue: str, what: str, exc: BaseException) -> BrokerError:
     if isinstance(exc, ccxt.AuthenticationError):
         return AuthenticationError(text, venue=venue)
     return BrokerError(text, venue=venue)
-
-
-async def _cancel_all(futures: dict[str, asyncio.Future[Any]]) -> None:
-    """Cancel pending watches and collect their outcome (no "never retrieved" warnings)."""
-    for future in futures.values():
-        future.cancel()
-    for future in futures.values():
-        with contextlib.suppress(BaseException):
-            await future
-    futures.clear()
 
 
 def binance_broker(
