@@ -239,3 +239,18 @@ def test_rbt_ingest_command(venue_sim_factory, path, tmp_path):
     manifest = json.loads((home / "bundles" / "btc1m" / "manifest.json").read_text())
     assert manifest["source"] == "ccxt.binance"
     assert manifest["row_count"] == 2 * 1440
+
+
+def test_a_venue_that_does_not_answer_is_a_clear_error(venue_sim_factory, path):
+    from rbt.kernel.errors import DataUnavailableError
+
+    sim = venue_sim_factory(symbols=["BTC/USDT", "ETH/USDT"], path=path)
+    source = CcxtOhlcvSource(
+        symbols="BTC/USDT", start="2023-11-15", end="2023-11-15", url=sim.base_url
+    )
+    source.asset_info("BTC/USDT")  # markets loaded
+    sim.add_fault("http_error", path="/api/v3/klines", status=503, count=-1)
+    with pytest.raises(DataUnavailableError, match="did not answer"):
+        source.read("BTC/USDT")
+    klines = [r for r in sim.requests() if r["path"] == "/api/v3/klines"]
+    assert len(klines) == 6  # retried, then given up

@@ -23,6 +23,7 @@ session date. The calendar is ``always_open``.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from rbt.data.source import AssetInfo
 from rbt.kernel.broker import VenueEndpoint
 from rbt.kernel.clock import Frequency
-from rbt.kernel.errors import ConfigError, RateLimitedError, SchemaError
+from rbt.kernel.errors import ConfigError, DataUnavailableError, RateLimitedError, SchemaError
 from rbt.kernel.model import AssetClass
 from rbt_ccxt.endpoint import make_client
 from rbt_ccxt.errors import describe
@@ -189,8 +190,14 @@ class CcxtOhlcvSource:
                 continue
             except ccxt.NetworkError as exc:
                 if attempt == _MAX_RETRIES:
-                    raise ConfigError(f"ccxt source: {describe(exc)}") from None
+                    raise DataUnavailableError(
+                        f"ccxt source: {self.exchange} did not answer ({describe(exc)}) after "
+                        f"{_MAX_RETRIES + 1} attempts"
+                    ) from None
+                time.sleep(min(5.0, 0.05 * 2**attempt))  # a 5xx or a reset: back off a little
                 continue
+            except ccxt.BaseError as exc:  # never chained: ccxt's messages may quote URLs
+                raise DataUnavailableError(f"ccxt source: {describe(exc)}") from None
             if client is not None:
                 self._limiter.observe(client.last_response_headers)
             return result
