@@ -70,6 +70,8 @@ log = logging.getLogger("rbt_ccxt.broker")
 T = TypeVar("T")
 
 MS = 1_000_000  # ns per ms
+#: the longest a placement waits for the rate limiter (pacing); a longer back-off refuses it
+WRITE_MAX_WAIT = 1.0
 
 # Binance spot request weights of the calls the adapter makes
 WEIGHTS = {
@@ -183,13 +185,14 @@ class CcxtBroker(UserDataStream):
     ) -> T:
         """One REST call through the limiter; reads are retried, writes never.
 
-        ``max_wait``: the longest back-off to sit out before sending (default: none for a
-        write, 60 s for a read); longer raises :class:`RateLimitedError`, nothing sent.
+        ``max_wait``: the longest wait before sending (default: 1 s of pacing for a write —
+        never a ``Retry-After`` back-off — and 60 s for a read); longer raises
+        :class:`RateLimitedError`, nothing sent.
         """
         import ccxt
 
         attempts = 1 if write else self.read_retries + 1
-        wait_limit = max_wait if max_wait is not None else (0.0 if write else 60.0)
+        wait_limit = max_wait if max_wait is not None else (WRITE_MAX_WAIT if write else 60.0)
         for attempt in range(attempts):
             self.limiter.acquire(WEIGHTS.get(what, 1), max_wait=wait_limit)
             with self._lock:
@@ -348,7 +351,9 @@ class CcxtBroker(UserDataStream):
             # already filled (a restart re-deciding a bar) would become a second order
             try:
                 # a back-off is not sat out here: the order is refused, nothing sent
-                existing = self._fetch_by_client_id(order.id, venue_asset.symbol, max_wait=0.0)
+                existing = self._fetch_by_client_id(
+                    order.id, venue_asset.symbol, max_wait=WRITE_MAX_WAIT
+                )
             except RateLimitedError as exc:
                 self._emit(t, OrderEventKind.REJECT, now, f"RATE_LIMITED: not sent ({exc})")
                 return
