@@ -38,8 +38,7 @@ def _clean(sim: VenueSim) -> Iterator[None]:
     yield
     sim.clear_faults()
     sim.set_skew(0)
-    sim.set_limits(weight_limit=6000, weight_window_s=60, ban_after=3, ban_seconds=120,
-                   reset=True)
+    sim.set_limits(weight_limit=6000, weight_window_s=60, ban_after=3, ban_seconds=120, reset=True)
     ex = make_exchange(sim)
     ex.load_markets()
     for symbol in SYMBOLS:
@@ -51,8 +50,14 @@ def make_exchange(sim: VenueSim, **config) -> ccxt.binance:
     # ccxt's own throttle (binance: 50 ms per cost unit, exchangeInfo costs 20) only slows
     # these tests down; the simulator's weight limits are what is tested here
     config.setdefault("enableRateLimit", False)
-    ex = ccxt.binance({"apiKey": sim.api_key, "secret": sim.secret,
-                       "options": dict(CCXT_BINANCE_OPTIONS), **config})
+    ex = ccxt.binance(
+        {
+            "apiKey": sim.api_key,
+            "secret": sim.secret,
+            "options": dict(CCXT_BINANCE_OPTIONS),
+            **config,
+        }
+    )
     return point_ccxt_at(ex, sim)
 
 
@@ -79,7 +84,7 @@ def test_load_markets_calls_exchange_info_only_and_matches_the_recorded_markets(
             for key in ("amount", "price", "cost", "market"):
                 assert markets[symbol]["limits"][key] == recorded[symbol]["limits"][key]
             # the fixture predates ccxt's TICK_SIZE precision mode: it stores decimal places
-            digits = {k: 10.0 ** -v for k, v in recorded[symbol]["precision"].items()}
+            digits = {k: 10.0**-v for k, v in recorded[symbol]["precision"].items()}
             assert markets[symbol]["precision"] == pytest.approx(digits)
 
 
@@ -212,6 +217,7 @@ def test_request_weight_headers_and_429_with_retry_after_honoured(sim):
     ex.fetch_balance()
     assert int(ex.last_response_headers["X-MBX-USED-WEIGHT-1M"]) == used + 20
     sim.set_limits(weight_limit=used + 40, weight_window_s=2, reset=True)
+
     def hammer():
         for _ in range(50):
             ex.fetch_time()

@@ -35,8 +35,14 @@ def _clean(sim: VenueSim) -> Iterator[None]:
 
 
 def make_pro(sim: VenueSim) -> ccxtpro.binance:
-    ex = ccxtpro.binance({"apiKey": sim.api_key, "secret": sim.secret, "enableRateLimit": False,
-                          "options": dict(CCXT_BINANCE_OPTIONS)})
+    ex = ccxtpro.binance(
+        {
+            "apiKey": sim.api_key,
+            "secret": sim.secret,
+            "enableRateLimit": False,
+            "options": dict(CCXT_BINANCE_OPTIONS),
+        }
+    )
     return point_ccxt_at(ex, sim)
 
 
@@ -73,8 +79,9 @@ def test_watch_orders_and_my_trades_receive_fills(sim):
         orders_task = asyncio.create_task(ex.watch_orders("BTC/USDT"))
         trades_task = asyncio.create_task(ex.watch_my_trades("BTC/USDT"))
         await settle(sim, user=1)
-        placed = await ex.create_order("BTC/USDT", "market", "buy", 0.02,
-                                       params={"clientOrderId": "ws-mkt-1"})
+        placed = await ex.create_order(
+            "BTC/USDT", "market", "buy", 0.02, params={"clientOrderId": "ws-mkt-1"}
+        )
         orders = await orders_task
         while orders[-1]["status"] != "closed":  # the NEW report, then the TRADE one
             orders = await ex.watch_orders("BTC/USDT")
@@ -138,8 +145,9 @@ def test_socket_drop_mid_stream_is_observed_and_rest_catch_up_finds_missed_fills
         with pytest.raises(ccxt.NetworkError):
             await pending
         # a fill while disconnected is not replayed by the venue ...
-        missed = await ex.create_order("BTC/USDT", "market", "buy", 0.01,
-                                       params={"clientOrderId": "while-down"})
+        missed = await ex.create_order(
+            "BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": "while-down"}
+        )
         # ... a new watch reconnects and re-subscribes, and REST catch-up finds the fill
         again = asyncio.create_task(ex.watch_orders("BTC/USDT"))
         await settle(sim, user=1)
@@ -181,8 +189,15 @@ def _signed(api_key: str, secret: str) -> dict[str, str]:
 
 async def _user_stream(sim: VenueSim, session: aiohttp.ClientSession, secret: str | None = None):
     ws = await session.ws_connect(sim.ws_url + "/ws-api/v3")
-    await ws.send_str(json.dumps({"id": "s1", "method": "userDataStream.subscribe.signature",
-                                  "params": _signed(sim.api_key, secret or sim.secret)}))
+    await ws.send_str(
+        json.dumps(
+            {
+                "id": "s1",
+                "method": "userDataStream.subscribe.signature",
+                "params": _signed(sim.api_key, secret or sim.secret),
+            }
+        )
+    )
     ack = json.loads((await ws.receive(timeout=5)).data)
     return ws, ack
 
@@ -199,9 +214,17 @@ async def _reports(ws, n: int) -> list[dict]:
 def _place_limit(sim: VenueSim, cid: str) -> None:
     import ccxt as sync_ccxt
 
-    ex = point_ccxt_at(sync_ccxt.binance({"apiKey": sim.api_key, "secret": sim.secret,
-                                          "enableRateLimit": False,
-                                          "options": dict(CCXT_BINANCE_OPTIONS)}), sim)
+    ex = point_ccxt_at(
+        sync_ccxt.binance(
+            {
+                "apiKey": sim.api_key,
+                "secret": sim.secret,
+                "enableRateLimit": False,
+                "options": dict(CCXT_BINANCE_OPTIONS),
+            }
+        ),
+        sim,
+    )
     ex.load_markets()
     ex.create_order("BTC/USDT", "market", "buy", 0.01, params={"clientOrderId": cid})
 
@@ -212,8 +235,10 @@ def test_ws_api_signature_is_verified(sim):
             ws, ack = await _user_stream(sim, session, secret="wrong")
             await ws.close()
             assert ack["status"] == 400
-            assert ack["error"] == {"code": -1022,
-                                    "msg": "Signature for this request is not valid."}
+            assert ack["error"] == {
+                "code": -1022,
+                "msg": "Signature for this request is not valid.",
+            }
             ws, ack = await _user_stream(sim, session)
             await ws.close()
             assert ack["status"] == 200
@@ -231,14 +256,19 @@ def test_duplicate_and_reordered_execution_reports_on_the_wire(sim):
                 await in_thread(_place_limit, sim, "dup-rep")
                 reports = await _reports(ws, 4)
                 assert [(r["c"], r["x"]) for r in reports] == [
-                    ("dup-rep", "NEW"), ("dup-rep", "NEW"), ("dup-rep", "TRADE"),
-                    ("dup-rep", "TRADE")]
+                    ("dup-rep", "NEW"),
+                    ("dup-rep", "NEW"),
+                    ("dup-rep", "TRADE"),
+                    ("dup-rep", "TRADE"),
+                ]
                 assert reports[2] == reports[3]  # same trade id: a true duplicate
                 await in_thread(sim.add_fault, "reorder_reports", count=2)
                 await in_thread(_place_limit, sim, "reo-rep")
                 reports = await _reports(ws, 2)
                 assert [(r["c"], r["x"]) for r in reports] == [
-                    ("reo-rep", "TRADE"), ("reo-rep", "NEW")]  # the fill before the ack
+                    ("reo-rep", "TRADE"),
+                    ("reo-rep", "NEW"),
+                ]  # the fill before the ack
                 await in_thread(sim.add_fault, "drop_reports", count=2)
                 await in_thread(_place_limit, sim, "gone-rep")
                 await in_thread(_place_limit, sim, "next-rep")
@@ -255,8 +285,7 @@ def test_noisy_reports_and_refused_reconnects_on_the_wire(sim):
         async with aiohttp.ClientSession() as session:
             ws, _ = await _user_stream(sim, session)
             try:
-                await in_thread(sim.add_fault, "noisy_reports", count=2,
-                                set={"l": "0.00500000"})
+                await in_thread(sim.add_fault, "noisy_reports", count=2, set={"l": "0.00500000"})
                 await in_thread(_place_limit, sim, "noisy-rep")
                 reports = await _reports(ws, 4)
                 trades = [r for r in reports if r["x"] == "TRADE"]
@@ -282,8 +311,9 @@ def test_rest_listen_key_user_stream(sim):
     async def main():
         async with aiohttp.ClientSession() as session:
             headers = {"X-MBX-APIKEY": sim.api_key}
-            async with session.post(sim.base_url + "/api/v3/userDataStream",
-                                    headers=headers) as resp:
+            async with session.post(
+                sim.base_url + "/api/v3/userDataStream", headers=headers
+            ) as resp:
                 key = (await resp.json())["listenKey"]
             ws = await session.ws_connect(f"{sim.ws_url}/ws/{key}")
             try:

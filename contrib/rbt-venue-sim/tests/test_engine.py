@@ -28,26 +28,51 @@ GTC, IOC, FOK = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK
 _ids = itertools.count(1)
 
 
-def make(liquidity: LiquidityModel | None = None, price: str = "50000",
-         balances: dict[str, str] | None = None) -> Engine:
+def make(
+    liquidity: LiquidityModel | None = None,
+    price: str = "50000",
+    balances: dict[str, str] | None = None,
+) -> Engine:
     ticks = itertools.count(1_700_000_000_000)
-    eng = Engine(load_symbol_specs(["BTC/USDT"]), prices={"BTCUSDT": D(price)},
-                 clock=lambda: next(ticks), liquidity=liquidity)
+    eng = Engine(
+        load_symbol_specs(["BTC/USDT"]),
+        prices={"BTCUSDT": D(price)},
+        clock=lambda: next(ticks),
+        liquidity=liquidity,
+    )
     eng.add_account("a", {k: D(v) for k, v in (balances or {"USDT": "100000", "BTC": "2"}).items()})
     return eng
 
 
-def place(eng: Engine, side: Side, type_: OrderType = LIMIT, *, account: str = "a",
-          qty: str | None = "0.01", price: str | None = None, tif: TimeInForce | None = None,
-          stop: str | None = None, quote: str | None = None, cid: str | None = None,
-          stp: str | None = None):
+def place(
+    eng: Engine,
+    side: Side,
+    type_: OrderType = LIMIT,
+    *,
+    account: str = "a",
+    qty: str | None = "0.01",
+    price: str | None = None,
+    tif: TimeInForce | None = None,
+    stop: str | None = None,
+    quote: str | None = None,
+    cid: str | None = None,
+    stp: str | None = None,
+):
     if type_ in (LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT) and tif is None:
         tif = GTC
     return eng.place_order(
-        account, "BTCUSDT", side, type_, quantity=D(qty) if qty else None,
-        quote_order_qty=D(quote) if quote else None, price=D(price) if price else None,
-        stop_price=D(stop) if stop else None, time_in_force=tif,
-        client_order_id=cid or f"c{next(_ids)}", stp_mode=stp)
+        account,
+        "BTCUSDT",
+        side,
+        type_,
+        quantity=D(qty) if qty else None,
+        quote_order_qty=D(quote) if quote else None,
+        price=D(price) if price else None,
+        stop_price=D(stop) if stop else None,
+        time_in_force=tif,
+        client_order_id=cid or f"c{next(_ids)}",
+        stp_mode=stp,
+    )
 
 
 def bal(eng: Engine, asset: str, account: str = "a") -> tuple[D, D]:
@@ -160,14 +185,17 @@ def test_limit_maker_that_would_cross_is_rejected():
     assert order.status is OrderStatus.NEW
 
 
-@pytest.mark.parametrize(("kwargs", "msg"), [
-    ({"price": "50000.001"}, "Filter failure: PRICE_FILTER"),
-    ({"price": "0.001"}, "Filter failure: PRICE_FILTER"),
-    ({"price": "49000.00", "qty": "0.000011"}, "Filter failure: LOT_SIZE"),
-    ({"price": "49000.00", "qty": "0.000001"}, "Filter failure: LOT_SIZE"),
-    ({"price": "49000.00", "qty": "0.0001"}, "Filter failure: NOTIONAL"),
-    ({"price": "300000.00"}, "Filter failure: PERCENT_PRICE_BY_SIDE"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "msg"),
+    [
+        ({"price": "50000.001"}, "Filter failure: PRICE_FILTER"),
+        ({"price": "0.001"}, "Filter failure: PRICE_FILTER"),
+        ({"price": "49000.00", "qty": "0.000011"}, "Filter failure: LOT_SIZE"),
+        ({"price": "49000.00", "qty": "0.000001"}, "Filter failure: LOT_SIZE"),
+        ({"price": "49000.00", "qty": "0.0001"}, "Filter failure: NOTIONAL"),
+        ({"price": "300000.00"}, "Filter failure: PERCENT_PRICE_BY_SIDE"),
+    ],
+)
 def test_filters_reject_with_binance_messages(kwargs, msg):
     eng = make()
     with pytest.raises(VenueError) as err:
@@ -188,7 +216,9 @@ def test_insufficient_balance():
         with pytest.raises(VenueError) as err:
             place(eng, BUY, **kwargs)
         assert (err.value.code, err.value.msg) == (
-            -2010, "Account has insufficient balance for requested action.")
+            -2010,
+            "Account has insufficient balance for requested action.",
+        )
     with pytest.raises(VenueError, match="insufficient"):
         place(eng, SELL, price="51000.00", qty="0.01")
 
@@ -235,8 +265,10 @@ def test_bar_path_order_and_fill_prices():
     buy, _ = place(eng, BUY, price="49800.00", qty="0.01")
     sell, _ = place(eng, SELL, price="50200.00", qty="0.01")
     # a falling bar walks open -> high -> low -> close: the sell fills first
-    eng.apply_bar("BTCUSDT", Bar(open_time=0, open=D(50000), high=D(50300), low=D(49700),
-                                 close=D(49900), volume=D(10)))
+    eng.apply_bar(
+        "BTCUSDT",
+        Bar(open_time=0, open=D(50000), high=D(50300), low=D(49700), close=D(49900), volume=D(10)),
+    )
     fills = eng.my_trades("a", "BTCUSDT")
     assert [(f.side, f.price) for f in fills] == [(SELL, D("50200.00")), (BUY, D("49800.00"))]
     assert buy.status is sell.status is OrderStatus.FILLED
@@ -246,8 +278,10 @@ def test_bar_path_order_and_fill_prices():
 def test_gap_fills_a_crossed_limit_at_the_better_open():
     eng = make()
     order, _ = place(eng, BUY, price="49800.00", qty="0.01")
-    eng.apply_bar("BTCUSDT", Bar(open_time=0, open=D(49500), high=D(49600), low=D(49400),
-                                 close=D(49550), volume=D(1)))
+    eng.apply_bar(
+        "BTCUSDT",
+        Bar(open_time=0, open=D(49500), high=D(49600), low=D(49400), close=D(49550), volume=D(1)),
+    )
     (fill,) = eng.my_trades("a", "BTCUSDT")
     assert fill.price == D("49500")
     assert order.status is OrderStatus.FILLED
@@ -283,10 +317,12 @@ def test_stop_limit_and_take_profit():
 
 def test_stop_that_would_trigger_immediately_is_rejected():
     eng = make()
-    for side, type_, stop in ((SELL, OrderType.STOP_LOSS, "50000.00"),
-                              (BUY, OrderType.STOP_LOSS, "49000.00"),
-                              (SELL, OrderType.TAKE_PROFIT, "49000.00"),
-                              (BUY, OrderType.TAKE_PROFIT, "51000.00")):
+    for side, type_, stop in (
+        (SELL, OrderType.STOP_LOSS, "50000.00"),
+        (BUY, OrderType.STOP_LOSS, "49000.00"),
+        (SELL, OrderType.TAKE_PROFIT, "49000.00"),
+        (BUY, OrderType.TAKE_PROFIT, "51000.00"),
+    ):
         with pytest.raises(VenueError) as err:
             place(eng, side, type_, stop=stop)
         assert (err.value.code, err.value.msg) == (-2010, "Stop price would trigger immediately.")
@@ -295,8 +331,10 @@ def test_stop_that_would_trigger_immediately_is_rejected():
 def test_stop_triggered_in_a_gap_executes_at_the_open():
     eng = make()
     order, _ = place(eng, SELL, OrderType.STOP_LOSS, stop="49500.00", qty="0.1")
-    eng.apply_bar("BTCUSDT", Bar(open_time=0, open=D(48000), high=D(48100), low=D(47900),
-                                 close=D(48050), volume=D(1)))
+    eng.apply_bar(
+        "BTCUSDT",
+        Bar(open_time=0, open=D(48000), high=D(48100), low=D(47900), close=D(48050), volume=D(1)),
+    )
     (fill,) = eng.my_trades("a", "BTCUSDT")
     assert fill.price == D("47995.20")  # bid around the open, not around the stop
     assert order.status is OrderStatus.FILLED
@@ -305,8 +343,7 @@ def test_stop_triggered_in_a_gap_executes_at_the_open():
 def test_participation_caps_fills_per_bar():
     eng = make(LiquidityModel(participation=D("0.1")))
     order, _ = place(eng, BUY, price="49900.00", qty="0.5")
-    bar = Bar(open_time=0, open=D(50000), high=D(50000), low=D(49800), close=D(49950),
-              volume=D(2))
+    bar = Bar(open_time=0, open=D(50000), high=D(50000), low=D(49800), close=D(49950), volume=D(2))
     eng.apply_bar("BTCUSDT", bar)
     assert order.executed_qty == D("0.2")
     assert order.status is OrderStatus.PARTIALLY_FILLED
@@ -367,6 +404,8 @@ def test_execution_events_in_order():
     eng.set_price("BTCUSDT", D("49800"))
     reports = [e for e in eng.drain_events() if isinstance(e, ExecutionEvent)]
     assert [(e.execution_type, e.order.status.value) for e in reports] == [
-        ("NEW", "NEW"), ("TRADE", "FILLED")]
+        ("NEW", "NEW"),
+        ("TRADE", "FILLED"),
+    ]
     assert reports[1].fill is not None
     assert reports[1].fill.order_id == order.order_id

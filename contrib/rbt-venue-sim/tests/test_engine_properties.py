@@ -29,12 +29,22 @@ from rbt_venue_sim.engine import (
 from rbt_venue_sim.markets import load_symbol_specs
 
 ACCOUNTS = ("a", "b")
-TYPES = (OrderType.LIMIT, OrderType.MARKET, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS,
-         OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT, OrderType.TAKE_PROFIT_LIMIT)
+TYPES = (
+    OrderType.LIMIT,
+    OrderType.MARKET,
+    OrderType.LIMIT_MAKER,
+    OrderType.STOP_LOSS,
+    OrderType.STOP_LOSS_LIMIT,
+    OrderType.TAKE_PROFIT,
+    OrderType.TAKE_PROFIT_LIMIT,
+)
 
 place_op = st.tuples(
-    st.just("place"), st.sampled_from(ACCOUNTS), st.sampled_from((Side.BUY, Side.SELL)),
-    st.sampled_from(TYPES), st.integers(1, 40_000),  # qty in steps of 0.00001
+    st.just("place"),
+    st.sampled_from(ACCOUNTS),
+    st.sampled_from((Side.BUY, Side.SELL)),
+    st.sampled_from(TYPES),
+    st.integers(1, 40_000),  # qty in steps of 0.00001
     st.integers(-40, 40),  # limit price offset from 50000 in units of 10.00
     st.integers(-40, 40),  # stop price offset
     st.sampled_from((TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK)),
@@ -42,12 +52,20 @@ place_op = st.tuples(
 )
 cancel_op = st.tuples(st.just("cancel"), st.sampled_from(ACCOUNTS), st.integers(0, 30))
 move_op = st.tuples(st.just("move"), st.integers(-40, 40), st.booleans())
-bar_op = st.tuples(st.just("bar"), st.integers(-40, 40), st.integers(0, 300),
-                   st.integers(0, 300), st.integers(-40, 40), st.integers(0, 50))
+bar_op = st.tuples(
+    st.just("bar"),
+    st.integers(-40, 40),
+    st.integers(0, 300),
+    st.integers(0, 300),
+    st.integers(-40, 40),
+    st.integers(0, 50),
+)
 fill_op = st.tuples(st.just("fill"), st.integers(0, 30), st.integers(1, 40_000))
 ops_strategy = st.lists(
     st.one_of(place_op, place_op, place_op, cancel_op, move_op, bar_op, fill_op),
-    min_size=4, max_size=40)
+    min_size=4,
+    max_size=40,
+)
 liquidity_strategy = st.builds(
     LiquidityModel,
     half_spread_bps=st.sampled_from((D(0), D(1), D(25))),
@@ -63,9 +81,14 @@ def _price(offset: int) -> D:
 
 def run(ops, liquidity):
     ticks = itertools.count(1_700_000_000_000)
-    eng = Engine(load_symbol_specs(["BTC/USDT"]), prices={"BTCUSDT": D(50000)},
-                 clock=lambda: next(ticks), liquidity=liquidity,
-                 maker_rate=D("0.00075"), taker_rate=D("0.001"))
+    eng = Engine(
+        load_symbol_specs(["BTC/USDT"]),
+        prices={"BTCUSDT": D(50000)},
+        clock=lambda: next(ticks),
+        liquidity=liquidity,
+        maker_rate=D("0.00075"),
+        taker_rate=D("0.001"),
+    )
     for acct in ACCOUNTS:
         eng.add_account(acct, {"USDT": D(20000), "BTC": D("0.4")})
     start = eng.totals()
@@ -77,12 +100,20 @@ def run(ops, liquidity):
                 _, acct, side, type_, qty, poff, soff, tif, stp = op
                 has_limit = type_.has_limit_price
                 order, _ = eng.place_order(
-                    acct, "BTCUSDT", side, type_, quantity=D(qty) / 100_000,
+                    acct,
+                    "BTCUSDT",
+                    side,
+                    type_,
+                    quantity=D(qty) / 100_000,
                     price=_price(poff) if has_limit else None,
                     stop_price=_price(soff) if type_.is_stop else None,
-                    time_in_force=tif if type_ in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT,
-                                                   OrderType.TAKE_PROFIT_LIMIT) else None,
-                    client_order_id=f"o{n}", stp_mode=stp)
+                    time_in_force=tif
+                    if type_
+                    in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT_LIMIT)
+                    else None,
+                    client_order_id=f"o{n}",
+                    stp_mode=stp,
+                )
                 placed.append(order)
             elif kind == "cancel" and placed:
                 _, acct, i = op
@@ -93,8 +124,14 @@ def run(ops, liquidity):
             elif kind == "bar":
                 _, o, up, down, c, vol = op
                 o_p, c_p = _price(o), _price(c)
-                bar = Bar(open_time=n, open=o_p, high=max(o_p, c_p) + up, low=max(
-                    D(1), min(o_p, c_p) - down), close=c_p, volume=D(vol) / 10)
+                bar = Bar(
+                    open_time=n,
+                    open=o_p,
+                    high=max(o_p, c_p) + up,
+                    low=max(D(1), min(o_p, c_p) - down),
+                    close=c_p,
+                    volume=D(vol) / 10,
+                )
                 eng.apply_bar("BTCUSDT", bar)
             elif kind == "fill" and placed:
                 order = placed[op[1] % len(placed)]
@@ -112,8 +149,9 @@ def check(eng: Engine, start, placed) -> None:
             assert free >= 0, (acct, asset, free)
             assert locked >= 0, (acct, asset, locked)
         for asset in ("USDT", "BTC"):
-            open_locks = sum((o.locked for o in eng.open_orders(acct) if o.locked_asset == asset),
-                             D(0))
+            open_locks = sum(
+                (o.locked for o in eng.open_orders(acct) if o.locked_asset == asset), D(0)
+            )
             assert eng.balance(acct, asset)[1] == open_locks
     by_id = {o.order_id: o for o in placed}
     for f in eng.fills:
@@ -143,7 +181,9 @@ def test_invariants_hold_over_random_operations(ops, liquidity):
 @given(ops=ops_strategy, liquidity=liquidity_strategy)
 def test_same_operations_same_fills(ops, liquidity):
     def key(eng):
-        return [(f.trade_id, f.order_id, f.account, f.side, f.price, f.qty, f.commission)
-                for f in eng.fills]
+        return [
+            (f.trade_id, f.order_id, f.account, f.side, f.price, f.qty, f.commission)
+            for f in eng.fills
+        ]
 
     assert key(run(ops, liquidity)) == key(run(ops, liquidity))

@@ -42,8 +42,13 @@ def test_subprocess_prints_its_port_and_stops_on_sigterm(venue_sim_factory):
 
 
 def test_only_loopback_addresses_are_bound():
-    out = subprocess.run([sys.executable, "-m", "rbt_venue_sim", "--host", "0.0.0.0"],
-                         capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "rbt_venue_sim", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode != 0
     assert "loopback addresses only" in out.stderr
 
@@ -54,9 +59,13 @@ def test_scripted_path_history_advance_and_liquidity(tmp_path, venue_sim_factory
         "start": 1_700_000_040_000 - 1_700_000_040_000 % 60_000,
         "history": 2,
         "symbols": {
-            "BTC/USDT": {"bars": [["50000", "50100", "49900", "50050", "10"],
-                                  ["50050", "50200", "50000", "50150", "12"],
-                                  ["50150", "50150", "49000", "49100", "30"]]},
+            "BTC/USDT": {
+                "bars": [
+                    ["50000", "50100", "49900", "50050", "10"],
+                    ["50050", "50200", "50000", "50150", "12"],
+                    ["50150", "50150", "49000", "49100", "30"],
+                ]
+            },
             "ETH/USDT": {"prices": ["3000", "3010", "2990"], "volume": "5"},
         },
         "liquidity": {"half_spread_bps": "0", "levels": 1, "level_qty": "0.01"},
@@ -68,8 +77,13 @@ def test_scripted_path_history_advance_and_liquidity(tmp_path, venue_sim_factory
     start = scenario["start"]
     klines = get(f"{sim.base_url}/api/v3/klines?symbol=BTCUSDT&interval=1m")
     assert [k[0] for k in klines] == [start, start + 60_000]
-    assert klines[1][1:6] == ["50050.00000000", "50200.00000000", "50000.00000000",
-                              "50150.00000000", "12.00000000"]
+    assert klines[1][1:6] == [
+        "50050.00000000",
+        "50200.00000000",
+        "50000.00000000",
+        "50150.00000000",
+        "12.00000000",
+    ]
     depth = get(f"{sim.base_url}/api/v3/depth?symbol=BTCUSDT")
     assert depth["bids"] == [["50149.99000000", "0.01000000"]]  # one tick, level_qty
     assert depth["asks"] == [["50150.01000000", "0.01000000"]]
@@ -90,16 +104,24 @@ def test_bundle_bars_feed_the_simulator(tmp_path, venue_sim_factory):
     (csv_dir / "BTCUSDT.csv").write_text(
         "date,open,high,low,close,volume\n"
         "2024-01-02,42000.5,43000,41000.25,42500.75,12.5\n"
-        "2024-01-03,42500.75,44000,42000,43900.01,20\n")
+        "2024-01-03,42500.75,44000,42000,43900.01,20\n"
+    )
     home = tmp_path / "home"
-    ingest(RbtHome(home), "csv", "crypto", {"path": str(csv_dir), "calendar": "always_open",
-                                            "asset_class": "crypto", "quote_currency": "USDT",
-                                            "lot_size": "0.00001"})
-    sim = venue_sim_factory(symbols=["BTC/USDT"], args=["--bundle", "crypto", "--home",
-                                                        str(home)])
+    ingest(
+        RbtHome(home),
+        "csv",
+        "crypto",
+        {
+            "path": str(csv_dir),
+            "calendar": "always_open",
+            "asset_class": "crypto",
+            "quote_currency": "USDT",
+            "lot_size": "0.00001",
+        },
+    )
+    sim = venue_sim_factory(symbols=["BTC/USDT"], args=["--bundle", "crypto", "--home", str(home)])
     (kline,) = get(f"{sim.base_url}/api/v3/klines?symbol=BTCUSDT&interval=1d")
-    assert kline[1:5] == ["42000.50000000", "43000.00000000", "41000.25000000",
-                          "42500.75000000"]
+    assert kline[1:5] == ["42000.50000000", "43000.00000000", "41000.25000000", "42500.75000000"]
     assert sim.advance(1)["prices"]["BTCUSDT"] == "43900.01000000"
     days = get(f"{sim.base_url}/api/v3/klines?symbol=BTCUSDT&interval=1d")
     assert days[1][0] - days[0][0] == 86_400_000

@@ -24,12 +24,23 @@ import pytest
 from rbt_venue_sim.testing import CCXT_BINANCE_OPTIONS, VenueSim, point_ccxt_at, start_venue_sim
 
 FIXTURES = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "ccxt"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(),
-                                reason="shared/fixtures/ccxt is not beside the repository")
+pytestmark = pytest.mark.skipif(
+    not FIXTURES.is_dir(), reason="shared/fixtures/ccxt is not beside the repository"
+)
 
-METHODS = ("fetchTime", "fetchOHLCV", "createOrder", "createMarketOrderWithCost",
-           "createMarketBuyOrderWithCost", "createMarketSellOrderWithCost", "fetchOrder",
-           "cancelOrder", "fetchOpenOrders", "fetchBalance", "fetchMyTrades")
+METHODS = (
+    "fetchTime",
+    "fetchOHLCV",
+    "createOrder",
+    "createMarketOrderWithCost",
+    "createMarketBuyOrderWithCost",
+    "createMarketSellOrderWithCost",
+    "fetchOrder",
+    "cancelOrder",
+    "fetchOpenOrders",
+    "fetchBalance",
+    "fetchMyTrades",
+)
 
 # (method, index among the method's spot cases) -> {param: (recorded, sent by ccxt 4.5.90)}
 KNOWN_DIFFERENCES: dict[tuple[str, int], dict[str, tuple[str | None, str | None]]] = {
@@ -51,20 +62,30 @@ def _spot_cases() -> list[tuple[str, int, dict[str, Any]]]:
 
 
 CASES = _spot_cases()
-SKIP_KEYS = set(json.loads((FIXTURES / "request" / "binance.json").read_text())["skipKeys"]) \
-    if FIXTURES.is_dir() else set()
+SKIP_KEYS = (
+    set(json.loads((FIXTURES / "request" / "binance.json").read_text())["skipKeys"])
+    if FIXTURES.is_dir()
+    else set()
+)
 
 
 @pytest.fixture(scope="module")
 def sim() -> Iterator[VenueSim]:
-    with start_venue_sim(symbols=["BTC/USDT", "ETH/USDT", "LTC/USDT", "SOL/USDT"],
-                         args=["--balance", "LTC=10"]) as s:
+    with start_venue_sim(
+        symbols=["BTC/USDT", "ETH/USDT", "LTC/USDT", "SOL/USDT"], args=["--balance", "LTC=10"]
+    ) as s:
         yield s
 
 
 def exchange(sim: VenueSim) -> ccxt.binance:
-    ex = ccxt.binance({"apiKey": sim.api_key, "secret": sim.secret, "enableRateLimit": False,
-                       "options": dict(CCXT_BINANCE_OPTIONS)})
+    ex = ccxt.binance(
+        {
+            "apiKey": sim.api_key,
+            "secret": sim.secret,
+            "enableRateLimit": False,
+            "options": dict(CCXT_BINANCE_OPTIONS),
+        }
+    )
     point_ccxt_at(ex, sim)
     ex.load_markets()
     return ex
@@ -77,8 +98,7 @@ def _params(url: str, body: str | None) -> tuple[str, dict[str, str]]:
     return parsed.path, {k: v for k, v in params.items() if k not in SKIP_KEYS}
 
 
-@pytest.mark.parametrize(("method", "index", "case"), CASES,
-                         ids=[f"{m}-{i}" for m, i, _ in CASES])
+@pytest.mark.parametrize(("method", "index", "case"), CASES, ids=[f"{m}-{i}" for m, i, _ in CASES])
 def test_ccxt_sends_what_was_recorded(sim, method, index, case):
     ex = exchange(sim)
     seq = max([r["seq"] for r in sim.requests()] or [0])
@@ -88,12 +108,14 @@ def test_ccxt_sends_what_was_recorded(sim, method, index, case):
     sent = [r for r in sim.requests(since=seq) if r["path"] != "/api/v3/exchangeInfo"]
     assert len(sent) == 1, sent
     got_path = sent[0]["path"]
-    got = {k: v for k, v in {**sent[0]["query"], **sent[0]["body"]}.items()
-           if k not in SKIP_KEYS}
+    got = {k: v for k, v in {**sent[0]["query"], **sent[0]["body"]}.items() if k not in SKIP_KEYS}
     want_path, want = _params(case["url"], case.get("output"))
     assert got_path == want_path
-    diff = {k: (want.get(k), got.get(k)) for k in sorted(set(want) | set(got))
-            if want.get(k) != got.get(k)}
+    diff = {
+        k: (want.get(k), got.get(k))
+        for k in sorted(set(want) | set(got))
+        if want.get(k) != got.get(k)
+    }
     assert diff == KNOWN_DIFFERENCES.get((method, index), {})
 
 
@@ -115,13 +137,24 @@ def test_responses_have_the_recorded_shapes(sim):
     def served() -> Any:
         return json.loads(ex.last_http_response)
 
-    ex.create_order("SOL/USDT", "limit", "buy", 0.05, 141,
-                    {"selfTradePrevention": "expire_maker", "icebergAmount": 0.03})
+    ex.create_order(
+        "SOL/USDT",
+        "limit",
+        "buy",
+        0.05,
+        141,
+        {"selfTradePrevention": "expire_maker", "icebergAmount": 0.03},
+    )
     mine = served()
     recorded = _recorded_response("createOrder", "spot +selfTradePrevention +iceberg")
     assert set(mine) == set(recorded)
     assert set((mine["fills"] and mine["fills"][0]) or {}) <= {
-        "price", "qty", "commission", "commissionAsset", "tradeId"}
+        "price",
+        "qty",
+        "commission",
+        "commissionAsset",
+        "tradeId",
+    }
 
     order = ex.create_order("LTC/USDT", "market", "sell", 0.1)
     ex.fetch_order(order["id"], "LTC/USDT")

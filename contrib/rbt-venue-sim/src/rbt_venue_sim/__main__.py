@@ -37,8 +37,9 @@ DEFAULT_BALANCES = {"USDT": "100000", "BTC": "2", "ETH": "20"}
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rbt_venue_sim",
-                                description="Local Binance-spot-shaped venue simulator.")
+    p = argparse.ArgumentParser(
+        prog="python -m rbt_venue_sim", description="Local Binance-spot-shaped venue simulator."
+    )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     p.add_argument("--symbols", default="BTC/USDT,ETH/USDT", help="comma-separated BASE/QUOTE")
@@ -48,17 +49,30 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--history", type=int, default=None, help="bars revealed at start-up")
     p.add_argument("--api-key", default=DEFAULT_API_KEY)
     p.add_argument("--secret", default=DEFAULT_SECRET)
-    p.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT",
-                   help="starting balance of the default account (repeatable)")
+    p.add_argument(
+        "--balance",
+        action="append",
+        default=[],
+        metavar="ASSET=AMOUNT",
+        help="starting balance of the default account (repeatable)",
+    )
     p.add_argument("--maker-fee", default=None, help="maker rate, e.g. 0.001")
     p.add_argument("--taker-fee", default=None, help="taker rate, e.g. 0.001")
     p.add_argument("--weight-limit", type=int, default=6000)
     p.add_argument("--weight-window", type=float, default=60.0, help="seconds")
-    p.add_argument("--ban-after", type=int, default=3,
-                   help="requests sent during a 429 back-off before the 418 ban")
+    p.add_argument(
+        "--ban-after",
+        type=int,
+        default=3,
+        help="requests sent during a 429 back-off before the 418 ban",
+    )
     p.add_argument("--ban-seconds", type=float, default=120.0)
-    p.add_argument("--auto-advance", type=float, default=None,
-                   help="reveal one bar every this many seconds (default: only on /_sim/advance)")
+    p.add_argument(
+        "--auto-advance",
+        type=float,
+        default=None,
+        help="reveal one bar every this many seconds (default: only on /_sim/advance)",
+    )
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -74,8 +88,9 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     elif args.path:
         path, doc = load_path_file(args.path, specs, now)
         if args.history is not None:
-            raise SystemExit("--history applies to --bundle and the default path; "
-                             "set 'history' in the path file")
+            raise SystemExit(
+                "--history applies to --bundle and the default path; set 'history' in the path file"
+            )
     else:
         path = default_path(specs, now, history=args.history or 100)
     liq_doc = doc.get("liquidity", {})
@@ -85,7 +100,8 @@ def build_config(args: argparse.Namespace) -> SimConfig:
         level_step_ticks=int(liq_doc.get("level_step_ticks", 1)),
         level_qty=Decimal(str(liq_doc["level_qty"])) if "level_qty" in liq_doc else None,
         depth_notional=Decimal(str(liq_doc.get("depth_notional", "1000000"))),
-        participation=Decimal(str(liq_doc["participation"])) if "participation" in liq_doc
+        participation=Decimal(str(liq_doc["participation"]))
+        if "participation" in liq_doc
         else None,
     )
     fees = doc.get("fees", {})
@@ -95,17 +111,36 @@ def build_config(args: argparse.Namespace) -> SimConfig:
     for item in args.balance:
         asset, _, amount = item.partition("=")
         balances[asset.strip().upper()] = amount.strip()
-    accounts = [Account(name="main", api_key=args.api_key, secret=args.secret,
-                        balances={k: Decimal(str(v)) for k, v in balances.items()})]
+    accounts = [
+        Account(
+            name="main",
+            api_key=args.api_key,
+            secret=args.secret,
+            balances={k: Decimal(str(v)) for k, v in balances.items()},
+        )
+    ]
     for extra in doc.get("accounts", []):
-        accounts.append(Account(name=extra["name"], api_key=extra["api_key"],
-                                secret=extra["secret"],
-                                balances={k: Decimal(str(v))
-                                          for k, v in extra.get("balances", {}).items()}))
-    return SimConfig(specs=specs, path=path, accounts=accounts, liquidity=liquidity,
-                     maker_rate=maker, taker_rate=taker, weight_limit=args.weight_limit,
-                     weight_window_s=args.weight_window, ban_after=args.ban_after,
-                     ban_seconds=args.ban_seconds, auto_advance_s=args.auto_advance)
+        accounts.append(
+            Account(
+                name=extra["name"],
+                api_key=extra["api_key"],
+                secret=extra["secret"],
+                balances={k: Decimal(str(v)) for k, v in extra.get("balances", {}).items()},
+            )
+        )
+    return SimConfig(
+        specs=specs,
+        path=path,
+        accounts=accounts,
+        liquidity=liquidity,
+        maker_rate=maker,
+        taker_rate=taker,
+        weight_limit=args.weight_limit,
+        weight_window_s=args.weight_window,
+        ban_after=args.ban_after,
+        ban_seconds=args.ban_seconds,
+        auto_advance_s=args.auto_advance,
+    )
 
 
 async def serve(config: SimConfig, host: str, port: int) -> None:
@@ -122,9 +157,19 @@ async def serve(config: SimConfig, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(json.dumps({"event": "ready", "port": bound, "base_url": f"http://{host}:{bound}",
-                      "ws_url": f"ws://{host}:{bound}", "pid": os.getpid(),
-                      "symbols": [s.unified for s in config.specs]}), flush=True)
+    print(
+        json.dumps(
+            {
+                "event": "ready",
+                "port": bound,
+                "base_url": f"http://{host}:{bound}",
+                "ws_url": f"ws://{host}:{bound}",
+                "pid": os.getpid(),
+                "symbols": [s.unified for s in config.specs],
+            }
+        ),
+        flush=True,
+    )
     await stop.wait()
     await venue.close_sockets("all")  # close frames (1001) before the server goes away
     await runner.cleanup()

@@ -110,12 +110,22 @@ class OrderType(enum.StrEnum):
 
     @property
     def has_limit_price(self) -> bool:
-        return self in (OrderType.LIMIT, OrderType.LIMIT_MAKER, OrderType.STOP_LOSS_LIMIT,
-                        OrderType.TAKE_PROFIT_LIMIT)
+        return self in (
+            OrderType.LIMIT,
+            OrderType.LIMIT_MAKER,
+            OrderType.STOP_LOSS_LIMIT,
+            OrderType.TAKE_PROFIT_LIMIT,
+        )
 
 
-_STOPS = frozenset({OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT, OrderType.TAKE_PROFIT,
-                    OrderType.TAKE_PROFIT_LIMIT})
+_STOPS = frozenset(
+    {
+        OrderType.STOP_LOSS,
+        OrderType.STOP_LOSS_LIMIT,
+        OrderType.TAKE_PROFIT,
+        OrderType.TAKE_PROFIT_LIMIT,
+    }
+)
 
 
 class TimeInForce(enum.StrEnum):
@@ -369,8 +379,9 @@ class Engine:
     def _flush_balance_events(self) -> None:
         now = self.clock()
         for account, assets in sorted(self._changed.items()):
-            self.events.append(BalanceEvent(account=account, assets=tuple(sorted(assets)),
-                                            time=now))
+            self.events.append(
+                BalanceEvent(account=account, assets=tuple(sorted(assets)), time=now)
+            )
         self._changed.clear()
 
     def _lock(self, account: str, asset: str, amount: Decimal) -> None:
@@ -399,15 +410,22 @@ class Engine:
     def last_price(self, symbol: str) -> Decimal:
         return self.book(symbol).last
 
-    def get_order(self, account: str, symbol: str, *, order_id: int | None = None,
-                  client_order_id: str | None = None) -> Order:
+    def get_order(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+    ) -> Order:
         order = self._find(account, symbol, order_id, client_order_id)
         if order is None:
             raise VenueError(-2013, "Order does not exist.")
         return order
 
-    def _find(self, account: str, symbol: str, order_id: int | None,
-              client_order_id: str | None) -> Order | None:
+    def _find(
+        self, account: str, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> Order | None:
         orders = self.orders[self.book(symbol).spec.symbol]
         if order_id is not None:
             order = orders.get(order_id)
@@ -417,10 +435,15 @@ class Engine:
                 return None
             return order
         if client_order_id is None:
-            raise VenueError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but "
-                                    "both were empty/null!")
-        found = [o for o in orders.values()
-                 if o.account == account and o.client_order_id == client_order_id]
+            raise VenueError(
+                -1102,
+                "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
+            )
+        found = [
+            o
+            for o in orders.values()
+            if o.account == account and o.client_order_id == client_order_id
+        ]
         if not found:
             return None
         open_ = [o for o in found if o.status.is_open]
@@ -428,12 +451,17 @@ class Engine:
 
     def open_orders(self, account: str, symbol: str | None = None) -> list[Order]:
         symbols = [self.book(symbol).spec.symbol] if symbol else sorted(self.orders)
-        return [o for s in symbols for o in self.orders[s].values()
-                if o.account == account and o.status.is_open]
+        return [
+            o
+            for s in symbols
+            for o in self.orders[s].values()
+            if o.account == account and o.status.is_open
+        ]
 
     def all_orders(self, account: str, symbol: str) -> list[Order]:
-        return [o for o in self.orders[self.book(symbol).spec.symbol].values()
-                if o.account == account]
+        return [
+            o for o in self.orders[self.book(symbol).spec.symbol].values() if o.account == account
+        ]
 
     def my_trades(self, account: str, symbol: str) -> list[Fill]:
         sym = self.book(symbol).spec.symbol
@@ -491,8 +519,19 @@ class Engine:
             raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
         if type_.value not in spec.order_types:
             raise VenueError(-1013, "This order type is not supported for this symbol.")
-        self._validate(book, account, side, type_, quantity, quote_order_qty, price, stop_price,
-                       time_in_force, stp_mode, iceberg_qty)
+        self._validate(
+            book,
+            account,
+            side,
+            type_,
+            quantity,
+            quote_order_qty,
+            price,
+            stop_price,
+            time_in_force,
+            stp_mode,
+            iceberg_qty,
+        )
         for o in self.orders[spec.symbol].values():
             if o.account == account and o.client_order_id == client_order_id and o.status.is_open:
                 raise VenueError(-2010, "Duplicate order sent.")
@@ -541,23 +580,39 @@ class Engine:
         self._flush_balance_events()
         return order, fills
 
-    def _validate(self, book: _Book, account: str, side: Side, type_: OrderType,
-                  quantity: Decimal | None, quote_order_qty: Decimal | None,
-                  price: Decimal | None, stop_price: Decimal | None,
-                  tif: TimeInForce | None, stp_mode: str | None,
-                  iceberg_qty: Decimal | None) -> None:
+    def _validate(
+        self,
+        book: _Book,
+        account: str,
+        side: Side,
+        type_: OrderType,
+        quantity: Decimal | None,
+        quote_order_qty: Decimal | None,
+        price: Decimal | None,
+        stop_price: Decimal | None,
+        tif: TimeInForce | None,
+        stp_mode: str | None,
+        iceberg_qty: Decimal | None,
+    ) -> None:
         spec = book.spec
         if type_.has_limit_price and price is None:
-            raise VenueError(-1102, "Mandatory parameter 'price' was not sent, was empty/null, "
-                                    "or malformed.")
+            raise VenueError(
+                -1102, "Mandatory parameter 'price' was not sent, was empty/null, or malformed."
+            )
         if type_.is_stop and stop_price is None:
-            raise VenueError(-1102, "Mandatory parameter 'stopPrice' was not sent, was "
-                                    "empty/null, or malformed.")
-        needs_tif = type_ in (OrderType.LIMIT, OrderType.STOP_LOSS_LIMIT,
-                              OrderType.TAKE_PROFIT_LIMIT)
+            raise VenueError(
+                -1102, "Mandatory parameter 'stopPrice' was not sent, was empty/null, or malformed."
+            )
+        needs_tif = type_ in (
+            OrderType.LIMIT,
+            OrderType.STOP_LOSS_LIMIT,
+            OrderType.TAKE_PROFIT_LIMIT,
+        )
         if needs_tif and tif is None:
-            raise VenueError(-1102, "Mandatory parameter 'timeInForce' was not sent, was "
-                                    "empty/null, or malformed.")
+            raise VenueError(
+                -1102,
+                "Mandatory parameter 'timeInForce' was not sent, was empty/null, or malformed.",
+            )
         if not needs_tif and tif is not None:
             raise VenueError(-1106, "Parameter 'timeInForce' sent when not required.")
         if not type_.has_limit_price and price is not None:
@@ -568,24 +623,33 @@ class Engine:
             if type_ is not OrderType.MARKET:
                 raise VenueError(-1106, "Parameter 'quoteOrderQty' sent when not required.")
             if quantity is not None:
-                raise VenueError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but "
-                                        "both were empty/null!")
+                raise VenueError(
+                    -1102,
+                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+                )
             if quote_order_qty <= 0:
                 raise VenueError(-1013, "Invalid quantity.")
         elif quantity is None:
             if type_ is OrderType.MARKET:
-                raise VenueError(-1102, "Param 'quantity' or 'quoteOrderQty' must be sent, but "
-                                        "both were empty/null!")
-            raise VenueError(-1102, "Mandatory parameter 'quantity' was not sent, was "
-                                    "empty/null, or malformed.")
+                raise VenueError(
+                    -1102,
+                    "Param 'quantity' or 'quoteOrderQty' must be sent, but both were empty/null!",
+                )
+            raise VenueError(
+                -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, or malformed."
+            )
         if stp_mode is not None and stp_mode not in spec.allowed_stp:
             raise VenueError(-1013, "Invalid selfTradePreventionMode.")
         # PRICE_FILTER on price and stopPrice
         for value in (price, stop_price):
             if value is None:
                 continue
-            if (value <= 0 or value < spec.min_price or value > spec.max_price
-                    or not _on_grid(value, spec.min_price, spec.tick_size)):
+            if (
+                value <= 0
+                or value < spec.min_price
+                or value > spec.max_price
+                or not _on_grid(value, spec.min_price, spec.tick_size)
+            ):
                 raise VenueError(-1013, "Filter failure: PRICE_FILTER")
         # PERCENT_PRICE_BY_SIDE against the last price
         if price is not None and spec.bid_multiplier_up is not None:
@@ -601,12 +665,17 @@ class Engine:
         if quantity is not None:
             if quantity <= 0:
                 raise VenueError(-1013, "Invalid quantity.")
-            if (quantity < spec.min_qty or quantity > spec.max_qty
-                    or not _on_grid(quantity, spec.min_qty, spec.step_size)):
+            if (
+                quantity < spec.min_qty
+                or quantity > spec.max_qty
+                or not _on_grid(quantity, spec.min_qty, spec.step_size)
+            ):
                 raise VenueError(-1013, "Filter failure: LOT_SIZE")
             if type_ in (OrderType.MARKET, OrderType.STOP_LOSS, OrderType.TAKE_PROFIT) and (
-                    quantity < spec.market_min_qty or quantity > spec.market_max_qty
-                    or not _on_grid(quantity, spec.market_min_qty, spec.market_step_size)):
+                quantity < spec.market_min_qty
+                or quantity > spec.market_max_qty
+                or not _on_grid(quantity, spec.market_min_qty, spec.market_step_size)
+            ):
                 raise VenueError(-1013, "Filter failure: MARKET_LOT_SIZE")
         # NOTIONAL
         is_market = not type_.has_limit_price
@@ -620,12 +689,18 @@ class Engine:
         if (not is_market or spec.apply_max_to_market) and notional > spec.max_notional:
             raise VenueError(-1013, "Filter failure: NOTIONAL")
         # MAX_NUM_ORDERS / MAX_NUM_ALGO_ORDERS
-        open_ = [o for o in self.orders[spec.symbol].values()
-                 if o.account == account and o.status.is_open]
+        open_ = [
+            o
+            for o in self.orders[spec.symbol].values()
+            if o.account == account and o.status.is_open
+        ]
         if len(open_) >= spec.max_num_orders:
             raise VenueError(-1013, "Filter failure: MAX_NUM_ORDERS")
-        if type_.is_stop and sum(1 for o in open_ if o.type.is_stop and not o.is_working) \
-                >= spec.max_num_algo_orders:
+        if (
+            type_.is_stop
+            and sum(1 for o in open_ if o.type.is_stop and not o.is_working)
+            >= spec.max_num_algo_orders
+        ):
             raise VenueError(-1013, "Filter failure: MAX_NUM_ALGO_ORDERS")
 
     @staticmethod
@@ -634,8 +709,9 @@ class Engine:
         stop_loss = type_ in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT)
         return (side is Side.BUY) == stop_loss
 
-    def _check_stop_not_immediate(self, book: _Book, side: Side, type_: OrderType,
-                                  stop: Decimal) -> None:
+    def _check_stop_not_immediate(
+        self, book: _Book, side: Side, type_: OrderType, stop: Decimal
+    ) -> None:
         rises = self._stop_rises(side, type_)
         if (rises and book.last >= stop) or (not rises and book.last <= stop):
             raise VenueError(-2010, "Stop price would trigger immediately.")
@@ -704,8 +780,11 @@ class Engine:
         out: list[tuple[Decimal, Decimal]] = []
         step = book.spec.step_size
         qty_left = order.remaining if order.orig_qty else None
-        quote_left = order.orig_quote_order_qty - order.cummulative_quote_qty \
-            if order.orig_quote_order_qty else None
+        quote_left = (
+            order.orig_quote_order_qty - order.cummulative_quote_qty
+            if order.orig_quote_order_qty
+            else None
+        )
         limit = order.price if order.type.has_limit_price else None
         for price, item in self._levels(book, order.side):
             if limit is not None and (price > limit if order.side is Side.BUY else price < limit):
@@ -789,8 +868,7 @@ class Engine:
             return True  # limit buys and quote-quantity market buys are pre-locked
         return price * qty <= self.balance(order.account, self.books[order.symbol].spec.quote)[0]
 
-    def _max_affordable(self, order: Order, price: Decimal, qty: Decimal,
-                        step: Decimal) -> Decimal:
+    def _max_affordable(self, order: Order, price: Decimal, qty: Decimal, step: Decimal) -> Decimal:
         free = self.balance(order.account, self.books[order.symbol].spec.quote)[0]
         return min(qty, _floor_to(free / price, step))
 
@@ -801,9 +879,11 @@ class Engine:
         done = (order.remaining <= 0) if order.orig_qty else False
         if done:
             self._finish(order, OrderStatus.FILLED, None)
-        elif order.type is OrderType.MARKET or order.type in (OrderType.STOP_LOSS,
-                                                             OrderType.TAKE_PROFIT) \
-                or order.time_in_force is not TimeInForce.GTC:
+        elif (
+            order.type is OrderType.MARKET
+            or order.type in (OrderType.STOP_LOSS, OrderType.TAKE_PROFIT)
+            or order.time_in_force is not TimeInForce.GTC
+        ):
             if order.type is OrderType.MARKET and not order.orig_qty and order.executed_qty > 0:
                 # a quote-quantity market order is done when its quote is spent
                 order.orig_qty = order.executed_qty
@@ -834,12 +914,26 @@ class Engine:
             self._emit(order, exec_type, None)
 
     def _emit(self, order: Order, exec_type: str, fill: Fill | None) -> None:
-        self.events.append(ExecutionEvent(account=order.account, order=order.snapshot(),
-                                          execution_type=exec_type, fill=fill,
-                                          time=self.clock()))
+        self.events.append(
+            ExecutionEvent(
+                account=order.account,
+                order=order.snapshot(),
+                execution_type=exec_type,
+                fill=fill,
+                time=self.clock(),
+            )
+        )
 
-    def _trade(self, book: _Book, taker: Order | None, maker: Order | None, price: Decimal,
-               qty: Decimal, *, taker_is_order: bool) -> list[Fill]:
+    def _trade(
+        self,
+        book: _Book,
+        taker: Order | None,
+        maker: Order | None,
+        price: Decimal,
+        qty: Decimal,
+        *,
+        taker_is_order: bool,
+    ) -> list[Fill]:
         """Settle one trade; ``None`` on a side means the synthetic market."""
         spec = book.spec
         now = self.clock()
@@ -870,11 +964,21 @@ class Engine:
                 self._release(order)
             else:
                 order.status = OrderStatus.PARTIALLY_FILLED
-            fill = Fill(trade_id=trade_id, order_id=order.order_id,
-                        client_order_id=order.client_order_id, account=order.account,
-                        symbol=spec.symbol, side=order.side, price=price, qty=qty,
-                        quote_qty=quote_qty, commission=commission,
-                        commission_asset=commission_asset, time=now, is_maker=is_maker)
+            fill = Fill(
+                trade_id=trade_id,
+                order_id=order.order_id,
+                client_order_id=order.client_order_id,
+                account=order.account,
+                symbol=spec.symbol,
+                side=order.side,
+                price=price,
+                qty=qty,
+                quote_qty=quote_qty,
+                commission=commission,
+                commission_asset=commission_asset,
+                time=now,
+                is_maker=is_maker,
+            )
             self.fills.append(fill)
             fills.append(fill)
             self._emit(order, "TRADE", fill)
@@ -894,12 +998,19 @@ class Engine:
             buyer_is_maker = True
         else:  # the synthetic market bought: it is the maker when the user took
             buyer_is_maker = maker is None
-        self.public_trades.append(PublicTrade(symbol=spec.symbol, trade_id=trade_id, price=price,
-                                              qty=qty, time=now, buyer_is_maker=buyer_is_maker))
+        self.public_trades.append(
+            PublicTrade(
+                symbol=spec.symbol,
+                trade_id=trade_id,
+                price=price,
+                qty=qty,
+                time=now,
+                buyer_is_maker=buyer_is_maker,
+            )
+        )
         return fills
 
-    def _pay(self, order: Order, asset: str, amount: Decimal, price: Decimal,
-             qty: Decimal) -> None:
+    def _pay(self, order: Order, asset: str, amount: Decimal, price: Decimal, qty: Decimal) -> None:
         """Take ``amount`` of ``asset`` from the order's lock (if any) or free balance."""
         bal = self._bal(order.account, asset)
         if order.locked_asset == asset and order.locked > 0:
@@ -921,9 +1032,15 @@ class Engine:
         self._touch(account, asset)
 
     # ----------------------------------------------------------------- cancel
-    def cancel_order(self, account: str, symbol: str, *, order_id: int | None = None,
-                     client_order_id: str | None = None,
-                     cancel_client_order_id: str | None = None) -> Order:
+    def cancel_order(
+        self,
+        account: str,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        cancel_client_order_id: str | None = None,
+    ) -> Order:
         order = self._find(account, symbol, order_id, client_order_id)
         if order is None or not order.status.is_open:
             raise VenueError(-2011, "Unknown order sent.")
@@ -964,8 +1081,9 @@ class Engine:
         """Walk the market through one bar (gap to its open, then its path)."""
         book = self.book(symbol)
         liq = self.liquidity
-        book.bar_budget = (liq.participation * bar.volume) if liq.participation is not None \
-            else None
+        book.bar_budget = (
+            (liq.participation * bar.volume) if liq.participation is not None else None
+        )
         points = bar.path()
         self._move(book, points[0], gap=True)
         for p in points[1:]:
@@ -997,7 +1115,7 @@ class Engine:
         def in_range(x: Decimal) -> bool:
             return start <= x <= target if up else target <= x <= start
 
-        for o in (book.asks if up else book.bids):
+        for o in book.asks if up else book.bids:
             if (o.price <= target) if up else (o.price >= target):
                 push(o, max(o.price, start) if up else min(o.price, start))
         for o in list(book.stops):
@@ -1012,17 +1130,24 @@ class Engine:
             if order.type.is_stop and not order.is_working:
                 exec_price = target if gap else at
                 self._trigger(book, order, exec_price)
-                if (order.status.is_open and order.side is hit_side
-                        and order in (book.bids + book.asks)
-                        and ((order.price <= target) if up else (order.price >= target))):
-                    push(order, max(order.price, exec_price) if up
-                         else min(order.price, exec_price))
+                if (
+                    order.status.is_open
+                    and order.side is hit_side
+                    and order in (book.bids + book.asks)
+                    and ((order.price <= target) if up else (order.price >= target))
+                ):
+                    push(
+                        order, max(order.price, exec_price) if up else min(order.price, exec_price)
+                    )
                 continue
             if order in book.bids or order in book.asks:
                 fill_price = order.price
                 if gap:  # a gap fills a crossed limit at the open when that is better
-                    fill_price = min(order.price, target) if order.side is Side.BUY \
+                    fill_price = (
+                        min(order.price, target)
+                        if order.side is Side.BUY
                         else max(order.price, target)
+                    )
                 self._fill_resting(book, order, fill_price)
         book.last = target
         self._refresh_synthetic(book)
@@ -1035,8 +1160,9 @@ class Engine:
             if o.price <= price:
                 self._fill_resting(book, o, o.price)
 
-    def _fill_resting(self, book: _Book, order: Order, price: Decimal,
-                      qty: Decimal | None = None) -> list[Fill]:
+    def _fill_resting(
+        self, book: _Book, order: Order, price: Decimal, qty: Decimal | None = None
+    ) -> list[Fill]:
         take = order.remaining if qty is None else min(qty, order.remaining)
         if book.bar_budget is not None:
             take = min(take, _floor_to(book.bar_budget, book.spec.step_size))
@@ -1066,21 +1192,27 @@ class Engine:
                 except VenueError:
                     self._finish(order, OrderStatus.EXPIRED, "EXPIRED")
                     return
-            elif order.side is Side.SELL and order.remaining > self.balance(
-                    order.account, book.spec.base)[0]:
+            elif (
+                order.side is Side.SELL
+                and order.remaining > self.balance(order.account, book.spec.base)[0]
+            ):
                 self._finish(order, OrderStatus.EXPIRED, "EXPIRED")
                 return
             self._execute(book, order)
         finally:
             book.last = saved
 
-    def external_fill(self, symbol: str, order_id: int, qty: Decimal | None = None,
-                      price: Decimal | None = None) -> list[Fill]:
+    def external_fill(
+        self, symbol: str, order_id: int, qty: Decimal | None = None, price: Decimal | None = None
+    ) -> list[Fill]:
         """An outside counterparty takes (part of) a resting order at its price."""
         book = self.book(symbol)
         order = self.orders[book.spec.symbol].get(order_id)
-        if order is None or not order.status.is_open or (
-                order not in book.bids and order not in book.asks):
+        if (
+            order is None
+            or not order.status.is_open
+            or (order not in book.bids and order not in book.asks)
+        ):
             raise VenueError(-2011, "Unknown order sent.")
         if qty is not None and (qty <= 0 or not _on_grid(qty, ZERO, book.spec.step_size)):
             raise VenueError(-1013, "Filter failure: LOT_SIZE")

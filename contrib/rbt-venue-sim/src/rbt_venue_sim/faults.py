@@ -38,10 +38,20 @@ import attrs
 
 __all__ = ["KINDS", "FaultBook", "FaultRule"]
 
-KINDS = frozenset({"delay", "drop", "http_error", "reject", "rate_limit", "duplicate_reports",
-                   "reorder_reports", "drop_reports", "noisy_reports"})
-REPORT_KINDS = frozenset({"duplicate_reports", "reorder_reports", "drop_reports",
-                          "noisy_reports"})
+KINDS = frozenset(
+    {
+        "delay",
+        "drop",
+        "http_error",
+        "reject",
+        "rate_limit",
+        "duplicate_reports",
+        "reorder_reports",
+        "drop_reports",
+        "noisy_reports",
+    }
+)
+REPORT_KINDS = frozenset({"duplicate_reports", "reorder_reports", "drop_reports", "noisy_reports"})
 
 
 @attrs.define(kw_only=True)
@@ -64,8 +74,15 @@ class FaultRule:
         return True
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "count": self.count, "method": self.method,
-                "path": self.path, "hits": self.hits, **self.params}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "count": self.count,
+            "method": self.method,
+            "path": self.path,
+            "hits": self.hits,
+            **self.params,
+        }
 
 
 class FaultBook:
@@ -83,16 +100,18 @@ class FaultBook:
         count = int(spec.pop("count", 1))
         method = spec.pop("method", None)
         path = spec.pop("path", None)
-        rule = FaultRule(id=next(self._ids), kind=kind, count=count, method=method, path=path,
-                         params=spec)
+        rule = FaultRule(
+            id=next(self._ids), kind=kind, count=count, method=method, path=path, params=spec
+        )
         self.rules.append(rule)
         return rule
 
     def clear(self) -> None:
         self.rules.clear()
 
-    def take(self, kinds: frozenset[str] | set[str], method: str = "", path: str = ""
-             ) -> FaultRule | None:
+    def take(
+        self, kinds: frozenset[str] | set[str], method: str = "", path: str = ""
+    ) -> FaultRule | None:
         """Consume one use of the first armed rule of ``kinds`` matching the request."""
         for rule in self.rules:
             if rule.kind in kinds and (rule.kind in REPORT_KINDS or rule.matches(method, path)):

@@ -27,14 +27,20 @@ __all__ = ["SymbolSpec", "load_symbol_specs", "symbol_record"]
 
 _EXTRA_ORDER_TYPES = ("STOP_LOSS", "TAKE_PROFIT")
 _ORDER_TYPES_ORDER = (
-    "LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT",
+    "LIMIT",
+    "LIMIT_MAKER",
+    "MARKET",
+    "STOP_LOSS",
+    "STOP_LOSS_LIMIT",
+    "TAKE_PROFIT",
     "TAKE_PROFIT_LIMIT",
 )
 
 
 def _recorded() -> dict[str, dict[str, Any]]:
-    text = (importlib.resources.files("rbt_venue_sim") / "data" / "binance_spot_symbols.json"
-            ).read_text(encoding="utf-8")
+    text = (
+        importlib.resources.files("rbt_venue_sim") / "data" / "binance_spot_symbols.json"
+    ).read_text(encoding="utf-8")
     return {rec["symbol"]: rec for rec in json.loads(text)["symbols"]}
 
 
@@ -58,14 +64,32 @@ def _generic(base: str, quote: str) -> dict[str, Any]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.01000000",
-             "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
-             "stepSize": "0.00001000"},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "1000.00000000",
-             "stepSize": "0.00000000"},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
-             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": "0.01000000",
+                "maxPrice": "1000000.00000000",
+                "tickSize": "0.01000000",
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": "0.00001000",
+                "maxQty": "9000.00000000",
+                "stepSize": "0.00001000",
+            },
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": "1000.00000000",
+                "stepSize": "0.00000000",
+            },
+            {
+                "filterType": "NOTIONAL",
+                "minNotional": "5.00000000",
+                "applyMinToMarket": True,
+                "maxNotional": "9000000.00000000",
+                "applyMaxToMarket": False,
+                "avgPriceMins": 5,
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],

@@ -41,15 +41,32 @@ from rbt_venue_sim.markets import SymbolSpec
 __all__ = ["INTERVALS", "PricePath", "default_path", "path_from_bundle", "path_from_json"]
 
 INTERVALS: dict[str, int] = {
-    "1s": 1_000, "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000,
-    "30m": 1_800_000, "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000,
-    "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000, "1d": 86_400_000,
-    "3d": 259_200_000, "1w": 604_800_000,
+    "1s": 1_000,
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
 }
 
 _DEFAULT_PRICES = {
-    "BTC": Decimal(50000), "ETH": Decimal(3000), "LTC": Decimal(70), "ADA": Decimal("0.5"),
-    "XRP": Decimal("0.6"), "DOGE": Decimal("0.1"), "TRX": Decimal("0.1"), "SOL": Decimal(150),
+    "BTC": Decimal(50000),
+    "ETH": Decimal(3000),
+    "LTC": Decimal(70),
+    "ADA": Decimal("0.5"),
+    "XRP": Decimal("0.6"),
+    "DOGE": Decimal("0.1"),
+    "TRX": Decimal("0.1"),
+    "SOL": Decimal(150),
     "BNB": Decimal(300),
 }
 
@@ -105,16 +122,32 @@ def path_from_json(doc: Mapping[str, Any], specs: Sequence[SymbolSpec], now_ms: 
                 o, h, lo, c, v = (_dec(x) for x in row)
                 if not (lo <= min(o, c) and h >= max(o, c) and lo > 0 and v >= 0):
                     raise ValueError(f"{name} bar {i}: inconsistent OHLCV {row!r}")
-                rows.append(Bar(open_time=start + i * INTERVALS[interval], open=o, high=h,
-                                low=lo, close=c, volume=v))
+                rows.append(
+                    Bar(
+                        open_time=start + i * INTERVALS[interval],
+                        open=o,
+                        high=h,
+                        low=lo,
+                        close=c,
+                        volume=v,
+                    )
+                )
         elif "prices" in entry:
             vol = _dec(entry.get("volume", "0"))
             for i, p in enumerate(entry["prices"]):
                 price = _dec(p)
                 if price <= 0:
                     raise ValueError(f"{name} price {i}: must be positive")
-                rows.append(Bar(open_time=start + i * INTERVALS[interval], open=price,
-                                high=price, low=price, close=price, volume=vol))
+                rows.append(
+                    Bar(
+                        open_time=start + i * INTERVALS[interval],
+                        open=price,
+                        high=price,
+                        low=price,
+                        close=price,
+                        volume=vol,
+                    )
+                )
         else:
             raise ValueError(f"path symbol {name!r} needs 'bars' or 'prices'")
         if len(rows) < 1:
@@ -129,8 +162,9 @@ def path_from_json(doc: Mapping[str, Any], specs: Sequence[SymbolSpec], now_ms: 
     return PricePath(interval=interval, start=start, history=history, bars=bars)
 
 
-def load_path_file(path: str | Path, specs: Sequence[SymbolSpec], now_ms: int
-                   ) -> tuple[PricePath, dict[str, Any]]:
+def load_path_file(
+    path: str | Path, specs: Sequence[SymbolSpec], now_ms: int
+) -> tuple[PricePath, dict[str, Any]]:
     """Read a scenario file; returns the path and the whole document."""
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     return path_from_json(doc, specs, now_ms), doc
@@ -154,8 +188,9 @@ def _walk(spec: SymbolSpec, start: int, interval_ms: int, n: int) -> list[Bar]:
         h = _round(max(o, c) * (1 + abs(moves[1])), tick)
         lo = _round(min(o, c) * (1 - abs(moves[2])), tick)
         vol = Decimal((state >> 20) % 1000 + 1) / Decimal(100)
-        out.append(Bar(open_time=start + i * interval_ms, open=o, high=h, low=lo, close=c,
-                       volume=vol))
+        out.append(
+            Bar(open_time=start + i * interval_ms, open=o, high=h, low=lo, close=c, volume=vol)
+        )
         price = c
     return out
 
@@ -164,17 +199,28 @@ def _round(value: Decimal, tick: Decimal) -> Decimal:
     return max(tick, (value / tick).quantize(Decimal(1), rounding=ROUND_HALF_UP) * tick)
 
 
-def default_path(specs: Sequence[SymbolSpec], now_ms: int, *, interval: str = "1m",
-                 history: int = 100, future: int = 1000) -> PricePath:
+def default_path(
+    specs: Sequence[SymbolSpec],
+    now_ms: int,
+    *,
+    interval: str = "1m",
+    history: int = 100,
+    future: int = 1000,
+) -> PricePath:
     """The default walk: ``history`` bars in the past, ``future`` bars to reveal."""
     start = _start(None, history, INTERVALS[interval], now_ms)
     length = history + future
-    return PricePath(interval=interval, start=start, history=history,
-                     bars={s.symbol: _walk(s, start, INTERVALS[interval], length) for s in specs})
+    return PricePath(
+        interval=interval,
+        start=start,
+        history=history,
+        bars={s.symbol: _walk(s, start, INTERVALS[interval], length) for s in specs},
+    )
 
 
-def path_from_bundle(home: str | Path | None, name: str, specs: Sequence[SymbolSpec], *,
-                     history: int = 1) -> PricePath:
+def path_from_bundle(
+    home: str | Path | None, name: str, specs: Sequence[SymbolSpec], *, history: int = 1
+) -> PricePath:
     """Bars of an rbt bundle (needs ``rustybt-framework``; prices read exactly).
 
     A bundle asset matches a served symbol when its symbol equals the unified
@@ -193,16 +239,19 @@ def path_from_bundle(home: str | Path | None, name: str, specs: Sequence[SymbolS
     ends_ms = [int(t) // 1_000_000 for t in arrays.ts]
     bars: dict[str, list[Bar]] = {}
     for spec in specs:
-        col = next((i for i, a in enumerate(arrays.assets)
-                    if a.symbol in (spec.unified, spec.symbol)), None)
+        col = next(
+            (i for i, a in enumerate(arrays.assets) if a.symbol in (spec.unified, spec.symbol)),
+            None,
+        )
         if col is None:
             raise ValueError(f"bundle {name!r} has no asset {spec.unified} or {spec.symbol}")
         rows = []
         for row, end in enumerate(ends_ms):
             if not arrays.has_bar(row, col):
                 continue
-            o, h, lo, c, v = (arrays.exact(f, row, col)
-                              for f in ("open", "high", "low", "close", "volume"))
+            o, h, lo, c, v = (
+                arrays.exact(f, row, col) for f in ("open", "high", "low", "close", "volume")
+            )
             rows.append(Bar(open_time=end - step, open=o, high=h, low=lo, close=c, volume=v))
         if not rows:
             raise ValueError(f"bundle {name!r}: no bars for {spec.unified}")

@@ -118,6 +118,7 @@ class _Client:
 
     def start(self) -> None:
         """One writer task per socket keeps the messages in order."""
+
         async def write() -> None:
             while True:
                 msg = await self.queue.get()
@@ -144,16 +145,22 @@ class Venue:
         times = sorted({b.open_time for bars in self.path.bars.values() for b in bars})
         self.times = times
         self.bars_at: dict[str, dict[int, Bar]] = {
-            sym: {b.open_time: b for b in bars} for sym, bars in self.path.bars.items()}
+            sym: {b.open_time: b for b in bars} for sym, bars in self.path.bars.items()
+        }
         self.cursor = min(self.path.history, len(times))  # number of revealed times
         revealed = self.times[: self.cursor]
         prices = {}
         for sym, bars in self.bars_at.items():
             past = [bars[t] for t in revealed if t in bars]
             prices[sym] = (past[-1] if past else self.path.bars[sym][0]).close
-        self.engine = Engine(config.specs, prices=prices, clock=self.now_ms,
-                             maker_rate=config.maker_rate, taker_rate=config.taker_rate,
-                             liquidity=config.liquidity)
+        self.engine = Engine(
+            config.specs,
+            prices=prices,
+            clock=self.now_ms,
+            maker_rate=config.maker_rate,
+            taker_rate=config.taker_rate,
+            liquidity=config.liquidity,
+        )
         self.accounts: dict[str, Account] = {}
         self.by_key: dict[str, Account] = {}
         for acct in config.accounts:
@@ -223,12 +230,21 @@ class Venue:
         for i, p in enumerate(points):
             tid = self.market_trade_ids.get(symbol, 0) + 1
             self.market_trade_ids[symbol] = tid
-            self._broadcast_trade(PublicTrade(symbol=symbol, trade_id=10_000_000 + tid, price=p,
-                                              qty=qty, time=now, buyer_is_maker=i % 2 == 1))
+            self._broadcast_trade(
+                PublicTrade(
+                    symbol=symbol,
+                    trade_id=10_000_000 + tid,
+                    price=p,
+                    qty=qty,
+                    time=now,
+                    buyer_is_maker=i % 2 == 1,
+                )
+            )
 
     # ------------------------------------------------------------------ klines
-    def klines(self, symbol: str, interval: str, start: int | None, end: int | None,
-               limit: int) -> list[list[Any]]:
+    def klines(
+        self, symbol: str, interval: str, start: int | None, end: int | None, limit: int
+    ) -> list[list[Any]]:
         base_ms = self.path.interval_ms
         if interval not in INTERVALS:
             raise VenueError(-1120, "Invalid interval.")
@@ -255,11 +271,22 @@ class Venue:
         h = max(b.high for b in bars)
         lo = min(b.low for b in bars)
         v = sum((b.volume for b in bars), Decimal(0))
-        quote = sum(((b.open + b.high + b.low + b.close) / 4 * b.volume for b in bars),
-                    Decimal(0))
+        quote = sum(((b.open + b.high + b.low + b.close) / 4 * b.volume for b in bars), Decimal(0))
         n = sum(4 for b in bars if b.volume > 0)
-        return [t, fmt(o), fmt(h), fmt(lo), fmt(c), fmt(v), t + ms - 1, fmt(quote), n,
-                fmt(v / 2), fmt(quote / 2), "0"]
+        return [
+            t,
+            fmt(o),
+            fmt(h),
+            fmt(lo),
+            fmt(c),
+            fmt(v),
+            t + ms - 1,
+            fmt(quote),
+            n,
+            fmt(v / 2),
+            fmt(quote / 2),
+            "0",
+        ]
 
     # ------------------------------------------------------------------ streams
     def _send(self, client: _Client, payload: dict[str, Any], stream: str | None = None) -> None:
@@ -275,22 +302,60 @@ class Venue:
 
     def _broadcast_trade(self, trade: PublicTrade) -> None:
         low = trade.symbol.lower()
-        payload = {"e": "trade", "E": self.now_ms(), "s": trade.symbol, "t": trade.trade_id,
-                   "p": fmt(trade.price), "q": fmt(trade.qty), "T": trade.time,
-                   "m": trade.buyer_is_maker, "M": True}
+        payload = {
+            "e": "trade",
+            "E": self.now_ms(),
+            "s": trade.symbol,
+            "t": trade.trade_id,
+            "p": fmt(trade.price),
+            "q": fmt(trade.qty),
+            "T": trade.time,
+            "m": trade.buyer_is_maker,
+            "M": True,
+        }
         self._broadcast_market(f"{low}@trade", payload)
-        agg = {"e": "aggTrade", "E": payload["E"], "s": trade.symbol, "a": trade.trade_id,
-               "p": payload["p"], "q": payload["q"], "f": trade.trade_id, "l": trade.trade_id,
-               "T": trade.time, "m": trade.buyer_is_maker, "M": True}
+        agg = {
+            "e": "aggTrade",
+            "E": payload["E"],
+            "s": trade.symbol,
+            "a": trade.trade_id,
+            "p": payload["p"],
+            "q": payload["q"],
+            "f": trade.trade_id,
+            "l": trade.trade_id,
+            "T": trade.time,
+            "m": trade.buyer_is_maker,
+            "M": True,
+        }
         self._broadcast_market(f"{low}@aggTrade", agg)
 
     def _broadcast_kline(self, symbol: str, bar: Bar, *, closed: bool) -> None:
         interval = self.path.interval
         row = self._kline_row(bar.open_time, [bar], self.path.interval_ms)
-        payload = {"e": "kline", "E": self.now_ms(), "s": symbol, "k": {
-            "t": row[0], "T": row[6], "s": symbol, "i": interval, "f": -1, "L": -1,
-            "o": row[1], "c": row[4], "h": row[2], "l": row[3], "v": row[5], "n": row[8],
-            "x": closed, "q": row[7], "V": row[9], "Q": row[10], "B": "0"}}
+        payload = {
+            "e": "kline",
+            "E": self.now_ms(),
+            "s": symbol,
+            "k": {
+                "t": row[0],
+                "T": row[6],
+                "s": symbol,
+                "i": interval,
+                "f": -1,
+                "L": -1,
+                "o": row[1],
+                "c": row[4],
+                "h": row[2],
+                "l": row[3],
+                "v": row[5],
+                "n": row[8],
+                "x": closed,
+                "q": row[7],
+                "V": row[9],
+                "Q": row[10],
+                "B": "0",
+            },
+        }
         self._broadcast_market(f"{symbol.lower()}@kline_{interval}", payload)
 
     def flush(self) -> None:
@@ -304,9 +369,19 @@ class Venue:
                 self._user_event(event.account, self._account_position(event))
 
     def _account_position(self, event: BalanceEvent) -> dict[str, Any]:
-        return {"e": "outboundAccountPosition", "E": event.time, "u": event.time, "B": [
-            {"a": a, "f": fmt(self.engine.balance(event.account, a)[0]),
-             "l": fmt(self.engine.balance(event.account, a)[1])} for a in event.assets]}
+        return {
+            "e": "outboundAccountPosition",
+            "E": event.time,
+            "u": event.time,
+            "B": [
+                {
+                    "a": a,
+                    "f": fmt(self.engine.balance(event.account, a)[0]),
+                    "l": fmt(self.engine.balance(event.account, a)[1]),
+                }
+                for a in event.assets
+            ],
+        }
 
     def _report(self, account: str, payload: dict[str, Any]) -> None:
         """Deliver one execution report, through the report faults."""
@@ -348,8 +423,9 @@ class Venue:
         return n
 
     # ------------------------------------------------------------------ weights
-    def rate_check(self, method: str, path: str, params: dict[str, str]
-                   ) -> tuple[web.Response | None, int]:
+    def rate_check(
+        self, method: str, path: str, params: dict[str, str]
+    ) -> tuple[web.Response | None, int]:
         now = time.monotonic()
         window = self.config.weight_window_s
         if self.banned_until > now:
@@ -381,25 +457,46 @@ class Venue:
 
     def _throttle_response(self, now: float) -> web.Response:
         retry = max(1, math.ceil(self.throttled_until - now))
-        body = {"code": -1003, "msg": (
-            f"Too much request weight used; current limit is {self.config.weight_limit} request "
-            "weight per 1 MINUTE. Please use WebSocket Streams for live updates to avoid polling "
-            "the API.")}
-        return web.json_response(body, status=429, headers={
-            "Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(self.used_weight)})
+        body = {
+            "code": -1003,
+            "msg": (
+                f"Too much request weight used; current limit is {self.config.weight_limit} "
+                "request weight per 1 MINUTE. Please use WebSocket Streams for live updates to "
+                "avoid polling the API."
+            ),
+        }
+        return web.json_response(
+            body,
+            status=429,
+            headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(self.used_weight)},
+        )
 
     def _ban_response(self, now: float) -> web.Response:
         until_ms = int((time.time() + (self.banned_until - now)) * 1000)
         retry = max(1, math.ceil(self.banned_until - now))
-        body = {"code": -1003, "msg": (
-            f"Way too much request weight used; IP banned until {until_ms}. Please use WebSocket "
-            "Streams for live updates to avoid bans.")}
-        return web.json_response(body, status=418, headers={
-            "Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(self.used_weight)})
+        body = {
+            "code": -1003,
+            "msg": (
+                f"Way too much request weight used; IP banned until {until_ms}. Please use "
+                "WebSocket Streams for live updates to avoid bans."
+            ),
+        }
+        return web.json_response(
+            body,
+            status=418,
+            headers={"Retry-After": str(retry), "X-MBX-USED-WEIGHT-1M": str(self.used_weight)},
+        )
 
     # ------------------------------------------------------------------ auth
-    def verify_signed(self, headers: Any, query: str, body: str, params: dict[str, str],
-                      *, need_signature: bool = True) -> Account:
+    def verify_signed(
+        self,
+        headers: Any,
+        query: str,
+        body: str,
+        params: dict[str, str],
+        *,
+        need_signature: bool = True,
+    ) -> Account:
         key = headers.get("X-MBX-APIKEY")
         if not key:
             raise VenueError(-2014, "API-key format invalid.", 401)
@@ -411,8 +508,9 @@ class Venue:
         self.check_timestamp(params)
         signature = params.get("signature")
         if not signature:
-            raise VenueError(-1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
-                                    "or malformed.")
+            raise VenueError(
+                -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+            )
         total = query + body  # Binance: totalParams = query string concatenated with body
         payload = "&".join(p for p in total.split("&") if not p.startswith("signature="))
         expected = hmac.new(acct.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
@@ -423,22 +521,26 @@ class Venue:
     def check_timestamp(self, params: dict[str, str]) -> None:
         ts = params.get("timestamp")
         if ts is None or not ts.lstrip("-").isdigit():
-            raise VenueError(-1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, "
-                                    "or malformed.")
+            raise VenueError(
+                -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
+            )
         recv = params.get("recvWindow", "5000")
         try:
             recv_window = int(Decimal(recv))
         except InvalidOperation:
-            raise VenueError(-1100, "Illegal characters found in parameter 'recvWindow'; legal "
-                                    "range is '^[0-9]{1,20}$'.") from None
+            raise VenueError(
+                -1100,
+                "Illegal characters found in parameter 'recvWindow'; legal "
+                "range is '^[0-9]{1,20}$'.",
+            ) from None
         if recv_window > self.config.max_recv_window:
-            raise VenueError(-1131, f"recvWindow must be less than "
-                                    f"{self.config.max_recv_window}.")
+            raise VenueError(-1131, f"recvWindow must be less than {self.config.max_recv_window}.")
         server = self.now_ms()
         t = int(ts)
         if t >= server + 1000:
-            raise VenueError(-1021, "Timestamp for this request was 1000ms ahead of the "
-                                    "server's time.")
+            raise VenueError(
+                -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+            )
         if server - t > recv_window:
             raise VenueError(-1021, "Timestamp for this request is outside of the recvWindow.")
 
@@ -447,13 +549,25 @@ class Venue:
 def order_json(o: Order, *, full: bool = True) -> dict[str, Any]:
     """``GET /api/v3/order`` shape (see the recorded fetchOrder response)."""
     out: dict[str, Any] = {
-        "symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
-        "clientOrderId": o.client_order_id, "price": fmt(o.price), "origQty": fmt(o.orig_qty),
-        "executedQty": fmt(o.executed_qty), "cummulativeQuoteQty": fmt(o.cummulative_quote_qty),
-        "status": o.status.value, "timeInForce": o.time_in_force.value, "type": o.type.value,
-        "side": o.side.value, "stopPrice": fmt(o.stop_price), "icebergQty": fmt(o.iceberg_qty),
-        "time": o.time, "updateTime": o.update_time, "isWorking": o.is_working,
-        "workingTime": o.working_time, "origQuoteOrderQty": fmt(o.orig_quote_order_qty),
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+        "cummulativeQuoteQty": fmt(o.cummulative_quote_qty),
+        "status": o.status.value,
+        "timeInForce": o.time_in_force.value,
+        "type": o.type.value,
+        "side": o.side.value,
+        "stopPrice": fmt(o.stop_price),
+        "icebergQty": fmt(o.iceberg_qty),
+        "time": o.time,
+        "updateTime": o.update_time,
+        "isWorking": o.is_working,
+        "workingTime": o.working_time,
+        "origQuoteOrderQty": fmt(o.orig_quote_order_qty),
         "selfTradePreventionMode": o.stp_mode,
     }
     return out
@@ -461,46 +575,86 @@ def order_json(o: Order, *, full: bool = True) -> dict[str, Any]:
 
 def new_order_json(o: Order, fills: Sequence[Fill], resp_type: str) -> dict[str, Any]:
     """``POST /api/v3/order`` shape for ``newOrderRespType`` ACK / RESULT / FULL."""
-    out: dict[str, Any] = {"symbol": o.symbol, "orderId": o.order_id, "orderListId": -1,
-                           "clientOrderId": o.client_order_id, "transactTime": o.time}
+    out: dict[str, Any] = {
+        "symbol": o.symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_order_id,
+        "transactTime": o.time,
+    }
     if resp_type == "ACK":
         return out
-    out.update({
-        "price": fmt(o.price), "origQty": fmt(o.orig_qty), "executedQty": fmt(o.executed_qty),
-        "origQuoteOrderQty": fmt(o.orig_quote_order_qty),
-        "cummulativeQuoteQty": fmt(o.cummulative_quote_qty), "status": o.status.value,
-        "timeInForce": o.time_in_force.value, "type": o.type.value, "side": o.side.value,
-        "workingTime": o.working_time, "selfTradePreventionMode": o.stp_mode,
-    })
+    out.update(
+        {
+            "price": fmt(o.price),
+            "origQty": fmt(o.orig_qty),
+            "executedQty": fmt(o.executed_qty),
+            "origQuoteOrderQty": fmt(o.orig_quote_order_qty),
+            "cummulativeQuoteQty": fmt(o.cummulative_quote_qty),
+            "status": o.status.value,
+            "timeInForce": o.time_in_force.value,
+            "type": o.type.value,
+            "side": o.side.value,
+            "workingTime": o.working_time,
+            "selfTradePreventionMode": o.stp_mode,
+        }
+    )
     if o.type.is_stop:
         out["stopPrice"] = fmt(o.stop_price)
     if o.iceberg_qty:
         out["icebergQty"] = fmt(o.iceberg_qty)
     if resp_type == "FULL":
-        out["fills"] = [{"price": fmt(f.price), "qty": fmt(f.qty), "commission": fmt(f.commission),
-                         "commissionAsset": f.commission_asset, "tradeId": f.trade_id}
-                        for f in fills]
+        out["fills"] = [
+            {
+                "price": fmt(f.price),
+                "qty": fmt(f.qty),
+                "commission": fmt(f.commission),
+                "commissionAsset": f.commission_asset,
+                "tradeId": f.trade_id,
+            }
+            for f in fills
+        ]
     return out
 
 
 def cancel_json(o: Order) -> dict[str, Any]:
     return {
-        "symbol": o.symbol, "origClientOrderId": o.client_order_id, "orderId": o.order_id,
-        "orderListId": -1, "clientOrderId": o.cancel_client_order_id or o.client_order_id,
-        "transactTime": o.update_time, "price": fmt(o.price), "origQty": fmt(o.orig_qty),
-        "executedQty": fmt(o.executed_qty), "origQuoteOrderQty": fmt(o.orig_quote_order_qty),
-        "cummulativeQuoteQty": fmt(o.cummulative_quote_qty), "status": o.status.value,
-        "timeInForce": o.time_in_force.value, "type": o.type.value, "side": o.side.value,
+        "symbol": o.symbol,
+        "origClientOrderId": o.client_order_id,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.cancel_client_order_id or o.client_order_id,
+        "transactTime": o.update_time,
+        "price": fmt(o.price),
+        "origQty": fmt(o.orig_qty),
+        "executedQty": fmt(o.executed_qty),
+        "origQuoteOrderQty": fmt(o.orig_quote_order_qty),
+        "cummulativeQuoteQty": fmt(o.cummulative_quote_qty),
+        "status": o.status.value,
+        "timeInForce": o.time_in_force.value,
+        "type": o.type.value,
+        "side": o.side.value,
         "selfTradePreventionMode": o.stp_mode,
     }
 
 
 def trade_json(f: Fill) -> dict[str, Any]:
     """``GET /api/v3/myTrades`` row (see the recorded fetchMyTrades response)."""
-    return {"symbol": f.symbol, "id": f.trade_id, "orderId": f.order_id, "orderListId": -1,
-            "price": fmt(f.price), "qty": fmt(f.qty), "quoteQty": fmt(f.quote_qty),
-            "commission": fmt(f.commission), "commissionAsset": f.commission_asset,
-            "time": f.time, "isBuyer": f.is_buyer, "isMaker": f.is_maker, "isBestMatch": True}
+    return {
+        "symbol": f.symbol,
+        "id": f.trade_id,
+        "orderId": f.order_id,
+        "orderListId": -1,
+        "price": fmt(f.price),
+        "qty": fmt(f.qty),
+        "quoteQty": fmt(f.quote_qty),
+        "commission": fmt(f.commission),
+        "commissionAsset": f.commission_asset,
+        "time": f.time,
+        "isBuyer": f.is_buyer,
+        "isMaker": f.is_maker,
+        "isBestMatch": True,
+    }
 
 
 def execution_report(ev: ExecutionEvent) -> dict[str, Any]:
@@ -508,20 +662,40 @@ def execution_report(ev: ExecutionEvent) -> dict[str, Any]:
     o, f = ev.order, ev.fill
     canceled = ev.execution_type == "CANCELED"
     out: dict[str, Any] = {
-        "e": "executionReport", "E": ev.time, "s": o.symbol,
+        "e": "executionReport",
+        "E": ev.time,
+        "s": o.symbol,
         "c": (o.cancel_client_order_id or o.client_order_id) if canceled else o.client_order_id,
-        "S": o.side.value, "o": o.type.value, "f": o.time_in_force.value, "q": fmt(o.orig_qty),
-        "p": fmt(o.price), "P": fmt(o.stop_price), "F": fmt(o.iceberg_qty), "g": -1,
-        "C": o.client_order_id if canceled else "", "x": ev.execution_type,
-        "X": o.status.value, "r": "NONE", "i": o.order_id,
-        "l": fmt(f.qty) if f else fmt(Decimal(0)), "z": fmt(o.executed_qty),
+        "S": o.side.value,
+        "o": o.type.value,
+        "f": o.time_in_force.value,
+        "q": fmt(o.orig_qty),
+        "p": fmt(o.price),
+        "P": fmt(o.stop_price),
+        "F": fmt(o.iceberg_qty),
+        "g": -1,
+        "C": o.client_order_id if canceled else "",
+        "x": ev.execution_type,
+        "X": o.status.value,
+        "r": "NONE",
+        "i": o.order_id,
+        "l": fmt(f.qty) if f else fmt(Decimal(0)),
+        "z": fmt(o.executed_qty),
         "L": fmt(f.price) if f else fmt(Decimal(0)),
-        "n": fmt(f.commission) if f else "0", "N": f.commission_asset if f else None,
-        "T": f.time if f else ev.time, "t": f.trade_id if f else -1, "I": 0,
-        "w": o.status.is_open and o.is_working, "m": f.is_maker if f else False, "M": bool(f),
-        "O": o.time, "Z": fmt(o.cummulative_quote_qty),
-        "Y": fmt(f.quote_qty) if f else fmt(Decimal(0)), "Q": fmt(o.orig_quote_order_qty),
-        "W": o.working_time, "V": o.stp_mode,
+        "n": fmt(f.commission) if f else "0",
+        "N": f.commission_asset if f else None,
+        "T": f.time if f else ev.time,
+        "t": f.trade_id if f else -1,
+        "I": 0,
+        "w": o.status.is_open and o.is_working,
+        "m": f.is_maker if f else False,
+        "M": bool(f),
+        "O": o.time,
+        "Z": fmt(o.cummulative_quote_qty),
+        "Y": fmt(f.quote_qty) if f else fmt(Decimal(0)),
+        "Q": fmt(o.orig_quote_order_qty),
+        "W": o.working_time,
+        "V": o.stp_mode,
     }
     return out
 
@@ -532,8 +706,11 @@ def _dec_param(params: dict[str, str], name: str) -> Decimal | None:
     if raw is None or raw == "":
         return None
     if not _NUM.match(raw):
-        raise VenueError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.")
+        raise VenueError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is "
+            "'^([0-9]{1,20})(\\.[0-9]{1,20})?$'.",
+        )
     value = Decimal(raw)
     if value.as_tuple().exponent < -8 and value != value.quantize(_EIGHT):  # type: ignore[operator]
         raise VenueError(-1111, "Precision is over the maximum defined for this asset.")
@@ -545,8 +722,10 @@ def _int_param(params: dict[str, str], name: str) -> int | None:
     if raw is None or raw == "":
         return None
     if not raw.lstrip("-").isdigit():
-        raise VenueError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                "'^[0-9]{1,20}$'.")
+        raise VenueError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.",
+        )
     return int(raw)
 
 
@@ -563,8 +742,9 @@ def _enum_param(params: dict[str, str], name: str, enum: Any, code: int, msg: st
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if value is None or value == "":
-        raise VenueError(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or "
-                                "malformed.")
+        raise VenueError(
+            -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+        )
     return value
 
 
@@ -580,14 +760,16 @@ def _new_client_id(params: dict[str, str], name: str) -> str:
     if cid is None or cid == "":
         return "rbtsim" + secrets.token_hex(11)
     if not _CLIENT_ID.match(cid):
-        raise VenueError(-1100, f"Illegal characters found in parameter '{name}'; legal range is "
-                                "'^[a-zA-Z0-9-_.]{1,36}$'.")
+        raise VenueError(
+            -1100,
+            f"Illegal characters found in parameter '{name}'; legal range is "
+            "'^[a-zA-Z0-9-_.]{1,36}$'.",
+        )
     return cid
 
 
 # ---------------------------------------------------------------------- handlers
-Handler = Callable[[Venue, web.Request, dict[str, str], Account | None],
-                   Awaitable[Any] | Any]
+Handler = Callable[[Venue, web.Request, dict[str, str], Account | None], Awaitable[Any] | Any]
 
 
 def _place(venue: Venue, acct: Account, params: dict[str, str], *, test: bool) -> Any:
@@ -600,17 +782,23 @@ def _place(venue: Venue, acct: Account, params: dict[str, str], *, test: bool) -
         _required(params, "type")
     tif = _enum_param(params, "timeInForce", TimeInForce, -1115, "Invalid timeInForce.")
     resp_type = params.get("newOrderRespType") or (
-        "FULL" if type_ in (OrderType.MARKET, OrderType.LIMIT) else "ACK")
+        "FULL" if type_ in (OrderType.MARKET, OrderType.LIMIT) else "ACK"
+    )
     if resp_type not in ("ACK", "RESULT", "FULL"):
         raise VenueError(-1100, "Illegal characters found in parameter 'newOrderRespType'.")
     if params.get("trailingDelta"):
         raise VenueError(-1013, "Trailing-delta orders are not supported by rbt-venue-sim.")
     rule = venue.faults.take({"reject"}, "POST", "/api/v3/order")
     if rule is not None and not test:
-        raise VenueError(int(rule.params.get("code", -2010)),
-                         str(rule.params.get("msg", "Order was rejected by the simulator.")))
+        raise VenueError(
+            int(rule.params.get("code", -2010)),
+            str(rule.params.get("msg", "Order was rejected by the simulator.")),
+        )
     order, fills = venue.engine.place_order(
-        acct.name, sym, side, type_,
+        acct.name,
+        sym,
+        side,
+        type_,
         quantity=_dec_param(params, "quantity"),
         quote_order_qty=_dec_param(params, "quoteOrderQty"),
         price=_dec_param(params, "price"),
@@ -634,8 +822,9 @@ async def h_time(venue: Venue, request: web.Request, params: dict[str, str], acc
     return {"serverTime": venue.now_ms()}
 
 
-async def h_exchange_info(venue: Venue, request: web.Request, params: dict[str, str],
-                          acct: Any) -> Any:
+async def h_exchange_info(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Any
+) -> Any:
     wanted: list[str] | None = None
     if params.get("symbol"):
         wanted = [params["symbol"]]
@@ -651,12 +840,20 @@ async def h_exchange_info(venue: Venue, request: web.Request, params: dict[str, 
         "timezone": "UTC",
         "serverTime": venue.now_ms(),
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-             "limit": venue.config.weight_limit},
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": venue.config.weight_limit,
+            },
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-             "limit": 61000},
+            {
+                "rateLimitType": "RAW_REQUESTS",
+                "interval": "MINUTE",
+                "intervalNum": 5,
+                "limit": 61000,
+            },
         ],
         "exchangeFilters": [],
         "symbols": records,
@@ -670,8 +867,9 @@ async def h_klines(venue: Venue, request: web.Request, params: dict[str, str], a
     if limit < 1:
         raise VenueError(-1100, "Illegal characters found in parameter 'limit'.")
     limit = min(limit, 1000)
-    return venue.klines(sym, interval, _int_param(params, "startTime"),
-                        _int_param(params, "endTime"), limit)
+    return venue.klines(
+        sym, interval, _int_param(params, "startTime"), _int_param(params, "endTime"), limit
+    )
 
 
 async def h_depth(venue: Venue, request: web.Request, params: dict[str, str], acct: Any) -> Any:
@@ -688,20 +886,25 @@ async def h_depth(venue: Venue, request: web.Request, params: dict[str, str], ac
             levels[o.price] = levels.get(o.price, Decimal(0)) + o.remaining
         return [[fmt(p), fmt(q)] for p, q in sorted(levels.items(), reverse=reverse)][:limit]
 
-    return {"lastUpdateId": venue.now_ms(), "bids": side(book.syn_bids, book.bids, True),
-            "asks": side(book.syn_asks, book.asks, False)}
+    return {
+        "lastUpdateId": venue.now_ms(),
+        "bids": side(book.syn_bids, book.bids, True),
+        "asks": side(book.syn_asks, book.asks, False),
+    }
 
 
-async def h_ticker_price(venue: Venue, request: web.Request, params: dict[str, str],
-                         acct: Any) -> Any:
+async def h_ticker_price(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Any
+) -> Any:
     if params.get("symbol"):
         sym = _symbol(venue, params)
         return {"symbol": sym, "price": fmt(venue.engine.last_price(sym))}
     return [{"symbol": s, "price": fmt(venue.engine.last_price(s))} for s in venue.specs]
 
 
-async def h_order_post(venue: Venue, request: web.Request, params: dict[str, str],
-                       acct: Account | None) -> Any:
+async def h_order_post(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     now = time.monotonic()
     venue.order_count_10s = [t for t in venue.order_count_10s if now - t < 10] + [now]
@@ -709,61 +912,78 @@ async def h_order_post(venue: Venue, request: web.Request, params: dict[str, str
     return _place(venue, acct, params, test=False)
 
 
-async def h_order_test(venue: Venue, request: web.Request, params: dict[str, str],
-                       acct: Account | None) -> Any:
+async def h_order_test(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     return _place(venue, acct, params, test=True)
 
 
-async def h_order_get(venue: Venue, request: web.Request, params: dict[str, str],
-                      acct: Account | None) -> Any:
+async def h_order_get(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     sym = _symbol(venue, params)
     oid = _int_param(params, "orderId")
     cid = params.get("origClientOrderId")
     if oid is None and not cid:
-        raise VenueError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
-                                "were empty/null!")
+        raise VenueError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
     return order_json(venue.engine.get_order(acct.name, sym, order_id=oid, client_order_id=cid))
 
 
-async def h_order_delete(venue: Venue, request: web.Request, params: dict[str, str],
-                         acct: Account | None) -> Any:
+async def h_order_delete(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     sym = _symbol(venue, params)
     oid = _int_param(params, "orderId")
     cid = params.get("origClientOrderId")
     if oid is None and not cid:
-        raise VenueError(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both "
-                                "were empty/null!")
+        raise VenueError(
+            -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
+        )
     new_cid = _new_client_id(params, "newClientOrderId")
-    order = venue.engine.cancel_order(acct.name, sym, order_id=oid, client_order_id=cid,
-                                      cancel_client_order_id=new_cid)
+    order = venue.engine.cancel_order(
+        acct.name, sym, order_id=oid, client_order_id=cid, cancel_client_order_id=new_cid
+    )
     return cancel_json(order)
 
 
-async def h_open_orders(venue: Venue, request: web.Request, params: dict[str, str],
-                        acct: Account | None) -> Any:
+async def h_open_orders(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     sym = _symbol(venue, params) if params.get("symbol") else None
     return [order_json(o) for o in venue.engine.open_orders(acct.name, sym)]
 
 
-async def h_cancel_all(venue: Venue, request: web.Request, params: dict[str, str],
-                       acct: Account | None) -> Any:
+async def h_cancel_all(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     sym = _symbol(venue, params)
     out = []
     for o in venue.engine.open_orders(acct.name, sym):
-        out.append(cancel_json(venue.engine.cancel_order(
-            acct.name, sym, order_id=o.order_id, cancel_client_order_id=_new_client_id({}, "x"))))
+        out.append(
+            cancel_json(
+                venue.engine.cancel_order(
+                    acct.name,
+                    sym,
+                    order_id=o.order_id,
+                    cancel_client_order_id=_new_client_id({}, "x"),
+                )
+            )
+        )
     if not out:
         raise VenueError(-2011, "Unknown order sent.")
     return out
 
 
-async def h_all_orders(venue: Venue, request: web.Request, params: dict[str, str],
-                       acct: Account | None) -> Any:
+async def h_all_orders(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     sym = _symbol(venue, params)
     orders = venue.engine.all_orders(acct.name, sym)
@@ -779,29 +999,47 @@ async def h_all_orders(venue: Venue, request: web.Request, params: dict[str, str
     return [order_json(o) for o in orders[:limit]]
 
 
-async def h_account(venue: Venue, request: web.Request, params: dict[str, str],
-                    acct: Account | None) -> Any:
+async def h_account(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     maker = venue.config.maker_rate
     taker = venue.config.taker_rate
     balances = venue.engine.balances(acct.name)
     omit_zero = params.get("omitZeroBalances") == "true"
-    rows = [{"asset": a, "free": fmt(f), "locked": fmt(lk)} for a, (f, lk) in balances.items()
-            if not (omit_zero and f == 0 and lk == 0)]
+    rows = [
+        {"asset": a, "free": fmt(f), "locked": fmt(lk)}
+        for a, (f, lk) in balances.items()
+        if not (omit_zero and f == 0 and lk == 0)
+    ]
     return {
-        "makerCommission": int(maker * 10000), "takerCommission": int(taker * 10000),
-        "buyerCommission": 0, "sellerCommission": 0,
-        "commissionRates": {"maker": fmt(maker), "taker": fmt(taker), "buyer": fmt(Decimal(0)),
-                            "seller": fmt(Decimal(0))},
-        "canTrade": True, "canWithdraw": False, "canDeposit": False, "brokered": False,
-        "requireSelfTradePrevention": False, "preventSor": False, "updateTime": venue.now_ms(),
-        "accountType": "SPOT", "balances": rows, "permissions": ["SPOT"],
+        "makerCommission": int(maker * 10000),
+        "takerCommission": int(taker * 10000),
+        "buyerCommission": 0,
+        "sellerCommission": 0,
+        "commissionRates": {
+            "maker": fmt(maker),
+            "taker": fmt(taker),
+            "buyer": fmt(Decimal(0)),
+            "seller": fmt(Decimal(0)),
+        },
+        "canTrade": True,
+        "canWithdraw": False,
+        "canDeposit": False,
+        "brokered": False,
+        "requireSelfTradePrevention": False,
+        "preventSor": False,
+        "updateTime": venue.now_ms(),
+        "accountType": "SPOT",
+        "balances": rows,
+        "permissions": ["SPOT"],
         "uid": 1000 + list(venue.accounts).index(acct.name),
     }
 
 
-async def h_my_trades(venue: Venue, request: web.Request, params: dict[str, str],
-                      acct: Account | None) -> Any:
+async def h_my_trades(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     sym = _symbol(venue, params)
     fills = venue.engine.my_trades(acct.name, sym)
@@ -822,8 +1060,9 @@ async def h_my_trades(venue: Venue, request: web.Request, params: dict[str, str]
     return [trade_json(f) for f in fills]
 
 
-async def h_listen_key(venue: Venue, request: web.Request, params: dict[str, str],
-                       acct: Account | None) -> Any:
+async def h_listen_key(
+    venue: Venue, request: web.Request, params: dict[str, str], acct: Account | None
+) -> Any:
     assert acct is not None
     if request.method == "POST":
         key = secrets.token_urlsafe(45)[:60]
@@ -873,9 +1112,14 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     body_params = dict(urllib.parse.parse_qsl(body, keep_blank_values=True))
     params.update(body_params)
     entry: dict[str, Any] = {
-        "seq": next(venue._req_seq), "time": venue.now_ms(), "method": method, "path": path,
+        "seq": next(venue._req_seq),
+        "time": venue.now_ms(),
+        "method": method,
+        "path": path,
         "query": dict(urllib.parse.parse_qsl(query, keep_blank_values=True)),
-        "body": body_params, "api_key": request.headers.get("X-MBX-APIKEY"), "status": None,
+        "body": body_params,
+        "api_key": request.headers.get("X-MBX-APIKEY"),
+        "status": None,
     }
     venue.requests.append(entry)
     resp = await _dispatch(venue, request, method, path, query, body, params)
@@ -888,8 +1132,15 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _dispatch(venue: Venue, request: web.Request, method: str, path: str, query: str,
-                    body: str, params: dict[str, str]) -> web.Response | None:
+async def _dispatch(
+    venue: Venue,
+    request: web.Request,
+    method: str,
+    path: str,
+    query: str,
+    body: str,
+    params: dict[str, str],
+) -> web.Response | None:
     limited, used = venue.rate_check(method, path, params)
     if limited is not None:
         return limited
@@ -897,7 +1148,8 @@ async def _dispatch(venue: Venue, request: web.Request, method: str, path: str, 
     route = ROUTES.get((method, path))
     if route is None:
         return web.json_response(
-            {"msg": f"rbt-venue-sim does not serve {method} {path}"}, status=404, headers=headers)
+            {"msg": f"rbt-venue-sim does not serve {method} {path}"}, status=404, headers=headers
+        )
     handler, security = route
     faults = venue.faults
     before_delay = faults.take({"delay"}, method, path) if faults.peek({"delay"}) else None
@@ -913,8 +1165,9 @@ async def _dispatch(venue: Venue, request: web.Request, method: str, path: str, 
     try:
         acct = None
         if security != "none":
-            acct = venue.verify_signed(request.headers, query, body, params,
-                                       need_signature=security == "signed")
+            acct = venue.verify_signed(
+                request.headers, query, body, params, need_signature=security == "signed"
+            )
         result = handler(venue, request, params, acct)
         if asyncio.iscoroutine(result):
             result = await result
@@ -994,8 +1247,9 @@ async def ws_market(request: web.Request) -> web.StreamResponse:
             elif method == "LIST_SUBSCRIPTIONS":
                 client.queue.put_nowait({"result": sorted(client.streams), "id": rid})
             else:
-                client.queue.put_nowait({"code": 2, "msg": f"Invalid request: unknown "
-                                         f"method {method!r}", "id": rid})
+                client.queue.put_nowait(
+                    {"code": 2, "msg": f"Invalid request: unknown method {method!r}", "id": rid}
+                )
     finally:
         if client in venue.clients:
             venue.clients.remove(client)
@@ -1016,12 +1270,26 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
 
     async def reply(rid: Any, result: Any = None, error: VenueError | None = None) -> None:
         if error is not None:
-            msg = {"id": rid, "status": error.http_status,
-                   "error": {"code": error.code, "msg": error.msg}}
+            msg = {
+                "id": rid,
+                "status": error.http_status,
+                "error": {"code": error.code, "msg": error.msg},
+            }
         else:
-            msg = {"id": rid, "status": 200, "result": result, "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": venue.config.weight_limit, "count": venue.used_weight}]}
+            msg = {
+                "id": rid,
+                "status": 200,
+                "result": result,
+                "rateLimits": [
+                    {
+                        "rateLimitType": "REQUEST_WEIGHT",
+                        "interval": "MINUTE",
+                        "intervalNum": 1,
+                        "limit": venue.config.weight_limit,
+                        "count": venue.used_weight,
+                    }
+                ],
+            }
         client.queue.put_nowait(msg)
 
     try:
@@ -1035,10 +1303,18 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
                 continue
             rid, method = req.get("id"), req.get("method")
             params = {k: str(v) for k, v in (req.get("params") or {}).items()}
-            venue.requests.append({"seq": next(venue._req_seq), "time": venue.now_ms(),
-                                   "method": "WS", "path": f"/ws-api/v3#{method}", "query": {},
-                                   "body": dict(params), "api_key": params.get("apiKey"),
-                                   "status": None})
+            venue.requests.append(
+                {
+                    "seq": next(venue._req_seq),
+                    "time": venue.now_ms(),
+                    "method": "WS",
+                    "path": f"/ws-api/v3#{method}",
+                    "query": {},
+                    "body": dict(params),
+                    "api_key": params.get("apiKey"),
+                    "status": None,
+                }
+            )
             try:
                 if method == "ping":
                     await reply(rid, {})
@@ -1053,8 +1329,9 @@ async def ws_api(request: web.Request) -> web.StreamResponse:
                     client.subscription_id = None
                     await reply(rid, {})
                 else:
-                    raise VenueError(-1000, f"rbt-venue-sim does not serve the WebSocket API "
-                                            f"method {method!r}")
+                    raise VenueError(
+                        -1000, f"rbt-venue-sim does not serve the WebSocket API method {method!r}"
+                    )
             except VenueError as err:
                 await reply(rid, error=err)
     finally:
@@ -1089,16 +1366,24 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 def _state(venue: Venue) -> dict[str, Any]:
     eng = venue.engine
     return {
-        "server_time": venue.now_ms(), "skew_ms": venue.skew_ms, "cursor": venue.cursor,
+        "server_time": venue.now_ms(),
+        "skew_ms": venue.skew_ms,
+        "cursor": venue.cursor,
         "bars": len(venue.times),
         "prices": {s: fmt(eng.last_price(s)) for s in venue.specs},
-        "accounts": {name: {a: {"free": fmt(f), "locked": fmt(lk)}
-                            for a, (f, lk) in eng.balances(name).items()}
-                     for name in eng.accounts},
-        "open_orders": {name: [order_json(o) for o in eng.open_orders(name)]
-                        for name in venue.accounts},
-        "clients": [{"kind": c.kind, "streams": sorted(c.streams), "account": c.account}
-                    for c in venue.clients],
+        "accounts": {
+            name: {
+                a: {"free": fmt(f), "locked": fmt(lk)} for a, (f, lk) in eng.balances(name).items()
+            }
+            for name in eng.accounts
+        },
+        "open_orders": {
+            name: [order_json(o) for o in eng.open_orders(name)] for name in venue.accounts
+        },
+        "clients": [
+            {"kind": c.kind, "streams": sorted(c.streams), "account": c.account}
+            for c in venue.clients
+        ],
         "weight": {"used": venue.used_weight, "limit": venue.config.weight_limit},
         "faults": [r.to_json() for r in venue.faults.rules],
     }
@@ -1120,8 +1405,9 @@ async def control_handler(request: web.Request) -> web.StreamResponse:
     return web.json_response(result)
 
 
-async def _control(venue: Venue, method: str, action: str, body: dict[str, Any],
-                   request: web.Request) -> Any:
+async def _control(
+    venue: Venue, method: str, action: str, body: dict[str, Any], request: web.Request
+) -> Any:
     eng = venue.engine
     if action == "health":
         return {"ok": True, "server_time": venue.now_ms()}
@@ -1158,13 +1444,20 @@ async def _control(venue: Venue, method: str, action: str, body: dict[str, Any],
             venue.used_weight = 0
             venue.throttled_until = venue.banned_until = 0.0
             venue.violations = 0
-        return {"weight_limit": cfg.weight_limit, "weight_window_s": cfg.weight_window_s,
-                "ban_after": cfg.ban_after, "ban_seconds": cfg.ban_seconds,
-                "used": venue.used_weight}
+        return {
+            "weight_limit": cfg.weight_limit,
+            "weight_window_s": cfg.weight_window_s,
+            "ban_after": cfg.ban_after,
+            "ban_seconds": cfg.ban_seconds,
+            "used": venue.used_weight,
+        }
     if action == "advance":
         done = venue.advance(int(body.get("bars", 1)))
-        return {"revealed": done, "cursor": venue.cursor,
-                "prices": {s: fmt(eng.last_price(s)) for s in venue.specs}}
+        return {
+            "revealed": done,
+            "cursor": venue.cursor,
+            "prices": {s: fmt(eng.last_price(s)) for s in venue.specs},
+        }
     if action == "price":
         sym = _sym_any(venue, body["symbol"])
         eng.set_price(sym, Decimal(str(body["price"])), gap=bool(body.get("gap", False)))
@@ -1174,15 +1467,19 @@ async def _control(venue: Venue, method: str, action: str, body: dict[str, Any],
         order_id = body.get("orderId")
         if order_id is None:
             account = body.get("account") or next(iter(venue.accounts))
-            order_id = eng.get_order(account, sym,
-                                     client_order_id=body["origClientOrderId"]).order_id
+            order_id = eng.get_order(
+                account, sym, client_order_id=body["origClientOrderId"]
+            ).order_id
         qty = Decimal(str(body["qty"])) if body.get("qty") is not None else None
         price = Decimal(str(body["price"])) if body.get("price") is not None else None
         fills = eng.external_fill(sym, int(order_id), qty, price)
         return {"fills": [trade_json(f) for f in fills]}
     if action == "close":
-        return {"closed": await venue.close_sockets(
-            str(body.get("kind", "all")), float(body.get("refuse_seconds", 0)))}
+        return {
+            "closed": await venue.close_sockets(
+                str(body.get("kind", "all")), float(body.get("refuse_seconds", 0))
+            )
+        }
     if action == "requests":
         if method == "DELETE":
             venue.requests.clear()
@@ -1190,15 +1487,22 @@ async def _control(venue: Venue, method: str, action: str, body: dict[str, Any],
         since = int(request.query.get("since", "0"))
         return [r for r in venue.requests if r["seq"] > since]
     if action == "accounts" and method == "POST":
-        acct = Account(name=body["name"], api_key=body["api_key"], secret=body["secret"],
-                       balances={k: Decimal(str(v)) for k, v in body.get("balances", {}).items()})
+        acct = Account(
+            name=body["name"],
+            api_key=body["api_key"],
+            secret=body["secret"],
+            balances={k: Decimal(str(v)) for k, v in body.get("balances", {}).items()},
+        )
         venue.add_account(acct)
         return {"name": acct.name}
     if action == "balance" and method == "POST":
         account = body.get("account") or next(iter(venue.accounts))
         eng.add_account(account, {body["asset"]: Decimal(str(body["amount"]))})
-        return {"account": account, "asset": body["asset"],
-                "free": fmt(eng.balance(account, body["asset"])[0])}
+        return {
+            "account": account,
+            "asset": body["asset"],
+            "free": fmt(eng.balance(account, body["asset"])[0]),
+        }
     raise ValueError(f"unknown control action {method} /_sim/{action}")
 
 
@@ -1237,10 +1541,12 @@ def build_app(venue: Venue) -> web.Application:
     async def _auto_advance(app: web.Application) -> Any:
         task = None
         if venue.config.auto_advance_s:
+
             async def loop() -> None:
                 while True:
                     await asyncio.sleep(venue.config.auto_advance_s or 1.0)
                     venue.advance(1)
+
             task = asyncio.create_task(loop())
         yield
         if task is not None:

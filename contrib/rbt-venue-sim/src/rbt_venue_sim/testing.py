@@ -64,22 +64,45 @@ def ccxt_binance_urls(base_url: str, ws_url: str | None = None) -> dict[str, Any
     """
     ws = ws_url or base_url.replace("http://", "ws://", 1)
     rest = {
-        "public": "/api/v3", "private": "/api/v3", "v1": "/api/v1",
-        "sapi": "/sapi/v1", "sapiV2": "/sapi/v2", "sapiV3": "/sapi/v3", "sapiV4": "/sapi/v4",
-        "dapiPublic": "/dapi/v1", "dapiPrivate": "/dapi/v1", "dapiPrivateV2": "/dapi/v2",
-        "dapiData": "/futures/data", "eapiPublic": "/eapi/v1", "eapiPrivate": "/eapi/v1",
-        "fapiPublic": "/fapi/v1", "fapiPublicV2": "/fapi/v2", "fapiPublicV3": "/fapi/v3",
-        "fapiPrivate": "/fapi/v1", "fapiPrivateV2": "/fapi/v2", "fapiPrivateV3": "/fapi/v3",
-        "fapiData": "/futures/data", "papi": "/papi/v1", "papiV2": "/papi/v2",
+        "public": "/api/v3",
+        "private": "/api/v3",
+        "v1": "/api/v1",
+        "sapi": "/sapi/v1",
+        "sapiV2": "/sapi/v2",
+        "sapiV3": "/sapi/v3",
+        "sapiV4": "/sapi/v4",
+        "dapiPublic": "/dapi/v1",
+        "dapiPrivate": "/dapi/v1",
+        "dapiPrivateV2": "/dapi/v2",
+        "dapiData": "/futures/data",
+        "eapiPublic": "/eapi/v1",
+        "eapiPrivate": "/eapi/v1",
+        "fapiPublic": "/fapi/v1",
+        "fapiPublicV2": "/fapi/v2",
+        "fapiPublicV3": "/fapi/v3",
+        "fapiPrivate": "/fapi/v1",
+        "fapiPrivateV2": "/fapi/v2",
+        "fapiPrivateV3": "/fapi/v3",
+        "fapiData": "/futures/data",
+        "papi": "/papi/v1",
+        "papiV2": "/papi/v2",
     }
     urls: dict[str, Any] = {k: base_url + v for k, v in rest.items()}
     urls["ws"] = {
-        "spot": ws + "/ws", "margin": ws + "/ws", "linear": ws + "/fws", "inverse": ws + "/dws",
-        "stock": ws + "/equity/ws", "option": ws + "/public/ws",
-        "optionMarket": ws + "/market/ws", "optionPrivate": ws + "/private/ws",
+        "spot": ws + "/ws",
+        "margin": ws + "/ws",
+        "linear": ws + "/fws",
+        "inverse": ws + "/dws",
+        "stock": ws + "/equity/ws",
+        "option": ws + "/public/ws",
+        "optionMarket": ws + "/market/ws",
+        "optionPrivate": ws + "/private/ws",
         "papi": ws + "/pm/ws",
-        "ws-api": {"spot": ws + "/ws-api/v3", "linear": ws + "/ws-fapi/v1",
-                   "inverse": ws + "/ws-dapi/v1"},
+        "ws-api": {
+            "spot": ws + "/ws-api/v3",
+            "linear": ws + "/ws-fapi/v1",
+            "inverse": ws + "/ws-dapi/v1",
+        },
     }
     return urls
 
@@ -96,8 +119,9 @@ def point_ccxt_at(exchange: Any, sim: VenueSim | str) -> Any:
         if isinstance(value, str):
             api[key] = new.get(key, base + "/unserved/" + key)
     api["ws"] = new["ws"]
-    leftovers = [v for v in _strings(api) if not v.startswith(("http://127.0.0.1",
-                                                                "ws://127.0.0.1"))]
+    leftovers = [
+        v for v in _strings(api) if not v.startswith(("http://127.0.0.1", "ws://127.0.0.1"))
+    ]
     if leftovers:
         raise AssertionError(f"ccxt URLs not pointed at the simulator: {leftovers}")
     return exchange
@@ -114,8 +138,14 @@ def _strings(obj: Any) -> Iterator[str]:
 class VenueSim:
     """A running simulator subprocess and its control API."""
 
-    def __init__(self, proc: subprocess.Popen[str], ready: dict[str, Any],
-                 api_key: str, secret: str, stderr_tail: collections.deque[str]) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[str],
+        ready: dict[str, Any],
+        api_key: str,
+        secret: str,
+        stderr_tail: collections.deque[str],
+    ) -> None:
         self.proc = proc
         self.port: int = ready["port"]
         self.base_url: str = ready["base_url"]
@@ -131,12 +161,12 @@ class VenueSim:
         return "".join(self._stderr_tail)
 
     # -------------------------------------------------------------- control API
-    def control(self, method: str, action: str, body: Any = None, *,
-                query: str = "") -> Any:
+    def control(self, method: str, action: str, body: Any = None, *, query: str = "") -> Any:
         data = json.dumps(body).encode() if body is not None else None
         url = f"{self.base_url}/_sim/{action}" + (f"?{query}" if query else "")
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            url, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return json.loads(resp.read())
@@ -152,8 +182,14 @@ class VenueSim:
     def set_price(self, symbol: str, price: str, *, gap: bool = False) -> dict[str, Any]:
         return self.control("POST", "price", {"symbol": symbol, "price": price, "gap": gap})  # type: ignore[no-any-return]
 
-    def fill(self, symbol: str, *, order_id: int | None = None,
-             client_order_id: str | None = None, qty: str | None = None) -> dict[str, Any]:
+    def fill(
+        self,
+        symbol: str,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        qty: str | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"symbol": symbol, "qty": qty}
         if order_id is not None:
             body["orderId"] = order_id
@@ -215,12 +251,25 @@ def start_venue_sim(
     python: str = sys.executable,
 ) -> VenueSim:
     """Launch ``python -m rbt_venue_sim`` on 127.0.0.1 with a free port; wait until ready."""
-    cmd = [python, "-m", "rbt_venue_sim", "--port", "0", "--symbols", ",".join(symbols),
-           "--api-key", api_key, "--secret", secret, *args]
+    cmd = [
+        python,
+        "-m",
+        "rbt_venue_sim",
+        "--port",
+        "0",
+        "--symbols",
+        ",".join(symbols),
+        "--api-key",
+        api_key,
+        "--secret",
+        secret,
+        *args,
+    ]
     if path is not None:
         cmd += ["--path", os.fspath(path)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
     lines: queue.Queue[str | None] = queue.Queue()
     stderr_tail: collections.deque[str] = collections.deque(maxlen=200)
 
@@ -235,8 +284,10 @@ def start_venue_sim(
         for line in proc.stderr:
             stderr_tail.append(line)
 
-    threads = [threading.Thread(target=pump, daemon=True),
-               threading.Thread(target=pump_stderr, daemon=True)]
+    threads = [
+        threading.Thread(target=pump, daemon=True),
+        threading.Thread(target=pump_stderr, daemon=True),
+    ]
     for t in threads:
         t.start()
     ready = None
