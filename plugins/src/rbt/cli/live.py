@@ -54,7 +54,7 @@ def paper(
     fill_timing: Annotated[str, typer.Option("--fill-timing")] = "next_close",
     latency_ms: Annotated[int, typer.Option("--latency-ms", help="Order latency, feed time.")] = 0,
     policy: Annotated[
-        str, typer.Option("--policy", help="Reconciliation: halt or adopt.")
+        str, typer.Option("--policy", help="Reconciliation: halt, adopt or flatten.")
     ] = "halt",
     breaker: Annotated[
         list[str] | None,
