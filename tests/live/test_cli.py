@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -38,12 +39,21 @@ def test_paper_status_halt_resume_live(
         "2016-03-31",
         "--speed",
         "max",
+        "--reconcile-every",
+        "5",
         "--json",
         *h,
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["trading_state"] == "ACTIVE"
+    with sqlite3.connect(home.root / "rbt.sqlite") as db:
+        checks = [
+            json.loads(p)
+            for (p,) in db.execute("SELECT payload FROM order_audit_log WHERE event = 'reconcile'")
+        ]
+    assert len(checks) == 61 // 5  # every 5th of the 61 bars; the paper venue agrees
+    assert all(c["when"] == "periodic" and not c["problems"] for c in checks)
 
     status = _rbt("status", "--json", *h)
     (row,) = json.loads(status.stdout)

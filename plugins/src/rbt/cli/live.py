@@ -63,6 +63,9 @@ def paper(
     max_orders: Annotated[
         int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
     ] = None,
+    reconcile_every: Annotated[
+        int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
+    ] = None,
     home: HomeOption = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -99,6 +102,7 @@ def paper(
         policy=policy,
         breakers=[make_breaker(b) for b in breaker or []],
         max_orders_per_session=max_orders,
+        reconcile_every=reconcile_every,
         database=db,
     )
     try:
