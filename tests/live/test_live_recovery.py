@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from rbt.data.db import dispose_all, open_database
 from rbt.data.home import RbtHome
 from rbt.kernel.clock import ClockEvent, ClockEventKind
+from rbt.kernel.errors import BrokerConnectionError
 from rbt.live.journal import verify_audit
 
 from . import venue_run
@@ -336,3 +337,43 @@ def test_sigkill_at_chosen_points_then_restart(
     dispose_all()
     assert verify_audit(open_database(RbtHome(root / "home")), result.run_id) > len(orders)
     dispose_all()
+
+
+class StreamBreaker:
+    """After the 5th bar, the broker's order-update stream dies for good."""
+
+    name = "stream-breaker"
+
+    def __init__(self) -> None:
+        self.live: Any = None
+        self.bars = 0
+
+    def attach(self, run: Any) -> None:
+        self.live = run
+
+    def on_event(self, event: ClockEvent) -> None:
+        if event.kind is ClockEventKind.BAR:
+            self.bars += 1
+            if self.bars == 5:
+                self.live.live_broker.break_stream(
+                    BrokerConnectionError("user-data stream refused", venue="venue")
+                )
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_dead_order_stream_stops_trading_at_once_and_the_restart_reconciles(
+    tmp_path: Path, strategy: Path, reference: _Reference
+) -> None:
+    (tmp_path / "venue").mkdir()
+    with pytest.raises(BrokerConnectionError, match="user-data stream refused"):
+        run(tmp_path / "home", tmp_path / "venue", strategy, observers=[StreamBreaker()])
+    with sqlite3.connect(tmp_path / "home" / "rbt.sqlite") as db:
+        status, last_ts = db.execute("SELECT status, last_ts FROM live_sessions").fetchone()
+    assert status == "failed"
+    assert last_ts == venue_run.T0 + 5 * venue_run.DAY  # no bar stepped after the failure
+    result, live = run(tmp_path / "home", tmp_path / "venue", strategy)
+    assert result.trading_state == "ACTIVE"
+    assert result.final_value == reference.parts[0].final_value
+    _books_match_venue(live)

@@ -553,7 +553,10 @@ class LiveRun:
                 self.reconciled = True
             session.bus.subscribe(BarClosed, session.drain_reports)
             session.defer_reports = True
-            async for event in self._events():
+            events = self._events()
+            if broker_task is not None:
+                events = _until_broken(events, broker_task, self.broker.name)
+            async for event in events:
                 if self.recovery == "journal" and event.ts <= (self.watermark or -1):
                     continue  # a replay under a live broker: already traded
                 if session.catching_up and event.ts > (self.watermark or 0):
@@ -629,6 +632,28 @@ class LiveRun:
         self.journal.close()
         if self.store is not None:
             self.store.close()
+
+
+async def _until_broken(
+    events: AsyncIterator[ClockEvent], broker: asyncio.Task[None], name: str
+) -> AsyncIterator[ClockEvent]:
+    """``events``, but stop at once (raising the broker's error) when the broker's report
+    stream dies: trading on without order updates would be trading blind."""
+    iterator = events.__aiter__()
+    while True:
+        step = asyncio.ensure_future(iterator.__anext__())
+        await asyncio.wait({step, broker}, return_when=asyncio.FIRST_COMPLETED)
+        if broker.done():
+            step.cancel()
+            with contextlib.suppress(BaseException):
+                await step
+            broker.result()  # its error, if it failed
+            raise BrokerLinkError(f"broker {name!r} stopped streaming order updates")
+        try:
+            event = step.result()
+        except StopAsyncIteration:
+            return
+        yield event
 
 
 def _stream_status(outcome: str) -> str:

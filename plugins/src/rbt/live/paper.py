@@ -242,6 +242,8 @@ class PaperBroker(SimBroker):
         self.link_down_since: int | None = None
         self._missed: list[tuple[str, OrderEventKind, int, str]] = []
         self.reconnects = 0
+        self._stream_error: BaseException | None = None
+        self._stream_wake: asyncio.Event | None = None
 
     def disconnect(self) -> None:
         """Drop the report stream (fault injection: fills made meanwhile are not pushed)."""
@@ -350,8 +352,20 @@ class PaperBroker(SimBroker):
         return out
 
     async def run(self) -> None:
-        """The paper venue reports synchronously on each bar: nothing to stream."""
-        await asyncio.Event().wait()
+        """The paper venue reports synchronously on each bar: nothing to stream, until
+        :meth:`break_stream` makes the stream fail."""
+        self._stream_wake = asyncio.Event()
+        if self._stream_error is None:
+            await self._stream_wake.wait()
+        if self._stream_error is not None:
+            raise self._stream_error
+
+    def break_stream(self, error: BaseException) -> None:
+        """Fault injection: the report stream dies with ``error`` (as a venue link that
+        cannot reconnect, or refused credentials)."""
+        self._stream_error = error
+        if self._stream_wake is not None:
+            self._stream_wake.set()
 
     def resume(self, orders: Sequence[Order]) -> None:
         """After a restart restored from the journal: keep working the orders the store
