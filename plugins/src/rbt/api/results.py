@@ -235,7 +235,9 @@ def _decimal_from_ints(name: str, mantissas: Any, scale: int) -> pl.Series:
     words[:, 0] = mantissas
     words[:, 1] = np.where(mantissas < 0, -1, 0)  # two's complement sign extension
     array = pa.Array.from_buffers(
-        pa.decimal128(38, scale), len(mantissas), [None, pa.py_buffer(words.tobytes())]
+        pa.decimal128(38, scale),
+        len(mantissas),
+        [None, pa.py_buffer(words)],  # no copy
     )
     return pl.Series(name, array)
 
