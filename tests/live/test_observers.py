@@ -72,6 +72,24 @@ class Broken:
         self.closed += 1
 
 
+class BrokenAtAttach:
+    """Fails while attaching: never called again."""
+
+    name = "broken-at-attach"
+
+    def __init__(self) -> None:
+        self.events = 0
+
+    def attach(self, run: LiveRun) -> None:
+        raise RuntimeError("no shadow data")
+
+    def on_event(self, event: ClockEvent) -> None:
+        self.events += 1
+
+    def close(self) -> None:
+        pass
+
+
 class Tripper:
     """Trips the kill switch at the tenth session close (like a divergence breaker)."""
 
@@ -98,10 +116,10 @@ class Tripper:
 def test_observers_see_every_event_and_failures_never_stop_trading(
     tmp_path: Path, demo_home: RbtHome, small_strategy: Path
 ) -> None:
-    recorder, broken = Recorder(), Broken()
+    recorder, broken, early = Recorder(), Broken(), BrokenAtAttach()
     assert isinstance(recorder, LiveObserver)
     home = _home(tmp_path, demo_home)
-    run = PaperRun(small_strategy, home=home, observers=[recorder, broken], **SPAN)
+    run = PaperRun(small_strategy, home=home, observers=[early, recorder, broken], **SPAN)
     try:
         result = asyncio.run(run.run())
         # what an observer needs is public
@@ -132,7 +150,10 @@ def test_observers_see_every_event_and_failures_never_stop_trading(
         rows = db.execute(
             "SELECT payload FROM order_audit_log WHERE event = 'observer_error'"
         ).fetchall()
-    (payload,) = [json.loads(r[0]) for r in rows]
+    at_attach, payload = [json.loads(r[0]) for r in rows]
+    assert (at_attach["observer"], at_attach["stage"]) == ("broken-at-attach", "attach")
+    assert "RuntimeError: no shadow data" in at_attach["error"]
+    assert early.events == 0
     assert payload["observer"] == "broken"
     assert payload["stage"] == "on_event"
     assert "ZeroDivisionError: shadow model blew up" in payload["error"]
