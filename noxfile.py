@@ -35,6 +35,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     _uv(session, "ruff", "check", ".")
+    _uv(session, "ruff", "format", "--check", ".")
 
 
 @nox.session(venv_backend="none")

@@ -33,8 +33,14 @@ from rbt.finance.execution import BracketOrder, LimitOrder, StopOrder
 
 
 class BracketBreakout(TradingAlgorithm):
-    PARAMS = {"lookback": 20, "weight": 0.15, "core": 0.2, "core_stop": 0.3,
-              "take_profit": 0.08, "stop_loss": 0.04}
+    PARAMS = {
+        "lookback": 20,
+        "weight": 0.15,
+        "core": 0.2,
+        "core_stop": 0.3,
+        "take_profit": 0.08,
+        "stop_loss": 0.04,
+    }
 
     def initialize(self, context):
         context.core = symbol("XBB")

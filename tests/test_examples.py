@@ -29,15 +29,27 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> RbtHome:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_example_runs_and_trades(name: str, demo_home: RbtHome) -> None:
-    result = run_backtest(EXAMPLES / name, start="2019-01-02", end="2020-12-31",
-                          capital_base=1_000_000, home=demo_home, write=False)
+    result = run_backtest(
+        EXAMPLES / name,
+        start="2019-01-02",
+        end="2020-12-31",
+        capital_base=1_000_000,
+        home=demo_home,
+        write=False,
+    )
     assert len(result.transactions) > 0
     assert result.final_value > 0
 
 
 def test_bracket_example_result_as_the_readme_explains(demo_home: RbtHome) -> None:
-    result = run_backtest(EXAMPLES / "bracket_breakout.py", start="2019-01-02",
-                          end="2021-12-31", capital_base=1_000_000, home=demo_home, write=False)
+    result = run_backtest(
+        EXAMPLES / "bracket_breakout.py",
+        start="2019-01-02",
+        end="2021-12-31",
+        capital_base=1_000_000,
+        home=demo_home,
+        write=False,
+    )
     assert result.final_value == Decimal("1412505.466140")
     assert len(result.transactions) == 123
     assert sum(result.transactions["commission"].to_list()) == Decimal("1174.250")

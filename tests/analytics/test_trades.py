@@ -94,14 +94,18 @@ def test_round_trip_pnl_and_turnover_scale_with_the_contract_multiplier() -> Non
 
     from rbt.api.results import decimal_column
 
-    frame = pl.DataFrame({
-        "sid": [7, 7], "symbol": ["ESH4", "ESH4"], "ts": [1, 2],
-        "session": [None, None],
-        "amount": decimal_column("amount", [Decimal(2), Decimal(-2)]),
-        "price": decimal_column("price", [Decimal("4700.00"), Decimal("4740.00")]),
-        "commission": decimal_column("commission", [Decimal("1.00"), Decimal("1.00")]),
-        "multiplier": decimal_column("multiplier", [Decimal(50), Decimal(50)]),
-    })
+    frame = pl.DataFrame(
+        {
+            "sid": [7, 7],
+            "symbol": ["ESH4", "ESH4"],
+            "ts": [1, 2],
+            "session": [None, None],
+            "amount": decimal_column("amount", [Decimal(2), Decimal(-2)]),
+            "price": decimal_column("price", [Decimal("4700.00"), Decimal("4740.00")]),
+            "commission": decimal_column("commission", [Decimal("1.00"), Decimal("1.00")]),
+            "multiplier": decimal_column("multiplier", [Decimal(50), Decimal(50)]),
+        }
+    )
     (trip,) = round_trips(frame)
     assert trip.pnl == Decimal("3998.00")
     assert trip.multiplier == Decimal(50)

@@ -41,10 +41,18 @@ def build_bars(
         close = 100.0 / (np.arange(m) + 1) + steps * (0.5 / (np.arange(m) + 1))
     close = np.asarray(close, dtype=float)
     volume = np.full((n, m), 1e6) if volume is None else np.asarray(volume, dtype=float)
-    return bars_from_floats(list(assets), list(sessions), {
-        "open": close - 0.25, "high": close + 1, "low": close - 1, "close": close,
-        "volume": volume,
-    }, calendar="XNYS")
+    return bars_from_floats(
+        list(assets),
+        list(sessions),
+        {
+            "open": close - 0.25,
+            "high": close + 1,
+            "low": close - 1,
+            "close": close,
+            "volume": volume,
+        },
+        calendar="XNYS",
+    )
 
 
 def make_manager() -> RbtPluginManager:

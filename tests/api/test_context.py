@@ -43,17 +43,24 @@ class Watcher(TradingAlgorithm):
     def handle_data(self, context, data):
         p = context.portfolio
         exact = p.exact
-        self.snapshots.append({
-            "cash": p.cash, "portfolio_value": p.portfolio_value,
-            "positions_value": p.positions_value, "returns": p.returns, "pnl": p.pnl,
-            "starting_cash": p.starting_cash, "capital_used": p.capital_used,
-            "positions": {a: (v.amount, v.cost_basis, v.last_sale_price)
-                          for a, v in p.positions.items()},
-            "missing": p.positions[Asset(sid=77, symbol="NONE")].amount,
-            "prices": {a: data.current(a, "price") for a in (AAA, BBB)},
-            "account": context.account.portfolio_value,
-            "exact": exact,
-        })
+        self.snapshots.append(
+            {
+                "cash": p.cash,
+                "portfolio_value": p.portfolio_value,
+                "positions_value": p.positions_value,
+                "returns": p.returns,
+                "pnl": p.pnl,
+                "starting_cash": p.starting_cash,
+                "capital_used": p.capital_used,
+                "positions": {
+                    a: (v.amount, v.cost_basis, v.last_sale_price) for a, v in p.positions.items()
+                },
+                "missing": p.positions[Asset(sid=77, symbol="NONE")].amount,
+                "prices": {a: data.current(a, "price") for a in (AAA, BBB)},
+                "account": context.account.portfolio_value,
+                "exact": exact,
+            }
+        )
         for asset, amount in TRADES.get(context.bar, []):
             order(asset, amount)
         context.bar += 1
@@ -77,8 +84,9 @@ def test_portfolio_floats_match_the_exact_ledger(run):
         assert snap["account"] == snap["portfolio_value"]
         expected_returns = float(exact.portfolio_value / exact.starting_cash - 1)
         assert snap["returns"] == pytest.approx(expected_returns, rel=1e-9, abs=1e-15)
-        assert snap["pnl"] == pytest.approx(float(exact.portfolio_value - exact.starting_cash),
-                                            rel=1e-9, abs=1e-6)
+        assert snap["pnl"] == pytest.approx(
+            float(exact.portfolio_value - exact.starting_cash), rel=1e-9, abs=1e-6
+        )
         assert snap["capital_used"] == pytest.approx(float(exact.starting_cash - exact.cash))
         assert snap["missing"] == 0.0
         # handle_data runs at the session close, after the bar's fills: what the strategy
@@ -218,8 +226,9 @@ def test_set_commission_by_provider_name(run):
     assert (fill["price"], fill["commission"]) == (D("100.5"), D(0))
 
 
-@pytest.mark.parametrize("setter", [lambda: set_commission(PerTrade(cost=1)),
-                                    lambda: set_slippage(FixedSlippage())])
+@pytest.mark.parametrize(
+    "setter", [lambda: set_commission(PerTrade(cost=1)), lambda: set_slippage(FixedSlippage())]
+)
 def test_setters_outside_initialize_are_refused(run, setter):
     class Late(TradingAlgorithm):
         def handle_data(self, context, data):
@@ -229,8 +238,9 @@ def test_setters_outside_initialize_are_refused(run, setter):
         run(Late())
 
 
-@pytest.mark.parametrize("bad", [lambda: set_commission(), lambda: set_commission(object()),
-                                 lambda: set_slippage(42)])
+@pytest.mark.parametrize(
+    "bad", [lambda: set_commission(), lambda: set_commission(object()), lambda: set_slippage(42)]
+)
 def test_setters_check_their_model(run, bad):
     class Wrong(TradingAlgorithm):
         def initialize(self, context):
@@ -240,12 +250,21 @@ def test_setters_check_their_model(run, bad):
         run(Wrong())
 
 
-@pytest.mark.parametrize("call", [
-    lambda: api.order(AAA, 1), lambda: api.order_value(AAA, 1), lambda: api.record(x=1),
-    lambda: api.symbol("AAA"), lambda: api.get_open_orders(), lambda: api.get_datetime(),
-    lambda: api.schedule_function(lambda c, d: None), lambda: api.set_commission("none"),
-    lambda: api.cancel_order("x"), lambda: api.order_target_percent(AAA, 0.1),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: api.order(AAA, 1),
+        lambda: api.order_value(AAA, 1),
+        lambda: api.record(x=1),
+        lambda: api.symbol("AAA"),
+        lambda: api.get_open_orders(),
+        lambda: api.get_datetime(),
+        lambda: api.schedule_function(lambda c, d: None),
+        lambda: api.set_commission("none"),
+        lambda: api.cancel_order("x"),
+        lambda: api.order_target_percent(AAA, 0.1),
+    ],
+)
 def test_module_functions_outside_a_run_raise_a_clear_error(call):
     with pytest.raises(RbtError, match="only inside a running algorithm"):
         call()

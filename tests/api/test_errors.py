@@ -34,15 +34,20 @@ def test_start_after_end(run):
         run(Counting(), start="2024-03-01", end="2024-02-01")
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    (dt.date(2023, 12, 29), SESSIONS[-1]),   # a session before the first bar
-    (SESSIONS[0], dt.date(2024, 4, 1)),       # a session after the last bar
-    (dt.date(2020, 1, 2), dt.date(2020, 1, 31)),
-])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (dt.date(2023, 12, 29), SESSIONS[-1]),  # a session before the first bar
+        (SESSIONS[0], dt.date(2024, 4, 1)),  # a session after the last bar
+        (dt.date(2020, 1, 2), dt.date(2020, 1, 31)),
+    ],
+)
 def test_dates_outside_the_bars(run, start, end):
-    with pytest.raises(DataUnavailableError,
-                       match=rf"dates {start}\.\.{end} are outside bundle 'demo', which covers "
-                             r"2024-01-02\.\.2024-03-28"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=rf"dates {start}\.\.{end} are outside bundle 'demo', which covers "
+        r"2024-01-02\.\.2024-03-28",
+    ):
         run(Counting(), start=start, end=end)
 
 
@@ -51,14 +56,17 @@ def test_a_range_without_sessions(run):
         run(Counting(), start="2024-01-13", end="2024-01-15")  # Saturday .. MLK day
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"start": "2024-13-01"}, "start: expected a date like 2020-01-31, got '2024-13-01'"),
-    ({"end": 20240301}, "end: expected a date, got 20240301"),
-    ({"capital_base": 0}, "capital must be positive, got 0"),
-    ({"capital_base": -5.5}, "capital must be positive, got -5.5"),
-    ({"capital_base": "lots"}, "capital: not a decimal number"),
-    ({"fill_timing": "same_bar"}, "unknown fill timing 'same_bar'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"start": "2024-13-01"}, "start: expected a date like 2020-01-31, got '2024-13-01'"),
+        ({"end": 20240301}, "end: expected a date, got 20240301"),
+        ({"capital_base": 0}, "capital must be positive, got 0"),
+        ({"capital_base": -5.5}, "capital must be positive, got -5.5"),
+        ({"capital_base": "lots"}, "capital: not a decimal number"),
+        ({"fill_timing": "same_bar"}, "unknown fill timing 'same_bar'"),
+    ],
+)
 def test_bad_arguments_are_config_errors(run, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         run(Counting(), **kwargs)
@@ -79,8 +87,15 @@ def test_not_a_strategy(run):
 
 def test_run_algorithm_dates_are_checked_too(bars, manager):
     with pytest.raises(DataUnavailableError, match="outside bundle"):
-        run_algorithm("2023-06-01", "2023-06-30", lambda context: None, bars=bars,
-                      manager=manager, write=False)
+        run_algorithm(
+            "2023-06-01",
+            "2023-06-30",
+            lambda context: None,
+            bars=bars,
+            manager=manager,
+            write=False,
+        )
     with pytest.raises(ConfigError, match="is after end"):
-        run_algorithm(SESSIONS[5], SESSIONS[1], lambda context: None, bars=bars,
-                      manager=manager, write=False)
+        run_algorithm(
+            SESSIONS[5], SESSIONS[1], lambda context: None, bars=bars, manager=manager, write=False
+        )

@@ -34,9 +34,17 @@ def _strategy(qty: int) -> type:
 def _bars():  # type: ignore[no-untyped-def]
     sessions = get_calendar("XNYS").sessions(dt.date(2021, 3, 1), dt.date(2021, 3, 12))
     prices = np.full((len(sessions), 1), 10.0)
-    return bars_from_floats([Asset(sid=0, symbol="A")], sessions,
-                            {"open": prices, "high": prices, "low": prices, "close": prices,
-                             "volume": np.full((len(sessions), 1), 1e6)})
+    return bars_from_floats(
+        [Asset(sid=0, symbol="A")],
+        sessions,
+        {
+            "open": prices,
+            "high": prices,
+            "low": prices,
+            "close": prices,
+            "volume": np.full((len(sessions), 1), 1e6),
+        },
+    )
 
 
 def test_exec_defined_strategies_run_with_distinct_stable_ids() -> None:

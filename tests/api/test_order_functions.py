@@ -58,24 +58,34 @@ def _amounts(result, ids):
 
 
 def test_order_amount_rounding(run):
-    strategy = OnFirstBar({
-        "int": lambda: order(AAA, 3),
-        "negative int": lambda: order(AAA, -3),
-        "snaps up": lambda: order(AAA, 10.99995),      # 5e-5 from 11
-        "snaps down": lambda: order(AAA, -3.00004),    # 4e-5 from -3
-        "toward zero": lambda: order(AAA, 10.9998),    # 2e-4 from 11: not near → 10
-        "negative toward zero": lambda: order(AAA, -10.5),
-        "decimal": lambda: order(AAA, D("2.7")),
-        "tiny": lambda: order(AAA, 0.00005),
-        "zero": lambda: order(AAA, 0),
-        "zero float": lambda: order(AAA, 0.0),
-        "below one": lambda: order(AAA, 0.9),
-    })
+    strategy = OnFirstBar(
+        {
+            "int": lambda: order(AAA, 3),
+            "negative int": lambda: order(AAA, -3),
+            "snaps up": lambda: order(AAA, 10.99995),  # 5e-5 from 11
+            "snaps down": lambda: order(AAA, -3.00004),  # 4e-5 from -3
+            "toward zero": lambda: order(AAA, 10.9998),  # 2e-4 from 11: not near → 10
+            "negative toward zero": lambda: order(AAA, -10.5),
+            "decimal": lambda: order(AAA, D("2.7")),
+            "tiny": lambda: order(AAA, 0.00005),
+            "zero": lambda: order(AAA, 0),
+            "zero float": lambda: order(AAA, 0.0),
+            "below one": lambda: order(AAA, 0.9),
+        }
+    )
     result = run(strategy)
     assert _amounts(result, strategy.ids) == {
-        "int": D(3), "negative int": D(-3), "snaps up": D(11), "snaps down": D(-3),
-        "toward zero": D(10), "negative toward zero": D(-10), "decimal": D(2),
-        "tiny": None, "zero": None, "zero float": None, "below one": None,
+        "int": D(3),
+        "negative int": D(-3),
+        "snaps up": D(11),
+        "snaps down": D(-3),
+        "toward zero": D(10),
+        "negative toward zero": D(-10),
+        "decimal": D(2),
+        "tiny": None,
+        "zero": None,
+        "zero float": None,
+        "below one": None,
     }
     assert len(result.orders) == 7
 
@@ -84,15 +94,21 @@ def test_fractional_assets_round_to_their_lot(run, build_bars):
     """BTC's lot is 0.001: 0.12345 → 0.123 (toward zero); 0.12299995 is within 1e-4 lots
     of 123 lots → 0.123; 0.0004 → nothing."""
     bars = build_bars(assets=(AAA, BTC))
-    strategy = OnFirstBar({
-        "down": lambda: order(BTC, 0.12345),
-        "snap": lambda: order(BTC, 0.12299995),
-        "negative": lambda: order(BTC, -1.0005),
-        "dust": lambda: order(BTC, 0.0004),
-    })
+    strategy = OnFirstBar(
+        {
+            "down": lambda: order(BTC, 0.12345),
+            "snap": lambda: order(BTC, 0.12299995),
+            "negative": lambda: order(BTC, -1.0005),
+            "dust": lambda: order(BTC, 0.0004),
+        }
+    )
     result = run(strategy, bars=bars)
     assert _amounts(result, strategy.ids) == {
-        "down": D("0.123"), "snap": D("0.123"), "negative": D("-1.000"), "dust": None}
+        "down": D("0.123"),
+        "snap": D("0.123"),
+        "negative": D("-1.000"),
+        "dust": None,
+    }
 
 
 def test_value_and_percent_orders_are_sized_at_the_last_price(run):
@@ -103,22 +119,30 @@ def test_value_and_percent_orders_are_sized_at_the_last_price(run):
     * nothing held, so order_target(AAA, 30) → 30, order_target_value(AAA, 2550) → 25,
       order_target_percent(BBB, 0.0025) → 2500 / 50 = 50
     """
-    strategy = OnFirstBar({
-        "value": lambda: order_value(AAA, 1050.0),
-        "negative value": lambda: order_value(AAA, -1050),
-        "value snaps": lambda: order_value(AAA, 1099.999),
-        "percent": lambda: order_percent(AAA, 0.001),
-        "negative percent": lambda: order_percent(BBB, -0.00105),
-        "target": lambda: order_target(AAA, 30),
-        "target value": lambda: order_target_value(AAA, 2550.0),
-        "target percent": lambda: order_target_percent(BBB, 0.0025),
-        "small value": lambda: order_value(AAA, 99.0),
-    })
+    strategy = OnFirstBar(
+        {
+            "value": lambda: order_value(AAA, 1050.0),
+            "negative value": lambda: order_value(AAA, -1050),
+            "value snaps": lambda: order_value(AAA, 1099.999),
+            "percent": lambda: order_percent(AAA, 0.001),
+            "negative percent": lambda: order_percent(BBB, -0.00105),
+            "target": lambda: order_target(AAA, 30),
+            "target value": lambda: order_target_value(AAA, 2550.0),
+            "target percent": lambda: order_target_percent(BBB, 0.0025),
+            "small value": lambda: order_value(AAA, 99.0),
+        }
+    )
     result = run(strategy)
     assert _amounts(result, strategy.ids) == {
-        "value": D(10), "negative value": D(-10), "value snaps": D(11), "percent": D(10),
-        "negative percent": D(-21), "target": D(30), "target value": D(25),
-        "target percent": D(50), "small value": None,
+        "value": D(10),
+        "negative value": D(-10),
+        "value snaps": D(11),
+        "percent": D(10),
+        "negative percent": D(-21),
+        "target": D(30),
+        "target value": D(25),
+        "target percent": D(50),
+        "small value": None,
     }
 
 
@@ -164,8 +188,12 @@ def test_target_orders_net_the_position_but_not_open_orders(run):
     assert strategy.pv == pytest.approx(1_000_020.0, rel=0, abs=1e-9)
     assert strategy.held == 40.0
     assert _amounts(result, strategy.ids) == {
-        "target": D(-10), "target float": D(-10), "target same": None,
-        "target value": D(-40), "target value up": D(10), "target percent": D(59),
+        "target": D(-10),
+        "target float": D(-10),
+        "target same": None,
+        "target value": D(-40),
+        "target value up": D(10),
+        "target percent": D(59),
         "target short": D(-50),
     }
     assert strategy.open_after == 6
@@ -178,9 +206,13 @@ class Misuse(TradingAlgorithm):
     def handle_data(self, context, data):
         if self.errors:
             return
-        for bad in (lambda: order(AAA, True), lambda: order(AAA, "10"),
-                    lambda: order(AAA, float("nan")), lambda: order(AAA, float("inf")),
-                    lambda: order("AAA", 10)):
+        for bad in (
+            lambda: order(AAA, True),
+            lambda: order(AAA, "10"),
+            lambda: order(AAA, float("nan")),
+            lambda: order(AAA, float("inf")),
+            lambda: order("AAA", 10),
+        ):
             try:
                 bad()
             except (TypeError, ValueError) as exc:
@@ -218,8 +250,9 @@ class Lifecycle(TradingAlgorithm):
             placed = get_order(self.oid)
             self.seen["placed"] = (placed.status, placed.amount, placed.filled)
             self.seen["open"] = [o.id for o in get_open_orders(AAA)]
-            self.seen["open by asset"] = {a: [o.id for o in os]
-                                          for a, os in get_open_orders().items()}
+            self.seen["open by asset"] = {
+                a: [o.id for o in os] for a, os in get_open_orders().items()
+            }
         elif context.bar == 1:
             filled = get_order(self.oid)
             self.seen["filled"] = (filled.status, filled.filled)
@@ -245,12 +278,21 @@ def _zipline_amount(amount: float) -> int:
     return int(nearest if abs(amount - nearest) <= 1e-4 else amount)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(
-    st.floats(-1e6, 1e6, allow_nan=False),
-    st.integers(-1000, 1000).flatmap(lambda n: st.floats(n - 2e-4, n + 2e-4)),
-), min_size=1, max_size=40))
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(
+        st.one_of(
+            st.floats(-1e6, 1e6, allow_nan=False),
+            st.integers(-1000, 1000).flatmap(lambda n: st.floats(n - 2e-4, n + 2e-4)),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
 def test_amounts_round_like_zipline(run, build_bars, amounts):
     """Random float amounts (many within ±2e-4 of a whole share) give Zipline's int amount."""
     bars = build_bars(sessions=SESSIONS[:2])

@@ -12,8 +12,14 @@ from rbt.api import TradingAlgorithm
 from rbt.api.params import Params, merge_params, parse_param_assignments
 from rbt.kernel.errors import ConfigError
 
-DECLARED = {"fast": 10, "ratio": 0.5, "enabled": True, "size": Decimal("1.5"), "name": "x",
-            "nothing": None}
+DECLARED = {
+    "fast": 10,
+    "ratio": 0.5,
+    "enabled": True,
+    "size": Decimal("1.5"),
+    "name": "x",
+    "nothing": None,
+}
 
 
 def test_defaults_without_overrides():
@@ -24,21 +30,44 @@ def test_defaults_without_overrides():
 
 
 def test_text_overrides_take_the_defaults_type():
-    given = parse_param_assignments(["fast=7", "ratio=0.25", "enabled=no", "size=2.75",
-                                     "name=a=b", "nothing=raw"])
-    assert given == {"fast": "7", "ratio": "0.25", "enabled": "no", "size": "2.75",
-                     "name": "a=b", "nothing": "raw"}
+    given = parse_param_assignments(
+        ["fast=7", "ratio=0.25", "enabled=no", "size=2.75", "name=a=b", "nothing=raw"]
+    )
+    assert given == {
+        "fast": "7",
+        "ratio": "0.25",
+        "enabled": "no",
+        "size": "2.75",
+        "name": "a=b",
+        "nothing": "raw",
+    }
     params = merge_params(DECLARED, given)
-    assert params.to_dict() == {"fast": 7, "ratio": 0.25, "enabled": False,
-                                "size": Decimal("2.75"), "name": "a=b", "nothing": "raw"}
+    assert params.to_dict() == {
+        "fast": 7,
+        "ratio": 0.25,
+        "enabled": False,
+        "size": Decimal("2.75"),
+        "name": "a=b",
+        "nothing": "raw",
+    }
     assert type(params.fast) is int
     assert type(params.ratio) is float
     assert type(params.size) is Decimal
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("1", True), ("true", True), ("YES", True), ("on", True),
-    ("0", False), ("False", False), ("no", False), ("off", False)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        ("on", True),
+        ("0", False),
+        ("False", False),
+        ("no", False),
+        ("off", False),
+    ],
+)
 def test_bool_spellings(text, value):
     assert merge_params({"flag": False}, {"flag": text}).flag is value
 
@@ -48,9 +77,16 @@ def test_python_values_pass_through_unchanged():
     assert (params.fast, params.ratio) == (3, 1)
 
 
-@pytest.mark.parametrize(("name", "text", "kind"), [
-    ("fast", "ten", "int"), ("fast", "1.5", "int"), ("ratio", "half", "float"),
-    ("enabled", "maybe", "bool"), ("size", "1,5", "Decimal")])
+@pytest.mark.parametrize(
+    ("name", "text", "kind"),
+    [
+        ("fast", "ten", "int"),
+        ("fast", "1.5", "int"),
+        ("ratio", "half", "float"),
+        ("enabled", "maybe", "bool"),
+        ("size", "1,5", "Decimal"),
+    ],
+)
 def test_bad_values_name_the_parameter_and_type(name, text, kind):
     with pytest.raises(ConfigError, match=rf"parameter '{name}': cannot read '{text}' as {kind}"):
         merge_params(DECLARED, {name: text})
@@ -74,7 +110,8 @@ def test_assignments_need_key_and_equals(item):
 
 def test_params_reach_the_strategy_from_a_file(run, tmp_path):
     path = tmp_path / "with_params.py"
-    path.write_text(textwrap.dedent('''\
+    path.write_text(
+        textwrap.dedent("""\
         PARAMS = {"window": 20, "threshold": 0.5, "label": "base"}
 
         SEEN = []
@@ -82,7 +119,8 @@ def test_params_reach_the_strategy_from_a_file(run, tmp_path):
 
         def initialize(context):
             SEEN.append(dict(context.params))
-    '''))
+    """)
+    )
     from rbt.api.loader import load_strategy
 
     loaded = load_strategy(path)

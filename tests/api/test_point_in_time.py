@@ -43,10 +43,12 @@ class Peek(TradingAlgorithm):
         context.before_seen = []
 
     def before_trading_start(self, context, data):
-        context.before_seen.append((
-            data.current(AAA, "close"),
-            _max(data.history(AAA, "high", WINDOW, "1d", frame="numpy")),
-        ))
+        context.before_seen.append(
+            (
+                data.current(AAA, "close"),
+                _max(data.history(AAA, "high", WINDOW, "1d", frame="numpy")),
+            )
+        )
 
     def handle_data(self, context, data):
         long = data.history([AAA, BBB], FIELDS, WINDOW, "1d")
@@ -54,22 +56,28 @@ class Peek(TradingAlgorithm):
         arrays = data.history([AAA, BBB], FIELDS, WINDOW, "1d", frame="numpy")
         polars = data.history([AAA, BBB], ["high", "volume"], WINDOW, "1d", frame="polars")
         current = data.current([AAA, BBB], FIELDS)
-        context.bars_seen.append({
-            "dt": get_datetime(),
-            "current_dt": data.current_dt,
-            "last_label": closes.index.max(),
-            "last_long_label": long.index.get_level_values(0).max(),
-            "last_polars_ts": polars["ts"].max(),
-            "max_close": max(_max(long["close"].to_numpy()),
-                             _max(closes.to_numpy()),
-                             _max(arrays["high"]),
-                             float(polars["AAA.high"].max()),
-                             float(current["high"].max())),
-            "max_volume": max(_max(arrays["volume"]),
-                              float(polars["BBB.volume"].max()),
-                              float(current.loc[BBB, "volume"])),
-            "current_close": data.current(AAA, "close"),
-        })
+        context.bars_seen.append(
+            {
+                "dt": get_datetime(),
+                "current_dt": data.current_dt,
+                "last_label": closes.index.max(),
+                "last_long_label": long.index.get_level_values(0).max(),
+                "last_polars_ts": polars["ts"].max(),
+                "max_close": max(
+                    _max(long["close"].to_numpy()),
+                    _max(closes.to_numpy()),
+                    _max(arrays["high"]),
+                    float(polars["AAA.high"].max()),
+                    float(current["high"].max()),
+                ),
+                "max_volume": max(
+                    _max(arrays["volume"]),
+                    float(polars["BBB.volume"].max()),
+                    float(current.loc[BBB, "volume"]),
+                ),
+                "current_close": data.current(AAA, "close"),
+            }
+        )
 
 
 def test_planted_future_values_are_never_seen_before_their_bar(run, build_bars):
@@ -124,7 +132,6 @@ def test_an_order_cannot_trade_on_the_bar_that_prompted_it(run, build_bars):
     assert float(fill["price"]) == float(bars.floats["close"][PLANT_CLOSE + 1, 0])
 
 
-
 def test_before_trading_start_runs_before_the_open_and_sees_only_earlier_bars(run):
     """Zipline calls before_trading_start 45 minutes before the open: ``get_datetime()``
     is that time, ``data`` shows the previous session's bar (nothing on the first
@@ -137,8 +144,9 @@ def test_before_trading_start_runs_before_the_open_and_sees_only_earlier_bars(ru
         def before_trading_start(self, context, data):
             from rbt.api import order
 
-            self.seen.append((get_datetime(), data.current_dt, data.current(AAA, "close"),
-                              data.can_trade(AAA)))
+            self.seen.append(
+                (get_datetime(), data.current_dt, data.current(AAA, "close"), data.can_trade(AAA))
+            )
             if len(self.seen) == 3:
                 order(AAA, 5)
 

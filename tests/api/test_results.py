@@ -68,9 +68,18 @@ def test_final_value_equals_the_ledger_and_a_replay_of_the_fills(run):
     the last closes, and the final value must equal what the run reports."""
     capital = D(1_000_000)
     result = run(Trader())
-    fills = [Fill(id=r["id"], order_id=r["order_id"], asset=ASSETS[r["sid"]], amount=r["amount"],
-                  price=r["price"], ts=r["ts"], commission=r["commission"])
-             for r in result.transactions.iter_rows(named=True)]
+    fills = [
+        Fill(
+            id=r["id"],
+            order_id=r["order_id"],
+            asset=ASSETS[r["sid"]],
+            amount=r["amount"],
+            price=r["price"],
+            ts=r["ts"],
+            commission=r["commission"],
+        )
+        for r in result.transactions.iter_rows(named=True)
+    ]
     ledger = Ledger.replay(capital, fills)
     last = result.perf.row(-1, named=True)
     assert ledger.cash == last["cash"]
@@ -98,8 +107,13 @@ def test_identical_runs_write_byte_identical_files(run, tmp_path):
     assert first.run_id == second.run_id
     assert first.path == RbtHome(first_home).results / first.run_id
     files = _files(first.path)
-    assert set(files) == {"perf.parquet", "transactions.parquet", "orders.parquet",
-                          "positions.parquet", "manifest.json"}
+    assert set(files) == {
+        "perf.parquet",
+        "transactions.parquet",
+        "orders.parquet",
+        "positions.parquet",
+        "manifest.json",
+    }
     assert files == _files(second.path)
     # running again into the same home replaces the directory with the same bytes
     again = run(Trader(), home=first_home)
@@ -134,7 +148,7 @@ def test_a_change_in_a_strategy_helper_changes_the_run_id(run, tmp_path):
     initialize/handle_data/...) is a different run, whether run by path or loaded."""
     from rbt.api.loader import load_strategy
 
-    text = '''\
+    text = """\
         from rbt.api import order, symbol
 
 
@@ -150,7 +164,7 @@ def test_a_change_in_a_strategy_helper_changes_the_run_id(run, tmp_path):
             if not context.done:
                 order(symbol("AAA"), size())
                 context.done = True
-    '''
+    """
     one, two = tmp_path / "one.py", tmp_path / "two.py"
     one.write_text(textwrap.dedent(text).replace("{n}", "10"))
     two.write_text(textwrap.dedent(text).replace("{n}", "20"))

@@ -64,6 +64,7 @@ class Scheduled(TradingAlgorithm):
     def _make(self, name):
         def scheduled(context, data):
             self.calls.append((name, data.current_dt.date()))
+
         return scheduled
 
     def handle_data(self, context, data):
@@ -73,19 +74,28 @@ class Scheduled(TradingAlgorithm):
 @pytest.fixture(scope="module")
 def calls(build_bars_module, manager_module):
     strategy = Scheduled()
-    run_backtest(strategy, start=START, end=END, bars=build_bars_module, manager=manager_module,
-                 capital_base=100_000, write=False)
+    run_backtest(
+        strategy,
+        start=START,
+        end=END,
+        bars=build_bars_module,
+        manager=manager_module,
+        capital_base=100_000,
+        write=False,
+    )
     return strategy.calls
 
 
 @pytest.fixture(scope="module")
 def build_bars_module():
 
-
     sessions = list(CAL.sessions(dt.date(2024, 1, 2), dt.date(2024, 3, 28)))
     ones = np.ones((len(sessions), 1)) * 10
-    return bars_from_floats([Asset(sid=1, symbol="AAA")], sessions, {
-        "open": ones, "high": ones, "low": ones, "close": ones, "volume": ones * 1000})
+    return bars_from_floats(
+        [Asset(sid=1, symbol="AAA")],
+        sessions,
+        {"open": ones, "high": ones, "low": ones, "close": ones, "volume": ones * 1000},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +107,21 @@ def _days(calls, name):
     return [day for n, day in calls if n == name]
 
 
-@pytest.mark.parametrize(("name", "kind", "offset"), [
-    ("every_day", "every_day", 0), ("default", "every_day", 0),
-    ("week_start", "week_start", 0), ("week_start+1", "week_start", 1),
-    ("week_end", "week_end", 0), ("week_end+2", "week_end", 2),
-    ("month_start", "month_start", 0), ("month_start+3", "month_start", 3),
-    ("month_end", "month_end", 0), ("month_end+1", "month_end", 1),
-])
+@pytest.mark.parametrize(
+    ("name", "kind", "offset"),
+    [
+        ("every_day", "every_day", 0),
+        ("default", "every_day", 0),
+        ("week_start", "week_start", 0),
+        ("week_start+1", "week_start", 1),
+        ("week_end", "week_end", 0),
+        ("week_end+2", "week_end", 2),
+        ("month_start", "month_start", 0),
+        ("month_start+3", "month_start", 3),
+        ("month_end", "month_end", 0),
+        ("month_end+1", "month_end", 1),
+    ],
+)
 def test_date_rules_fire_on_the_calendars_sessions(calls, name, kind, offset):
     want = RUN if kind == "every_day" else expected(kind, offset)
     assert _days(calls, name) == want
@@ -118,8 +136,11 @@ def test_hand_checked_dates(calls):
     assert week_starts[:3] == [dt.date(2024, 1, 8), dt.date(2024, 1, 16), dt.date(2024, 1, 22)]
     assert dt.date(2024, 2, 20) in week_starts  # Presidents' day week
     assert _days(calls, "month_start") == [dt.date(2024, 2, 1), dt.date(2024, 3, 1)]
-    assert _days(calls, "month_start+3") == [dt.date(2024, 1, 5), dt.date(2024, 2, 6),
-                                             dt.date(2024, 3, 6)]
+    assert _days(calls, "month_start+3") == [
+        dt.date(2024, 1, 5),
+        dt.date(2024, 2, 6),
+        dt.date(2024, 3, 6),
+    ]
     assert _days(calls, "month_end") == [dt.date(2024, 1, 31), dt.date(2024, 2, 29)]
     assert _days(calls, "month_end+1") == [dt.date(2024, 1, 30), dt.date(2024, 2, 28)]
     week_ends = _days(calls, "week_end")

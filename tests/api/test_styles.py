@@ -31,7 +31,7 @@ from rbt.plugins.calendars import get_calendar
 
 SESSIONS = list(get_calendar("XNYS").sessions(dt.date(2024, 1, 2), dt.date(2024, 3, 28)))
 
-ZIPLINE_FILE = '''\
+ZIPLINE_FILE = """\
 from rbt.api import date_rules, order, order_target_percent, record, schedule_function, symbol
 
 PARAMS = {"weight": 0.5, "lookback": 5}
@@ -55,7 +55,7 @@ def handle_data(context, data):
         order_target_percent(context.asset, context.params.weight if rising else 0.0)
     record(mean=float(prices.mean()), i=context.i)
     context.i += 1
-'''
+"""
 
 
 class ClassStyle(TradingAlgorithm):
@@ -106,13 +106,17 @@ def test_module_functions_file_and_class_style_give_identical_runs(run, tmp_path
     assert from_class.perf.equals(from_path.perf)
     for name in ("transactions", "orders", "positions"):
         assert _without_ids(getattr(from_class, name)).equals(
-            _without_ids(getattr(from_file, name)))
+            _without_ids(getattr(from_file, name))
+        )
     assert from_file.run_id == from_path.run_id
     assert from_class.final_value == from_file.final_value
 
 
 def test_a_file_with_a_subclass_loads_the_subclass(tmp_path):
-    path = _write(tmp_path, "class_style.py", '''
+    path = _write(
+        tmp_path,
+        "class_style.py",
+        """
         from rbt.api import TradingAlgorithm
 
         class Helper:
@@ -120,7 +124,8 @@ def test_a_file_with_a_subclass_loads_the_subclass(tmp_path):
 
         class Mine(TradingAlgorithm):
             PARAMS = {"n": 3}
-    ''')
+    """,
+    )
     loaded = load_strategy(path)
     assert type(loaded.strategy).__name__ == "Mine"
     assert loaded.strategy.PARAMS == {"n": 3}
@@ -133,7 +138,10 @@ def test_a_file_without_a_strategy_is_a_config_error(tmp_path):
 
 
 def test_a_file_with_two_subclasses_is_a_config_error(tmp_path):
-    path = _write(tmp_path, "two.py", '''
+    path = _write(
+        tmp_path,
+        "two.py",
+        """
         from rbt.api import TradingAlgorithm
 
         class A(TradingAlgorithm):
@@ -141,7 +149,8 @@ def test_a_file_with_two_subclasses_is_a_config_error(tmp_path):
 
         class B(TradingAlgorithm):
             pass
-    ''')
+    """,
+    )
     with pytest.raises(ConfigError, match=r"several TradingAlgorithm subclasses \(A, B\)"):
         load_strategy(path)
 
@@ -154,12 +163,18 @@ def test_a_missing_file_is_a_config_error(tmp_path, run):
 
 
 def _user_frames(excinfo, path):
-    return [(f.filename, f.lineno, f.line) for f in traceback.extract_tb(excinfo.tb)
-            if f.filename == str(path)]
+    return [
+        (f.filename, f.lineno, f.line)
+        for f in traceback.extract_tb(excinfo.tb)
+        if f.filename == str(path)
+    ]
 
 
 def test_an_error_in_handle_data_propagates_with_the_users_line(run, tmp_path):
-    path = _write(tmp_path, "broken.py", '''\
+    path = _write(
+        tmp_path,
+        "broken.py",
+        """\
         def initialize(context):
             context.n = 0
 
@@ -168,30 +183,42 @@ def test_an_error_in_handle_data_propagates_with_the_users_line(run, tmp_path):
             context.n += 1
             if context.n == 3:
                 raise ZeroDivisionError("boom on bar three")
-    ''')
+    """,
+    )
     with pytest.raises(ZeroDivisionError, match="boom on bar three") as excinfo:
         run(str(path))
     assert _user_frames(excinfo, path)[-1] == (
-        str(path), 8, 'raise ZeroDivisionError("boom on bar three")')
+        str(path),
+        8,
+        'raise ZeroDivisionError("boom on bar three")',
+    )
 
 
 def test_an_error_at_import_propagates_with_the_users_line(run, tmp_path):
-    path = _write(tmp_path, "bad_import.py", '''\
+    path = _write(
+        tmp_path,
+        "bad_import.py",
+        """\
         PARAMS = {}
         value = {}["missing"]
-    ''')
+    """,
+    )
     with pytest.raises(KeyError) as excinfo:
         run(path)
     assert _user_frames(excinfo, path)[-1][:2] == (str(path), 2)
 
 
 def test_an_error_in_initialize_propagates(run, tmp_path):
-    path = _write(tmp_path, "bad_init.py", '''\
+    path = _write(
+        tmp_path,
+        "bad_init.py",
+        """\
         from rbt.api import symbol
 
         def initialize(context):
             context.asset = symbol("NOPE")
-    ''')
+    """,
+    )
     with pytest.raises(LookupError, match="unknown symbol 'NOPE'") as excinfo:
         run(path)
     assert _user_frames(excinfo, path)[-1][:2] == (str(path), 4)
@@ -228,8 +255,16 @@ def test_run_algorithm_with_ziplines_signature(run, bars, manager):
         seen["perf"] = perf
 
     perf = run_algorithm(
-        pd.Timestamp(SESSIONS[0]), pd.Timestamp(SESSIONS[-1]), _initialize, 1_000_000,
-        _handle_data, analyze=analyze, bars=bars, manager=manager, write=False)
+        pd.Timestamp(SESSIONS[0]),
+        pd.Timestamp(SESSIONS[-1]),
+        _initialize,
+        1_000_000,
+        _handle_data,
+        analyze=analyze,
+        bars=bars,
+        manager=manager,
+        write=False,
+    )
     assert isinstance(perf, pd.DataFrame)
     assert len(perf) == len(SESSIONS)
     assert isinstance(perf.index, pd.DatetimeIndex)
@@ -253,8 +288,9 @@ def test_run_algorithm_refuses_what_it_does_not_support(bars, manager):
     with pytest.raises(ConfigError, match="needs initialize"):
         run_algorithm(start, end, **kwargs)
     with pytest.raises(ConfigError, match="bundle_timestamp"):
-        run_algorithm(start, end, _initialize, bundle_timestamp=pd.Timestamp("2024-01-01"),
-                      **kwargs)
+        run_algorithm(
+            start, end, _initialize, bundle_timestamp=pd.Timestamp("2024-01-01"), **kwargs
+        )
     with pytest.raises(ConfigError, match="only daily"):
         run_algorithm(start, end, _initialize, data_frequency="minute", **kwargs)
 

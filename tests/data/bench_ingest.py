@@ -22,8 +22,9 @@ from pathlib import Path
 
 
 def _write_csv_dir(directory: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("data_conftest", Path(__file__).with_name(
-        "conftest.py"))
+    spec = importlib.util.spec_from_file_location(
+        "data_conftest", Path(__file__).with_name("conftest.py")
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -31,14 +31,34 @@ def test_fresh_database_upgrades_to_head_with_wal_and_foreign_keys(home):
 
 
 def test_ingest_writes_assets_with_decimals_as_text(home, manager, csv_dir):
-    directory = csv_dir({"ETH-USD": ["date,open,high,low,close,volume",
-                                     "2024-01-02,2300.5,2310.25,2290,2305.125,12.5"]})
-    ingest(home, "csv", "c", {"path": str(directory), "calendar": "always_open",
-                              "asset_class": "crypto", "lot_size": "0.0001",
-                              "quote_currency": "USDT"}, manager=manager)
+    directory = csv_dir(
+        {
+            "ETH-USD": [
+                "date,open,high,low,close,volume",
+                "2024-01-02,2300.5,2310.25,2290,2305.125,12.5",
+            ]
+        }
+    )
+    ingest(
+        home,
+        "csv",
+        "c",
+        {
+            "path": str(directory),
+            "calendar": "always_open",
+            "asset_class": "crypto",
+            "lot_size": "0.0001",
+            "quote_currency": "USDT",
+        },
+        manager=manager,
+    )
     with open_database(home).connect() as conn:
-        row = conn.execute(sa.text("SELECT tick_size, lot_size, typeof(tick_size), price_scale, "
-                                   "volume_scale FROM assets WHERE bundle='c'")).one()
+        row = conn.execute(
+            sa.text(
+                "SELECT tick_size, lot_size, typeof(tick_size), price_scale, "
+                "volume_scale FROM assets WHERE bundle='c'"
+            )
+        ).one()
     assert tuple(row) == ("0.001", "0.0001", "text", 3, 1)
     (asset,) = bundle_assets(home, "c")
     assert asset.asset_class is AssetClass.CRYPTO
@@ -53,7 +73,10 @@ def test_lookup_symbol_by_date_and_close_matches(home, manager, csv_dir):
     ingest(home, "csv", "eq", {"path": str(directory)}, manager=manager)
     asset = lookup_symbol(home, "eq", "MSFT")
     assert (asset.sid, asset.start_date, asset.end_date) == (
-        2, dt.date(2024, 1, 2), dt.date(2024, 1, 2))
+        2,
+        dt.date(2024, 1, 2),
+        dt.date(2024, 1, 2),
+    )
     assert lookup_symbol(home, "eq", "AAPL", as_of=dt.date(2024, 1, 3)).sid == 0
     with pytest.raises(DataUnavailableError, match=r"not listed on 2024-01-03.*2024-01-02"):
         lookup_symbol(home, "eq", "MSFT", as_of=dt.date(2024, 1, 3))

@@ -64,8 +64,12 @@ def test_load_gives_dense_arrays_with_sessions_and_exact_values(home, bundle):
 
 def test_sparse_assets_get_nan_and_zero_where_they_have_no_bar(home, manager, csv_dir):
     rows = ["2024-01-02,1,1,1,1,1", "2024-01-03,2,2,2,2,2", "2024-01-04,3,3,3,3,3"]
-    directory = csv_dir({"A": ["date,open,high,low,close,volume", *rows],
-                         "B": ["date,open,high,low,close,volume", rows[1]]})
+    directory = csv_dir(
+        {
+            "A": ["date,open,high,low,close,volume", *rows],
+            "B": ["date,open,high,low,close,volume", rows[1]],
+        }
+    )
     ingest(home, "csv", "s", {"path": str(directory)}, manager=manager)
     bars = load_bundle(home, "s")
     assert bars.shape == (3, 2)
@@ -109,8 +113,10 @@ def test_unreadable_parquet_with_matching_hash_is_quarantined(home, bundle):
     junk = b"not parquet at all"
     (root / "assets.parquet").write_bytes(junk)
     data = json.loads((root / "manifest.json").read_text())
-    data["files"]["assets.parquet"] = {"sha256": hashlib.sha256(junk).hexdigest(),
-                                       "size": len(junk)}
+    data["files"]["assets.parquet"] = {
+        "sha256": hashlib.sha256(junk).hexdigest(),
+        "size": len(junk),
+    }
     (root / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(DataError, match=r"not readable Parquet") as info:
         load_bundle(home, "b")

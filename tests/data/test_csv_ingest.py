@@ -25,8 +25,10 @@ HEADER = "Date,Open,High,Low,Close,Volume"
 def good_rows(count: int, start: dt.date = dt.date(2024, 1, 2)) -> list[str]:
     """``count`` valid daily rows on XNYS sessions (open 10.10, 10.11, ...)."""
     days = get_calendar("XNYS").sessions(start, start + dt.timedelta(days=count * 2 + 10))
-    return [f"{d.isoformat()},10.{i % 90 + 10},11.5,9.25,10.5,{1000 + i}"
-            for i, d in enumerate(days[:count])]
+    return [
+        f"{d.isoformat()},10.{i % 90 + 10},11.5,9.25,10.5,{1000 + i}"
+        for i, d in enumerate(days[:count])
+    ]
 
 
 def _replace(rows: list[str], index: int, field: int, value: str) -> list[str]:
@@ -41,8 +43,12 @@ ROWS = good_rows(5)  # lines 2..6; open 10.10.., high 11.5, low 9.25, close 10.5
 TS, OPEN, HIGH, LOW, CLOSE, VOLUME = range(6)
 
 BAD_CASES = {
-    "missing column": (["Date,Open,High,Low,Close", *[r.rsplit(",", 1)[0] for r in ROWS]],
-                       1, "volume", "missing column"),
+    "missing column": (
+        ["Date,Open,High,Low,Close", *[r.rsplit(",", 1)[0] for r in ROWS]],
+        1,
+        "volume",
+        "missing column",
+    ),
     "bad timestamp": ([HEADER, *_replace(ROWS, 1, TS, "2024-13-45")], 3, "ts", "bad timestamp"),
     "non-numeric price": ([HEADER, *_replace(ROWS, 2, OPEN, "abc")], 4, "open", "not a number"),
     "NaN price": ([HEADER, *_replace(ROWS, 0, CLOSE, "NaN")], 2, "close", "not a number"),
@@ -51,18 +57,38 @@ BAD_CASES = {
     "negative price": ([HEADER, *_replace(ROWS, 4, LOW, "-1.00")], 6, "low", "not positive"),
     "zero price": ([HEADER, *_replace(ROWS, 1, OPEN, "0")], 3, "open", "not positive"),
     "high below low": ([HEADER, *_replace(ROWS, 2, HIGH, "9.00")], 4, "high", "below low 9.25"),
-    "high below close": ([HEADER, *_replace(ROWS, 2, HIGH, "10.45")], 4, "high",
-                         "expected high >= max(open, close)"),
-    "low above open": ([HEADER, *_replace(ROWS, 0, LOW, "10.20")], 2, "low",
-                       "expected low <= min(open, close)"),
+    "high below close": (
+        [HEADER, *_replace(ROWS, 2, HIGH, "10.45")],
+        4,
+        "high",
+        "expected high >= max(open, close)",
+    ),
+    "low above open": (
+        [HEADER, *_replace(ROWS, 0, LOW, "10.20")],
+        2,
+        "low",
+        "expected low <= min(open, close)",
+    ),
     "negative volume": ([HEADER, *_replace(ROWS, 3, VOLUME, "-5")], 5, "volume", "negative"),
-    "duplicate timestamp": ([HEADER, *_replace(ROWS, 3, TS, ROWS[2].split(",")[0])], 5, "ts",
-                            "duplicate timestamp"),
+    "duplicate timestamp": (
+        [HEADER, *_replace(ROWS, 3, TS, ROWS[2].split(",")[0])],
+        5,
+        "ts",
+        "duplicate timestamp",
+    ),
     "unsorted rows": ([HEADER, ROWS[0], ROWS[2], ROWS[1], *ROWS[3:]], 4, "ts", "sorted"),
-    "too many decimals": ([HEADER, *_replace(ROWS, 1, CLOSE, "10.1234567891")], 3, "close",
-                          "10 decimal places"),
-    "not a session": ([HEADER, *_replace(ROWS, 4, TS, "2024-01-13")], 6, "ts",
-                      "not a XNYS session"),
+    "too many decimals": (
+        [HEADER, *_replace(ROWS, 1, CLOSE, "10.1234567891")],
+        3,
+        "close",
+        "10 decimal places",
+    ),
+    "not a session": (
+        [HEADER, *_replace(ROWS, 4, TS, "2024-01-13")],
+        6,
+        "ts",
+        "not a XNYS session",
+    ),
 }
 
 
@@ -140,12 +166,20 @@ def test_unknown_option_and_missing_path_are_config_errors(home, manager, tmp_pa
 
 def test_headers_any_case_timestamp_names_blanks_and_extra_columns(home, csv_dir, manager):
     rows = xs = good_rows(3)
-    directory = csv_dir({
-        "AAA": ["timestamp,VOLUME,close,LOW,High,Open,Adj Close",
-                *[",".join([r.split(",")[i] for i in (0, 5, 4, 3, 2, 1)] + ["1"]) for r in rows]],
-        "BBB": ['"DateTime","Open","High","Low","Close","Volume"',
-                *[",".join(f" {c} " for c in r.split(",")) for r in xs[:1]], "", *xs[1:]],
-    })
+    directory = csv_dir(
+        {
+            "AAA": [
+                "timestamp,VOLUME,close,LOW,High,Open,Adj Close",
+                *[",".join([r.split(",")[i] for i in (0, 5, 4, 3, 2, 1)] + ["1"]) for r in rows],
+            ],
+            "BBB": [
+                '"DateTime","Open","High","Low","Close","Volume"',
+                *[",".join(f" {c} " for c in r.split(",")) for r in xs[:1]],
+                "",
+                *xs[1:],
+            ],
+        }
+    )
     manifest = ingest(home, "csv", "b", {"path": str(directory)}, manager=manager)
     bars = load_bundle(home, "b")
     assert manifest.asset_count == 2
@@ -155,15 +189,19 @@ def test_headers_any_case_timestamp_names_blanks_and_extra_columns(home, csv_dir
 
 
 def test_datetime_with_offset_is_utc_and_naive_needs_tz(home, csv_dir, manager):
-    aware = ["ts,open,high,low,close,volume",
-             "2024-03-08 09:31:00-05:00,1.5,1.5,1.5,1.5,1",
-             "2024-03-11T09:31:00-04:00,1.25,1.5,1.25,1.5,2"]
+    aware = [
+        "ts,open,high,low,close,volume",
+        "2024-03-08 09:31:00-05:00,1.5,1.5,1.5,1.5,1",
+        "2024-03-11T09:31:00-04:00,1.25,1.5,1.25,1.5,2",
+    ]
     directory = csv_dir({"X": aware})
     ingest(home, "csv", "m", {"path": str(directory)}, manager=manager)
     bars = load_bundle(home, "m")
     stamps = [dt.datetime.fromtimestamp(int(t) / 1e9, dt.UTC) for t in bars.ts]
-    assert stamps == [dt.datetime(2024, 3, 8, 14, 31, tzinfo=dt.UTC),
-                      dt.datetime(2024, 3, 11, 13, 31, tzinfo=dt.UTC)]
+    assert stamps == [
+        dt.datetime(2024, 3, 8, 14, 31, tzinfo=dt.UTC),
+        dt.datetime(2024, 3, 11, 13, 31, tzinfo=dt.UTC),
+    ]
     assert [str(s) for s in bars.sessions] == ["2024-03-08", "2024-03-11"]
     naive = [aware[0], *[r.replace("-05:00", "").replace("-04:00", "") for r in aware[1:]]]
     (directory / "X.csv").write_text("\n".join(naive) + "\n")
@@ -179,8 +217,9 @@ def test_goog_csv_ingests_unedited_and_round_trips_exactly(
     goog = backtesting_data / "GOOG.csv"
     assert goog.read_text().startswith(",Open,High,Low,Close,Volume")  # unnamed first column
     directory = _only(backtesting_data, "GOOG.csv", tmp_path / "goog")
-    manifest = ingest(home, "csv", "goog", {"path": str(directory), "calendar": "XNYS"},
-                      manager=manager)
+    manifest = ingest(
+        home, "csv", "goog", {"path": str(directory), "calendar": "XNYS"}, manager=manager
+    )
     assert manifest.asset_count == 1
     assert manifest.frequency == "1d"
     bars = load_bundle(home, "goog")
@@ -209,8 +248,13 @@ def test_eurusd_hourly_needs_tz(home, manager, backtesting_data, tmp_path):
     with pytest.raises(SchemaError, match=r"EURUSD\.csv, line 2, field 'ts'.*no UTC offset"):
         ingest(home, "csv", "fx", {"path": str(directory)}, manager=manager)
     _assert_nothing_written(home, "fx")
-    manifest = ingest(home, "csv", "fx", {"path": str(directory), "tz": "UTC",
-                                          "calendar": "always_open"}, manager=manager)
+    manifest = ingest(
+        home,
+        "csv",
+        "fx",
+        {"path": str(directory), "tz": "UTC", "calendar": "always_open"},
+        manager=manager,
+    )
     assert manifest.frequency == "1m"
     assert manifest.row_count == 5000
     bars = load_bundle(home, "fx")

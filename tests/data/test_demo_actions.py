@@ -29,7 +29,8 @@ def test_demo_actions_are_deterministic_and_consistent_with_the_bars(home, manag
     actions = bars.actions
     xbb = next(a for a in bars.assets if a.symbol == "XBB")
     assert [(s.sid, s.ex_date, s.ratio) for s in actions.splits] == [
-        (xbb.sid, dt.date(2020, 8, 31), Decimal(2))]
+        (xbb.sid, dt.date(2020, 8, 31), Decimal(2))
+    ]
     payers = {bars.assets[d.sid].symbol for d in actions.dividends}
     assert payers == {"XAA", "XBB"}
     assert all(d.pay_date > d.ex_date and d.amount > 0 for d in actions.dividends)
@@ -51,16 +52,26 @@ class HoldXBB(TradingAlgorithm):
     def handle_data(self, context, data):
         if not self.values:
             order(symbol("XBB"), 100)
-        self.values[data.current_dt.date()] = (context.portfolio.portfolio_value,
-                                               context.portfolio.positions[symbol("XBB")].amount)
+        self.values[data.current_dt.date()] = (
+            context.portfolio.portfolio_value,
+            context.portfolio.positions[symbol("XBB")].amount,
+        )
 
 
 def test_a_run_holds_xbb_through_its_split(home, manager):
     ingest(home, "demo", "demo", OPTIONS, manager=manager)
     strategy = HoldXBB()
-    result = run_backtest(strategy, start="2020-08-20", end="2020-09-04", bundle="demo",
-                          home=home, manager=plugin_manager(autoload=False, strict=True),
-                          commission="none", slippage="none", write=False)
+    result = run_backtest(
+        strategy,
+        start="2020-08-20",
+        end="2020-09-04",
+        bundle="demo",
+        home=home,
+        manager=plugin_manager(autoload=False, strict=True),
+        commission="none",
+        slippage="none",
+        write=False,
+    )
     before, after = strategy.values[dt.date(2020, 8, 28)], strategy.values[dt.date(2020, 8, 31)]
     assert (before[1], after[1]) == (100.0, 200.0)
     assert abs(after[0] / before[0] - 1) < 0.01  # a split is not a loss

@@ -66,8 +66,13 @@ def test_demo_bars_are_valid_sessions_on_a_cent_grid(home, manager):
 
 def test_shorter_range_shows_the_same_prices(home, manager):
     ingest(home, "demo", "full", {}, manager=manager)
-    ingest(home, "demo", "short", {"start": "2020-01-02", "end": "2020-12-31", "symbols": 3},
-           manager=manager)
+    ingest(
+        home,
+        "demo",
+        "short",
+        {"start": "2020-01-02", "end": "2020-12-31", "symbols": 3},
+        manager=manager,
+    )
     full, short = load_bundle(home, "full"), load_bundle(home, "short")
     at = int(np.searchsorted(full.sessions, short.sessions[0]))
     assert np.array_equal(short.mantissas["close"], full.mantissas["close"][at : at + 253, :3])

@@ -25,8 +25,9 @@ def decimal_texts(draw: st.DrawFn) -> list[str]:
     for v in values:
         text = str(Decimal(v).scaleb(-scale))
         pad = draw(st.integers(0, 2)) if "." in text else 0  # trailing zeros are allowed
-        texts.append(f"{text}{'0' * pad}" if "E" not in text else format(Decimal(v).scaleb(
-            -scale), "f"))
+        texts.append(
+            f"{text}{'0' * pad}" if "E" not in text else format(Decimal(v).scaleb(-scale), "f")
+        )
     return texts
 
 
@@ -36,15 +37,24 @@ def shared_home(tmp_path_factory: pytest.TempPathFactory) -> RbtHome:
     return RbtHome(tmp_path_factory.mktemp("prop") / "home")
 
 
-@settings(max_examples=40, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(texts=decimal_texts())
 def test_prices_round_trip_exactly(texts, shared_home, manager):
     home = shared_home
     directory = home.root.parent / "csv"
     directory.mkdir(exist_ok=True)
-    days = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08", "2024-01-09",
-            "2024-01-10", "2024-01-11"]
+    days = [
+        "2024-01-02",
+        "2024-01-03",
+        "2024-01-04",
+        "2024-01-05",
+        "2024-01-08",
+        "2024-01-09",
+        "2024-01-10",
+        "2024-01-11",
+    ]
     lines = ["date,open,high,low,close,volume"]
     lines += [f"{days[i]},{t},{t},{t},{t},{t}" for i, t in enumerate(texts)]
     (directory / "X.csv").write_text("\n".join(lines) + "\n")

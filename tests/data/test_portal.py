@@ -46,7 +46,7 @@ def _row_of(value: float) -> int:
 
 def make_bars(n_rows: int, n_assets: int, holes: np.ndarray, fracs: np.ndarray, first: int = 0):
     assets = [Asset(sid=10 + i, symbol=f"S{i}") for i in range(n_assets)]
-    sessions = ALL_SESSIONS[first:first + n_rows]
+    sessions = ALL_SESSIONS[first : first + n_rows]
     fields = {}
     for name in OHLCV:
         arr = np.empty((n_rows, n_assets))
@@ -54,8 +54,11 @@ def make_bars(n_rows: int, n_assets: int, holes: np.ndarray, fracs: np.ndarray, 
             for c in range(n_assets):
                 arr[r, c] = np.nan if holes[r, c] else _value(name, r, c, int(fracs[r, c]))
         fields[name] = arr
-    return assets, sessions, bars_from_floats(assets, sessions, fields, calendar="XNYS",
-                                              price_scale=SCALE)
+    return (
+        assets,
+        sessions,
+        bars_from_floats(assets, sessions, fields, calendar="XNYS", price_scale=SCALE),
+    )
 
 
 class Scenario(NamedTuple):
@@ -73,11 +76,26 @@ class Scenario(NamedTuple):
 def scenarios(draw):
     n_rows = draw(st.integers(1, 20))
     n_assets = draw(st.integers(1, 4))
-    holes = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n_assets, max_size=n_assets),
-                                   min_size=n_rows, max_size=n_rows)), dtype=bool)
-    fracs = np.array(draw(st.lists(st.lists(st.integers(0, 9999), min_size=n_assets,
-                                            max_size=n_assets), min_size=n_rows,
-                                   max_size=n_rows)), dtype=np.int64)
+    holes = np.array(
+        draw(
+            st.lists(
+                st.lists(st.booleans(), min_size=n_assets, max_size=n_assets),
+                min_size=n_rows,
+                max_size=n_rows,
+            )
+        ),
+        dtype=bool,
+    )
+    fracs = np.array(
+        draw(
+            st.lists(
+                st.lists(st.integers(0, 9999), min_size=n_assets, max_size=n_assets),
+                min_size=n_rows,
+                max_size=n_rows,
+            )
+        ),
+        dtype=np.int64,
+    )
     first = draw(st.integers(0, len(ALL_SESSIONS) - n_rows))
     assets, sessions, bars = make_bars(n_rows, n_assets, holes, fracs, first)
     portal = BarPortal(bars, CAL)
@@ -117,8 +135,11 @@ def _assert_no_future(values, cursor: int) -> None:
 
 
 FIELDS = ("open", "high", "low", "close", "volume", "price")
-SETTINGS = settings(max_examples=300, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 @SETTINGS
@@ -154,13 +175,16 @@ def test_current_never_returns_a_future_row_and_price_forward_fills(s):
         for field in ("close", "price", "volume"):
             assert _same(frame.loc[asset, field], _expected(bars, holes, field, cursor, col))
     series = portal.current(assets, "price")
-    assert [_same(series[a], _expected(bars, holes, "price", cursor, c))
-            for c, a in enumerate(assets)] == [True] * len(assets)
+    assert [
+        _same(series[a], _expected(bars, holes, "price", cursor, c)) for c, a in enumerate(assets)
+    ] == [True] * len(assets)
 
 
 def _window_reference(bars, holes, field, cursor, bar_count, col):
-    return [_expected(bars, holes, field, r, col) if r >= 0 else math.nan
-            for r in range(cursor - bar_count + 1, cursor + 1)]
+    return [
+        _expected(bars, holes, field, r, col) if r >= 0 else math.nan
+        for r in range(cursor - bar_count + 1, cursor + 1)
+    ]
 
 
 @SETTINGS
@@ -203,13 +227,13 @@ def test_history_pandas_and_polars_end_at_the_cursor_session(s):
     bar_count = s.bar_count
     portal.advance(ts)
     n_real = min(bar_count, cursor + 1)
-    labels = [pd.Timestamp(d) for d in sessions[cursor - n_real + 1:cursor + 1]] if n_real else []
+    labels = [pd.Timestamp(d) for d in sessions[cursor - n_real + 1 : cursor + 1]] if n_real else []
 
     series = portal.history(assets[0], "close", bar_count, "1d")
     assert isinstance(series, pd.Series)
     assert len(series) == bar_count
-    assert list(series.index[bar_count - n_real:]) == labels
-    assert series.index[:bar_count - n_real].isna().all()  # NaT before the first bar
+    assert list(series.index[bar_count - n_real :]) == labels
+    assert series.index[: bar_count - n_real].isna().all()  # NaT before the first bar
     _assert_no_future(series.to_numpy(), cursor)
 
     frame = portal.history(assets, "price", bar_count, "1d")
@@ -237,7 +261,7 @@ def test_history_pandas_and_polars_end_at_the_cursor_session(s):
     assert polars.height == bar_count
     _assert_no_future(polars.drop("ts").to_numpy(), cursor)
     stamps = polars["ts"].drop_nulls().to_list()
-    visible = sessions[cursor - n_real + 1:cursor + 1]
+    visible = sessions[cursor - n_real + 1 : cursor + 1]
     assert stamps == [dt.datetime(d.year, d.month, d.day) for d in visible]
     assert polars["ts"].null_count() == bar_count - n_real
 

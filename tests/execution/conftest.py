@@ -46,16 +46,31 @@ def ohlcv(rows: Sequence[Row], asset: Asset = A):
 class Sim:
     """A session over ``bars``; ``at(i, fn)`` runs ``fn(sim)`` in bar ``i``'s turn."""
 
-    def __init__(self, bars, *, commission=None, slippage=None, fill_timing="next_close",
-                 validate: bool = True):
+    def __init__(
+        self,
+        bars,
+        *,
+        commission=None,
+        slippage=None,
+        fill_timing="next_close",
+        validate: bool = True,
+    ):
         self.n = len(bars.sessions)
         self.portal = BarPortal(bars, CAL)
-        self.broker = SimBroker(self.portal, commission=commission or NoCommission(),
-                                slippage=slippage or NoSlippage(), fill_timing=fill_timing)
+        self.broker = SimBroker(
+            self.portal,
+            commission=commission or NoCommission(),
+            slippage=slippage or NoSlippage(),
+            fill_timing=fill_timing,
+        )
         self.ledger = Ledger(CAPITAL)
-        self.session = Session(portal=self.portal, broker=self.broker, ledger=self.ledger,
-                               order_ids=ClientOrderIds("t", "run"),
-                               checks=[validation_check] if validate else [])
+        self.session = Session(
+            portal=self.portal,
+            broker=self.broker,
+            ledger=self.ledger,
+            order_ids=ClientOrderIds("t", "run"),
+            checks=[validation_check] if validate else [],
+        )
         self.actions: dict[int, list[Callable[[Sim], None]]] = {}
         self.fill_bar: dict[str, list[int]] = {}
         self.session.bus.subscribe(StrategyTurn, self._turn)
@@ -64,12 +79,15 @@ class Sim:
     def at(self, bar: int, fn: Callable[[Sim], None]) -> None:
         self.actions.setdefault(bar, []).append(fn)
 
-    def place(self, bar: int, amount: int | str, style: OrderStyle | None = None,
-              asset: Asset = A) -> list[str]:
+    def place(
+        self, bar: int, amount: int | str, style: OrderStyle | None = None, asset: Asset = A
+    ) -> list[str]:
         """Place an order in bar ``bar``'s turn; its id lands in the returned list."""
         ids: list[str] = []
-        self.at(bar, lambda s: ids.append(
-            s.session.place_order(asset, D(amount), style or OrderStyle()).id))
+        self.at(
+            bar,
+            lambda s: ids.append(s.session.place_order(asset, D(amount), style or OrderStyle()).id),
+        )
         return ids
 
     def _turn(self, event: StrategyTurn) -> None:
@@ -78,7 +96,8 @@ class Sim:
 
     def _filled(self, event: OrderFilled) -> None:
         self.fill_bar.setdefault(event.fill.order_id, []).append(
-            SESSIONS.index(self.session.session_label))
+            SESSIONS.index(self.session.session_label)
+        )
 
     def run(self) -> Sim:
         self.session.run(SimClock(CAL, SESSIONS[0], SESSIONS[self.n - 1]))

@@ -44,9 +44,18 @@ N = 10
 def _bars():
     close = 100.0 + 0.5 * np.arange(N, dtype=float)[:, None] * np.array([[1.0, 0.5]])
     close[:, 1] = close[:, 1] / 2
-    return bars_from_floats([AAA, BBB], SESSIONS[:N], {
-        "open": close - 0.25, "high": close + 1, "low": close - 1, "close": close,
-        "volume": np.full((N, 2), 1e6)}, calendar="XNYS")
+    return bars_from_floats(
+        [AAA, BBB],
+        SESSIONS[:N],
+        {
+            "open": close - 0.25,
+            "high": close + 1,
+            "low": close - 1,
+            "close": close,
+            "volume": np.full((N, 2), 1e6),
+        },
+        calendar="XNYS",
+    )
 
 
 def run(strategy, **kw):
@@ -54,9 +63,16 @@ def run(strategy, **kw):
 
     kw.setdefault("commission", "none")
     kw.setdefault("slippage", "none")
-    return run_backtest(strategy, start=SESSIONS[0], end=SESSIONS[N - 1], bars=_bars(),
-                        capital_base=1_000_000, write=False,
-                        manager=plugin_manager(autoload=False, strict=True), **kw)
+    return run_backtest(
+        strategy,
+        start=SESSIONS[0],
+        end=SESSIONS[N - 1],
+        bars=_bars(),
+        capital_base=1_000_000,
+        write=False,
+        manager=plugin_manager(autoload=False, strict=True),
+        **kw,
+    )
 
 
 class Script(TradingAlgorithm):
@@ -88,9 +104,15 @@ def test_zipline_styles_round_to_the_tick_on_the_passive_side():
     → 98.00 (down: a sell stop triggers later lower). Bar 1 (open 100.25, low 99.50): the
     low reaches 99.99 and the open is above it, so the limit fills at 99.99; the market
     order at bar 1's close 100.50; the stop is never reached."""
-    s = Script({0: lambda: (order(AAA, 10, style=LimitOrder(99.996)),
-                            order(AAA, -5, style=StopOrder(98.004)),
-                            order(AAA, 1, style=MarketOrder()))})
+    s = Script(
+        {
+            0: lambda: (
+                order(AAA, 10, style=LimitOrder(99.996)),
+                order(AAA, -5, style=StopOrder(98.004)),
+                order(AAA, 1, style=MarketOrder()),
+            )
+        }
+    )
     result = run(s)
     buy, sell, market = s.out[0]
     rows = {r["id"]: r for r in result.orders.iter_rows(named=True)}
@@ -143,15 +165,21 @@ def _deny(setup, step):
     return s, result
 
 
-@pytest.mark.parametrize(("setup", "amount", "name"), [
-    (lambda c: set_max_order_size(max_shares=100, on_error="deny"), 101, "MaxOrderSize"),
-    (lambda c: set_max_order_size(AAA, max_notional=10_000, on_error="deny"), 101,
-     "MaxOrderSize"),
-    (lambda c: set_max_position_size(max_shares=50, on_error="deny"), 51, "MaxPositionSize"),
-    (lambda c: set_long_only(on_error="deny"), -1, "LongOnly"),
-    (lambda c: set_do_not_order_list([AAA], on_error="deny"), 1, "RestrictedListOrder"),
-    (lambda c: set_max_leverage(0.5, on_error="deny"), 5001, "MaxLeverage"),
-])
+@pytest.mark.parametrize(
+    ("setup", "amount", "name"),
+    [
+        (lambda c: set_max_order_size(max_shares=100, on_error="deny"), 101, "MaxOrderSize"),
+        (
+            lambda c: set_max_order_size(AAA, max_notional=10_000, on_error="deny"),
+            101,
+            "MaxOrderSize",
+        ),
+        (lambda c: set_max_position_size(max_shares=50, on_error="deny"), 51, "MaxPositionSize"),
+        (lambda c: set_long_only(on_error="deny"), -1, "LongOnly"),
+        (lambda c: set_do_not_order_list([AAA], on_error="deny"), 1, "RestrictedListOrder"),
+        (lambda c: set_max_leverage(0.5, on_error="deny"), 5001, "MaxLeverage"),
+    ],
+)
 def test_controls_deny_with_a_reason(setup, amount, name):
     """Each control on AAA at 100.00: the violating order is DENIED (TRADING_CONTROL: name)
     and on_order_reject sees it; 5 001 × 100 = 500 100 > 0.5 × 1 000 000 for leverage."""
@@ -164,8 +192,13 @@ def test_controls_deny_with_a_reason(setup, amount, name):
 
 
 def test_controls_let_valid_orders_through():
-    _s, result = _deny(lambda c: (set_max_order_size(max_shares=100, on_error="deny"),
-                                 set_long_only(on_error="deny")), lambda: order(AAA, 100))
+    _s, result = _deny(
+        lambda c: (
+            set_max_order_size(max_shares=100, on_error="deny"),
+            set_long_only(on_error="deny"),
+        ),
+        lambda: order(AAA, 100),
+    )
     assert result.orders["status"].to_list() == ["filled"]
 
 
@@ -181,8 +214,10 @@ def test_on_error_fail_raises_and_log_allows(caplog):
 
 def test_max_order_count_per_session():
     """Two orders a session: the third on bar 0 is denied; bar 1 starts afresh."""
-    s = Script({0: lambda: [order(AAA, 1) for _ in range(3)], 1: lambda: order(AAA, 1)},
-               lambda c: set_max_order_count(2, on_error="deny"))
+    s = Script(
+        {0: lambda: [order(AAA, 1) for _ in range(3)], 1: lambda: order(AAA, 1)},
+        lambda c: set_max_order_count(2, on_error="deny"),
+    )
     result = run(s)
     assert result.orders["status"].to_list() == ["filled", "filled", "denied", "filled"]
 
@@ -203,6 +238,7 @@ def test_cash_account_denies_buys_beyond_free_cash():
 def test_set_commission_and_slippage_per_asset_class():
     """Equities pay PerTrade(7) (us_equities=); the generic default stays 'none';
     asset_class={"crypto": ...} is accepted by name."""
+
     def setup(c):
         set_commission("none", us_equities=PerTrade(7), asset_class={"crypto": "per_dollar"})
         set_slippage(us_equities="none")
@@ -221,8 +257,14 @@ def test_unknown_asset_class_is_a_config_error():
 def test_expired_and_denied_orders_reach_the_hooks():
     from rbt.kernel.model import TimeInForce
 
-    s = Script({0: lambda: (order(AAA, 1, style=LimitOrder(50, tif=TimeInForce.DAY)),
-                            order(AAA, 1, limit_price=-5.0))})
+    s = Script(
+        {
+            0: lambda: (
+                order(AAA, 1, style=LimitOrder(50, tif=TimeInForce.DAY)),
+                order(AAA, 1, limit_price=-5.0),
+            )
+        }
+    )
     run(s)
     kinds = sorted((e[0], e[2]) for e in s.events)
     assert kinds == [("cancel", "expired"), ("reject", "INVALID_PRICE")]

@@ -79,12 +79,15 @@ def test_maker_taker_through_the_broker_and_tiers():
     assert [(f.price, f.commission) for f in sim.fills(gap)] == [(D(9), D("0.27"))]
 
 
-@pytest.mark.parametrize(("kind", "name", "cls"), [
-    (ProviderKind.SLIPPAGE_MODEL, "volume_share", VolumeShareSlippage),
-    (ProviderKind.SLIPPAGE_MODEL, "volume_impact", VolumeImpactSlippage),
-    (ProviderKind.SLIPPAGE_MODEL, "spread", SpreadSlippage),
-    (ProviderKind.COMMISSION_MODEL, "maker_taker", MakerTaker),
-])
+@pytest.mark.parametrize(
+    ("kind", "name", "cls"),
+    [
+        (ProviderKind.SLIPPAGE_MODEL, "volume_share", VolumeShareSlippage),
+        (ProviderKind.SLIPPAGE_MODEL, "volume_impact", VolumeImpactSlippage),
+        (ProviderKind.SLIPPAGE_MODEL, "spread", SpreadSlippage),
+        (ProviderKind.COMMISSION_MODEL, "maker_taker", MakerTaker),
+    ],
+)
 def test_models_are_providers(kind, name, cls):
     pm = plugin_manager(autoload=False, strict=True)
     assert isinstance(pm.get_provider(kind, name).create(), cls)

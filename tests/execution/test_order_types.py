@@ -29,8 +29,9 @@ def stop(price: str, **kw) -> OrderStyle:
 
 
 def stop_limit(stop_price: str, limit_price: str) -> OrderStyle:
-    return OrderStyle(type=OrderType.STOP_LIMIT, stop_price=D(stop_price),
-                      limit_price=D(limit_price))
+    return OrderStyle(
+        type=OrderType.STOP_LIMIT, stop_price=D(stop_price), limit_price=D(limit_price)
+    )
 
 
 def test_buy_limit_fills_at_the_limit_when_the_low_reaches_it():
@@ -77,8 +78,10 @@ def test_limit_fill_never_pays_slippage_beyond_the_limit():
 def test_buy_stop_triggers_on_the_high_and_fills_at_the_stop():
     """Stop 10.50; bar 1 o=10 h=10.8: triggers, fills at max(open 10, stop 10.50) = 10.50;
     with 5 bp slippage 10.50 × 1.0005 = 10.50525."""
-    sim = Sim(ohlcv([(10, 10, 10, 10, VOL), (10, 10.8, 9.9, 10.6, VOL)]),
-              slippage=FixedBasisPointsSlippage())
+    sim = Sim(
+        ohlcv([(10, 10, 10, 10, VOL), (10, 10.8, 9.9, 10.6, VOL)]),
+        slippage=FixedBasisPointsSlippage(),
+    )
     ids = sim.place(0, 100, stop("10.50"))
     sim.run()
     assert sim.prices(ids) == [(D(100), D("10.50525"))]
@@ -116,8 +119,7 @@ def test_stop_limit_fills_at_the_trigger_within_the_limit():
 def test_stop_limit_gapped_beyond_its_limit_waits_as_a_limit():
     """Stop 10.50, limit 10.70; bar 1 opens at 11.00: triggered, but 11.00 > 10.70, no fill.
     Bar 2 o=10.90 l=10.60: a limit order now, fills at min(10.90, 10.70) = 10.70."""
-    bars = ohlcv([(10, 10, 10, 10, VOL), (11, 11.5, 10.9, 11.2, VOL),
-                  (10.9, 11, 10.6, 10.8, VOL)])
+    bars = ohlcv([(10, 10, 10, 10, VOL), (11, 11.5, 10.9, 11.2, VOL), (10.9, 11, 10.6, 10.8, VOL)])
     sim = Sim(bars)
     ids = sim.place(0, 100, stop_limit("10.50", "10.70"))
     sim.run()
@@ -131,8 +133,7 @@ def test_trailing_stop_by_amount_ratchets_with_the_high():
     bar 1 (o 10.5 h 12 l 10.5): low 10.5 > 9.00, no trigger; ratchets to 12 − 1 = 11.00;
     bar 2 (o 11.5 h 11.8 l 10.9): low 10.9 <= 11.00 → fills at min(11.5, 11.00) = 11.00.
     """
-    bars = ohlcv([(10, 10, 10, 10, VOL), (10.5, 12, 10.5, 11.8, VOL),
-                  (11.5, 11.8, 10.9, 11, VOL)])
+    bars = ohlcv([(10, 10, 10, 10, VOL), (10.5, 12, 10.5, 11.8, VOL), (11.5, 11.8, 10.9, 11, VOL)])
     sim = Sim(bars)
     ids = sim.place(0, -100, OrderStyle(type=OrderType.TRAILING_STOP, trail_amount=D(1)))
     sim.run()
@@ -147,8 +148,14 @@ def test_trailing_stop_by_percent_and_never_loosens():
     bar 2 (l 9.50, h 9.80): 9.80 < 9.90 no trigger; 9.50 × 1.1 = 10.45 > 9.90: stays 9.90;
     bar 3 (o 10.20 gap above 9.90): fills at max(open 10.20, 9.90) = 10.20.
     """
-    bars = ohlcv([(10, 10, 10, 10, VOL), (9.5, 9.8, 9, 9.2, VOL), (9.6, 9.8, 9.5, 9.7, VOL),
-                  (10.2, 10.4, 10.1, 10.3, VOL)])
+    bars = ohlcv(
+        [
+            (10, 10, 10, 10, VOL),
+            (9.5, 9.8, 9, 9.2, VOL),
+            (9.6, 9.8, 9.5, 9.7, VOL),
+            (10.2, 10.4, 10.1, 10.3, VOL),
+        ]
+    )
     sim = Sim(bars)
     ids = sim.place(0, 10, OrderStyle(type=OrderType.TRAILING_STOP, trail_percent=D("0.1")))
     sim.run()

@@ -29,9 +29,14 @@ from .conftest import CAL, CAPITAL, SESSIONS, A, Sim, ohlcv
 D = Decimal
 MAX_SLIP = D("0.0005")  # FixedBps 5 bp; Spread 10 bp → half 5 bp; VolumeShare ≤ 0.1·0.025²
 
-SLIPPAGE = st.sampled_from([
-    NoSlippage, FixedBasisPointsSlippage, VolumeShareSlippage, lambda: SpreadSlippage(10),
-])
+SLIPPAGE = st.sampled_from(
+    [
+        NoSlippage,
+        FixedBasisPointsSlippage,
+        VolumeShareSlippage,
+        lambda: SpreadSlippage(10),
+    ]
+)
 
 
 @st.composite

@@ -50,7 +50,9 @@ def test_gtd_in_the_past_is_denied():
     ids = sim.place(1, 100, limit("9.50", time_in_force=TimeInForce.GTD, good_till=SESSIONS[0]))
     sim.run()
     assert (sim.order(ids).status, sim.order(ids).reason_code) == (
-        OrderStatus.DENIED, "INVALID_STYLE")
+        OrderStatus.DENIED,
+        "INVALID_STYLE",
+    )
 
 
 def test_ioc_fills_what_the_volume_cap_allows_and_expires_the_rest():
@@ -82,7 +84,9 @@ def test_ioc_limit_not_reached_expires_on_its_first_bar():
     ids = sim.place(0, 100, limit("9.50", time_in_force=TimeInForce.IOC))
     sim.run()
     assert (sim.order(ids).status, sim.order(ids).reason_code) == (
-        OrderStatus.EXPIRED, "NOT_TRIGGERED")
+        OrderStatus.EXPIRED,
+        "NOT_TRIGGERED",
+    )
 
 
 def test_ioc_on_a_zero_volume_bar_expires():
@@ -99,8 +103,9 @@ def test_oco_first_fill_cancels_the_others():
     sim = Sim(ohlcv([FLAT, FLAT, (10.2, 10.8, 10.1, 10.6, VOL), (9, 9, 8, 8.5, VOL)]))
     sim.place(0, 100)
     take = sim.place(1, -100, limit("10.50", oco_group="exit"))
-    loss = sim.place(1, -100, OrderStyle(type=OrderType.STOP, stop_price=D("9.50"),
-                                         oco_group="exit"))
+    loss = sim.place(
+        1, -100, OrderStyle(type=OrderType.STOP, stop_price=D("9.50"), oco_group="exit")
+    )
     sim.run()
     assert sim.prices(take) == [(D(-100), D("10.50"))]
     assert (sim.order(loss).status, sim.order(loss).reason_code) == (OrderStatus.CANCELLED, "OCO")
@@ -113,8 +118,9 @@ def test_oco_when_one_bar_reaches_both_the_stop_is_assumed_first():
     sim = Sim(ohlcv([FLAT, FLAT, (10, 10.8, 9.2, 10, VOL)]))
     sim.place(0, 100)
     take = sim.place(1, -100, limit("10.50", oco_group="exit"))
-    loss = sim.place(1, -100, OrderStyle(type=OrderType.STOP, stop_price=D("9.50"),
-                                         oco_group="exit"))
+    loss = sim.place(
+        1, -100, OrderStyle(type=OrderType.STOP, stop_price=D("9.50"), oco_group="exit")
+    )
     sim.run()
     assert sim.prices(loss) == [(D(-100), D("9.50"))]
     assert sim.order(take).status is OrderStatus.CANCELLED
@@ -126,8 +132,9 @@ def test_oco_a_gap_through_the_limit_decides_for_the_limit():
     sim = Sim(ohlcv([FLAT, FLAT, (11, 11.2, 9.2, 9.5, VOL)]))
     sim.place(0, 100)
     take = sim.place(1, -100, limit("10.50", oco_group="exit"))
-    loss = sim.place(1, -100, OrderStyle(type=OrderType.STOP, stop_price=D("9.50"),
-                                         oco_group="exit"))
+    loss = sim.place(
+        1, -100, OrderStyle(type=OrderType.STOP, stop_price=D("9.50"), oco_group="exit")
+    )
     sim.run()
     assert sim.prices(take) == [(D(-100), D(11))]
     assert sim.order(loss).status is OrderStatus.CANCELLED
@@ -141,10 +148,18 @@ def _bracket(sim: Sim, bar: int, amount: int, entry: OrderStyle, tp: str, sl: st
         s.broker.register_bracket_entry(parent.id)
         ids["entry"] = parent.id
         group = f"bracket-{parent.id}"
-        ids["tp"] = s.session.place_order(A, D(-amount), OrderStyle(
-            type=OrderType.LIMIT, limit_price=D(tp), oco_group=group, parent_id=parent.id)).id
-        ids["sl"] = s.session.place_order(A, D(-amount), OrderStyle(
-            type=OrderType.STOP, stop_price=D(sl), oco_group=group, parent_id=parent.id)).id
+        ids["tp"] = s.session.place_order(
+            A,
+            D(-amount),
+            OrderStyle(
+                type=OrderType.LIMIT, limit_price=D(tp), oco_group=group, parent_id=parent.id
+            ),
+        ).id
+        ids["sl"] = s.session.place_order(
+            A,
+            D(-amount),
+            OrderStyle(type=OrderType.STOP, stop_price=D(sl), oco_group=group, parent_id=parent.id),
+        ).id
 
     sim.at(bar, place)
     return ids
@@ -184,7 +199,9 @@ def test_bracket_exits_are_cancelled_when_the_entry_never_fills():
     assert sim.order(ids["entry"]).status is OrderStatus.EXPIRED
     for leg in ("tp", "sl"):
         assert (sim.order(ids[leg]).status, sim.order(ids[leg]).reason_code) == (
-            OrderStatus.CANCELLED, "BRACKET")
+            OrderStatus.CANCELLED,
+            "BRACKET",
+        )
     assert sim.session.fills == []
 
 
@@ -198,8 +215,9 @@ def test_bracket_exits_follow_a_partially_filled_entry():
     then the SL is cancelled: the exits closed the whole entry.
     """
     up = (10.2, 10.6, 10, 10.4, 10_000.0)
-    sim = Sim(ohlcv([FLAT, (10, 10, 10, 10, 10_000.0), up, up]),
-              slippage=FixedBasisPointsSlippage())
+    sim = Sim(
+        ohlcv([FLAT, (10, 10, 10, 10, 10_000.0), up, up]), slippage=FixedBasisPointsSlippage()
+    )
     ids = _bracket(sim, 0, 1500, OrderStyle(), "10.50", "9.50")
     sim.run()
     assert [f.amount for f in sim.fills(ids["entry"])] == [D(1000), D(500)]

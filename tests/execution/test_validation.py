@@ -35,9 +35,11 @@ def test_rounding_is_passive_and_toward_zero():
     amount, s = round_order(BTC, D("-1.23456"), style(OrderType.LIMIT, limit_price=D("100.2")))
     assert (amount, s.limit_price) == (D("-1.234"), D("100.5"))
     assert round_order(BTC, D(1), style(OrderType.STOP, stop_price=D("100.2")))[1].stop_price == D(
-        "100.5")
+        "100.5"
+    )
     assert round_order(BTC, D(-1), style(OrderType.STOP, stop_price=D("100.7")))[1].stop_price == D(
-        "100.5")
+        "100.5"
+    )
     trail = style(OrderType.TRAILING_STOP, trail_amount=D("0.7"))
     assert round_order(BTC, D(-1), trail)[1].trail_amount == D("1.0")
 
@@ -47,12 +49,18 @@ quantities = st.decimals(min_value=D("-1e6"), max_value=D("1e6"), places=5)
 
 
 @settings(max_examples=200, deadline=None)
-@given(quantities, prices, prices, st.sampled_from(["0.01", "0.5", "0.05", "1", "0.125"]),
-       st.sampled_from(["1", "0.001", "0.1", "5"]))
+@given(
+    quantities,
+    prices,
+    prices,
+    st.sampled_from(["0.01", "0.5", "0.05", "1", "0.125"]),
+    st.sampled_from(["1", "0.001", "0.1", "5"]),
+)
 def test_rerounding_is_idempotent(amount, limit, stop, tick, lot):
     asset = Asset(sid=9, symbol="X", tick_size=tick, lot_size=lot)
-    first = round_order(asset, amount, style(OrderType.STOP_LIMIT, limit_price=limit,
-                                             stop_price=stop))
+    first = round_order(
+        asset, amount, style(OrderType.STOP_LIMIT, limit_price=limit, stop_price=stop)
+    )
     assert round_order(asset, *first) == first
     rounded, s = first
     assert abs(rounded) <= abs(amount)  # never trade more than asked
@@ -70,23 +78,26 @@ def _order(amount: str, s: OrderStyle | None = None, asset: Asset = A) -> Order:
     return Order(id="o", asset=asset, amount=D(amount), created=0, style=s or OrderStyle())
 
 
-@pytest.mark.parametrize(("amount", "s", "last", "code"), [
-    ("0", OrderStyle(), None, "INVALID_QUANTITY"),
-    ("NaN", OrderStyle(), None, "INVALID_QUANTITY"),
-    ("Infinity", OrderStyle(), None, "INVALID_QUANTITY"),
-    ("1.5", OrderStyle(), None, "OFF_GRID"),
-    ("10", style(OrderType.LIMIT, limit_price=D("-1")), None, "INVALID_PRICE"),
-    ("10", style(OrderType.LIMIT, limit_price=D("0")), None, "INVALID_PRICE"),
-    ("10", style(OrderType.LIMIT, limit_price=D("NaN")), None, "INVALID_PRICE"),
-    ("10", style(OrderType.LIMIT, limit_price=D("10.005")), None, "OFF_GRID"),
-    ("10", style(OrderType.LIMIT), None, "INVALID_STYLE"),
-    ("10", style(OrderType.MARKET, limit_price=D("10")), None, "INVALID_STYLE"),
-    ("10", style(OrderType.STOP, stop_price=D("9.50")), D(10), "STOP_WOULD_TRIGGER"),
-    ("-10", style(OrderType.STOP, stop_price=D("10.50")), D(10), "STOP_WOULD_TRIGGER"),
-    ("10", style(OrderType.TRAILING_STOP), None, "INVALID_STYLE"),
-    ("10", style(OrderType.TRAILING_STOP, trail_percent=D("1.5")), None, "INVALID_STYLE"),
-    ("10", OrderStyle(time_in_force=TimeInForce.GTD), None, "INVALID_STYLE"),
-])
+@pytest.mark.parametrize(
+    ("amount", "s", "last", "code"),
+    [
+        ("0", OrderStyle(), None, "INVALID_QUANTITY"),
+        ("NaN", OrderStyle(), None, "INVALID_QUANTITY"),
+        ("Infinity", OrderStyle(), None, "INVALID_QUANTITY"),
+        ("1.5", OrderStyle(), None, "OFF_GRID"),
+        ("10", style(OrderType.LIMIT, limit_price=D("-1")), None, "INVALID_PRICE"),
+        ("10", style(OrderType.LIMIT, limit_price=D("0")), None, "INVALID_PRICE"),
+        ("10", style(OrderType.LIMIT, limit_price=D("NaN")), None, "INVALID_PRICE"),
+        ("10", style(OrderType.LIMIT, limit_price=D("10.005")), None, "OFF_GRID"),
+        ("10", style(OrderType.LIMIT), None, "INVALID_STYLE"),
+        ("10", style(OrderType.MARKET, limit_price=D("10")), None, "INVALID_STYLE"),
+        ("10", style(OrderType.STOP, stop_price=D("9.50")), D(10), "STOP_WOULD_TRIGGER"),
+        ("-10", style(OrderType.STOP, stop_price=D("10.50")), D(10), "STOP_WOULD_TRIGGER"),
+        ("10", style(OrderType.TRAILING_STOP), None, "INVALID_STYLE"),
+        ("10", style(OrderType.TRAILING_STOP, trail_percent=D("1.5")), None, "INVALID_STYLE"),
+        ("10", OrderStyle(time_in_force=TimeInForce.GTD), None, "INVALID_STYLE"),
+    ],
+)
 def test_invalid_orders_get_a_reason_code(amount, s, last, code):
     reason = validate_order(_order(amount, s), last_price=last)
     assert reason is not None
@@ -95,10 +106,14 @@ def test_invalid_orders_get_a_reason_code(amount, s, last, code):
 
 def test_marketable_limits_are_valid_and_stops_on_the_right_side_too():
     """A buy limit above the market is a marketable limit: accepted (see orders.py)."""
-    assert validate_order(_order("10", style(OrderType.LIMIT, limit_price=D(11))),
-                          last_price=D(10)) is None
-    assert validate_order(_order("10", style(OrderType.STOP, stop_price=D(11))),
-                          last_price=D(10)) is None
+    assert (
+        validate_order(_order("10", style(OrderType.LIMIT, limit_price=D(11))), last_price=D(10))
+        is None
+    )
+    assert (
+        validate_order(_order("10", style(OrderType.STOP, stop_price=D(11))), last_price=D(10))
+        is None
+    )
 
 
 def test_min_notional_and_listed_life():
@@ -108,10 +123,12 @@ def test_min_notional_and_listed_life():
     assert validate_order(_order("0.020", style(OrderType.LIMIT, limit_price=D(500)), BTC)) is None
     old = Asset(sid=5, symbol="OLD", end_date=dt.date(2024, 3, 5))
     assert validate_order(_order("1", asset=old), session=dt.date(2024, 3, 6)).startswith(
-        "ASSET_NOT_TRADING")
+        "ASSET_NOT_TRADING"
+    )
     new = Asset(sid=6, symbol="NEW", start_date=dt.date(2024, 3, 7))
     assert validate_order(_order("1", asset=new), session=dt.date(2024, 3, 6)).startswith(
-        "ASSET_NOT_TRADING")
+        "ASSET_NOT_TRADING"
+    )
 
 
 def test_denied_orders_never_reach_the_broker_or_the_ledger():
@@ -119,15 +136,25 @@ def test_denied_orders_never_reach_the_broker_or_the_ledger():
     are DENIED (status and reason); the broker never sees them; cash is untouched; the run
     ends with the ledger replay check passing."""
     sim = Sim(ohlcv([(10, 10, 10, 10, VOL)] * 3))
-    bad = [sim.place(0, a, s) for a, s in [
-        ("NaN", OrderStyle()), ("0", OrderStyle()), ("2.5", OrderStyle()),
-        ("5", style(OrderType.STOP, stop_price=D("9.50"))),
-        ("5", style(OrderType.LIMIT, limit_price=D("9.999"))),
-    ]]
+    bad = [
+        sim.place(0, a, s)
+        for a, s in [
+            ("NaN", OrderStyle()),
+            ("0", OrderStyle()),
+            ("2.5", OrderStyle()),
+            ("5", style(OrderType.STOP, stop_price=D("9.50"))),
+            ("5", style(OrderType.LIMIT, limit_price=D("9.999"))),
+        ]
+    ]
     sim.run()
     codes = [sim.order(ids).reason_code for ids in bad]
-    assert codes == ["INVALID_QUANTITY", "INVALID_QUANTITY", "OFF_GRID", "STOP_WOULD_TRIGGER",
-                     "OFF_GRID"]
+    assert codes == [
+        "INVALID_QUANTITY",
+        "INVALID_QUANTITY",
+        "OFF_GRID",
+        "STOP_WOULD_TRIGGER",
+        "OFF_GRID",
+    ]
     assert all(sim.order(ids).status is OrderStatus.DENIED for ids in bad)
     assert sim.broker.open_orders() == []
     assert sim.session.fills == []

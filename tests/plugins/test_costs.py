@@ -23,10 +23,18 @@ BTC = Asset(sid=2, symbol="BTC", lot_size="0.001", tick_size="0.01")
 FUT = Asset(sid=3, symbol="ESH4", multiplier=50)
 
 
-def order(amount: int | str, asset: Asset = A, filled: int | str = 0,
-          commission: str | int = 0) -> Order:
-    return Order(id="o", asset=asset, amount=D(amount), created=0,
-                 status=OrderStatus.ACCEPTED, filled=D(filled), commission=D(commission))
+def order(
+    amount: int | str, asset: Asset = A, filled: int | str = 0, commission: str | int = 0
+) -> Order:
+    return Order(
+        id="o",
+        asset=asset,
+        amount=D(amount),
+        created=0,
+        status=OrderStatus.ACCEPTED,
+        filled=D(filled),
+        commission=D(commission),
+    )
 
 
 def bar(close: str = "20", volume: str | int = 10_000, open_: str = "19") -> BarSnapshot:
@@ -87,20 +95,29 @@ def test_no_commission():
     assert NoCommission().calculate(order(10), D(10), D(100)) == 0
 
 
-@pytest.mark.parametrize("bad", [lambda: PerShare(cost=-0.001), lambda: PerShare(min_trade_cost=-1),
-                                 lambda: PerTrade(cost="-1"), lambda: PerDollar(cost=float("nan")),
-                                 lambda: FixedSlippage(spread=-0.01),
-                                 lambda: FixedBasisPointsSlippage(basis_points=-1),
-                                 lambda: FixedBasisPointsSlippage(volume_limit=0)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: PerShare(cost=-0.001),
+        lambda: PerShare(min_trade_cost=-1),
+        lambda: PerTrade(cost="-1"),
+        lambda: PerDollar(cost=float("nan")),
+        lambda: FixedSlippage(spread=-0.01),
+        lambda: FixedBasisPointsSlippage(basis_points=-1),
+        lambda: FixedBasisPointsSlippage(volume_limit=0),
+    ],
+)
 def test_invalid_parameters_are_rejected(bad):
     with pytest.raises(ValueError):
         bad()
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(1, 5000), min_size=1, max_size=8),
-       st.decimals(min_value=0, max_value=10, places=3),
-       st.decimals(min_value=0, max_value=D("0.01"), places=4))
+@given(
+    st.lists(st.integers(1, 5000), min_size=1, max_size=8),
+    st.decimals(min_value=0, max_value=10, places=3),
+    st.decimals(min_value=0, max_value=D("0.01"), places=4),
+)
 def test_per_share_total_does_not_depend_on_how_an_order_is_split(parts, minimum, cost):
     """However an order fills, PerShare charges max(minimum, cost × shares) in total."""
     model = PerShare(cost=cost, min_trade_cost=minimum)

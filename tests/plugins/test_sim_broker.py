@@ -46,15 +46,26 @@ D = Decimal
 CAPITAL = D(1_000_000)
 
 
-def make_bars(close: Sequence[Sequence[float]], volume: Sequence[Sequence[float]],
-              open_: Sequence[Sequence[float]] | None = None, assets: Sequence[Asset] = (A,)):
+def make_bars(
+    close: Sequence[Sequence[float]],
+    volume: Sequence[Sequence[float]],
+    open_: Sequence[Sequence[float]] | None = None,
+    assets: Sequence[Asset] = (A,),
+):
     """Bars for ``assets`` over the first ``len(close)`` sessions ([bar][asset] lists)."""
     c = np.array(close, dtype=float)
     o = np.array(open_, dtype=float) if open_ is not None else c - 0.5
-    return bars_from_floats(list(assets), SESSIONS[: len(c)], {
-        "open": o, "high": np.fmax(o, c) + 1, "low": np.fmin(o, c) - 1, "close": c,
-        "volume": np.array(volume, dtype=float),
-    })
+    return bars_from_floats(
+        list(assets),
+        SESSIONS[: len(c)],
+        {
+            "open": o,
+            "high": np.fmax(o, c) + 1,
+            "low": np.fmin(o, c) - 1,
+            "close": c,
+            "volume": np.array(volume, dtype=float),
+        },
+    )
 
 
 def col(*values: float) -> list[list[float]]:
@@ -68,12 +79,19 @@ class Sim:
     def __init__(self, bars, *, commission=None, slippage=None, fill_timing="next_close"):
         self.n = len(bars.sessions)
         self.portal = BarPortal(bars, CAL)
-        self.broker = SimBroker(self.portal, commission=commission or PerShare(),
-                                slippage=slippage or FixedBasisPointsSlippage(),
-                                fill_timing=fill_timing)
+        self.broker = SimBroker(
+            self.portal,
+            commission=commission or PerShare(),
+            slippage=slippage or FixedBasisPointsSlippage(),
+            fill_timing=fill_timing,
+        )
         self.ledger = Ledger(CAPITAL)
-        self.session = Session(portal=self.portal, broker=self.broker, ledger=self.ledger,
-                               order_ids=ClientOrderIds("t", "run"))
+        self.session = Session(
+            portal=self.portal,
+            broker=self.broker,
+            ledger=self.ledger,
+            order_ids=ClientOrderIds("t", "run"),
+        )
         self.actions: dict[int, list[Callable[[Sim], None]]] = {}
         self.fill_bar: dict[str, list[int]] = {}
         self.positions_seen: dict[int, Decimal] = {}
@@ -83,11 +101,14 @@ class Sim:
     def at(self, bar: int, fn: Callable[[Sim], None]) -> None:
         self.actions.setdefault(bar, []).append(fn)
 
-    def order_at(self, bar: int, asset: Asset, amount: int | str,
-                 style: OrderStyle | None = None) -> list[str]:
+    def order_at(
+        self, bar: int, asset: Asset, amount: int | str, style: OrderStyle | None = None
+    ) -> list[str]:
         ids: list[str] = []
-        self.at(bar, lambda s: ids.append(
-            s.session.place_order(asset, D(amount), style or OrderStyle()).id))
+        self.at(
+            bar,
+            lambda s: ids.append(s.session.place_order(asset, D(amount), style or OrderStyle()).id),
+        )
         return ids
 
     def _turn(self, event: StrategyTurn) -> None:
@@ -98,7 +119,8 @@ class Sim:
 
     def _filled(self, event: OrderFilled) -> None:
         self.fill_bar.setdefault(event.fill.order_id, []).append(
-            SESSIONS.index(self.session.session_label))
+            SESSIONS.index(self.session.session_label)
+        )
 
     def run(self) -> Sim:
         self.session.run(SimClock(CAL, SESSIONS[0], SESSIONS[self.n - 1]))
@@ -160,8 +182,12 @@ def test_fill_timing_next_open():
 def test_unknown_fill_timing_is_a_config_error():
     bars = make_bars(col(10), col(100))
     with pytest.raises(ConfigError, match="next_close, next_open"):
-        SimBroker(BarPortal(bars, CAL), commission=PerShare(), slippage=NoSlippage(),
-                  fill_timing="same_close")
+        SimBroker(
+            BarPortal(bars, CAL),
+            commission=PerShare(),
+            slippage=NoSlippage(),
+            fill_timing="same_close",
+        )
 
 
 def test_volume_cap_carries_over_and_skips_empty_bars():
@@ -264,11 +290,14 @@ def test_cancel_stops_further_fills():
     assert sim.ledger.position_amount(A) == D(550)
 
 
-@pytest.mark.parametrize("style", [
-    OrderStyle(type=OrderType.LIMIT, limit_price=D("10.5")),
-    OrderStyle(type=OrderType.STOP, stop_price=D("12.5")),
-    OrderStyle(type=OrderType.STOP_LIMIT, limit_price=D("13"), stop_price=D("12.5")),
-])
+@pytest.mark.parametrize(
+    "style",
+    [
+        OrderStyle(type=OrderType.LIMIT, limit_price=D("10.5")),
+        OrderStyle(type=OrderType.STOP, stop_price=D("12.5")),
+        OrderStyle(type=OrderType.STOP_LIMIT, limit_price=D("13"), stop_price=D("12.5")),
+    ],
+)
 def test_non_market_orders_are_accepted(style):
     """Limit/stop styles are simulated (issue #3; their fills: tests/execution/)."""
     sim = Sim(make_bars(col(10, 11, 12), col(10_000, 10_000, 10_000)))
@@ -355,12 +384,16 @@ def test_a_session_missing_from_the_data_does_not_rematch_the_old_bar():
     the next bar: 13 × 1.0005 = 13.0065."""
     sessions = [SESSIONS[0], SESSIONS[1], SESSIONS[3], SESSIONS[4]]
     c = np.array([[10.0], [11.0], [13.0], [14.0]])
-    bars = bars_from_floats([A], sessions, {"open": c, "high": c, "low": c, "close": c,
-                                            "volume": np.full((4, 1), 10_000.0)})
+    bars = bars_from_floats(
+        [A],
+        sessions,
+        {"open": c, "high": c, "low": c, "close": c, "volume": np.full((4, 1), 10_000.0)},
+    )
     portal = BarPortal(bars, CAL)
     broker = SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage())
-    session = Session(portal=portal, broker=broker, ledger=Ledger(CAPITAL),
-                      order_ids=ClientOrderIds("t", "run"))
+    session = Session(
+        portal=portal, broker=broker, ledger=Ledger(CAPITAL), order_ids=ClientOrderIds("t", "run")
+    )
     placed: list[str] = []
 
     def turn(event: StrategyTurn) -> None:

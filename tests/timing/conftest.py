@@ -25,20 +25,38 @@ from rbt.plugins.calendars import get_calendar
 XNYS = get_calendar("XNYS")
 
 
-def daily(assets: Sequence[Asset], sessions: Sequence[dt.date], close: Any,
-          actions: CorporateActions | None = None, calendar: str = "XNYS",
-          volume: float = 1e6) -> BarArrays:
+def daily(
+    assets: Sequence[Asset],
+    sessions: Sequence[dt.date],
+    close: Any,
+    actions: CorporateActions | None = None,
+    calendar: str = "XNYS",
+    volume: float = 1e6,
+) -> BarArrays:
     """Daily bars with open = close, high/low = close ± 1 % (NaN close: no bar)."""
     close = np.asarray(close, dtype=float).reshape(len(sessions), len(assets))
-    return bars_from_floats(list(assets), list(sessions), {
-        "open": close, "high": close * 1.01, "low": close * 0.99, "close": close,
-        "volume": np.where(np.isnan(close), np.nan, volume),
-    }, calendar=calendar, actions=actions)
+    return bars_from_floats(
+        list(assets),
+        list(sessions),
+        {
+            "open": close,
+            "high": close * 1.01,
+            "low": close * 0.99,
+            "close": close,
+            "volume": np.where(np.isnan(close), np.nan, volume),
+        },
+        calendar=calendar,
+        actions=actions,
+    )
 
 
-def minute(assets: Sequence[Asset], sessions: Sequence[dt.date],
-           price: Callable[[int, int], float], calendar: str = "XNYS",
-           actions: CorporateActions | None = None) -> BarArrays:
+def minute(
+    assets: Sequence[Asset],
+    sessions: Sequence[dt.date],
+    price: Callable[[int, int], float],
+    calendar: str = "XNYS",
+    actions: CorporateActions | None = None,
+) -> BarArrays:
     """Minute bars over every minute of ``sessions``: ``price(minute_index, col)`` is the
     close; open = close − 0.01, high = close + 0.02, low = close − 0.02, volume 1000."""
     cal = get_calendar(calendar)
@@ -51,15 +69,25 @@ def minute(assets: Sequence[Asset], sessions: Sequence[dt.date],
     n = len(ts)
     close = np.array([[price(i, j) for j in range(len(assets))] for i in range(n)])
     close = np.round(close, 2)
-    fields = {"close": close, "open": close - 0.01, "high": close + 0.02,
-              "low": close - 0.02, "volume": np.full_like(close, 1000.0)}
-    mantissas = {k: np.round(v * (1 if k == "volume" else 100)).astype(np.int64)
-                 for k, v in fields.items()}
+    fields = {
+        "close": close,
+        "open": close - 0.01,
+        "high": close + 0.02,
+        "low": close - 0.02,
+        "volume": np.full_like(close, 1000.0),
+    }
+    mantissas = {
+        k: np.round(v * (1 if k == "volume" else 100)).astype(np.int64) for k, v in fields.items()
+    }
     floats = {k: mantissas[k] / (1 if k == "volume" else 100) for k in fields}
     return BarArrays(
-        frequency=Frequency.MINUTE, calendar=calendar, assets=tuple(assets),
-        ts=np.array(ts, dtype=np.int64), sessions=np.array(labels, dtype="datetime64[D]"),
-        floats=floats, mantissas=mantissas,
+        frequency=Frequency.MINUTE,
+        calendar=calendar,
+        assets=tuple(assets),
+        ts=np.array(ts, dtype=np.int64),
+        sessions=np.array(labels, dtype="datetime64[D]"),
+        floats=floats,
+        mantissas=mantissas,
         price_scales=np.full(len(assets), 2, dtype=np.int64),
         volume_scales=np.zeros(len(assets), dtype=np.int64),
         actions=actions or CorporateActions(),

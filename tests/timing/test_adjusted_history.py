@@ -31,8 +31,9 @@ SESSIONS = list(XNYS.sessions(dt.date(2024, 1, 2), dt.date(2024, 2, 29)))
 N = len(SESSIONS)
 
 
-def expected(raw: np.ndarray, actions: CorporateActions, session: dt.date, end: int,
-             count: int, field: str) -> np.ndarray:
+def expected(
+    raw: np.ndarray, actions: CorporateActions, session: dt.date, end: int, count: int, field: str
+) -> np.ndarray:
     out = np.full((count, raw.shape[1]), np.nan)
     start = end - count
     for k in range(count):
@@ -59,8 +60,12 @@ raw_close: np.ndarray = np.zeros(0)
 
 @st.composite
 def scenarios(draw):
-    closes = np.array(draw(st.lists(st.integers(1_000, 20_000), min_size=N * 2,
-                                    max_size=N * 2)), dtype=float).reshape(N, 2) / 100
+    closes = (
+        np.array(
+            draw(st.lists(st.integers(1_000, 20_000), min_size=N * 2, max_size=N * 2)), dtype=float
+        ).reshape(N, 2)
+        / 100
+    )
     splits, dividends = [], []
     for _ in range(draw(st.integers(0, 3))):
         row = draw(st.integers(1, N - 1))
@@ -75,12 +80,19 @@ def scenarios(draw):
         if any(d.sid == sid and d.ex_date == SESSIONS[row] for d in dividends):
             continue
         cents = draw(st.integers(1, 500))
-        dividends.append(DividendAction(sid, SESSIONS[row], SESSIONS[row],
-                                        Decimal(cents).scaleb(-2)))
-    actions = CorporateActions(splits=tuple(sorted(splits, key=lambda a: a.ex_date)),
-                               dividends=tuple(sorted(dividends, key=lambda a: a.ex_date)))
-    return closes, actions, draw(st.integers(1, 12)), draw(st.sampled_from(["close", "volume",
-                                                                            "high"]))
+        dividends.append(
+            DividendAction(sid, SESSIONS[row], SESSIONS[row], Decimal(cents).scaleb(-2))
+        )
+    actions = CorporateActions(
+        splits=tuple(sorted(splits, key=lambda a: a.ex_date)),
+        dividends=tuple(sorted(dividends, key=lambda a: a.ex_date)),
+    )
+    return (
+        closes,
+        actions,
+        draw(st.integers(1, 12)),
+        draw(st.sampled_from(["close", "volume", "high"])),
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -106,7 +118,13 @@ def test_history_never_sees_a_future_action(scenario):
             want = expected(raw, actions, session, end, count, field)
             np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
             np.testing.assert_array_equal(
-                got, truncated.history(list(ASSETS), field, count, "1d", frame="numpy"))
-            if not any(SESSIONS[max(end - count, 0)] < a.ex_date <= session
-                       for a in (*actions.splits, *actions.dividends)) and end - count >= 0:
+                got, truncated.history(list(ASSETS), field, count, "1d", frame="numpy")
+            )
+            if (
+                not any(
+                    SESSIONS[max(end - count, 0)] < a.ex_date <= session
+                    for a in (*actions.splits, *actions.dividends)
+                )
+                and end - count >= 0
+            ):
                 assert not got.flags.writeable  # the fast path: a view, nothing copied

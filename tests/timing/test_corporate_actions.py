@@ -35,16 +35,23 @@ class BuyAndWatch(TradingAlgorithm):
     def before_trading_start(self, context, data):
         day = data.current_dt.date()
         pos = context.portfolio.positions[AAA]
-        self.before[day] = (pos.amount, pos.cost_basis, context.portfolio.cash,
-                            list(data.history(AAA, "close", 3, "1d")),
-                            data.current(AAA, "price"), context.portfolio.positions_value)
+        self.before[day] = (
+            pos.amount,
+            pos.cost_basis,
+            context.portfolio.cash,
+            list(data.history(AAA, "close", 3, "1d")),
+            data.current(AAA, "price"),
+            context.portfolio.positions_value,
+        )
 
     def handle_data(self, context, data):
         if not self.seen:
             order(AAA, 101)
         day = data.current_dt.date()
-        self.seen[day] = (list(data.history(AAA, "close", 3, "1d", frame="numpy")),
-                          list(data.history(AAA, "volume", 3, "1d", frame="numpy")))
+        self.seen[day] = (
+            list(data.history(AAA, "close", 3, "1d", frame="numpy")),
+            list(data.history(AAA, "volume", 3, "1d", frame="numpy")),
+        )
 
 
 def test_three_for_two_split(run):
@@ -144,7 +151,8 @@ def test_a_split_cancels_open_orders_of_the_asset(run):
     strategy = RestingLimit()
     result = run(strategy, daily([AAA], SESSIONS, close, actions))
     assert strategy.cancelled == [strategy.order_id]
-    status = dict(zip(result.orders["id"].to_list(), result.orders["status"].to_list(),
-                      strict=True))
+    status = dict(
+        zip(result.orders["id"].to_list(), result.orders["status"].to_list(), strict=True)
+    )
     assert status[strategy.order_id] == "cancelled"
     assert len(result.transactions) == 0

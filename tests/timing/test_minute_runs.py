@@ -40,8 +40,12 @@ class Timed(TradingAlgorithm):
         }.items():
             schedule_function(self._make(name), date_rules.every_day(), rule)
         schedule_function(self._make("every"), date_rules.every_day(), time_rules.every_minute())
-        schedule_function(self._make("full_days_only"), date_rules.every_day(),
-                          time_rules.market_open(), half_days=False)
+        schedule_function(
+            self._make("full_days_only"),
+            date_rules.every_day(),
+            time_rules.market_open(),
+            half_days=False,
+        )
 
     def _make(self, name):
         def fire(context, data):
@@ -49,8 +53,13 @@ class Timed(TradingAlgorithm):
             if name == "open1" and data.current_dt.date() == dt.date(2024, 7, 3):
                 order(AAA, 10)
             if name == "open30":
-                self.daily_seen.append((data.current_dt, data.history(AAA, ["open", "high",
-                                        "low", "close", "volume"], 2, "1d")))
+                self.daily_seen.append(
+                    (
+                        data.current_dt,
+                        data.history(AAA, ["open", "high", "low", "close", "volume"], 2, "1d"),
+                    )
+                )
+
         return fire
 
     def before_trading_start(self, context, data):
@@ -73,10 +82,16 @@ def test_time_rules_fire_at_their_minute_with_the_early_close(run):
     days = ["2024-07-02", "2024-07-03", "2024-07-05"]
     assert fired["open1"] == [(d, "09:31") for d in days]
     assert fired["open30"] == [(d, "10:00") for d in days]
-    assert fired["close1"] == [("2024-07-02", "15:59"), ("2024-07-03", "12:59"),
-                               ("2024-07-05", "15:59")]
-    assert fired["close_h"] == [("2024-07-02", "14:55"), ("2024-07-03", "11:55"),
-                                ("2024-07-05", "14:55")]
+    assert fired["close1"] == [
+        ("2024-07-02", "15:59"),
+        ("2024-07-03", "12:59"),
+        ("2024-07-05", "15:59"),
+    ]
+    assert fired["close_h"] == [
+        ("2024-07-02", "14:55"),
+        ("2024-07-03", "11:55"),
+        ("2024-07-05", "14:55"),
+    ]
     assert len(fired["every"]) == 990
     assert fired["full_days_only"] == [("2024-07-02", "09:31"), ("2024-07-05", "09:31")]
     # the order placed at 09:31 on 07-03 fills on the next minute bar (09:32) at its close
@@ -89,8 +104,9 @@ def test_time_rules_fire_at_their_minute_with_the_early_close(run):
     # one perf row per session, stamped at each session's close (17:00 UTC on 07-03)
     perf = result.perf
     assert perf["session"].to_list() == SESSIONS
-    closes = [pd.Timestamp(t, unit="ns", tz="UTC").tz_convert(NY).strftime("%H:%M")
-              for t in perf["ts"]]
+    closes = [
+        pd.Timestamp(t, unit="ns", tz="UTC").tz_convert(NY).strftime("%H:%M") for t in perf["ts"]
+    ]
     assert closes == ["16:00", "13:00", "16:00"]
 
 
@@ -115,6 +131,8 @@ def test_daily_history_from_minutes_ends_with_the_partial_session(run):
     assert day2["high"] == round(price(390 + 29, 0) + 0.02, 2)
     assert day2["volume"] == 30 * 1000
     # before trading on 07-05 the window ends with the complete early-closed 07-03
-    assert [d.date() for d in strategy.before_daily.index] == [dt.date(2024, 7, 2),
-                                                               dt.date(2024, 7, 3)]
+    assert [d.date() for d in strategy.before_daily.index] == [
+        dt.date(2024, 7, 2),
+        dt.date(2024, 7, 3),
+    ]
     assert strategy.before_daily.iloc[-1] == round(price(599, 0), 2)

@@ -164,11 +164,11 @@ def _point(client: Any, endpoint: VenueEndpoint, exchange_id: str) -> None:
 
 
 def _finish(client: Any, endpoint: VenueEndpoint, exchange_id: str) -> Any:
+    from rbt.security.vendors import quiet_vendor_sdks
+
     _point(client, endpoint, exchange_id)
-    client.verbose = False
-    if client.verbose:  # pragma: no cover - a ccxt that ignores the flag
-        raise ConfigError("ccxt verbose mode could not be switched off")
-    return client
+    # verbose off, vendor loggers at WARNING, the redaction filter installed (design §2.8)
+    return quiet_vendor_sdks(client)
 
 
 def make_client(endpoint: VenueEndpoint, exchange_id: str) -> Any:

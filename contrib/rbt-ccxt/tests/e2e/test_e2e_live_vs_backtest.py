@@ -228,6 +228,9 @@ def test_rbt_live_cli_equals_the_backtest(venue_sim_factory, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # the rbt CLI finds ccxt.binance through its entry point, as a user's would;
+        # tests/conftest.py switches autoload off for in-process runs of the framework
+        env={k: v for k, v in os.environ.items() if k != "RBT_DISABLE_PLUGIN_AUTOLOAD"},
     )
     try:
         for i in range(N_BARS):

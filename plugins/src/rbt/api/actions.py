@@ -68,8 +68,9 @@ def conversion_assets(bars: BarArrays, base_currency: str) -> dict[str, tuple[As
     :return: currency -> (asset, inverted).
     :raises DataUnavailableError: for a currency without a series.
     """
-    by_symbol = {a.symbol.upper().replace("/", "").replace("-", "").replace("_", ""): a
-                 for a in bars.assets}
+    by_symbol = {
+        a.symbol.upper().replace("/", "").replace("-", "").replace("_", ""): a for a in bars.assets
+    }
     found: dict[str, tuple[Asset, bool]] = {}
     for asset in bars.assets:
         currency = asset.quote_currency
@@ -156,8 +157,10 @@ class AccountEvents:
             if self.ledger.position_amount(asset):
                 self.ledger.apply_split(Split(asset=asset, ratio=split.ratio, ts=now))
                 changed = True
-        while (self._next_dividend < len(self._dividends)
-               and self._dividends[self._next_dividend][0] < now):
+        while (
+            self._next_dividend < len(self._dividends)
+            and self._dividends[self._next_dividend][0] < now
+        ):
             dividend = self._dividends[self._next_dividend][1]
             self._next_dividend += 1
             asset = self._asset_of.get(dividend.sid)
@@ -173,8 +176,11 @@ class AccountEvents:
         if due:
             self._unpaid = [(k, f) for k, f in self._unpaid if k >= now]
             for flow in due:
-                self.ledger.apply_cash_flow(CashFlow(kind=flow.kind, amount=flow.amount, ts=now,
-                                                     asset=flow.asset, stage="settle"))
+                self.ledger.apply_cash_flow(
+                    CashFlow(
+                        kind=flow.kind, amount=flow.amount, ts=now, asset=flow.asset, stage="settle"
+                    )
+                )
         if self._auto_close and self._auto_close[0][0] <= event.session:
             changed = self._close_expired(event.session, now) or changed
         if changed:
@@ -203,8 +209,14 @@ class AccountEvents:
             price = self.portal.exact_price(asset, "price")
             if price is None:
                 price = self.ledger.positions()[asset].last_price
-            fill = Fill(id=f"auto_close-{sid}-{session.isoformat()}", order_id="auto_close",
-                        asset=asset, amount=-held, price=price, ts=now)
+            fill = Fill(
+                id=f"auto_close-{sid}-{session.isoformat()}",
+                order_id="auto_close",
+                asset=asset,
+                amount=-held,
+                price=price,
+                ts=now,
+            )
             self.ledger.apply_fill(fill)
             self.session.fills.append(fill)
             changed = True
@@ -235,8 +247,9 @@ class AccountEvents:
             with ledger_context():
                 amount = -held * mark * perp.multiplier * item.rate * self._rate(perp)
             if amount:
-                self.ledger.apply_cash_flow(CashFlow(kind="funding", amount=amount, ts=now,
-                                                     asset=perp))
+                self.ledger.apply_cash_flow(
+                    CashFlow(kind="funding", amount=amount, ts=now, asset=perp)
+                )
 
     # -- session close ---------------------------------------------------------------
     def _session_closed(self, event: SessionClosed) -> None:
@@ -252,16 +265,18 @@ class AccountEvents:
                         continue
                     value = -amount * last * asset.multiplier * self._rate(asset)
                     cost = (value * self.borrow_rate * days / _DAYS_PER_YEAR).quantize(
-                        LEDGER_SCALE, rounding=ROUND_HALF_EVEN)
+                        LEDGER_SCALE, rounding=ROUND_HALF_EVEN
+                    )
                     if cost:
-                        ledger.apply_cash_flow(CashFlow(kind="borrow", amount=-cost,
-                                                        ts=event.ts, asset=asset))
+                        ledger.apply_cash_flow(
+                            CashFlow(kind="borrow", amount=-cost, ts=event.ts, asset=asset)
+                        )
             if self.financing_rate and ledger.cash < 0:
                 interest = (ledger.cash * self.financing_rate * days / _DAYS_PER_YEAR).quantize(
-                    LEDGER_SCALE, rounding=ROUND_HALF_EVEN)
+                    LEDGER_SCALE, rounding=ROUND_HALF_EVEN
+                )
                 if interest:
-                    ledger.apply_cash_flow(CashFlow(kind="financing", amount=interest,
-                                                    ts=event.ts))
+                    ledger.apply_cash_flow(CashFlow(kind="financing", amount=interest, ts=event.ts))
 
     def _rate(self, asset: Asset) -> Decimal:
         if asset.quote_currency in self._fx:
@@ -272,4 +287,3 @@ class AccountEvents:
     def unpaid(self) -> Sequence[CashFlow]:
         """Dividends earned and not yet paid."""
         return [flow for _, flow in self._unpaid]
-

@@ -70,7 +70,8 @@ class TimeRule:
         if self.anchor == "every_minute":
             return None
         offset = (self.offset.days * 86_400 + self.offset.seconds) * 1_000_000_000 + (
-            self.offset.microseconds * 1_000)
+            self.offset.microseconds * 1_000
+        )
         at = open_ns + offset if self.anchor == "open" else close_ns - offset
         return at if open_ns < at <= close_ns else -1
 

@@ -41,6 +41,15 @@ def _home(path: Path | None) -> Any:
     return RbtHome(path) if path is not None else RbtHome()
 
 
+def _shadow(on: bool) -> list[Any]:
+    """The observers ``--shadow`` asks for: one shadow backtest on the run's own models."""
+    if not on:
+        return []
+    from rbt.shadow import ShadowBacktestEngine
+
+    return [ShadowBacktestEngine()]
+
+
 def paper(
     strategy: Annotated[Path, typer.Argument(help="Strategy file.", exists=True, dir_okay=False)],
     feed: Annotated[str, typer.Option("--feed", help="replay:BUNDLE")] = "replay:demo",
@@ -66,6 +75,14 @@ def paper(
     reconcile_every: Annotated[
         int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Run a shadow backtest beside it; its alignment breaker can halt trading "
+            "(rbt shadow status).",
+        ),
+    ] = False,
     home: HomeOption = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -104,6 +121,7 @@ def paper(
         max_orders_per_session=max_orders,
         reconcile_every=reconcile_every,
         database=db,
+        observers=_shadow(shadow),
     )
     try:
         result = asyncio.run(run.run())
@@ -153,6 +171,14 @@ def live(
     reconcile_every: Annotated[
         int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
     ] = None,
+    shadow: Annotated[
+        bool,
+        typer.Option(
+            "--shadow",
+            help="Run a shadow backtest beside it; its alignment breaker can halt trading "
+            "(rbt shadow status).",
+        ),
+    ] = False,
     breaker: Annotated[
         list[str] | None,
         typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)"),
@@ -218,6 +244,7 @@ def live(
             breakers=[make_breaker(b) for b in breaker or []],
             max_orders_per_session=max_orders,
             database=db,
+            observers=_shadow(shadow),
         )
     except (ValueError, LookupError, UnknownPluginError) as exc:
         error(str(exc))

@@ -62,7 +62,10 @@ __all__ = [
 ADJUSTMENTS = "adjustments.parquet"
 FUNDING = "funding.parquet"
 ADJUSTMENT_SCHEMA: Mapping[str, Any] = {
-    "kind": pl.String, "sid": pl.UInt32, "ex_date": pl.Date, "pay_date": pl.Date,
+    "kind": pl.String,
+    "sid": pl.UInt32,
+    "ex_date": pl.Date,
+    "pay_date": pl.Date,
     "value": pl.String,
 }
 FUNDING_SCHEMA: Mapping[str, Any] = {"sid": pl.UInt32, "ts": pl.Int64, "rate": pl.String}
@@ -173,8 +176,9 @@ def actions_frames(
             where = f"{row.get('origin') or origin}, line {row.get('line') or i + 1}"
             symbol = row["symbol"]
             if symbol not in sid_of:
-                raise SchemaError(f"{where}, field 'symbol': {symbol!r} is not a symbol of this "
-                                  "bundle")
+                raise SchemaError(
+                    f"{where}, field 'symbol': {symbol!r} is not a symbol of this bundle"
+                )
             kind = str(row["kind"]).strip().lower()
             if kind not in ("split", "dividend"):
                 raise SchemaError(f"{where}, field 'kind': {kind!r}; expected split or dividend")
@@ -184,22 +188,32 @@ def actions_frames(
             value = _exact(row["value"], "ratio" if kind == "split" else "amount", where)
             if kind == "split":
                 if value <= 0:
-                    raise SchemaError(f"{where}, field 'ratio': {value} must be positive "
-                                      "(new shares per old share)")
+                    raise SchemaError(
+                        f"{where}, field 'ratio': {value} must be positive "
+                        "(new shares per old share)"
+                    )
                 pay_date = None
             else:
                 if value < 0:
                     raise SchemaError(f"{where}, field 'amount': {value} must not be negative")
                 pay_date = pay_date or ex_date
                 if pay_date < ex_date:
-                    raise SchemaError(f"{where}, field 'pay_date': {pay_date} is before the "
-                                      f"ex-date {ex_date}")
+                    raise SchemaError(
+                        f"{where}, field 'pay_date': {pay_date} is before the ex-date {ex_date}"
+                    )
             key = (kind, symbol, ex_date)
             if key in seen:
                 raise SchemaError(f"{where}: a second {kind} of {symbol} on {ex_date}")
             seen.add(key)
-            rows.append({"kind": kind, "sid": sid_of[symbol], "ex_date": ex_date,
-                         "pay_date": pay_date, "value": str(value)})
+            rows.append(
+                {
+                    "kind": kind,
+                    "sid": sid_of[symbol],
+                    "ex_date": ex_date,
+                    "pay_date": pay_date,
+                    "value": str(value),
+                }
+            )
         out_adj = pl.DataFrame(rows, schema=dict(ADJUSTMENT_SCHEMA)).sort("ex_date", "sid", "kind")
     if funding is not None and funding.height:
         rows, seen_f = [], set()
@@ -208,15 +222,21 @@ def actions_frames(
             where = f"{row.get('origin') or origin}, line {row.get('line') or i + 1}"
             symbol = row["symbol"]
             if symbol not in sid_of:
-                raise SchemaError(f"{where}, field 'symbol': {symbol!r} is not a symbol of this "
-                                  "bundle")
+                raise SchemaError(
+                    f"{where}, field 'symbol': {symbol!r} is not a symbol of this bundle"
+                )
             stamp = ts[i]
             if stamp is None:
                 raise SchemaError(f"{where}, field 'ts': expected a timestamp")
             if (symbol, stamp) in seen_f:
                 raise SchemaError(f"{where}: a second funding rate of {symbol} at that time")
             seen_f.add((symbol, stamp))
-            rows.append({"sid": sid_of[symbol], "ts": int(stamp),
-                         "rate": str(_exact(row["rate"], "rate", where))})
+            rows.append(
+                {
+                    "sid": sid_of[symbol],
+                    "ts": int(stamp),
+                    "rate": str(_exact(row["rate"], "rate", where)),
+                }
+            )
         out_fund = pl.DataFrame(rows, schema=dict(FUNDING_SCHEMA)).sort("ts", "sid")
     return out_adj, out_fund

@@ -88,11 +88,19 @@ class AssetRow(Base):
     def to_asset(self) -> Asset:
         """The kernel value object."""
         return Asset(
-            sid=self.sid, symbol=self.symbol, asset_class=AssetClass(self.asset_class),
-            exchange=self.exchange, calendar=self.calendar, quote_currency=self.quote_currency,
-            tick_size=Decimal(self.tick_size), lot_size=Decimal(self.lot_size),
-            min_notional=Decimal(self.min_notional), multiplier=Decimal(self.multiplier),
-            price_scale=self.price_scale, start_date=self.start_date, end_date=self.end_date,
+            sid=self.sid,
+            symbol=self.symbol,
+            asset_class=AssetClass(self.asset_class),
+            exchange=self.exchange,
+            calendar=self.calendar,
+            quote_currency=self.quote_currency,
+            tick_size=Decimal(self.tick_size),
+            lot_size=Decimal(self.lot_size),
+            min_notional=Decimal(self.min_notional),
+            multiplier=Decimal(self.multiplier),
+            price_scale=self.price_scale,
+            start_date=self.start_date,
+            end_date=self.end_date,
             auto_close_date=self.auto_close_date,
         )
 
@@ -102,8 +110,9 @@ class SymbolHistoryRow(Base):
 
     __tablename__ = "symbol_history"
     __table_args__ = (
-        sa.ForeignKeyConstraint(["bundle", "sid"], ["assets.bundle", "assets.sid"],
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["bundle", "sid"], ["assets.bundle", "assets.sid"], ondelete="CASCADE"
+        ),
         sa.Index("ix_symbol_history_bundle_symbol", "bundle", "symbol"),
     )
 
@@ -130,29 +139,41 @@ def record_bundle(home: RbtHome, manifest: Manifest, assets: pl.DataFrame) -> No
     engine = open_database(home)
     with Session(engine) as session, session.begin():
         _delete(session, manifest.name)
-        session.add(BundleRow(
-            name=manifest.name,
-            frequency=manifest.frequency,
-            calendar=manifest.calendar,
-            source=manifest.source,
-            content_hash=manifest.content_hash,
-            manifest_hash=hashlib.sha256(manifest.to_json().encode()).hexdigest(),
-            first_session=dt.date.fromisoformat(manifest.first_session),
-            last_session=dt.date.fromisoformat(manifest.last_session),
-            asset_count=manifest.asset_count,
-            row_count=manifest.row_count,
-            ingested_at=dt.datetime.fromisoformat(manifest.created_at),
-        ))
+        session.add(
+            BundleRow(
+                name=manifest.name,
+                frequency=manifest.frequency,
+                calendar=manifest.calendar,
+                source=manifest.source,
+                content_hash=manifest.content_hash,
+                manifest_hash=hashlib.sha256(manifest.to_json().encode()).hexdigest(),
+                first_session=dt.date.fromisoformat(manifest.first_session),
+                last_session=dt.date.fromisoformat(manifest.last_session),
+                asset_count=manifest.asset_count,
+                row_count=manifest.row_count,
+                ingested_at=dt.datetime.fromisoformat(manifest.created_at),
+            )
+        )
         session.flush()
         columns = [c.name for c in AssetRow.__table__.columns if c.name != "bundle"]
-        rows = [{"bundle": manifest.name, **{c: r[c] for c in columns}}
-                for r in assets.iter_rows(named=True)]
+        rows = [
+            {"bundle": manifest.name, **{c: r[c] for c in columns}}
+            for r in assets.iter_rows(named=True)
+        ]
         session.execute(sa.insert(AssetRow), rows)
-        session.execute(sa.insert(SymbolHistoryRow), [
-            {"bundle": manifest.name, "symbol": r["symbol"], "sid": r["sid"],
-             "start_date": r["start_date"], "end_date": r["end_date"]}
-            for r in rows
-        ])
+        session.execute(
+            sa.insert(SymbolHistoryRow),
+            [
+                {
+                    "bundle": manifest.name,
+                    "symbol": r["symbol"],
+                    "sid": r["sid"],
+                    "start_date": r["start_date"],
+                    "end_date": r["end_date"],
+                }
+                for r in rows
+            ],
+        )
 
 
 def delete_bundle(home: RbtHome, bundle: str) -> None:
@@ -170,9 +191,7 @@ def bundle_assets(home: RbtHome, bundle: str) -> list[Asset]:
         return [r.to_asset() for r in rows]
 
 
-def lookup_symbol(
-    home: RbtHome, bundle: str, symbol: str, as_of: dt.date | None = None
-) -> Asset:
+def lookup_symbol(home: RbtHome, bundle: str, symbol: str, as_of: dt.date | None = None) -> Asset:
     """The asset ``symbol`` meant in ``bundle`` on ``as_of`` (default: its latest meaning).
 
     :raises DataUnavailableError: for an unknown bundle (listing the known ones),
@@ -192,12 +211,15 @@ def lookup_symbol(
         ).all()
         if not history:
             symbols = session.scalars(
-                sa.select(SymbolHistoryRow.symbol).where(SymbolHistoryRow.bundle == bundle)
+                sa.select(SymbolHistoryRow.symbol)
+                .where(SymbolHistoryRow.bundle == bundle)
                 .distinct()
             ).all()
             raise DataUnavailableError(_unknown(symbol, bundle, symbols))
-        match = history[0] if as_of is None else next(
-            (h for h in history if h.start_date <= as_of <= h.end_date), None
+        match = (
+            history[0]
+            if as_of is None
+            else next((h for h in history if h.start_date <= as_of <= h.end_date), None)
         )
         if match is None:
             spans = ", ".join(f"{h.start_date}..{h.end_date}" for h in reversed(history))
@@ -214,6 +236,9 @@ def _unknown(symbol: str, bundle: str, symbols: Iterable[str]) -> str:
     choices = sorted(set(symbols))
     by_upper = {s.upper(): s for s in choices}
     close = difflib.get_close_matches(symbol.upper(), list(by_upper), n=5, cutoff=0.5)
-    hint = (f"; did you mean {', '.join(by_upper[c] for c in close)}?" if close
-            else f"; it has {len(choices)} symbols, e.g. {', '.join(choices[:5])}")
+    hint = (
+        f"; did you mean {', '.join(by_upper[c] for c in close)}?"
+        if close
+        else f"; it has {len(choices)} symbols, e.g. {', '.join(choices[:5])}"
+    )
     return f"unknown symbol {symbol!r} in bundle {bundle!r}{hint}"

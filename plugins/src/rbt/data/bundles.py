@@ -115,8 +115,10 @@ class Manifest:
 
     def to_json(self) -> str:
         """The manifest as stable, sorted JSON text."""
-        data = attrs.asdict(self, value_serializer=lambda _i, _a, v: (
-            dict(v) if isinstance(v, MappingProxyType) else v))
+        data = attrs.asdict(
+            self,
+            value_serializer=lambda _i, _a, v: dict(v) if isinstance(v, MappingProxyType) else v,
+        )
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
@@ -128,8 +130,10 @@ class Manifest:
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("schema_version") != SCHEMA_VERSION:
             version = data.get("schema_version") if isinstance(data, dict) else None
-            raise ValueError(f"unknown manifest schema version {version!r}; "
-                             f"this rbt reads version {SCHEMA_VERSION}")
+            raise ValueError(
+                f"unknown manifest schema version {version!r}; "
+                f"this rbt reads version {SCHEMA_VERSION}"
+            )
         return cls(**data)
 
 
@@ -156,8 +160,10 @@ def check_bundle_name(name: str) -> str:
     :raises ConfigError: for names with path separators, leading dots or blanks.
     """
     if not _NAME.match(name):
-        raise ConfigError(f"invalid bundle name {name!r}; expected letters, digits, '_', '.', "
-                          "'-' and no leading dot")
+        raise ConfigError(
+            f"invalid bundle name {name!r}; expected letters, digits, '_', '.', "
+            "'-' and no leading dot"
+        )
     return name
 
 
@@ -242,8 +248,10 @@ def write_bundle(
                 jobs[file_name] = table
         # polars releases the GIL while encoding: write the files side by side
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            futures = {name: pool.submit(_write_file, tmp, name, _write_parquet(frame))
-                       for name, frame in jobs.items()}
+            futures = {
+                name: pool.submit(_write_file, tmp, name, _write_parquet(frame))
+                for name, frame in jobs.items()
+            }
         files.update({name: futures[name].result() for name in sorted(futures)})
         manifest = Manifest(
             **meta,
@@ -272,8 +280,10 @@ def _point(home: RbtHome, name: str, target: Path | None) -> Path | None:
     if link.is_symlink():
         previous = link.resolve()
     elif link.exists():
-        raise DataError(f"{link} is not a bundle written by rbt (expected a symlink to "
-                        f"{VERSIONS}/{name}/...); move it away and ingest again")
+        raise DataError(
+            f"{link} is not a bundle written by rbt (expected a symlink to "
+            f"{VERSIONS}/{name}/...); move it away and ingest again"
+        )
     if target is None:
         if link.is_symlink():
             link.unlink()
@@ -397,12 +407,20 @@ def _verified(home: RbtHome, name: str) -> tuple[Manifest, dict[str, pl.DataFram
         except OSError as exc:
             raise _quarantine(home, name, f"{relative} is missing ({exc.strerror})") from exc
         if len(data) != expected["size"]:
-            raise _quarantine(home, name, f"{relative} has {len(data)} bytes, the manifest "
-                                          f"says {expected['size']} (truncated?)")
+            raise _quarantine(
+                home,
+                name,
+                f"{relative} has {len(data)} bytes, the manifest "
+                f"says {expected['size']} (truncated?)",
+            )
         digest = hashlib.sha256(data).hexdigest()
         if digest != expected["sha256"]:
-            raise _quarantine(home, name, f"{relative} has sha256 {digest[:12]}…, the manifest "
-                                          f"says {expected['sha256'][:12]}…")
+            raise _quarantine(
+                home,
+                name,
+                f"{relative} has sha256 {digest[:12]}…, the manifest "
+                f"says {expected['sha256'][:12]}…",
+            )
         try:
             frames[relative] = pl.read_parquet(io.BytesIO(data))
         except Exception as exc:  # polars raises several types for corrupt files
@@ -470,8 +488,11 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     volume_scales = asset_frame["volume_scale"].to_numpy().astype(np.int64)
     bar_sids = bars["sid"].to_numpy()
     # Dense (every asset has every bar) is the common case: a reshape, no scatter.
-    dense = len(ts) == shape[0] * shape[1] and np.array_equal(
-        bar_sids[: shape[1]], sids) and np.array_equal(sids, np.arange(len(sids)))
+    dense = (
+        len(ts) == shape[0] * shape[1]
+        and np.array_equal(bar_sids[: shape[1]], sids)
+        and np.array_equal(sids, np.arange(len(sids)))
+    )
     if dense:
         dense = bool((bar_sids.reshape(shape) == sids).all())
     if not dense:
@@ -540,18 +561,37 @@ def _info(path: Path, name: str, status: str) -> BundleInfo:
     try:
         m = Manifest.from_json((path / MANIFEST).read_text())
     except (OSError, ValueError, TypeError):
-        return BundleInfo(name=name, frequency="?", calendar="?", first="?", last="?", assets=0,
-                          rows=0, size_bytes=_size(path), status="damaged" if status == "ok"
-                          else status, created_at="?", path=str(path))
+        return BundleInfo(
+            name=name,
+            frequency="?",
+            calendar="?",
+            first="?",
+            last="?",
+            assets=0,
+            rows=0,
+            size_bytes=_size(path),
+            status="damaged" if status == "ok" else status,
+            created_at="?",
+            path=str(path),
+        )
     if status == "ok":
         for relative, expected in m.files.items():
             file = path / relative
             if not file.is_file() or file.stat().st_size != expected["size"]:
                 status = "damaged"
-    return BundleInfo(name=name, frequency=m.frequency, calendar=m.calendar,
-                      first=m.first_session, last=m.last_session, assets=m.asset_count,
-                      rows=m.row_count, size_bytes=_size(path), status=status,
-                      created_at=m.created_at, path=str(path))
+    return BundleInfo(
+        name=name,
+        frequency=m.frequency,
+        calendar=m.calendar,
+        first=m.first_session,
+        last=m.last_session,
+        assets=m.asset_count,
+        rows=m.row_count,
+        size_bytes=_size(path),
+        status=status,
+        created_at=m.created_at,
+        path=str(path),
+    )
 
 
 class ParquetBundleStore:
@@ -575,8 +615,13 @@ class ParquetBundleStore:
         """See :func:`read_manifest`."""
         return read_manifest(self.home, name)
 
-    def write(self, name: str, bars: pl.DataFrame, assets: pl.DataFrame,
-              meta: Mapping[str, Any],
-              extra: Mapping[str, pl.DataFrame | None] | None = None) -> _Published:
+    def write(
+        self,
+        name: str,
+        bars: pl.DataFrame,
+        assets: pl.DataFrame,
+        meta: Mapping[str, Any],
+        extra: Mapping[str, pl.DataFrame | None] | None = None,
+    ) -> _Published:
         """See :func:`write_bundle`."""
         return write_bundle(self.home, name, bars, assets, meta, extra)

@@ -74,8 +74,17 @@ __all__ = ["CsvDirectorySource"]
 _TS_NAMES = ("date", "timestamp", "time", "datetime", "ts")
 #: Files of a CSV directory that hold reference data, not a symbol's bars.
 RESERVED = ("metadata.csv", "splits.csv", "dividends.csv", "funding.csv")
-_META_FIELDS = ("asset_class", "exchange", "quote_currency", "tick_size", "lot_size",
-                "min_notional", "multiplier", "auto_close_date", "expiration_date")
+_META_FIELDS = (
+    "asset_class",
+    "exchange",
+    "quote_currency",
+    "tick_size",
+    "lot_size",
+    "min_notional",
+    "multiplier",
+    "auto_close_date",
+    "expiration_date",
+)
 _VALUE_NAMES = (*PRICE_FIELDS, "volume")
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 # What may follow the date of a daily row: nothing, or midnight (with an offset).
@@ -113,10 +122,15 @@ class CsvDirectorySource:
     ) -> None:
         self.path = Path(path).expanduser().resolve()
         if not self.path.is_dir():
-            raise ConfigError(f"csv source: {self.path} is not a directory; expected a "
-                              "directory of <SYMBOL>.csv files (option path=...)")
-        files = sorted(p for p in self.path.iterdir()
-                       if p.suffix.lower() == ".csv" and p.is_file() and p.name not in RESERVED)
+            raise ConfigError(
+                f"csv source: {self.path} is not a directory; expected a "
+                "directory of <SYMBOL>.csv files (option path=...)"
+            )
+        files = sorted(
+            p
+            for p in self.path.iterdir()
+            if p.suffix.lower() == ".csv" and p.is_file() and p.name not in RESERVED
+        )
         if not files:
             raise ConfigError(f"csv source: no *.csv files in {self.path}")
         self._files = {p.stem: p for p in files}
@@ -126,8 +140,9 @@ class CsvDirectorySource:
             self._asset_class = AssetClass(asset_class.strip().lower())
         except ValueError:
             choices = ", ".join(c.value for c in AssetClass)
-            raise ConfigError(f"csv source: unknown asset_class {asset_class!r}; "
-                              f"choose one of: {choices}") from None
+            raise ConfigError(
+                f"csv source: unknown asset_class {asset_class!r}; choose one of: {choices}"
+            ) from None
         try:
             self.frequency = (
                 Frequency.parse(frequency) if frequency else self._infer_frequency(files[0])
@@ -148,8 +163,9 @@ class CsvDirectorySource:
                 self.asset_info(symbol)
             except (ValueError, TypeError) as exc:
                 if symbol in self._metadata:
-                    raise SchemaError(f"{self.path / 'metadata.csv'}, symbol {symbol}: "
-                                      f"{exc}") from exc
+                    raise SchemaError(
+                        f"{self.path / 'metadata.csv'}, symbol {symbol}: {exc}"
+                    ) from exc
                 raise ConfigError(f"csv source: {exc}") from exc
 
     @property
@@ -207,8 +223,10 @@ class CsvDirectorySource:
     def _require(frame: pl.DataFrame, columns: Sequence[str], name: str, origin: str) -> None:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
-            raise SchemaError(f"{origin}, line 1 (header): missing column(s) {', '.join(missing)}"
-                              f"; {name} needs {', '.join(columns)}")
+            raise SchemaError(
+                f"{origin}, line 1 (header): missing column(s) {', '.join(missing)}"
+                f"; {name} needs {', '.join(columns)}"
+            )
 
     def _read_metadata(self) -> dict[str, dict[str, str]]:
         frame = self._reserved("metadata.csv")
@@ -237,19 +255,26 @@ class CsvDirectorySource:
     def corporate_actions(self) -> pl.DataFrame | None:
         """``splits.csv`` and ``dividends.csv`` as one frame (see :mod:`rbt.data.actions`)."""
         parts = []
-        for name, value, columns in (("splits.csv", "ratio", ("symbol", "ex_date", "ratio")),
-                                     ("dividends.csv", "amount",
-                                      ("symbol", "ex_date", "amount"))):
+        for name, value, columns in (
+            ("splits.csv", "ratio", ("symbol", "ex_date", "ratio")),
+            ("dividends.csv", "amount", ("symbol", "ex_date", "amount")),
+        ):
             frame = self._reserved(name)
             if frame is None:
                 continue
             self._require(frame, columns, name, str(self.path / name))
             pay = pl.col("pay_date") if "pay_date" in frame.columns else pl.lit(None, pl.String)
-            parts.append(frame.select(
-                "symbol", pl.lit(name.removesuffix("s.csv")).alias("kind"),
-                _date_col(frame, "ex_date", name), pay.alias("pay_date"),
-                pl.col(value).alias("value"), LINE_COLUMN, "origin",
-            ))
+            parts.append(
+                frame.select(
+                    "symbol",
+                    pl.lit(name.removesuffix("s.csv")).alias("kind"),
+                    _date_col(frame, "ex_date", name),
+                    pay.alias("pay_date"),
+                    pl.col(value).alias("value"),
+                    LINE_COLUMN,
+                    "origin",
+                )
+            )
         if not parts:
             return None
         frame = pl.concat(parts, how="diagonal_relaxed")
@@ -268,17 +293,22 @@ class CsvDirectorySource:
         parsed = text.str.to_datetime(time_unit="ns", strict=False)
         if parsed.has_nulls():
             row = int(np.argmax(parsed.is_null().to_numpy()))
-            raise SchemaError(f"{origin}, line {row + 2}, field {ts_name!r}: bad timestamp "
-                              f"{text[row]!r}; expected an ISO date-time")
+            raise SchemaError(
+                f"{origin}, line {row + 2}, field {ts_name!r}: bad timestamp "
+                f"{text[row]!r}; expected an ISO date-time"
+            )
         dtype = parsed.dtype
         assert isinstance(dtype, pl.Datetime)
         if dtype.time_zone is None:
             if not self.tz:
-                raise SchemaError(f"{origin}, line 2, field {ts_name!r}: timestamp {text[0]!r} "
-                                  "has no UTC offset; pass the tz option")
+                raise SchemaError(
+                    f"{origin}, line 2, field {ts_name!r}: timestamp {text[0]!r} "
+                    "has no UTC offset; pass the tz option"
+                )
             parsed = parsed.dt.replace_time_zone(self.tz)
-        return frame.select("symbol", parsed.dt.convert_time_zone("UTC").alias("ts"), "rate",
-                            LINE_COLUMN, "origin")
+        return frame.select(
+            "symbol", parsed.dt.convert_time_zone("UTC").alias("ts"), "rate", LINE_COLUMN, "origin"
+        )
 
     def read(self, symbol: str) -> pl.DataFrame:
         """Parse ``<symbol>.csv`` into the canonical columns plus ``line``.
@@ -287,12 +317,14 @@ class CsvDirectorySource:
         """
         batch = self.read_batch([symbol])
         frame = batch.frame
-        return pl.DataFrame([
-            frame["ts"],
-            *(from_mantissas(frame[n], batch.price_scales[0], n) for n in PRICE_FIELDS),
-            from_mantissas(frame["volume"], batch.volume_scales[0], "volume"),
-            frame[LINE_COLUMN],
-        ])
+        return pl.DataFrame(
+            [
+                frame["ts"],
+                *(from_mantissas(frame[n], batch.price_scales[0], n) for n in PRICE_FIELDS),
+                from_mantissas(frame["volume"], batch.volume_scales[0], "volume"),
+                frame[LINE_COLUMN],
+            ]
+        )
 
     def read_batch(self, symbols: Sequence[str]) -> BarBatch:
         """Parse several files in one vectorized pass (see :class:`BarBatch`).
@@ -319,8 +351,9 @@ class CsvDirectorySource:
             header_line, _, body = data.partition(b"\n")
             indices = _column_indices(_header(header_line, str(path)), str(path))
             if not body.strip():
-                raise SchemaError(f"{path}, line 2: no data rows after the header; expected "
-                                  "at least one bar")
+                raise SchemaError(
+                    f"{path}, line 2: no data rows after the header; expected at least one bar"
+                )
             if not body.endswith(b"\n"):
                 body += b"\n"
             # "e" in the data may be an exponent, which pl.Decimal would accept and round.
@@ -333,7 +366,9 @@ class CsvDirectorySource:
         raw = raw.filter(~pl.all_horizontal(pl.col(("ts", *_VALUE_NAMES)).is_null()))
         ts = self._parse_ts(raw, origins)
         values, scales = text_to_mantissas(
-            raw, {"price": PRICE_FIELDS, "volume": ("volume",)}, origins,
+            raw,
+            {"price": PRICE_FIELDS, "volume": ("volume",)},
+            origins,
             check_exponents=exponent,
         )
         frame = values.with_columns(ts.alias("ts")).select(
@@ -409,8 +444,11 @@ class CsvDirectorySource:
                 bad = bad | ~text.str.slice(10).str.contains(_MIDNIGHT).fill_null(False)
             if bad.any():
                 row = int(np.argmax(bad.to_numpy()))
-                raise fail(row, f"bad timestamp {text[row]!r}; expected a date like 2024-01-02 "
-                                "(a daily file: one bar per session)")
+                raise fail(
+                    row,
+                    f"bad timestamp {text[row]!r}; expected a date like 2024-01-02 "
+                    "(a daily file: one bar per session)",
+                )
             return parsed
         # Intraday: polars infers the format from the first value; on a mismatch
         # retry file by file, so each file may use its own (consistent) format.
@@ -422,18 +460,28 @@ class CsvDirectorySource:
             for lo, hi in zip(starts, [*starts[1:], len(sym)], strict=True):
                 piece = self._to_utc(text[lo:hi], raw, int(lo), fail)
                 if piece is None:
-                    row = int(lo) + int(np.argmax(
-                        text[lo:hi].str.to_datetime(time_unit="ns", strict=False)
-                        .is_null().to_numpy()
-                    ))
-                    raise fail(row, f"bad timestamp {text[row]!r}; expected an ISO date-time "
-                                    "like 2024-01-02 14:31:00, formatted as the first row")
+                    row = int(lo) + int(
+                        np.argmax(
+                            text[lo:hi]
+                            .str.to_datetime(time_unit="ns", strict=False)
+                            .is_null()
+                            .to_numpy()
+                        )
+                    )
+                    raise fail(
+                        row,
+                        f"bad timestamp {text[row]!r}; expected an ISO date-time "
+                        "like 2024-01-02 14:31:00, formatted as the first row",
+                    )
                 pieces.append(piece)
             stamps = pl.concat(pieces)
         return stamps
 
     def _to_utc(
-        self, text: pl.Series, raw: pl.DataFrame, offset: int,
+        self,
+        text: pl.Series,
+        raw: pl.DataFrame,
+        offset: int,
         fail: Callable[[int, str], SchemaError],
     ) -> pl.Series | None:
         parsed = text.str.to_datetime(time_unit="ns", strict=False)
@@ -444,17 +492,23 @@ class CsvDirectorySource:
         if dtype.time_zone is not None:
             return parsed.dt.convert_time_zone("UTC")
         if not self.tz:
-            raise fail(offset, f"intraday timestamp {text[0]!r} has no UTC offset; pass the "
-                               "time zone it is written in with the tz option (e.g. "
-                               "tz=America/New_York or tz=UTC)")
+            raise fail(
+                offset,
+                f"intraday timestamp {text[0]!r} has no UTC offset; pass the "
+                "time zone it is written in with the tz option (e.g. "
+                "tz=America/New_York or tz=UTC)",
+            )
         try:
             local = parsed.dt.replace_time_zone(self.tz, ambiguous="null", non_existent="null")
         except pl.exceptions.PolarsError as exc:
             raise ConfigError(f"csv source: unknown time zone tz={self.tz!r}: {exc}") from exc
         if local.has_nulls():
             row = offset + int(np.argmax(local.is_null().to_numpy()))
-            raise fail(row, f"{text[row - offset]!r} is ambiguous or does not exist in {self.tz} "
-                            "(a daylight-saving change); expected timestamps with an offset")
+            raise fail(
+                row,
+                f"{text[row - offset]!r} is ambiguous or does not exist in {self.tz} "
+                "(a daylight-saving change); expected timestamps with an offset",
+            )
         return local.dt.convert_time_zone("UTC")
 
 
@@ -466,15 +520,19 @@ def _date_col(frame: pl.DataFrame, name: str, file: str, optional: bool = False)
         row = int(np.argmax(bad.to_numpy()))
         origin = frame["origin"][row] if "origin" in frame.columns else file
         line = frame[LINE_COLUMN][row] if LINE_COLUMN in frame.columns else row + 2
-        raise SchemaError(f"{origin}, line {line}, field {name!r}: bad date {text[row]!r}; "
-                          "expected a date like 2024-01-02")
+        raise SchemaError(
+            f"{origin}, line {line}, field {name!r}: bad date {text[row]!r}; "
+            "expected a date like 2024-01-02"
+        )
     return parsed.alias(name)
 
 
 def _header(line: bytes, origin: str) -> list[str]:
     if not line.strip():
-        raise SchemaError(f"{origin}, line 1: empty file; expected a header line with columns "
-                          f"{', '.join(('date', *_VALUE_NAMES))}")
+        raise SchemaError(
+            f"{origin}, line 1: empty file; expected a header line with columns "
+            f"{', '.join(('date', *_VALUE_NAMES))}"
+        )
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -46,7 +46,10 @@ __all__ = ["DEMO_SYMBOLS", "DemoSource"]
 
 DEMO_SYMBOLS: tuple[str, ...] = (
     *(chr(c) * 3 for c in range(ord("A"), ord("Z") + 1)),
-    "XAA", "XBB", "XCC", "XDD",
+    "XAA",
+    "XBB",
+    "XCC",
+    "XDD",
 )
 _NOTE = "SYNTHETIC demo data (random walk, fixed seeds); not a real security"
 _SEED = 20150102
@@ -89,8 +92,8 @@ def generate(symbol_index: int, sessions: int) -> dict[str, npt.NDArray[np.int64
     high = np.maximum(_cents(np.maximum(close, open_) * (1.0 + wick_hi)), np.maximum(c, o))
     low = np.minimum(_cents(np.minimum(close, open_) * (1.0 - wick_lo)), np.minimum(c, o))
     base = 200_000 + 50_000 * (symbol_index % 11)
-    volume = base + rng.integers(0, base, size=sessions) + (np.abs(returns) * 20 * base).astype(
-        np.int64
+    volume = (
+        base + rng.integers(0, base, size=sessions) + (np.abs(returns) * 20 * base).astype(np.int64)
     )
     return {"open": o, "high": high, "low": low, "close": c, "volume": volume.astype(np.int64)}
 
@@ -110,13 +113,15 @@ class DemoSource:
         self, start: str = "2015-01-02", end: str = "2024-12-31", symbols: int | str = 30
     ) -> None:
         try:
-            self._start, self._end = dt.date.fromisoformat(str(start)), dt.date.fromisoformat(
-                str(end)
+            self._start, self._end = (
+                dt.date.fromisoformat(str(start)),
+                dt.date.fromisoformat(str(end)),
             )
             count = int(symbols)
         except ValueError as exc:
-            raise ConfigError(f"demo source: {exc}; expected start/end like 2015-01-02 and a "
-                              "symbol count") from exc
+            raise ConfigError(
+                f"demo source: {exc}; expected start/end like 2015-01-02 and a symbol count"
+            ) from exc
         if not 1 <= count <= len(DEMO_SYMBOLS):
             raise ConfigError(f"demo source: symbols={count}; expected 1..{len(DEMO_SYMBOLS)}")
         if self._start > self._end:
@@ -127,8 +132,12 @@ class DemoSource:
     @property
     def options(self) -> Mapping[str, Any]:
         """Effective options, as recorded in the bundle manifest."""
-        return {"start": self._start.isoformat(), "end": self._end.isoformat(),
-                "symbols": len(self._symbols), "synthetic": True}
+        return {
+            "start": self._start.isoformat(),
+            "end": self._end.isoformat(),
+            "symbols": len(self._symbols),
+            "synthetic": True,
+        }
 
     def symbols(self) -> Sequence[str]:
         """The demo symbols."""
@@ -140,8 +149,9 @@ class DemoSource:
 
     def asset_info(self, symbol: str) -> AssetInfo:
         """A made-up NYSE-like equity, marked SYNTHETIC."""
-        return AssetInfo(symbol=symbol, exchange="DEMO", calendar="XNYS", tick_size="0.01",
-                         note=_NOTE)
+        return AssetInfo(
+            symbol=symbol, exchange="DEMO", calendar="XNYS", tick_size="0.01", note=_NOTE
+        )
 
     def _all_sessions(self) -> Sequence[dt.date]:
         if self._sessions is None:
@@ -163,8 +173,11 @@ class DemoSource:
         actions: list[tuple[str, int, int, int]] = []
         split = DEMO_SPLITS.get(symbol)
         if split is not None:
-            ex = int(np.searchsorted(np.array(sessions, dtype="datetime64[D]"),
-                                     np.datetime64(split[0], "D")))
+            ex = int(
+                np.searchsorted(
+                    np.array(sessions, dtype="datetime64[D]"), np.datetime64(split[0], "D")
+                )
+            )
             for f in ("open", "high", "low", "close"):
                 bars[f] = np.r_[bars[f][:ex] * split[1], bars[f][ex:]]
             bars["volume"] = np.r_[bars["volume"][:ex] // split[1], bars["volume"][ex:]]
@@ -205,23 +218,38 @@ class DemoSource:
                 if not self._start <= sessions[ex] <= self._end:
                     continue
                 text = str(value) if kind == "split" else f"{value // 100}.{value % 100:02d}"
-                rows.append({"symbol": symbol, "kind": kind, "ex_date": sessions[ex],
-                             "pay_date": None if kind == "split" else sessions[pay],
-                             "value": text})
+                rows.append(
+                    {
+                        "symbol": symbol,
+                        "kind": kind,
+                        "ex_date": sessions[ex],
+                        "pay_date": None if kind == "split" else sessions[pay],
+                        "value": text,
+                    }
+                )
         if not rows:
             return None
-        return pl.DataFrame(rows, schema={"symbol": pl.String, "kind": pl.String,
-                                          "ex_date": pl.Date, "pay_date": pl.Date,
-                                          "value": pl.String})
+        return pl.DataFrame(
+            rows,
+            schema={
+                "symbol": pl.String,
+                "kind": pl.String,
+                "ex_date": pl.Date,
+                "pay_date": pl.Date,
+                "value": pl.String,
+            },
+        )
 
     def read(self, symbol: str) -> pl.DataFrame:
         """The symbol's bars as traded (``ts`` as ``pl.Date``, prices ``pl.Decimal(38, 2)``)."""
         sessions = self._all_sessions()
         bars = self._as_traded(symbol)[0]
         days = pl.Series("ts", sessions, dtype=pl.Date)
-        frame = pl.DataFrame([
-            days,
-            *(from_mantissas(bars[f], 2, f) for f in ("open", "high", "low", "close")),
-            pl.Series("volume", bars["volume"], dtype=pl.Int64),
-        ])
+        frame = pl.DataFrame(
+            [
+                days,
+                *(from_mantissas(bars[f], 2, f) for f in ("open", "high", "low", "close")),
+                pl.Series("volume", bars["volume"], dtype=pl.Int64),
+            ]
+        )
         return frame.filter(pl.col("ts").is_between(self._start, self._end))

@@ -65,8 +65,8 @@ def _convert(
     # needlessly large scale, where a big value no longer fits the int64 mantissa.
     frac = {c: _places(pl.col(c)) for cols in groups.values() for c in cols}
     row_frac = frame.select(
-        "symbol_index", *(pl.max_horizontal(frac[c] for c in cols).alias(g)
-                          for g, cols in groups.items())
+        "symbol_index",
+        *(pl.max_horizontal(frac[c] for c in cols).alias(g) for g, cols in groups.items()),
     )
     per_file = row_frac.group_by("symbol_index", maintain_order=True).max()
     scales: dict[str, npt.NDArray[np.int64]] = {}
@@ -81,9 +81,12 @@ def _convert(
     top = {g: max(int(scales[g].max()), 0) for g in groups}
     # One parallel pass: text -> Decimal(38, top scale) -> int64 mantissa (null: bad or too big).
     cast = frame.select(
-        pl.col(c).cast(pl.Decimal(38, top[g]), strict=False).to_physical()
+        pl.col(c)
+        .cast(pl.Decimal(38, top[g]), strict=False)
+        .to_physical()
         .cast(pl.Int64, strict=False)
-        for g, cols in groups.items() for c in cols
+        for g, cols in groups.items()
+        for c in cols
     )
     if any(cast.null_count().row(0)):
         _explain_null(frame, cast, top, groups, origins)
@@ -110,7 +113,9 @@ def _places(text: pl.Expr) -> pl.Expr:
 
 
 def _strip_trailing_zeros(
-    cast: pl.DataFrame, symbol_index: pl.Series, groups: Mapping[str, Sequence[str]],
+    cast: pl.DataFrame,
+    symbol_index: pl.Series,
+    groups: Mapping[str, Sequence[str]],
     scales: dict[str, npt.NDArray[np.int64]],
 ) -> pl.DataFrame:
     # Trailing zeros do not count as decimal places ("1.50" has one): lower each
@@ -123,10 +128,14 @@ def _strip_trailing_zeros(
         k = 0
         while candidates.any():
             k += 1
-            divisible = cast.select(
-                symbol_index,
-                pl.all_horizontal((pl.col(c) % 10**k) == 0 for c in cols).alias("d"),
-            ).group_by("symbol_index").agg(pl.col("d").all())
+            divisible = (
+                cast.select(
+                    symbol_index,
+                    pl.all_horizontal((pl.col(c) % 10**k) == 0 for c in cols).alias("d"),
+                )
+                .group_by("symbol_index")
+                .agg(pl.col("d").all())
+            )
             ok = np.zeros(len(zeros), dtype=bool)
             ok[divisible["symbol_index"].to_numpy()] = divisible["d"].to_numpy()
             candidates &= ok
@@ -149,7 +158,9 @@ def _reject_exponents(frame: pl.DataFrame, columns: Sequence[str], origins: Sequ
 
 
 def _significant(
-    frame: pl.DataFrame, cols: Sequence[str], row_frac: npt.NDArray[np.int64],
+    frame: pl.DataFrame,
+    cols: Sequence[str],
+    row_frac: npt.NDArray[np.int64],
     origins: Sequence[str],
 ) -> npt.NDArray[np.int64]:
     # Slow path, only for text with more than MAX_SCALE decimals: trailing zeros
@@ -163,7 +174,10 @@ def _significant(
             if len(fraction) > MAX_SCALE:
                 origin = origins[frame["symbol_index"][row]]
                 raise row_error(
-                    origin, frame, row, c,
+                    origin,
+                    frame,
+                    row,
+                    c,
                     f"{text!r} has {len(fraction)} decimal places; at most {MAX_SCALE} are "
                     "supported (round the input: nothing is rounded silently)",
                 )
@@ -173,11 +187,18 @@ def _significant(
 
 
 def _explain_null(
-    frame: pl.DataFrame, cast: pl.DataFrame, top: Mapping[str, int],
-    groups: Mapping[str, Sequence[str]], origins: Sequence[str],
+    frame: pl.DataFrame,
+    cast: pl.DataFrame,
+    top: Mapping[str, int],
+    groups: Mapping[str, Sequence[str]],
+    origins: Sequence[str],
 ) -> None:
-    rows = [(int(np.argmax(cast[c].is_null().to_numpy())), c, g)
-            for g, cols in groups.items() for c in cols if cast[c].has_nulls()]
+    rows = [
+        (int(np.argmax(cast[c].is_null().to_numpy())), c, g)
+        for g, cols in groups.items()
+        for c in cols
+        if cast[c].has_nulls()
+    ]
     row, column, group = min(rows)
     origin = origins[frame["symbol_index"][row]]
     text = frame[column][row]
@@ -186,8 +207,10 @@ def _explain_null(
     elif frame[column][row : row + 1].cast(pl.Decimal(38, top[group]), strict=False)[0] is None:
         problem = f"{text!r} is not a number; {_HINT}"
     else:
-        problem = (f"{text!r} is too large to store exactly with {top[group]} decimal places; "
-                   "expected at most 18 digits in all")
+        problem = (
+            f"{text!r} is too large to store exactly with {top[group]} decimal places; "
+            "expected at most 18 digits in all"
+        )
     raise row_error(origin, frame, row, column, problem)
 
 
@@ -211,8 +234,10 @@ def to_mantissas(
                 "integer (floats cannot hold every price exactly)"
             )
     if scale > MAX_SCALE:
-        raise SchemaError(f"{origin}: columns {', '.join(columns)} have {scale} decimal "
-                          f"places; at most {MAX_SCALE} are supported")
+        raise SchemaError(
+            f"{origin}: columns {', '.join(columns)} have {scale} decimal "
+            f"places; at most {MAX_SCALE} are supported"
+        )
     out = []
     for name in columns:
         # Raising the scale of a Decimal or an integer is exact; its physical value is the mantissa.
@@ -222,8 +247,11 @@ def to_mantissas(
         if mantissa.has_nulls():
             row = int(np.argmax(mantissa.is_null().to_numpy()))
             value = frame[name][row]
-            problem = ("value is missing; expected a number" if value is None else
-                       f"{value} is too large to store with {scale} decimal places")
+            problem = (
+                "value is missing; expected a number"
+                if value is None
+                else f"{value} is too large to store with {scale} decimal places"
+            )
             raise row_error(origin, frame, row, name, problem)
         out.append(mantissa)
     return frame.with_columns(out), scale

@@ -150,13 +150,19 @@ def _create(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> 
         unknown = sorted(set(options) - set(params))
         if unknown:
             accepted = ", ".join(n for n in params if n != "self") or "none"
-            raise ConfigError(f"data source {name!r} has no option {', '.join(unknown)}; "
-                              f"options: {accepted}")
-        missing = [n for n, p in params.items()
-                   if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and n not in options]
+            raise ConfigError(
+                f"data source {name!r} has no option {', '.join(unknown)}; options: {accepted}"
+            )
+        missing = [
+            n
+            for n, p in params.items()
+            if p.default is p.empty and p.kind is not p.VAR_POSITIONAL and n not in options
+        ]
         if missing:
-            raise ConfigError(f"data source {name!r} needs option {', '.join(missing)} "
-                              f"(e.g. --option {missing[0]}=...)")
+            raise ConfigError(
+                f"data source {name!r} needs option {', '.join(missing)} "
+                f"(e.g. --option {missing[0]}=...)"
+            )
     return factory(**options)
 
 
@@ -186,8 +192,10 @@ def _batch_from_frames(
         frame = source.read(symbol)
         missing = [c for c in BAR_COLUMNS if c not in frame.columns]
         if missing:
-            raise SchemaError(f"{origin}: frame of {symbol} lacks column(s) {', '.join(missing)}; "
-                              f"expected {', '.join(BAR_COLUMNS)}")
+            raise SchemaError(
+                f"{origin}: frame of {symbol} lacks column(s) {', '.join(missing)}; "
+                f"expected {', '.join(BAR_COLUMNS)}"
+            )
         frame, price_scale = to_mantissas(frame, PRICE_FIELDS, origin)
         frame, volume_scale = to_mantissas(frame, ("volume",), origin)
         keep = [*BAR_COLUMNS, *([LINE_COLUMN] if LINE_COLUMN in frame.columns else [])]
@@ -201,21 +209,28 @@ def _batch_from_frames(
         origins.append(origin)
         if progress is not None:
             progress(symbol, done + index + 1, total)
-    return BarBatch(symbols=tuple(symbols), frame=pl.concat(frames, how="diagonal_relaxed"),
-                    price_scales=tuple(price_scales), volume_scales=tuple(volume_scales),
-                    origins=tuple(origins))
+    return BarBatch(
+        symbols=tuple(symbols),
+        frame=pl.concat(frames, how="diagonal_relaxed"),
+        price_scales=tuple(price_scales),
+        volume_scales=tuple(volume_scales),
+        origins=tuple(origins),
+    )
 
 
 def _utc(ts: pl.Series, frequency: Frequency, origin: str) -> pl.Series:
     dtype = ts.dtype
     if frequency is Frequency.DAILY:
         if dtype != pl.Date:
-            raise SchemaError(f"{origin}: column 'ts' has dtype {dtype}; daily bars need pl.Date "
-                              "session labels")
+            raise SchemaError(
+                f"{origin}: column 'ts' has dtype {dtype}; daily bars need pl.Date session labels"
+            )
         return ts
     if not isinstance(dtype, pl.Datetime) or dtype.time_zone is None:
-        raise SchemaError(f"{origin}: column 'ts' has dtype {dtype}; intraday bars need "
-                          'pl.Datetime("ns", "UTC") end times')
+        raise SchemaError(
+            f"{origin}: column 'ts' has dtype {dtype}; intraday bars need "
+            'pl.Datetime("ns", "UTC") end times'
+        )
     return ts.dt.convert_time_zone("UTC").dt.cast_time_unit("ns")
 
 
@@ -226,21 +241,28 @@ def _combine(
     price_scales: list[int] = []
     volume_scales: list[int] = []
     for batch in batches:
-        frames.append(batch.frame.select(
-            (pl.col("symbol_index").cast(pl.UInt32) + offset).alias("sid"),
-            *BAR_COLUMNS, *(["line"] if LINE_COLUMN in batch.frame.columns else []),
-        ))
+        frames.append(
+            batch.frame.select(
+                (pl.col("symbol_index").cast(pl.UInt32) + offset).alias("sid"),
+                *BAR_COLUMNS,
+                *(["line"] if LINE_COLUMN in batch.frame.columns else []),
+            )
+        )
         offset += len(batch.symbols)
         price_scales += batch.price_scales
         volume_scales += batch.volume_scales
     bars = pl.concat(frames, how="diagonal_relaxed")
-    scales = {"price": np.array(price_scales, dtype=np.int64),
-              "volume": np.array(volume_scales, dtype=np.int64)}
+    scales = {
+        "price": np.array(price_scales, dtype=np.int64),
+        "volume": np.array(volume_scales, dtype=np.int64),
+    }
     return bars, scales
 
 
 def _place_on_calendar(
-    bars: pl.DataFrame, batches: Sequence[BarBatch], frequency: Frequency,
+    bars: pl.DataFrame,
+    batches: Sequence[BarBatch],
+    frequency: Frequency,
     calendar: TradingCalendar,
 ) -> pl.DataFrame:
     if frequency is Frequency.DAILY:
@@ -261,8 +283,10 @@ def _place_on_calendar(
     closes = np.array([calendar.session_times(d).close for d in sessions], dtype=np.int64)
     index = np.searchsorted(closes, ns, side="left")  # first session closing at or after the bar
     if (index >= len(sessions)).any():
-        raise SchemaError(f"bars after {sessions[-1] if sessions else first} are beyond the "
-                          f"{calendar.name} calendar's last session")
+        raise SchemaError(
+            f"bars after {sessions[-1] if sessions else first} are beyond the "
+            f"{calendar.name} calendar's last session"
+        )
     days = np.array(sessions, dtype="datetime64[D]")
     return bars.with_columns(pl.Series("ts", ns), pl.Series("session", days[index]))
 
@@ -273,14 +297,21 @@ def _decimal_places(value: Decimal) -> int:
 
 
 def _asset_table(
-    source: DataSource, symbols: Sequence[str], bars: pl.DataFrame, scales: dict[str, Any],
+    source: DataSource,
+    symbols: Sequence[str],
+    bars: pl.DataFrame,
+    scales: dict[str, Any],
     calendar_name: str,
 ) -> pl.DataFrame:
-    span = bars.group_by("sid").agg(
-        pl.col("session").min().alias("start_date"),
-        pl.col("session").max().alias("end_date"),
-        pl.len().alias("bar_count"),
-    ).sort("sid")
+    span = (
+        bars.group_by("sid")
+        .agg(
+            pl.col("session").min().alias("start_date"),
+            pl.col("session").max().alias("end_date"),
+            pl.len().alias("bar_count"),
+        )
+        .sort("sid")
+    )
     rows = []
     for sid, symbol in enumerate(symbols):
         info = source.asset_info(symbol)
@@ -288,30 +319,47 @@ def _asset_table(
         tick = info.tick_size if info.tick_size is not None else Decimal(1).scaleb(-data_scale)
         # Store prices with at least the tick's decimals, so every tick price is representable.
         price_scale = max(data_scale, _decimal_places(tick))
-        rows.append({
-            "sid": sid,
-            "symbol": symbol,
-            "asset_class": info.asset_class.value,
-            "exchange": info.exchange,
-            # the bundle calendar's canonical name when the asset trades on it
-            "calendar": calendar_name if info.calendar.lower() == calendar_name.lower()
-            else info.calendar,
-            "quote_currency": info.quote_currency,
-            "tick_size": str(tick),
-            "lot_size": str(info.lot_size),
-            "min_notional": str(info.min_notional),
-            "multiplier": str(info.multiplier),
-            "price_scale": price_scale,
-            "volume_scale": int(scales["volume"][sid]),
-            "auto_close_date": info.auto_close_date,
-            "note": info.note,
-        })
+        rows.append(
+            {
+                "sid": sid,
+                "symbol": symbol,
+                "asset_class": info.asset_class.value,
+                "exchange": info.exchange,
+                # the bundle calendar's canonical name when the asset trades on it
+                "calendar": calendar_name
+                if info.calendar.lower() == calendar_name.lower()
+                else info.calendar,
+                "quote_currency": info.quote_currency,
+                "tick_size": str(tick),
+                "lot_size": str(info.lot_size),
+                "min_notional": str(info.min_notional),
+                "multiplier": str(info.multiplier),
+                "price_scale": price_scale,
+                "volume_scale": int(scales["volume"][sid]),
+                "auto_close_date": info.auto_close_date,
+                "note": info.note,
+            }
+        )
     table = pl.DataFrame(rows, schema_overrides={"sid": pl.UInt32, "auto_close_date": pl.Date})
     table = table.join(span, on="sid", how="left")
     return table.select(
-        "sid", "symbol", "asset_class", "exchange", "calendar", "quote_currency", "tick_size",
-        "lot_size", "min_notional", "multiplier", "price_scale", "volume_scale", "start_date",
-        "end_date", "auto_close_date", "bar_count", "note",
+        "sid",
+        "symbol",
+        "asset_class",
+        "exchange",
+        "calendar",
+        "quote_currency",
+        "tick_size",
+        "lot_size",
+        "min_notional",
+        "multiplier",
+        "price_scale",
+        "volume_scale",
+        "start_date",
+        "end_date",
+        "auto_close_date",
+        "bar_count",
+        "note",
     )
 
 

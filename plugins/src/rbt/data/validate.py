@@ -63,8 +63,9 @@ def check_batch(batch: BarBatch) -> None:
     present = set(frame["symbol_index"].unique().to_list())
     for i, symbol in enumerate(batch.symbols):
         if i not in present:
-            raise SchemaError(f"{batch.origins[i]}: no bars for {symbol}; expected at least "
-                              "one data row")
+            raise SchemaError(
+                f"{batch.origins[i]}: no bars for {symbol}; expected at least one data row"
+            )
     o, h, lo, c, v = (pl.col(n) for n in ("open", "high", "low", "close", "volume"))
     ts, sym = pl.col("ts"), pl.col("symbol_index")
     same = sym == sym.shift(1)
@@ -97,34 +98,65 @@ def check_batch(batch: BarBatch) -> None:
         now, before = frame["ts"][row], frame["ts"][row - 1]
         previous = where(origin(row), frame, row - 1).rsplit(", ", 1)[-1]
         if now == before:
-            problems.append((row, "ts", f"duplicate timestamp {now} (also at {previous}); "
-                                        "expected one bar per timestamp"))
+            problems.append(
+                (
+                    row,
+                    "ts",
+                    f"duplicate timestamp {now} (also at {previous}); "
+                    "expected one bar per timestamp",
+                )
+            )
         else:
-            problems.append((row, "ts", f"timestamp {now} is before {before} at {previous}; "
-                                        "expected rows sorted by time, oldest first"))
+            problems.append(
+                (
+                    row,
+                    "ts",
+                    f"timestamp {now} is before {before} at {previous}; "
+                    "expected rows sorted by time, oldest first",
+                )
+            )
     for field in ("open", "high", "low", "close"):
         row = _first(masks[field])
         if row is not None:
-            problems.append((row, field, f"price {value(row, field)} is not positive; "
-                                         "expected a price > 0"))
+            problems.append(
+                (row, field, f"price {value(row, field)} is not positive; expected a price > 0")
+            )
     row = _first(masks["high_low"])
     if row is not None:
-        problems.append((row, "high", f"high {value(row, 'high')} is below low "
-                                      f"{value(row, 'low')}; expected high >= low"))
+        problems.append(
+            (
+                row,
+                "high",
+                f"high {value(row, 'high')} is below low {value(row, 'low')}; expected high >= low",
+            )
+        )
     row = _first(masks["high_oc"])
     if row is not None:
-        problems.append((row, "high", f"high {value(row, 'high')} is below open "
-                                      f"{value(row, 'open')} or close {value(row, 'close')}; "
-                                      "expected high >= max(open, close)"))
+        problems.append(
+            (
+                row,
+                "high",
+                f"high {value(row, 'high')} is below open "
+                f"{value(row, 'open')} or close {value(row, 'close')}; "
+                "expected high >= max(open, close)",
+            )
+        )
     row = _first(masks["low_oc"])
     if row is not None:
-        problems.append((row, "low", f"low {value(row, 'low')} is above open "
-                                     f"{value(row, 'open')} or close {value(row, 'close')}; "
-                                     "expected low <= min(open, close)"))
+        problems.append(
+            (
+                row,
+                "low",
+                f"low {value(row, 'low')} is above open "
+                f"{value(row, 'open')} or close {value(row, 'close')}; "
+                "expected low <= min(open, close)",
+            )
+        )
     row = _first(masks["volume"])
     if row is not None:
-        problems.append((row, "volume", f"volume {value(row, 'volume')} is negative; "
-                                        "expected volume >= 0"))
+        problems.append(
+            (row, "volume", f"volume {value(row, 'volume')} is negative; expected volume >= 0")
+        )
     row, field, problem = min(problems, key=lambda p: p[0])  # the earliest row wins
     raise row_error(origin(row), frame, row, field, problem)
 
@@ -146,7 +178,10 @@ def check_sessions(
         if row is not None:
             day = frame["ts"][row]
             raise row_error(
-                batch.origins[frame["symbol_index"][row]], frame, row, "ts",
+                batch.origins[frame["symbol_index"][row]],
+                frame,
+                row,
+                "ts",
                 f"{day} ({day:%A}) is not a {calendar} session; expected daily bars on trading "
                 "sessions only (choose the calendar with the 'calendar' option)",
             )
@@ -155,6 +190,9 @@ def check_sessions(
     row = _first(ns % _NS_PER_MINUTE != 0)
     if row is not None:
         raise row_error(
-            batch.origins[frame["symbol_index"][row]], frame, row, "ts",
+            batch.origins[frame["symbol_index"][row]],
+            frame,
+            row,
+            "ts",
             f"{frame['ts'][row]} does not end on a whole minute; expected minute-aligned bars",
         )

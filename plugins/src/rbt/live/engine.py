@@ -531,6 +531,9 @@ class LiveRun:
         """Drive the session from the feed until it ends; returns the result."""
         if self.completed:
             raise ConfigError(f"{self.mode} run {self.run_id} already completed; see rbt status")
+        from rbt.security.redaction import install_redaction
+
+        install_redaction()  # runs started from code are masked like the CLI's (idempotent)
         session = self.session
         self.engine.initialize()
         session.start()

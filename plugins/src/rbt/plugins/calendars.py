@@ -101,8 +101,9 @@ def _load_schedule(
         with warnings.catch_warnings():
             # exchange-calendars 4.x calls Series.values on tz-aware columns; pandas >= 3.1
             # deprecates that (attributed to pandas itself, so a module filter cannot catch it)
-            warnings.filterwarnings("ignore", message="Series.values returning an ndarray",
-                                    category=DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", message="Series.values returning an ndarray", category=DeprecationWarning
+            )
             cal = xcals.get_calendar(code, start="1990-01-01")
     except Exception as exc:  # exchange_calendars raises its own InvalidCalendarName
         raise ConfigError(

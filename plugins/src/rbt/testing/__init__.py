@@ -17,7 +17,9 @@ Contents (imported lazily, so ``import rbt.testing`` stays cheap):
 * :mod:`rbt.testing.strategies`: Hypothesis strategies for assets, prices, orders, fills;
 * conformance classes: :class:`CommissionModelConformance` (TC-C..),
   :class:`SlippageModelConformance` (TC-S..), :class:`BrokerConformance` (TC-B..),
-  :class:`DataSourceConformance` (TC-D..), :class:`PackagingConformance` (TC-P..);
+  :class:`DataSourceConformance` (TC-D..), :class:`PackagingConformance` (TC-P..),
+  :class:`LiveBrokerConformance` (TC-L.., live adapters), :class:`ShadowCheckConformance`
+  (TC-SC.., shadow checks);
 * :func:`requires`: capability-driven skips;
 * :func:`~rbt.testing.packaging.run_packaging_checks` for ``rbt plugins check``.
 
@@ -41,8 +43,10 @@ __all__ = [
     "CommissionModelConformance",
     "DataSourceConformance",
     "EventRecorder",
+    "LiveBrokerConformance",
     "PackagingConformance",
     "RbtHarness",
+    "ShadowCheckConformance",
     "SlippageModelConformance",
     "requires",
     "run_packaging_checks",
@@ -52,9 +56,11 @@ _LAZY = {
     "BrokerConformance": "rbt.testing.broker",
     "CommissionModelConformance": "rbt.testing.commission",
     "DataSourceConformance": "rbt.testing.datasource",
+    "LiveBrokerConformance": "rbt.testing.live_broker",
     "EventRecorder": "rbt.testing.harness",
     "PackagingConformance": "rbt.testing.packaging_conformance",
     "RbtHarness": "rbt.testing.harness",
+    "ShadowCheckConformance": "rbt.testing.shadow",
     "SlippageModelConformance": "rbt.testing.slippage",
     "requires": "rbt.testing.capabilities",
     "run_packaging_checks": "rbt.testing.packaging",

@@ -33,8 +33,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "assets",
-        sa.Column("bundle", sa.String(200),
-                  sa.ForeignKey("bundles.name", ondelete="CASCADE"), primary_key=True),
+        sa.Column(
+            "bundle",
+            sa.String(200),
+            sa.ForeignKey("bundles.name", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("sid", sa.Integer, primary_key=True),
         sa.Column("symbol", sa.String(64), nullable=False),
         sa.Column("asset_class", sa.String(16), nullable=False),
@@ -62,8 +66,9 @@ def upgrade() -> None:
         sa.Column("sid", sa.Integer, nullable=False),
         sa.Column("start_date", sa.Date, nullable=False),
         sa.Column("end_date", sa.Date, nullable=False),
-        sa.ForeignKeyConstraint(["bundle", "sid"], ["assets.bundle", "assets.sid"],
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["bundle", "sid"], ["assets.bundle", "assets.sid"], ondelete="CASCADE"
+        ),
     )
     op.create_index("ix_symbol_history_bundle_symbol", "symbol_history", ["bundle", "symbol"])
 
