@@ -14,3 +14,10 @@ __all__ = ["EventLog", "broker_for", "loopback_only", "venue_sim", "venue_sim_fa
 @pytest.fixture(autouse=True)
 def _loopback_guard(loopback_only: None) -> None:
     """Applies :func:`~rbt_venue_sim.pytest_plugin.loopback_only` to every test here."""
+
+
+@pytest.fixture(autouse=True)
+def _installed_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests see the installed plugins, as a user's process does: the framework's own
+    test session switches entry-point autoload off, which would hide ``ccxt.binance``."""
+    monkeypatch.delenv("RBT_DISABLE_PLUGIN_AUTOLOAD", raising=False)

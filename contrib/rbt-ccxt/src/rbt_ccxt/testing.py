@@ -275,7 +275,10 @@ def start_live(
 ) -> subprocess.Popen[str]:
     until_ns = (start + (1 + bars) * MINUTE_MS) * 1_000_000
     day = time.strftime("%Y-%m-%d", time.gmtime(start / 1000))
-    env = {**os.environ, "RBT_SIM_API_KEY": sim.api_key, "RBT_SIM_SECRET": sim.secret}
+    # the live process finds ccxt.binance through its entry point, as a user's would (the
+    # framework's tests switch plugin autoload off for their own process)
+    env = {k: v for k, v in os.environ.items() if k != "RBT_DISABLE_PLUGIN_AUTOLOAD"}
+    env |= {"RBT_SIM_API_KEY": sim.api_key, "RBT_SIM_SECRET": sim.secret}
     return subprocess.Popen(
         [
             sys.executable,

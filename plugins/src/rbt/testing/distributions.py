@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 
 __all__ = ["TempDistributions"]
 
@@ -29,6 +30,9 @@ class TempDistributions:
         self.root = root
         self._paths: list[str] = []
         self._modules: set[str] = set()
+        # real modules a temporary one shadows (a fake "ccxt"): restored by cleanup, so the
+        # rest of the process keeps the very module objects it imported before
+        self._shadowed: dict[str, ModuleType] = {}
 
     def install(
         self,
@@ -63,7 +67,11 @@ class TempDistributions:
                 directory.mkdir(exist_ok=True)
                 (directory / "__init__.py").touch()
             (directory / f"{parts[-1]}.py").write_text(textwrap.dedent(source), encoding="utf-8")
-            self._modules.update(".".join(parts[: i + 1]) for i in range(len(parts)))
+            for i in range(len(parts)):
+                name = ".".join(parts[: i + 1])
+                if name in sys.modules and name not in self._modules:
+                    self._shadowed.setdefault(name, sys.modules[name])
+                self._modules.add(name)
         sys.path.insert(0, str(site))
         self._paths.append(str(site))
         importlib.invalidate_caches()
@@ -76,6 +84,8 @@ class TempDistributions:
                 sys.path.remove(path)
         for name in self._modules:
             sys.modules.pop(name, None)
+        sys.modules.update(self._shadowed)
+        self._shadowed.clear()
         self._paths.clear()
         self._modules.clear()
         importlib.invalidate_caches()
