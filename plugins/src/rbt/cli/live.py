@@ -41,6 +41,29 @@ def _home(path: Path | None) -> Any:
     return RbtHome(path) if path is not None else RbtHome()
 
 
+# options paper and live share
+PolicyOption = Annotated[
+    str, typer.Option("--policy", help="Reconciliation: halt, adopt or flatten.")
+]
+BreakerOption = Annotated[
+    list[str] | None, typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)")
+]
+MaxOrdersOption = Annotated[
+    int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
+]
+ReconcileOption = Annotated[
+    int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
+]
+ShadowOption = Annotated[
+    bool,
+    typer.Option(
+        "--shadow",
+        help="Run a shadow backtest beside it; its alignment breaker can halt trading "
+        "(rbt shadow status).",
+    ),
+]
+
+
 def _shadow(on: bool) -> list[Any]:
     """The observers ``--shadow`` asks for: one shadow backtest on the run's own models."""
     if not on:
@@ -62,27 +85,11 @@ def paper(
     slippage: Annotated[str, typer.Option("--slippage")] = "fixed_bps",
     fill_timing: Annotated[str, typer.Option("--fill-timing")] = "next_close",
     latency_ms: Annotated[int, typer.Option("--latency-ms", help="Order latency, feed time.")] = 0,
-    policy: Annotated[
-        str, typer.Option("--policy", help="Reconciliation: halt, adopt or flatten.")
-    ] = "halt",
-    breaker: Annotated[
-        list[str] | None,
-        typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)"),
-    ] = None,
-    max_orders: Annotated[
-        int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
-    ] = None,
-    reconcile_every: Annotated[
-        int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
-    ] = None,
-    shadow: Annotated[
-        bool,
-        typer.Option(
-            "--shadow",
-            help="Run a shadow backtest beside it; its alignment breaker can halt trading "
-            "(rbt shadow status).",
-        ),
-    ] = False,
+    policy: PolicyOption = "halt",
+    breaker: BreakerOption = None,
+    max_orders: MaxOrdersOption = None,
+    reconcile_every: ReconcileOption = None,
+    shadow: ShadowOption = False,
     home: HomeOption = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -165,27 +172,11 @@ def live(
     ] = None,
     capital: Annotated[str, typer.Option("--capital", help="Capital the run may use.")] = "10000",
     param: Annotated[list[str] | None, typer.Option("--param", help="k=v override")] = None,
-    policy: Annotated[
-        str, typer.Option("--policy", help="Reconciliation: halt, adopt or flatten.")
-    ] = "halt",
-    reconcile_every: Annotated[
-        int | None, typer.Option("--reconcile-every", help="Reconcile every N bars.")
-    ] = None,
-    shadow: Annotated[
-        bool,
-        typer.Option(
-            "--shadow",
-            help="Run a shadow backtest beside it; its alignment breaker can halt trading "
-            "(rbt shadow status).",
-        ),
-    ] = False,
-    breaker: Annotated[
-        list[str] | None,
-        typer.Option("--breaker", help="drawdown=0.2, daily_loss=0.05 (repeatable)"),
-    ] = None,
-    max_orders: Annotated[
-        int | None, typer.Option("--max-orders-per-session", help="Order-rate limit.")
-    ] = None,
+    policy: PolicyOption = "halt",
+    reconcile_every: ReconcileOption = None,
+    shadow: ShadowOption = False,
+    breaker: BreakerOption = None,
+    max_orders: MaxOrdersOption = None,
     i_understand: Annotated[
         bool,
         typer.Option(
