@@ -6,6 +6,12 @@ watched beside orders because ccxt folds the reports of one order into one updat
 a stale report can hide a fill. After every (re)connect — exponential backoff with full
 jitter — the fills since the watermark and the state of every open order are fetched
 over REST before new stream events are applied.
+
+ccxt resolves a watch only when a message arrives while a watch is pending: a report
+that lands between one watch's answer and the next call waits in ccxt's cache for the
+*next* message, which in a quiet market may never come. When the stream is idle for
+``IDLE_SWEEP_S`` the tails of those caches are swept; each raw report is delivered once
+per watch (remembered by the identity of its ``info`` dict, which ccxt keeps alive).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -28,6 +35,9 @@ __all__ = ["UserDataStream"]
 
 log = logging.getLogger("rbt_ccxt.broker")
 MS = 1_000_000
+IDLE_SWEEP_S = 0.25
+_SWEPT_TAIL = 64  # cache entries looked at per sweep
+_REMEMBERED = 4096  # delivered reports remembered per watch (far more than the tail)
 
 
 class UserDataStream:
@@ -74,6 +84,8 @@ class UserDataStream:
         # reports of one order into one update (a stale report can hide a fill there)
         sources = {"trades": pro.watch_my_trades, "orders": pro.watch_orders}
         watches: dict[str, asyncio.Future[Any]] = {}
+        caches = {"trades": "myTrades", "orders": "orders"}  # ccxt.pro's cache attributes
+        delivered: dict[str, OrderedDict[int, Any]] = {key: OrderedDict() for key in sources}
         attempt = 0
         # the first subscription is a reconnect too: reports sent between connect() and
         # the subscription are fetched over REST
@@ -91,17 +103,22 @@ class UserDataStream:
                         await self._catch_up()
                         catch_up = False
                     done, _ = await asyncio.wait(
-                        {*watches.values(), closer}, return_when=asyncio.FIRST_COMPLETED
+                        {*watches.values(), closer},
+                        timeout=IDLE_SWEEP_S,
+                        return_when=asyncio.FIRST_COMPLETED,
                     )
                     if closer in done:
                         break
+                    if not done:
+                        for key, attr in caches.items():
+                            tail = list(getattr(pro, attr, None) or ())[-_SWEPT_TAIL:]
+                            self._deliver(tail, delivered[key])
                     for key, future in list(watches.items()):
                         if future in done:
                             del watches[key]
                             updates = future.result()
                             attempt = 0
-                            for update in updates:
-                                self._on_stream_order(update)
+                            self._deliver(updates, delivered[key])
                 except (ccxt.NetworkError, ccxt.ExchangeClosedByUser, ConnectionError) as exc:
                     await _cancel_all(watches)
                     if self._closing:
@@ -125,6 +142,18 @@ class UserDataStream:
             await _cancel_all(watches)
             with contextlib.suppress(BaseException):
                 await pro.close()
+
+    def _deliver(self, updates: Any, delivered: OrderedDict[int, Any]) -> None:
+        """Apply the updates whose raw report this watch has not delivered yet."""
+        for update in updates:
+            info = update.get("info")
+            if info is not None:
+                if id(info) in delivered:
+                    continue
+                delivered[id(info)] = info  # the reference keeps the id unique
+                if len(delivered) > _REMEMBERED:
+                    delivered.popitem(last=False)
+            self._on_stream_order(update)
 
     async def _subscribed(self, pro: Any, watch: asyncio.Future[Any]) -> None:
         """Wait until the user-data subscription is confirmed (or the watch ended)."""
