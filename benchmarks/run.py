@@ -39,7 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import peers as peers_mod  # noqa: E402  (benchmarks/peers.py, next to this file)
-from peers import ensure_venvs, first_bar_s, rbt_help_s, run_peer  # noqa: E402
+from peers import ensure_venvs, first_bar_s, rbt_help_s, run_peer, startup_env  # noqa: E402
 
 REPO = HERE.parent
 SHARED = (REPO / ".." / "shared" / "bench").resolve()
@@ -47,6 +47,8 @@ STRATEGY = HERE / "dual_ma.py"
 DOC = REPO / "docs" / "benchmarks.md"
 BENCH_HOME = Path(os.environ.get("RBT_BENCH_HOME") or "~/.cache/rbt-bench").expanduser()
 DATA = BENCH_HOME / "data"
+#: every child process (ingest, runs) starts as on a user's machine: bytecode cached
+WARM = startup_env(BENCH_HOME, warm=True)
 CAPITAL = 1_000_000
 
 # ../shared/bench/README.md, "Reference results", next-open column.
@@ -144,7 +146,7 @@ def ingest(sc: str, meta: dict) -> dict:
         cmd += ["--frequency", "1m"]
     log(f"[{sc}] $ {' '.join(cmd)}")
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=WARM)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         return {"ok": False, "error": (proc.stderr or proc.stdout).strip()[-2000:], "cmd": cmd}
@@ -157,6 +159,7 @@ def ingest(sc: str, meta: dict) -> dict:
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=WARM,
     )
     for line in api.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -305,7 +308,7 @@ def run_once(
         cmd.append("--fallback")
     if profile:
         cmd += ["--profile", profile]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=WARM)
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT ") :])
