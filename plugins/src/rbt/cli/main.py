@@ -26,6 +26,9 @@ from rbt.cli.shadow import register as _register_shadow
 app = typer.Typer(
     name="rbt",
     help="RustyBT: backtest, paper-trade and trade the same strategy.",
+    # plugin commands are found only when one is called: discovery imports every plugin
+    epilog="Installed plugins add commands of their own (rbt-venue-sim: `rbt sandbox`); "
+    "`rbt plugins` lists them under the kind `command`.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
