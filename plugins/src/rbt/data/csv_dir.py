@@ -63,6 +63,7 @@ import numpy as np
 import polars as pl
 
 from rbt.data.exact import from_mantissas, text_to_mantissas
+from rbt.data.exact_fast import float_mantissas
 from rbt.data.source import LINE_COLUMN, PRICE_FIELDS, AssetInfo, BarBatch
 from rbt.data.validate import row_error
 from rbt.kernel.clock import Frequency
@@ -365,12 +366,9 @@ class CsvDirectorySource:
         # Blank lines: polars keeps them as all-null rows, so line numbers stay physical.
         raw = raw.filter(~pl.all_horizontal(pl.col(("ts", *_VALUE_NAMES)).is_null()))
         ts = self._parse_ts(raw, origins)
-        values, scales = text_to_mantissas(
-            raw,
-            {"price": PRICE_FIELDS, "volume": ("volume",)},
-            origins,
-            check_exponents=exponent,
-        )
+        groups = {"price": PRICE_FIELDS, "volume": ("volume",)}
+        fast = float_mantissas(raw, groups, len(symbols), check_exponents=exponent)
+        values, scales = fast or text_to_mantissas(raw, groups, origins, check_exponents=exponent)
         frame = values.with_columns(ts.alias("ts")).select(
             "symbol_index", "ts", *_VALUE_NAMES, LINE_COLUMN
         )

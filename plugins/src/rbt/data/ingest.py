@@ -15,8 +15,10 @@ Sids are deterministic: the sorted symbols get ``0..N-1``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import inspect
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -77,10 +79,26 @@ def ingest(
     :raises SchemaError: for bad input, naming file, line and field; nothing is written.
     :raises ConfigError: for unknown options or an unknown calendar.
     """
-    from rbt.plugins.calendars import get_calendar
-
     home = home or RbtHome()
     check_bundle_name(bundle_name)
+    database = _DatabaseWarmup(home)
+    try:
+        return _ingest(home, source_name, bundle_name, options, progress, manager, database)
+    finally:
+        database.wait()  # never leave the thread working on a home the caller may remove
+
+
+def _ingest(
+    home: RbtHome,
+    source_name: str,
+    bundle_name: str,
+    options: Mapping[str, Any] | None,
+    progress: Progress | None,
+    manager: RbtPluginManager | None,
+    database: _DatabaseWarmup,
+) -> Manifest:
+    from rbt.plugins.calendars import get_calendar
+
     if manager is None:
         from rbt.plugins import plugin_manager
 
@@ -114,17 +132,44 @@ def ingest(
         "asset_count": len(symbols),
         "row_count": bars.height,
     }
-    from rbt.data.assets_db import record_bundle
-
     with bundle_lock(home, bundle_name):
         published = write_bundle(home, bundle_name, bars, assets, meta, extra)
         try:
+            database.wait()
+            from rbt.data.assets_db import record_bundle
+
             record_bundle(home, published.manifest, assets)
         except BaseException:
             rollback_publish(home, published)
             raise
         finish_publish(published)
     return published.manifest
+
+
+class _DatabaseWarmup:
+    """Import SQLAlchemy/Alembic and open (migrate) the database while the bars are read.
+
+    That is a few hundred ms of mostly pure-Python work; polars releases the GIL while it
+    parses, so the two overlap. Nothing is written to the asset tables here; a failure is
+    ignored (``record_bundle`` opens the database again and reports it).
+    """
+
+    def __init__(self, home: RbtHome) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(home,), name="rbt-ingest-db", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _run(home: RbtHome) -> None:
+        with contextlib.suppress(Exception):
+            import rbt.data.assets_db  # noqa: F401  (the ORM tables record_bundle uses)
+            from rbt.data.db import open_database
+
+            open_database(home)
+
+    def wait(self) -> None:
+        self._thread.join()
 
 
 def _actions(
