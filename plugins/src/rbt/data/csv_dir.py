@@ -87,6 +87,8 @@ _META_FIELDS = (
     "expiration_date",
 )
 _VALUE_NAMES = (*PRICE_FIELDS, "volume")
+#: Columns sharing one decimal scale per file.
+_SCALE_GROUPS = {"price": PRICE_FIELDS, "volume": ("volume",)}
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 # What may follow the date of a daily row: nothing, or midnight (with an offset).
 _MIDNIGHT = r"^(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
@@ -366,9 +368,10 @@ class CsvDirectorySource:
         # Blank lines: polars keeps them as all-null rows, so line numbers stay physical.
         raw = raw.filter(~pl.all_horizontal(pl.col(("ts", *_VALUE_NAMES)).is_null()))
         ts = self._parse_ts(raw, origins)
-        groups = {"price": PRICE_FIELDS, "volume": ("volume",)}
-        fast = float_mantissas(raw, groups, len(symbols), check_exponents=exponent)
-        values, scales = fast or text_to_mantissas(raw, groups, origins, check_exponents=exponent)
+        fast = float_mantissas(raw, _SCALE_GROUPS, len(symbols), check_exponents=exponent)
+        values, scales = fast or text_to_mantissas(
+            raw, _SCALE_GROUPS, origins, check_exponents=exponent
+        )
         frame = values.with_columns(ts.alias("ts")).select(
             "symbol_index", "ts", *_VALUE_NAMES, LINE_COLUMN
         )
