@@ -171,3 +171,36 @@ def test_positions_rows_follow_the_ledger_order_of_first_fills(run) -> None:
     result = run(BBBFirst(), commission="none", slippage="none")
     last = result.positions.filter(result.positions["session"] == SESSIONS[-1])
     assert last["symbol"].to_list() == ["BBB", "AAA"]
+
+
+def test_repeated_numpy_history_equals_a_fresh_portal_even_when_the_list_changes() -> None:
+    """The cached column lookup of ``history(frame="numpy")`` never serves a stale universe."""
+    from rbt.data.portal import BarPortal
+
+    from .conftest import CAL
+
+    ccc = Asset(sid=3, symbol="CCC")
+    rng = np.random.default_rng(5)
+    closes = np.round(rng.uniform(10, 200, (len(SESSIONS), 3)) * 8) / 8
+    bars = build_bars(assets=(AAA, BBB, ccc), close=closes)
+    cached, fresh_bars = BarPortal(bars, CAL), bars
+    universe = [AAA, BBB]
+    frozen = (ccc, AAA)
+    for k, session in enumerate(SESSIONS):
+        ts = CAL.session_times(session).close
+        cached.advance(ts)
+        if k == 20:
+            universe[1] = ccc  # mutated in place: the cache must notice
+        if k == 40:
+            universe.append(BBB)
+        for assets, field in ((universe, "close"), (frozen, "open"), (universe, "volume")):
+            fresh = BarPortal(fresh_bars, CAL)
+            fresh.advance(ts)
+            got = cached.history(assets, field, 5, "1d", frame="numpy")
+            want = fresh.history(list(assets), field, 5, "1d", frame="numpy")
+            assert got.shape == want.shape == (5, len(assets))
+            np.testing.assert_array_equal(got, want)
+            if k >= 4:
+                cols = [bars.column(a) for a in assets]
+                np.testing.assert_array_equal(got[-1], closes[k, cols] if field == "close"
+                                              else bars.floats[field][k, cols])  # fmt: skip

@@ -29,6 +29,11 @@ class EventBus:
         """Call ``handler`` for every published event of exactly ``event_type``."""
         self._subscribers.setdefault(event_type, []).append(handler)  # type: ignore[arg-type]
 
+    def wants(self, event_type: type[Event]) -> bool:
+        """Whether anything subscribes to ``event_type`` (a publisher may skip building
+        an event nobody receives)."""
+        return event_type in self._subscribers
+
     def publish(self, event: Event) -> None:
         """Deliver ``event``.
 

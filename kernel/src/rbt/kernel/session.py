@@ -90,9 +90,13 @@ class Session:
         self.portal.advance(event.ts)
         kind = event.kind
         if kind is ClockEventKind.BAR:
-            self.bus.publish(BarClosed(event.ts, event.session))
+            # the per-bar fixed cost: an event nobody subscribes to is not built
+            bus = self.bus
+            if bus.wants(BarClosed):
+                bus.publish(BarClosed(event.ts, event.session))
             self.broker.on_bar(event.ts)
-            self.bus.publish(StrategyTurn(event.ts, event.session))
+            if bus.wants(StrategyTurn):
+                bus.publish(StrategyTurn(event.ts, event.session))
         elif kind is ClockEventKind.SESSION_START:
             self.session_label = event.session
             self.bus.publish(SessionStarted(event.ts, event.session))

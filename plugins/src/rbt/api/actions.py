@@ -136,7 +136,10 @@ class AccountEvents:
         self._to_cancel: set[int] = set()
         bus = session.bus
         bus.subscribe(SessionStarted, self._session_started)
-        bus.subscribe(BarClosed, self._bar_closed)
+        if self._fx or self._funding or self._splits or self._auto_close:
+            # nothing to do per bar otherwise (cancellations come from splits and
+            # auto-closes): no subscription, so the session does not build the event
+            bus.subscribe(BarClosed, self._bar_closed)
         bus.subscribe(SessionClosed, self._session_closed)
 
     def _known_at(self, day: dt.date) -> int:

@@ -69,6 +69,8 @@ class BarPortal:
         self._now = -(2**63)
         self._floats = bars.floats
         self._columns: dict[tuple[int, ...], slice | npt.NDArray[np.intp]] = {}
+        # the last numpy history call's (assets, their copy, frequency, columns)
+        self._fast_history: tuple[Any, list[Asset] | None, str, Any] | None = None
         self._price: npt.NDArray[np.float64] | None = None
         self._last_row: npt.NDArray[np.int64] | None = None
         self._pad: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
@@ -211,6 +213,27 @@ class BarPortal:
         view when possible), or a dict ``field -> array`` for several fields.
         ``"polars"`` returns a frame with a ``ts`` column; ``"pandas"`` Zipline's shapes.
         """
+        # the hot path: the same universe list, one field, numpy, past the padding — one
+        # slice (equal to the general path below, which it caches its column lookup from)
+        fast = self._fast_history
+        if (
+            fast is not None
+            and fast[0] is assets
+            and frame == "numpy"
+            and fast[2] == frequency
+            and fields.__class__ is str
+            and (fast[1] is None or fast[1] == assets)
+        ):
+            end = self._row + 1
+            start = end - bar_count
+            if start >= 0 and bar_count >= 1 and self._adj is None and fields != "price":
+                data = self._floats.get(fields)
+                if data is not None:
+                    cols = fast[3]
+                    window = data[start:end, cols]
+                    if cols.__class__ is slice:
+                        window.flags.writeable = False
+                    return window
         if frame not in _FRAMES:
             raise ValueError(f"frame must be one of {', '.join(_FRAMES)}, got {frame!r}")
         if bar_count < 1:
@@ -227,6 +250,11 @@ class BarPortal:
         single_field = isinstance(fields, str)
         field_list: Sequence[str] = [fields] if isinstance(fields, str) else fields
         cols = self._cols(asset_list)
+        if not daily_from_minutes and frame == "numpy":
+            if assets.__class__ is tuple:  # immutable: the same object has the same assets
+                self._fast_history = (assets, None, frequency, cols)
+            elif assets.__class__ is list:  # compared element by element (identity first)
+                self._fast_history = (assets, list(assets), frequency, cols)
         if daily_from_minutes:
             windows = {f: self._daily_window(f, cols, bar_count) for f in field_list}
         else:
