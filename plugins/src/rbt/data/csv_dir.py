@@ -353,7 +353,7 @@ class CsvDirectorySource:
                 data = data[3:]
             header_line, _, body = data.partition(b"\n")
             indices = _column_indices(_header(header_line, str(path)), str(path))
-            if not body.strip():
+            if not body or body.isspace():  # (isspace stops at the first data byte)
                 raise SchemaError(
                     f"{path}, line 2: no data rows after the header; expected at least one bar"
                 )
@@ -439,9 +439,13 @@ class CsvDirectorySource:
             return row_error(origins[raw["symbol_index"][row]], raw, row, "ts", problem)
 
         if self.frequency is Frequency.DAILY:
-            parsed = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+            timed = bool((text.str.len_bytes() > 10).any())
+            # cache=False: polars' per-value cache costs more than parsing a date here
+            parsed = (text.str.slice(0, 10) if timed else text).str.to_date(
+                "%Y-%m-%d", strict=False, cache=False
+            )
             bad = parsed.is_null()
-            if (text.str.len_bytes() > 10).any():  # a time part: allowed only if midnight
+            if timed:  # a time part: allowed only if midnight
                 bad = bad | ~text.str.slice(10).str.contains(_MIDNIGHT).fill_null(False)
             if bad.any():
                 row = int(np.argmax(bad.to_numpy()))
@@ -464,7 +468,7 @@ class CsvDirectorySource:
                     row = int(lo) + int(
                         np.argmax(
                             text[lo:hi]
-                            .str.to_datetime(time_unit="ns", strict=False)
+                            .str.to_datetime(time_unit="ns", strict=False, cache=False)
                             .is_null()
                             .to_numpy()
                         )
@@ -485,7 +489,7 @@ class CsvDirectorySource:
         offset: int,
         fail: Callable[[int, str], SchemaError],
     ) -> pl.Series | None:
-        parsed = text.str.to_datetime(time_unit="ns", strict=False)
+        parsed = text.str.to_datetime(time_unit="ns", strict=False, cache=False)
         if parsed.has_nulls():
             return None
         dtype = parsed.dtype

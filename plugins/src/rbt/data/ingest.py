@@ -116,7 +116,7 @@ def _ingest(
     bars = _place_on_calendar(bars, batches, source.frequency, calendar)
     assets = _asset_table(source, symbols, bars, scales, calendar.name)
     bars = _rescale(bars, assets, scales)
-    bars = bars.sort("ts", "sid").select("ts", "session", "sid", *BAR_COLUMNS[1:])
+    bars = _by_time(bars).select("ts", "session", "sid", *BAR_COLUMNS[1:])
     extra = _actions(source, symbols, source_name)
     first, last = bars["ts"][0], bars["ts"][-1]
     meta = {
@@ -414,6 +414,16 @@ def _rescale(bars: pl.DataFrame, assets: pl.DataFrame, scales: dict[str, Any]) -
         return bars
     factor = pl.Series(10**raise_by, dtype=pl.Int64).gather(bars["sid"])
     return bars.with_columns([(pl.col(c) * factor).alias(c) for c in PRICE_FIELDS])
+
+
+def _by_time(bars: pl.DataFrame) -> pl.DataFrame:
+    """``bars`` sorted by ``(ts, sid)``.
+
+    numpy's lexsort finds the sorted runs (each symbol's rows already are), which makes it
+    several times faster than a two-key ``DataFrame.sort`` here.
+    """
+    order = np.lexsort((bars["sid"].to_numpy(), bars["ts"].to_numpy()))
+    return bars[order]
 
 
 def _iso(value: Any) -> str:
