@@ -204,3 +204,89 @@ def test_repeated_numpy_history_equals_a_fresh_portal_even_when_the_list_changes
                 cols = [bars.column(a) for a in assets]
                 np.testing.assert_array_equal(got[-1], closes[k, cols] if field == "close"
                                               else bars.floats[field][k, cols])  # fmt: skip
+
+
+class _ViewReader(TradingAlgorithm):
+    """Trades like :class:`Trader`; keeps every bar's positions and reads some later."""
+
+    def initialize(self, context):
+        context.bar = 0
+        self.kept = []
+        self.read_now = []
+
+    def handle_data(self, context, data):
+        k = context.bar
+        positions = context.portfolio.positions
+        self.kept.append((positions, AAA in positions, len(positions)))
+        if k % 3 == 0:  # read at once on some bars, later (at the end) on the others
+            self.read_now.append((k, {a: tuple(v) for a, v in positions.items()}))
+        if k % 7 == 0:
+            order(AAA, 10 + k)
+        if k % 5 == 1:
+            order(BBB, 3)
+        if k % 11 == 10:
+            order_target(AAA, 0)
+        context.bar += 1
+
+
+def test_positions_read_late_are_the_snapshot_of_their_bar(run) -> None:
+    """Views are built lazily, but from their own bar's prices: reading a bar's
+    ``positions`` after the run gives what reading it on that bar gave."""
+    from rbt.api.portfolio import Positions
+
+    closes = np.round(np.random.default_rng(9).uniform(10, 200, (len(SESSIONS), 2)) * 8) / 8
+    closes[:3, 1] = np.nan  # BBB has no bar yet: its views keep the fill price
+    bars = build_bars(close=closes)
+    strategy = _ViewReader()
+    run(strategy, bars=bars, commission="none", slippage="none")
+    read_now = dict(strategy.read_now)
+    seen_held = 0
+    for k, (positions, had_aaa, n) in enumerate(strategy.kept):
+        assert (AAA in positions) == had_aaa
+        assert len(positions) == n
+        late = {a: tuple(v) for a, v in positions.items()}  # built now, after the run
+        assert type(positions) is Positions  # reading turned it into a plain dict
+        if k in read_now:
+            assert late == read_now[k]
+        for asset, (view_asset, amount, _cost, last) in late.items():
+            seen_held += 1
+            assert view_asset is asset
+            assert amount != 0
+            col = bars.column(asset)
+            known = closes[: k + 1, col][~np.isnan(closes[: k + 1, col])]
+            if len(known):
+                assert last == known[-1]  # the bar's forward-filled close, not the last one
+    assert seen_held > 0
+
+
+def test_lazy_positions_behave_as_a_dict() -> None:
+    import copy
+    import pickle
+
+    from rbt.api.portfolio import LazyPositions, Positions
+
+    views = {AAA: make_view((AAA, 3.0, 10.5, 11.0)), BBB: make_view((BBB, -2.0, 5.0, 4.5))}
+
+    def lazy() -> LazyPositions:
+        positions = LazyPositions(dict.fromkeys(views))
+        positions._build = lambda: iter(views.items())
+        return positions
+
+    p = lazy()
+    assert AAA in p
+    assert len(p) == 2
+    assert list(p.keys()) == [AAA, BBB]
+    assert type(p) is LazyPositions  # membership builds nothing
+    for read in (
+        dict, lambda q: {**q}, lambda q: dict(q.items()), copy.copy, copy.deepcopy,
+        lambda q: pickle.loads(pickle.dumps(q)), lambda q: {a: q[a] for a in q},
+    ):  # fmt: skip
+        got = read(lazy())
+        assert got == views
+    p = lazy()
+    assert p[Asset(sid=9, symbol="ZZZ")].amount == 0.0  # missing: a zero position
+    assert type(p) is Positions
+    assert p == views
+    p = lazy()
+    assert p.get(BBB).amount == -2.0
+    assert list(p.values()) == list(views.values())

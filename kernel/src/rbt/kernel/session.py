@@ -182,6 +182,8 @@ class Session:
         self.bus.publish(OrderFilled(self.now, fill, order))
 
     def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
+        if not self.bus.wants(OrderUpdated):  # nobody listens: the state machine only
+            return self.orders.transition(order_id, kind, reason)
         previous = self.orders.get(order_id)
         assert previous is not None
         order = self.orders.transition(order_id, kind, reason)

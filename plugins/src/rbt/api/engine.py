@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import attrs
@@ -24,7 +25,7 @@ from rbt.api import controls as _controls
 from rbt.api.algorithm import TradingAlgorithm
 from rbt.api.bar_data import BarData
 from rbt.api.params import Params
-from rbt.api.portfolio import Portfolio, Positions, make_view
+from rbt.api.portfolio import LazyPositions, Portfolio, Positions, PositionView, make_view
 from rbt.api.results import PERF_COLUMNS
 from rbt.api.schedule import DateRule, TimeRule, date_rules, time_rules
 from rbt.data.portal import BarPortal
@@ -178,6 +179,22 @@ class _Scheduled:
     times: frozenset[int] | None = None  # minute bars: the bar end times it fires at
 
 
+def _build_views(
+    table: tuple[Any, ...], prices: npt.NDArray[np.float64] | None
+) -> Iterator[tuple[Asset, PositionView]]:
+    """``(asset, view)`` pairs from the mirror's columns and one bar's forward-filled closes."""
+    assets, cols, amounts, costs, fallback = table[:5]
+    lasts = fallback
+    if prices is not None:
+        row = prices.tolist()
+        lasts = [
+            p if p == p else f  # NaN: no close yet, keep the fill price
+            for p, f in zip(map(row.__getitem__, cols), fallback, strict=True)
+        ]
+    rows = zip(assets, amounts, costs, lasts, strict=True)
+    return zip(assets, map(make_view, rows), strict=True)
+
+
 class Engine:
     """Run a :class:`TradingAlgorithm` on a composed :class:`Session`.
 
@@ -259,7 +276,10 @@ class Engine:
         bus.subscribe(StrategyTurn, self._strategy_turn)
         bus.subscribe(SessionClosed, self._session_closed)
         bus.subscribe(OrderFilled, self._order_filled)
-        bus.subscribe(OrderUpdated, self._order_updated)
+        if any(hasattr(strategy, name) for name in set(_HOOK_OF_STATUS.values())):
+            # only the strategy's cancel/reject hooks need order updates: without them the
+            # session builds no OrderUpdated event per state change
+            bus.subscribe(OrderUpdated, self._order_updated)
 
     # -- lifecycle ---------------------------------------------------------------
     @contextmanager
@@ -473,18 +493,12 @@ class Engine:
                 [m[1] for m in mirror.values()],
                 [m[2] for m in mirror.values()],
                 [m[3] for m in mirror.values()],
+                dict.fromkeys(mirror),
             )
-        assets, cols, amounts, costs, fallback = table
-        if row >= 0:
-            prices = self.portal.price_row().tolist()
-            lasts = [
-                p if p == p else f  # NaN: no close yet, keep the fill price
-                for p, f in zip(map(prices.__getitem__, cols), fallback, strict=True)
-            ]
-        else:
-            lasts = fallback
-        rows = zip(assets, amounts, costs, lasts, strict=True)
-        views = Positions(zip(assets, map(make_view, rows), strict=True))
+        # the views are built when the strategy first reads one (most only test
+        # membership), from this bar's prices: the row is kept, not re-read
+        views = LazyPositions(table[5])
+        views._build = partial(_build_views, table, self.portal.price_row() if row >= 0 else None)
         self._views, self._views_key = views, key
         return views
 

@@ -16,7 +16,7 @@ from rbt.kernel.model import Account, Asset
 if TYPE_CHECKING:
     from rbt.api.engine import Engine
 
-__all__ = ["Portfolio", "PositionView", "Positions", "make_view"]
+__all__ = ["LazyPositions", "Portfolio", "PositionView", "Positions", "make_view"]
 
 
 class PositionView(tuple):  # type: ignore[type-arg]
@@ -71,11 +71,50 @@ class Positions(dict[Asset, PositionView]):
         return PositionView(asset, 0.0, 0.0, 0.0)
 
 
+class LazyPositions(Positions):
+    """A bar's positions whose views are built on the first read of a value.
+
+    Holds the assets (so ``asset in positions``, ``len`` and the keys cost what they
+    cost on a dict) and what the views are made of as of its bar — ``build()`` returns
+    the views — and turns into a plain :class:`Positions` the first time anything reads
+    or changes its values: a strategy that only tests membership builds no view.
+    """
+
+    def _materialize(self) -> None:
+        build = self.__dict__.pop("_build")
+        dict.update(self, build())
+        self.__class__ = Positions  # type: ignore[assignment]  # plain dict speed from now on
+
+
+def _materializing(name: str) -> object:
+    method = getattr(dict, name)
+
+    def wrapper(self: LazyPositions, /, *args: object, **kwargs: object) -> object:
+        self._materialize()
+        return method(self, *args, **kwargs)
+
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = method.__doc__
+    return wrapper
+
+
+# every dict method that reads or writes values (membership, len and keys do not)
+for _name in (
+    "__getitem__", "get", "values", "items", "__iter__", "__reversed__", "__eq__", "__ne__",
+    "__repr__", "copy", "__reduce__", "__reduce_ex__", "pop", "popitem", "setdefault",
+    "update", "__or__", "__ror__", "__ior__", "__setitem__", "__delitem__", "clear",
+    "__sizeof__",
+):  # fmt: skip
+    setattr(LazyPositions, _name, _materializing(_name))
+del _name
+
+
 class Portfolio:
     """Zipline's ``context.portfolio``: floats computed from the exact ledger."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._cash: tuple[object, float] = (None, 0.0)  # (the ledger's Decimal, as a float)
 
     @property
     def starting_cash(self) -> float:
@@ -85,7 +124,13 @@ class Portfolio:
     @property
     def cash(self) -> float:
         """Cash now."""
-        return float(self._engine.ledger.cash)
+        cash = self._engine.ledger.cash
+        cached = self._cash
+        if cached[0] is cash:  # a Decimal is immutable: the same object, the same float
+            return cached[1]
+        value = float(cash)
+        self._cash = (cash, value)
+        return value
 
     @property
     def positions_value(self) -> float:
@@ -95,7 +140,7 @@ class Portfolio:
     @property
     def portfolio_value(self) -> float:
         """Cash plus positions value."""
-        return self.cash + self.positions_value
+        return self.cash + self._engine.positions_value_float()
 
     @property
     def pnl(self) -> float:

@@ -79,6 +79,7 @@ from typing import Any
 import attrs
 
 from rbt.data.portal import BarPortal
+from rbt.finance.slippage import NoSlippage
 from rbt.kernel import hookimpl
 from rbt.kernel.broker import BrokerEvents
 from rbt.kernel.costs import BarSnapshot, CommissionModel, SlippageModel
@@ -291,9 +292,8 @@ class SimBroker:
             if oid not in special:  # plain GTC market order: the hot path
                 if not bars.has_bar(row, col) or not volumes[row, col] > 0:
                     continue
-                snapshot = _snapshot(bars, row, col)
-                base = snapshot.open if self._price_field == "open" else snapshot.close
-                self._match(order, snapshot, base, used, ts)
+                base = bars.exact(self._price_field, row, col)
+                self._match(order, None, base, used, ts, row=row, col=col)
                 continue
             self._match_special(order, row, col, session, used, ts, capacity)
         if special:
@@ -489,7 +489,7 @@ class SimBroker:
     def _match(
         self,
         order: Order,
-        snapshot: BarSnapshot,
+        snapshot: BarSnapshot | None,
         base: Decimal,
         used: dict[int, Decimal],
         ts: int,
@@ -497,11 +497,14 @@ class SimBroker:
         cap: Decimal | None = None,
         fok: bool = False,
         real: Order | None = None,
+        row: int = -1,
+        col: int = -1,
     ) -> Decimal:
         """Fill ``order`` on the bar through the slippage and commission models.
 
         Returns the signed amount filled (zero for none). ``real`` is the order to book
         when ``order`` is a copy with a smaller amount (a bracket exit's room).
+        ``snapshot`` None: the bar at ``(row, col)``, built only for a model that reads it.
         """
         asset = order.asset
         sid = asset.sid
@@ -510,6 +513,10 @@ class SimBroker:
             if (self.slippage_by_class)
             else self.slippage
         )
+        if snapshot is None:
+            snapshot = _NO_BAR if slippage.__class__ is NoSlippage else None
+            if snapshot is None:
+                snapshot = _snapshot(self.portal.bars, row, col)
         result = slippage.fill(order, snapshot, base, used.get(sid, ZERO))
         if result is None:
             return ZERO
@@ -608,6 +615,10 @@ class SimBroker:
         if self._events is None:
             raise RuntimeError("SimBroker.connect() must be called before use")
         return self._events
+
+
+#: What :class:`NoSlippage` (which never reads the bar) is given instead of the bar.
+_NO_BAR = BarSnapshot(open=ZERO, high=ZERO, low=ZERO, close=ZERO, volume=ZERO)
 
 
 def _snapshot(bars: Any, row: int, col: int) -> BarSnapshot:
