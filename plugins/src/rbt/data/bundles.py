@@ -202,8 +202,13 @@ def _write_parquet(frame: pl.DataFrame) -> Any:
 
 
 def _by_year(bars: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
-    years = bars["session"].dt.year()
-    return [(year, bars.filter(years == year)) for year in years.unique().sort().to_list()]
+    years = bars["session"].dt.year().to_numpy()
+    if len(years) and (np.diff(years) >= 0).all():  # sorted by time: zero-copy slices
+        cuts = np.flatnonzero(np.diff(years)) + 1
+        bounds = zip(np.r_[0, cuts], np.r_[cuts, len(years)], strict=True)
+        return [(int(years[lo]), bars.slice(lo, hi - lo)) for lo, hi in bounds]
+    series = bars["session"].dt.year()
+    return [(year, bars.filter(series == year)) for year in series.unique().sort().to_list()]
 
 
 @attrs.frozen

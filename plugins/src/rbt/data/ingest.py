@@ -116,7 +116,7 @@ def _ingest(
     bars = _place_on_calendar(bars, batches, source.frequency, calendar)
     assets = _asset_table(source, symbols, bars, scales, calendar.name)
     bars = _rescale(bars, assets, scales)
-    bars = _by_time(bars).select("ts", "session", "sid", *BAR_COLUMNS[1:])
+    bars = _by_time(bars.select("ts", "session", "sid", *BAR_COLUMNS[1:]))
     extra = _actions(source, symbols, source_name)
     first, last = bars["ts"][0], bars["ts"][-1]
     meta = {
@@ -311,13 +311,22 @@ def _place_on_calendar(
     calendar: TradingCalendar,
 ) -> pl.DataFrame:
     if frequency is Frequency.DAILY:
-        lo, hi = bars["ts"].min(), bars["ts"].max()
-        sessions = list(calendar.sessions(lo, hi))  # type: ignore[arg-type]
-        for batch in batches:
-            check_sessions(batch, frequency, sessions, calendar.name)
-        days = np.array(sessions, dtype="datetime64[D]")
+        day = bars["ts"].to_physical().to_numpy().astype(np.int64)  # days since 1970-01-01
+        lo, hi = int(day.min()), int(day.max())
+        epoch = dt.date(1970, 1, 1)
+        sessions = list(
+            calendar.sessions(epoch + dt.timedelta(days=lo), epoch + dt.timedelta(days=hi))
+        )
+        # session index of every day in [lo, hi] (-1: not a session): one gather per bar
+        known = np.array(sessions, dtype="datetime64[D]").astype(np.int64)
+        slot = np.full(hi - lo + 1, -1, dtype=np.int64)
+        slot[known - lo] = np.arange(len(known))
+        index = slot[day - lo]
+        if (index < 0).any():
+            for batch in batches:  # words the error: file, line, date
+                check_sessions(batch, frequency, sessions, calendar.name)
+            raise AssertionError("a bar off the calendar was not reported")  # pragma: no cover
         closes = np.array([calendar.session_times(d).close for d in sessions], dtype=np.int64)
-        index = np.searchsorted(days, bars["ts"].to_numpy().astype("datetime64[D]"))
         return bars.rename({"ts": "session"}).with_columns(pl.Series("ts", closes[index]))
     for batch in batches:
         check_sessions(batch, frequency, (), calendar.name)
@@ -348,15 +357,7 @@ def _asset_table(
     scales: dict[str, Any],
     calendar_name: str,
 ) -> pl.DataFrame:
-    span = (
-        bars.group_by("sid")
-        .agg(
-            pl.col("session").min().alias("start_date"),
-            pl.col("session").max().alias("end_date"),
-            pl.len().alias("bar_count"),
-        )
-        .sort("sid")
-    )
+    span = _spans(bars)
     rows = []
     for sid, symbol in enumerate(symbols):
         info = source.asset_info(symbol)
@@ -408,6 +409,36 @@ def _asset_table(
     )
 
 
+def _spans(bars: pl.DataFrame) -> pl.DataFrame:
+    """First and last session and bar count of each sid.
+
+    The rows of a sid are contiguous and sorted by time here (``check_batch``), so
+    these are the ends of each run of equal sids.
+    """
+    sid = bars["sid"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    if len(np.unique(sid[starts])) != len(starts):  # not contiguous after all: aggregate
+        return (
+            bars.group_by("sid")
+            .agg(
+                pl.col("session").min().alias("start_date"),
+                pl.col("session").max().alias("end_date"),
+                pl.len().alias("bar_count"),
+            )
+            .sort("sid")
+        )
+    ends = np.r_[starts[1:], len(sid)] - 1
+    session = bars["session"]
+    return pl.DataFrame(
+        {
+            "sid": pl.Series(sid[starts], dtype=pl.UInt32),
+            "start_date": session.gather(starts),
+            "end_date": session.gather(ends),
+            "bar_count": pl.Series(ends - starts + 1, dtype=pl.UInt32),
+        }
+    )
+
+
 def _rescale(bars: pl.DataFrame, assets: pl.DataFrame, scales: dict[str, Any]) -> pl.DataFrame:
     raise_by = assets["price_scale"].to_numpy() - scales["price"]
     if not raise_by.any():
@@ -423,7 +454,7 @@ def _by_time(bars: pl.DataFrame) -> pl.DataFrame:
     several times faster than a two-key ``DataFrame.sort`` here.
     """
     order = np.lexsort((bars["sid"].to_numpy(), bars["ts"].to_numpy()))
-    return bars[order]
+    return bars.select(pl.all().gather(order))
 
 
 def _iso(value: Any) -> str:
