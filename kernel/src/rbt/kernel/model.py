@@ -126,6 +126,8 @@ class Bar:
 class OrderType(enum.Enum):
     """How an order's price is determined."""
 
+    __hash__ = object.__hash__  # members are singletons: hash by identity, in C
+
     MARKET = "market"
     LIMIT = "limit"
     STOP = "stop"
@@ -136,6 +138,8 @@ class OrderType(enum.Enum):
 class TimeInForce(enum.Enum):
     """How long an order stays working."""
 
+    __hash__ = object.__hash__  # members are singletons: hash by identity, in C
+
     DAY = "day"
     GTC = "gtc"
     IOC = "ioc"
@@ -145,6 +149,8 @@ class TimeInForce(enum.Enum):
 
 class OrderStatus(enum.Enum):
     """States of the one order state machine (see :mod:`rbt.kernel.orders`)."""
+
+    __hash__ = object.__hash__  # members are singletons: hash by identity, in C
 
     NEW = "new"
     SUBMITTED = "submitted"

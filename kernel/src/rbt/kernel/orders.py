@@ -45,7 +45,15 @@ from typing import Any
 import attrs
 
 from rbt.kernel.errors import DataError, InvalidTransitionError
-from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType, TimeInForce
+from rbt.kernel.model import (
+    MARKET,
+    Asset,
+    Order,
+    OrderStatus,
+    OrderStyle,
+    OrderType,
+    TimeInForce,
+)
 from rbt.kernel.numeric import ledger_context, quantize
 
 __all__ = [
@@ -63,6 +71,8 @@ __all__ = [
 
 class OrderEventKind(enum.Enum):
     """What can happen to an order."""
+
+    __hash__ = object.__hash__  # members are singletons: hash by identity, in C
 
     SUBMIT = "submit"  # the intent left for the venue
     ACCEPT = "accept"  # the venue acknowledged it
@@ -229,6 +239,46 @@ def validate_order(
         return reason(
             r.OFF_GRID, f"quantity {amount} is not a multiple of the lot {asset.lot_size}"
         )
+    if style is not MARKET:  # the shared plain market style has no prices, links or dates
+        denied = _style_denial(style, asset, session)
+        if denied is not None:
+            return denied
+    if session is not None:
+        if asset.start_date is not None and session < asset.start_date:
+            return reason(r.ASSET_NOT_TRADING, f"{asset!r} trades from {asset.start_date}")
+        last = asset.end_date
+        if last is not None and session > last:
+            return reason(r.ASSET_NOT_TRADING, f"{asset!r} stopped trading on {last}")
+        if asset.auto_close_date is not None and session >= asset.auto_close_date:
+            return reason(r.ASSET_NOT_TRADING, f"{asset!r} closes out on {asset.auto_close_date}")
+    buy = amount > 0
+    stop = style.stop_price
+    if (
+        stop is not None
+        and last_price is not None
+        and (stop <= last_price if buy else stop >= last_price)
+    ):
+        side = "buy" if buy else "sell"
+        return reason(
+            r.STOP_WOULD_TRIGGER,
+            f"{side} stop {stop} would trigger at the last price {last_price}; "
+            "use a market or limit order",
+        )
+    if asset.min_notional > 0:
+        price = style.limit_price or style.stop_price or last_price
+        if price is not None:
+            notional = abs(amount) * price * asset.multiplier
+            if notional < asset.min_notional:
+                return reason(
+                    r.BELOW_MIN_NOTIONAL,
+                    f"notional {notional} is below the minimum {asset.min_notional}",
+                )
+    return None
+
+
+def _style_denial(style: OrderStyle, asset: Asset, session: dt.date | None) -> str | None:
+    """Why ``style`` is invalid for ``asset`` (prices, trailing distance, GTD), or None."""
+    r = ReasonCode
     kind = style.type
     needs_limit = kind in (OrderType.LIMIT, OrderType.STOP_LIMIT)
     needs_stop = kind in (OrderType.STOP, OrderType.STOP_LIMIT)
@@ -265,36 +315,6 @@ def validate_order(
             return reason(r.INVALID_STYLE, f"good_till {style.good_till} is before {session}")
     elif style.good_till is not None:
         return reason(r.INVALID_STYLE, "good_till is only for GTD orders")
-    if session is not None:
-        if asset.start_date is not None and session < asset.start_date:
-            return reason(r.ASSET_NOT_TRADING, f"{asset!r} trades from {asset.start_date}")
-        last = asset.end_date
-        if last is not None and session > last:
-            return reason(r.ASSET_NOT_TRADING, f"{asset!r} stopped trading on {last}")
-        if asset.auto_close_date is not None and session >= asset.auto_close_date:
-            return reason(r.ASSET_NOT_TRADING, f"{asset!r} closes out on {asset.auto_close_date}")
-    buy = amount > 0
-    stop = style.stop_price
-    if (
-        stop is not None
-        and last_price is not None
-        and (stop <= last_price if buy else stop >= last_price)
-    ):
-        side = "buy" if buy else "sell"
-        return reason(
-            r.STOP_WOULD_TRIGGER,
-            f"{side} stop {stop} would trigger at the last price {last_price}; "
-            "use a market or limit order",
-        )
-    if asset.min_notional > 0:
-        price = style.limit_price or style.stop_price or last_price
-        if price is not None:
-            notional = abs(amount) * price * asset.multiplier
-            if notional < asset.min_notional:
-                return reason(
-                    r.BELOW_MIN_NOTIONAL,
-                    f"notional {notional} is below the minimum {asset.min_notional}",
-                )
     return None
 
 

@@ -182,9 +182,13 @@ class _Scheduled:
 def _build_views(
     table: tuple[Any, ...], prices: npt.NDArray[np.float64] | None
 ) -> Iterator[tuple[Asset, PositionView]]:
-    """``(asset, view)`` pairs from the mirror's columns and one bar's forward-filled closes."""
-    assets, cols, amounts, costs, fallback = table[:5]
-    lasts = fallback
+    """``(asset, view)`` pairs from the mirror's rows and one bar's forward-filled closes."""
+    keys, rows_ = table
+    assets = list(keys)
+    cols = [m[0] for m in rows_]
+    amounts = [m[1] for m in rows_]
+    costs = [m[2] for m in rows_]
+    lasts = fallback = [m[3] for m in rows_]
     if prices is not None:
         row = prices.tolist()
         lasts = [
@@ -486,18 +490,11 @@ class Engine:
             return self._views
         table = self._view_table
         if table is None:
-            mirror = self._mirror
-            table = self._view_table = (
-                list(mirror),
-                [m[0] for m in mirror.values()],
-                [m[1] for m in mirror.values()],
-                [m[2] for m in mirror.values()],
-                [m[3] for m in mirror.values()],
-                dict.fromkeys(mirror),
-            )
+            mirror = self._mirror  # its rows, taken now; split into columns when read
+            table = self._view_table = (dict.fromkeys(mirror), list(mirror.values()))
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
-        views = LazyPositions(table[5])
+        views = LazyPositions(table[0])
         views._build = partial(_build_views, table, self.portal.price_row() if row >= 0 else None)
         self._views, self._views_key = views, key
         return views

@@ -84,7 +84,15 @@ from rbt.kernel import hookimpl
 from rbt.kernel.broker import BrokerEvents
 from rbt.kernel.costs import BarSnapshot, CommissionModel, SlippageModel
 from rbt.kernel.errors import ConfigError
-from rbt.kernel.model import AssetClass, Fill, Order, OrderType, TimeInForce, replace_order
+from rbt.kernel.model import (
+    MARKET,
+    AssetClass,
+    Fill,
+    Order,
+    OrderType,
+    TimeInForce,
+    replace_order,
+)
 from rbt.kernel.numeric import ZERO, ledger_context, quantize
 from rbt.kernel.orders import OrderEventKind, ReasonCode, reason
 from rbt.kernel.registry import Provider, ProviderKind
@@ -163,6 +171,10 @@ class SimBroker:
         except KeyError:
             text = reason(ReasonCode.NO_DATA, f"{order.asset!r} has no data in this bundle")
             events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, text)
+            return
+        if style is MARKET:  # the shared plain market style: nothing else to check or track
+            events.order_event(order.id, OrderEventKind.ACCEPT, self.portal.now)
+            self._working[order.id] = order
             return
         parent = self._known.get(style.parent_id) if style.parent_id else None
         if style.parent_id is not None and parent is None:
@@ -277,6 +289,7 @@ class SimBroker:
             return
         bars = self.portal.bars
         volumes = bars.floats["volume"]
+        closes_now, volumes_now = bars.floats["close"][row], volumes[row]
         used: dict[int, Decimal] = {}
         special = self._special
         session = bars.sessions[row] if special else None
@@ -290,7 +303,8 @@ class SimBroker:
             order = self._working[oid]  # an earlier fill this bar may have changed it
             col = bars.column(order.asset)
             if oid not in special:  # plain GTC market order: the hot path
-                if not bars.has_bar(row, col) or not volumes[row, col] > 0:
+                close = closes_now.item(col)  # NaN: no bar (BarArrays.has_bar)
+                if close != close or not volumes_now.item(col) > 0:
                     continue
                 base = bars.exact(self._price_field, row, col)
                 self._match(order, None, base, used, ts, row=row, col=col)
