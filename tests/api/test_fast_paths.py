@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import attrs
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rbt.api import order, order_target
 from rbt.api.algorithm import TradingAlgorithm
@@ -290,3 +292,48 @@ def test_lazy_positions_behave_as_a_dict() -> None:
     p = lazy()
     assert p.get(BBB).amount == -2.0
     assert list(p.values()) == list(views.values())
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),  # sid
+            st.integers(0, 6),  # ts: ties and out-of-order times
+            st.integers(-5, 5),  # amount (zero rows are skipped)
+            st.integers(1, 80),  # price in eighths
+            st.integers(0, 3),  # commission in cents
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_round_trips_read_from_frame_columns_equal_the_row_by_row_reading(fills) -> None:
+    """``round_trips`` reads a transactions frame column by column; the result equals
+    reading the same fills as dict rows (the documented time order, frame order on ties)."""
+    import polars as pl
+
+    from rbt.analytics.trades import round_trips
+
+    rows = [
+        {
+            "sid": sid, "symbol": f"S{sid}", "ts": ts, "session": None,
+            "amount": Decimal(q), "price": Decimal(p) / 8, "commission": Decimal(c) / 100,
+        }
+        for sid, ts, q, p, c in fills
+    ]  # fmt: skip
+    frame = pl.DataFrame(
+        {
+            "sid": pl.Series([r["sid"] for r in rows], dtype=pl.Int64),
+            "symbol": pl.Series([r["symbol"] for r in rows], dtype=pl.String),
+            "ts": pl.Series([r["ts"] for r in rows], dtype=pl.Int64),
+            "amount": pl.Series([r["amount"] for r in rows], dtype=pl.Decimal(38, 0)),
+            "price": pl.Series([r["price"] for r in rows], dtype=pl.Decimal(38, 3)),
+            "commission": pl.Series([r["commission"] for r in rows], dtype=pl.Decimal(38, 2)),
+        }
+    )
+    from_frame = round_trips(frame)
+    assert from_frame == round_trips(rows)
+    # the FIFO books balance: every closed quantity was opened earlier, per asset
+    for trip in from_frame:
+        assert trip.entry_ts <= trip.exit_ts
+        assert trip.amount > 0

@@ -25,6 +25,7 @@ import datetime as dt
 from collections import deque
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -95,22 +96,56 @@ def _dec(value: Any) -> Decimal:
     return Decimal(str(value))
 
 
+#: The columns a fill is read from (``symbol``, ``session``, ``commission`` and
+#: ``multiplier`` are optional).
+_COLUMNS = ("sid", "symbol", "ts", "session", "amount", "price", "commission", "multiplier")
+_TS = itemgetter(2)
+
+
+def _fills(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """``(sid, symbol, ts, session, amount, price, commission, multiplier)`` per fill, in
+    the frame's order (a frame is read column by column: no dict per row)."""
+    if hasattr(transactions, "get_column"):
+        frame: Any = transactions
+        present = set(frame.columns)
+        n = frame.height
+        columns = [
+            frame.get_column(name).to_list() if name in present else [None] * n for name in _COLUMNS
+        ]
+        sids, ts = columns[0], columns[2]
+        columns[0] = [int(v) for v in sids]
+        columns[2] = [int(v) for v in ts]
+        return list(zip(*columns, strict=True))
+    return [
+        (
+            int(row["sid"]),
+            row.get("symbol"),
+            int(row["ts"]),
+            row.get("session"),
+            row["amount"],
+            row["price"],
+            row.get("commission"),
+            row.get("multiplier"),
+        )
+        for row in transactions
+    ]
+
+
 def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[RoundTrip]:
     """FIFO round trips of a transactions frame (columns sid, symbol, ts, session, amount,
     price, commission), in the order they close."""
-    rows: Sequence[dict[str, Any]]
-    rows = transactions.to_dicts() if hasattr(transactions, "to_dicts") else list(transactions)
-    # fills in time order; the frame's order breaks ties (it is the fill order)
-    ordered = sorted(enumerate(rows), key=lambda item: (int(item[1]["ts"]), item[0]))
+    rows = _fills(transactions)
+    # fills in time order; the frame's order breaks ties (it is the fill order): a stable
+    # sort by time alone, linear when the frame is in time order already
+    ordered = sorted(rows, key=_TS)
     books: dict[int, deque[_Lot]] = {}
     trips: list[RoundTrip] = []
-    for _, row in ordered:
-        amount = _dec(row["amount"])
+    for sid, symbol, ts, session, raw_amount, raw_price, raw_commission, raw_mult in ordered:
+        amount = _dec(raw_amount)
         if amount == 0:
             continue
-        price, commission = _dec(row["price"]), _dec(row.get("commission"))
-        multiplier = _dec(row.get("multiplier") or 1)
-        sid, ts, session = int(row["sid"]), int(row["ts"]), row.get("session")
+        price, commission = _dec(raw_price), _dec(raw_commission)
+        multiplier = _dec(raw_mult or 1)
         lots = books.setdefault(sid, deque())
         remaining = amount
         while remaining != 0 and lots and (lots[0].amount > 0) != (remaining > 0):
@@ -125,7 +160,7 @@ def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[R
             trips.append(
                 RoundTrip(
                     sid=sid,
-                    symbol=str(row.get("symbol") or sid),
+                    symbol=str(symbol or sid),
                     direction="long" if sign > 0 else "short",
                     amount=matched,
                     entry_ts=lot.ts,
