@@ -8,7 +8,7 @@ mantissas with a per-asset decimal scale (value = mantissa / 10**scale).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -19,9 +19,89 @@ from rbt.data.actions import CorporateActions
 from rbt.kernel.clock import Frequency
 from rbt.kernel.model import Asset
 
-__all__ = ["OHLCV", "BarArrays", "bars_from_floats"]
+__all__ = [
+    "DERIVABLE",
+    "OHLCV",
+    "BarArrays",
+    "DerivedMantissas",
+    "bars_from_floats",
+    "derive_mantissas",
+]
 
 OHLCV = ("open", "high", "low", "close", "volume")
+#: Mantissas below this are recovered exactly from their float: ``rint(f * 10**s)`` is off
+#: by at most ``|m| * 2**-52``, well under one half.
+DERIVABLE = 2**50
+
+
+def derive_mantissas(
+    floats: npt.NDArray[np.float64], scales: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``rint(floats * 10**scales)`` per column, 0 for NaN: exact below :data:`DERIVABLE`."""
+    factor = np.power(10.0, scales)[None, :]
+    return np.rint(np.nan_to_num(floats * factor)).astype(np.int64)
+
+
+class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
+    """The exact mantissas of each field, built from the floats on first use.
+
+    A loaded bundle keeps one copy of its bars (the floats) instead of two: for a
+    field whose mantissas are all below :data:`DERIVABLE` in magnitude, the mantissa
+    array is ``rint(floats * 10**scale)`` (0 where there is no bar), rebuilt on first
+    access and cached; single values are computed without building the array. Fields
+    with larger mantissas are given in ``stored``.
+
+    :param floats: ``field -> float64[T, N]`` (NaN where there is no bar).
+    :param price_scales: decimal places of each asset's prices.
+    :param volume_scales: decimal places of each asset's volumes.
+    :param stored: the fields whose mantissas are not derivable (or already built).
+    """
+
+    def __init__(
+        self,
+        floats: Mapping[str, npt.NDArray[np.float64]],
+        price_scales: npt.NDArray[np.int64],
+        volume_scales: npt.NDArray[np.int64],
+        stored: Mapping[str, npt.NDArray[np.int64]] | None = None,
+    ) -> None:
+        self._floats = floats
+        self._scales = (price_scales, volume_scales)
+        self._built: dict[str, npt.NDArray[np.int64]] = dict(stored or {})
+
+    def _scale(self, field: str) -> npt.NDArray[np.int64]:
+        return self._scales[1] if field == "volume" else self._scales[0]
+
+    def __getitem__(self, field: str) -> npt.NDArray[np.int64]:
+        built = self._built.get(field)
+        if built is None:
+            built = derive_mantissas(self._floats[field], self._scale(field))
+            self._built[field] = built
+        return built
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._floats)
+
+    def __len__(self) -> int:
+        return len(self._floats)
+
+    def value(self, field: str, row: int, col: int) -> int:
+        """The mantissa at ``(row, col)`` (without building the field's array)."""
+        built = self._built.get(field)
+        if built is not None:
+            return int(built[row, col])
+        f = float(self._floats[field][row, col])
+        return 0 if f != f else round(f * 10.0 ** int(self._scale(field)[col]))
+
+    def select(
+        self, idx: npt.NDArray[np.int64], floats: Mapping[str, npt.NDArray[np.float64]]
+    ) -> DerivedMantissas:
+        """The mantissas of the columns ``idx`` (``floats``: those columns' floats)."""
+        return DerivedMantissas(
+            floats,
+            self._scales[0][idx],
+            self._scales[1][idx],
+            {k: np.ascontiguousarray(v[:, idx]) for k, v in self._built.items()},
+        )
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -32,7 +112,8 @@ class BarArrays:
     :param ts: bar end times, UTC ns, strictly increasing, shape ``(T,)``.
     :param sessions: session label (``datetime64[D]``) of each bar, shape ``(T,)``.
     :param floats: ``field -> float64[T, N]``; NaN where an asset has no bar.
-    :param mantissas: ``field -> int64[T, N]``; exact values (0 where no bar).
+    :param mantissas: ``field -> int64[T, N]``; exact values (0 where no bar); a
+        :class:`DerivedMantissas` when they are rebuilt from the floats on demand.
     :param price_scales: decimal places of each asset's prices, ``int64[N]``.
     :param volume_scales: decimal places of each asset's volumes, ``int64[N]``.
     :param actions: splits, dividends and funding rates (prices are unadjusted).
@@ -68,7 +149,10 @@ class BarArrays:
     def exact(self, field: str, row: int, col: int) -> Decimal:
         """The exact stored value of ``field`` at ``(row, col)``."""
         scale = self.volume_scales[col] if field == "volume" else self.price_scales[col]
-        return Decimal(int(self.mantissas[field][row, col])).scaleb(-int(scale))
+        mantissas = self.mantissas
+        if isinstance(mantissas, DerivedMantissas):
+            return Decimal(mantissas.value(field, row, col)).scaleb(-int(scale))
+        return Decimal(int(mantissas[field][row, col])).scaleb(-int(scale))
 
     def has_bar(self, row: int, col: int) -> bool:
         """Whether asset ``col`` has a bar at ``row``."""
@@ -77,11 +161,17 @@ class BarArrays:
     def select(self, assets: Sequence[Asset]) -> BarArrays:
         """A copy restricted to ``assets`` (in that order)."""
         idx = np.array([self.column(a) for a in assets], dtype=np.int64)
+        floats = {k: np.ascontiguousarray(v[:, idx]) for k, v in self.floats.items()}
+        mantissas: Mapping[str, npt.NDArray[np.int64]]
+        if isinstance(self.mantissas, DerivedMantissas):
+            mantissas = self.mantissas.select(idx, floats)
+        else:
+            mantissas = {k: np.ascontiguousarray(v[:, idx]) for k, v in self.mantissas.items()}
         return attrs.evolve(
             self,
             assets=tuple(assets),
-            floats={k: np.ascontiguousarray(v[:, idx]) for k, v in self.floats.items()},
-            mantissas={k: np.ascontiguousarray(v[:, idx]) for k, v in self.mantissas.items()},
+            floats=floats,
+            mantissas=mantissas,
             price_scales=self.price_scales[idx],
             volume_scales=self.volume_scales[idx],
             actions=self.actions.restricted(a.sid for a in assets),

@@ -51,7 +51,7 @@ import numpy as np
 import polars as pl
 
 from rbt.data.actions import ADJUSTMENTS, FUNDING, CorporateActions
-from rbt.data.bars import OHLCV, BarArrays
+from rbt.data.bars import DERIVABLE, OHLCV, BarArrays, DerivedMantissas, derive_mantissas
 from rbt.data.home import RbtHome
 from rbt.kernel.clock import Frequency
 from rbt.kernel.errors import ConfigError, DataError, DataUnavailableError
@@ -402,10 +402,11 @@ def bundle_hash(home: RbtHome, name: str) -> str:
     return read_manifest(home, name).content_hash
 
 
-def _verified(home: RbtHome, name: str) -> tuple[Manifest, dict[str, pl.DataFrame]]:
+def _verified_bytes(home: RbtHome, name: str) -> tuple[Manifest, dict[str, bytes]]:
+    """The manifest and every file's bytes, each checked for size and sha256."""
     manifest = read_manifest(home, name)
     root = home.bundle(name)
-    frames: dict[str, pl.DataFrame] = {}
+    blobs: dict[str, bytes] = {}
     for relative, expected in sorted(manifest.files.items()):
         try:
             data = (root / relative).read_bytes()
@@ -426,11 +427,23 @@ def _verified(home: RbtHome, name: str) -> tuple[Manifest, dict[str, pl.DataFram
                 f"{relative} has sha256 {digest[:12]}…, the manifest "
                 f"says {expected['sha256'][:12]}…",
             )
-        try:
-            frames[relative] = pl.read_parquet(io.BytesIO(data))
-        except Exception as exc:  # polars raises several types for corrupt files
-            raise _quarantine(home, name, f"{relative} is not readable Parquet ({exc})") from exc
-    return manifest, frames
+        blobs[relative] = data
+    return manifest, blobs
+
+
+def _parquet(
+    home: RbtHome, name: str, relative: str, data: bytes, columns: list[str] | None = None
+) -> pl.DataFrame:
+    """Decode one verified file (quarantining the bundle if it is not readable Parquet)."""
+    try:
+        return pl.read_parquet(io.BytesIO(data), columns=columns)
+    except Exception as exc:  # polars raises several types for corrupt files
+        raise _quarantine(home, name, f"{relative} is not readable Parquet ({exc})") from exc
+
+
+def _verified(home: RbtHome, name: str) -> tuple[Manifest, dict[str, pl.DataFrame]]:
+    manifest, blobs = _verified_bytes(home, name)
+    return manifest, {rel: _parquet(home, name, rel, data) for rel, data in blobs.items()}
 
 
 def _date(value: Any) -> dt.date | None:
@@ -473,68 +486,100 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     before any of it is used. The timeline is the union of all bar timestamps;
     an asset without a bar at a row has NaN floats and 0 mantissas there.
 
+    Memory: the final arrays are allocated once and filled file by file (one year
+    of bars decoded at a time), so the peak stays near the arrays themselves.
+
     :raises DataUnavailableError: when there is no such bundle.
     :raises DataError: when a file is missing, truncated, altered or corrupt; the
         bundle is moved to ``bundles/.quarantine/<name>-<timestamp>`` first.
     """
-    manifest, frames = _verified(home, name)
-    asset_frame = frames.pop(ASSETS)
+    manifest, blobs = _verified_bytes(home, name)
+    asset_frame = _parquet(home, name, ASSETS, blobs.pop(ASSETS))
     assets = assets_from_frame(asset_frame)
-    actions = CorporateActions.from_frames(frames.pop(ADJUSTMENTS, None), frames.pop(FUNDING, None))
-    parts = [frames[k] for k in sorted(frames) if k.startswith("bars/")]
-    bars = pl.concat(parts) if len(parts) > 1 else parts[0]
+    extra = {k: _parquet(home, name, k, blobs.pop(k)) for k in (ADJUSTMENTS, FUNDING) if k in blobs}
+    actions = CorporateActions.from_frames(extra.get(ADJUSTMENTS), extra.get(FUNDING))
     sids = asset_frame["sid"].to_numpy().astype(np.int64)
-    ts = bars["ts"].to_numpy()
-    # Rows are sorted by (ts, sid): the timeline is where ts changes.
-    changes = ts[1:] != ts[:-1]
-    starts = np.flatnonzero(np.r_[True, changes]) if len(ts) else np.array([], np.int64)
-    shape = (len(starts), len(assets))
     price_scales = asset_frame["price_scale"].to_numpy().astype(np.int64)
     volume_scales = asset_frame["volume_scale"].to_numpy().astype(np.int64)
-    bar_sids = bars["sid"].to_numpy()
-    # Dense (every asset has every bar) is the common case: a reshape, no scatter.
-    dense = (
-        len(ts) == shape[0] * shape[1]
-        and np.array_equal(bar_sids[: shape[1]], sids)
-        and np.array_equal(sids, np.arange(len(sids)))
-    )
-    if dense:
-        dense = bool((bar_sids.reshape(shape) == sids).all())
-    if not dense:
-        column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
-        column_of[sids] = np.arange(len(sids))
-        row = np.cumsum(np.r_[0, changes])
-        flat = row * shape[1] + column_of[bar_sids]
-        present = np.zeros(shape, dtype=bool)
-        present.ravel()[flat] = True
-    floats: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
-    mantissas: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
-    for field in OHLCV:
-        values = bars[field].to_numpy()
-        if dense:
-            exact = values.reshape(shape)
-        else:
-            exact = np.zeros(shape, dtype=np.int64)
-            exact.ravel()[flat] = values
-        scales = volume_scales if field == "volume" else price_scales
-        # m / 10**s with both exact in float64 (s <= 9, |m| < 2**53) is correctly
-        # rounded: the nearest float to the decimal, as float("123.45") gives.
-        approx = exact / np.power(10.0, scales)[None, :]
+    files = sorted(k for k in blobs if k.startswith("bars/"))
+    # Pass 1: the timeline (rows are sorted by (ts, sid): a new row where ts changes).
+    times, sessions = [], []
+    for relative in files:
+        frame = _parquet(home, name, relative, blobs[relative], ["ts", "session"])
+        ts = frame["ts"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if len(ts) else ts[:0]
+        times.append(ts[starts].astype(np.int64))
+        sessions.append(frame["session"].to_numpy()[starts].astype("datetime64[D]"))
+    timeline = np.concatenate(times) if times else np.zeros(0, np.int64)
+    if len(timeline) > 1 and not (np.diff(timeline) > 0).all():
+        raise _quarantine(home, name, "its bar files overlap in time")
+    shape = (len(timeline), len(assets))
+    column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
+    column_of[sids] = np.arange(len(sids))
+    scales = {f: volume_scales if f == "volume" else price_scales for f in OHLCV}
+    powers = {f: np.power(10.0, scales[f]) for f in OHLCV}
+    # Only the floats are kept: the mantissas are rebuilt from them on demand
+    # (DerivedMantissas), except for a field holding a mantissa too large for that.
+    floats = {f: np.empty(shape, dtype=np.float64) for f in OHLCV}
+    stored: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    # Pass 2: each file's values straight into the final arrays.
+    row0 = 0
+    for relative, block_ts in zip(files, times, strict=True):
+        frame = _parquet(home, name, relative, blobs.pop(relative), ["ts", "sid", *OHLCV])
+        rows = slice(row0, row0 + len(block_ts))
+        bar_sids = frame["sid"].to_numpy()
+        block = (len(block_ts), len(assets))
+        dense = _is_dense(bar_sids, sids, block)
         if not dense:
-            approx[~present] = np.nan
-        mantissas[field] = exact
-        floats[field] = approx
+            row = row0 + np.searchsorted(block_ts, frame["ts"].to_numpy())
+            column = column_of[bar_sids]
+            flat = row * shape[1] + column
+        for field in OHLCV:
+            values = frame[field].to_numpy()
+            if field not in stored and len(values) and _too_large(values):
+                stored[field] = np.zeros(shape, dtype=np.int64)  # earlier rows were derivable
+                stored[field][:row0] = derive_mantissas(floats[field][:row0], scales[field])
+            exact = stored.get(field)
+            # m / 10**s with both exact in float64 (s <= 9, |m| < 2**53) is correctly
+            # rounded: the nearest float to the decimal, as float("123.45") gives.
+            if dense:
+                values = values.reshape(block)
+                np.divide(values, powers[field][None, :], out=floats[field][rows])
+                if exact is not None:
+                    exact[rows] = values
+            else:
+                floats[field][rows] = np.nan
+                floats[field].ravel()[flat] = values / powers[field][column]
+                if exact is not None:
+                    exact[rows] = 0
+                    exact.ravel()[flat] = values
+        row0 += len(block_ts)
     return BarArrays(
         frequency=Frequency(manifest.frequency),
         calendar=manifest.calendar,
         assets=assets,
-        ts=ts[starts].astype(np.int64),
-        sessions=bars["session"].to_numpy()[starts].astype("datetime64[D]"),
+        ts=timeline,
+        sessions=np.concatenate(sessions) if sessions else np.zeros(0, "datetime64[D]"),
         floats=floats,
-        mantissas=mantissas,
+        mantissas=DerivedMantissas(floats, price_scales, volume_scales, stored),
         price_scales=price_scales,
         volume_scales=volume_scales,
         actions=actions,
+    )
+
+
+def _too_large(values: np.ndarray[Any, Any]) -> bool:
+    return bool(values.max() >= DERIVABLE or values.min() <= -DERIVABLE)
+
+
+def _is_dense(
+    bar_sids: np.ndarray[Any, Any], sids: np.ndarray[Any, Any], block: tuple[int, int]
+) -> bool:
+    """Whether a file has every asset at every one of its times, in column order."""
+    return (
+        len(bar_sids) == block[0] * block[1]
+        and np.array_equal(sids, np.arange(len(sids)))
+        and bool((bar_sids.reshape(block) == sids).all())
     )
 
 

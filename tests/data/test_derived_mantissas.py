@@ -1,0 +1,73 @@
+"""A loaded bundle keeps the floats only; its exact mantissas are rebuilt from them, exactly."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rbt.data.bars import DERIVABLE, DerivedMantissas, derive_mantissas
+from rbt.data.bundles import load_bundle
+from rbt.data.ingest import ingest
+from rbt.data.source import MAX_SCALE
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    mantissas=st.lists(st.integers(-(DERIVABLE - 1), DERIVABLE - 1), min_size=1, max_size=20),
+    scale=st.integers(0, MAX_SCALE),
+)
+def test_mantissas_below_the_bound_come_back_from_their_floats(mantissas, scale):
+    m = np.array(mantissas, dtype=np.int64)[:, None]
+    scales = np.array([scale], dtype=np.int64)
+    floats = m / np.power(10.0, scales)[None, :]  # what load_bundle keeps
+    assert np.array_equal(derive_mantissas(floats, scales), m)
+    derived = DerivedMantissas({"close": floats}, scales, scales)
+    for row, value in enumerate(mantissas):
+        assert derived.value("close", row, 0) == value  # the scalar path, no array built
+    assert np.array_equal(derived["close"], m)
+
+
+def test_loaded_bundle_gives_exact_values_and_builds_arrays_on_demand(home, manager, csv_dir):
+    rows = [
+        "2024-01-02,10.25,11,9.5,10.75,100",
+        "2024-01-03,10.75,12.125,10,12,0",
+        "2024-01-04,12,12.5,11.875,12.25,250",
+    ]
+    directory = csv_dir(
+        {
+            "A": ["date,open,high,low,close,volume", *rows],
+            "B": ["date,open,high,low,close,volume", rows[1]],  # sparse: NaN / 0 elsewhere
+        }
+    )
+    ingest(home, "csv", "d", {"path": str(directory)}, manager=manager)
+    bars = load_bundle(home, "d")
+    mantissas = bars.mantissas
+    assert isinstance(mantissas, DerivedMantissas)
+    assert bars.exact("high", 1, 0) == Decimal("12.125")
+    assert bars.exact("close", 0, 1) == 0  # no bar: mantissa 0, as before
+    assert mantissas["high"][:, 0].tolist() == [11000, 12125, 12500]
+    assert mantissas["volume"][:, 1].tolist() == [0, 0, 0]
+    assert list(mantissas) == ["open", "high", "low", "close", "volume"]
+    picked = bars.select([bars.assets[1]])
+    assert picked.exact("open", 1, 0) == Decimal("10.75")
+    assert picked.mantissas["open"].tolist() == [[0], [10750], [0]]
+
+
+def test_a_field_with_huge_mantissas_is_stored_not_derived(home, manager, csv_dir):
+    big = "123456789012345678"  # 18 digits: beyond what a float64 holds exactly
+    rows = [f"2024-01-02,1,1,1,1,{big}", "2024-01-03,2,2,2,2,7", "2024-01-04,3,3,3,3,9"]
+    directory = csv_dir(
+        {
+            "A": ["date,open,high,low,close,volume", *rows],
+            "B": ["date,open,high,low,close,volume", rows[2]],
+        }
+    )
+    ingest(home, "csv", "h", {"path": str(directory)}, manager=manager)
+    bars = load_bundle(home, "h")
+    assert bars.exact("volume", 0, 0) == Decimal(big)
+    assert bars.mantissas["volume"][:, 0].tolist() == [int(big), 7, 9]
+    assert bars.mantissas["volume"][:, 1].tolist() == [0, 0, 9]
+    assert bars.exact("close", 2, 1) == Decimal(3)
