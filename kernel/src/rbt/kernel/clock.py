@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Iterator, Sequence
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
@@ -95,9 +95,8 @@ class ClockEventKind(enum.IntEnum):
     SESSION_END = 4
 
 
-@attrs.frozen
-class ClockEvent:
-    """One tick of a clock."""
+class ClockEvent(NamedTuple):
+    """One tick of a clock (an immutable record: clocks build one per bar, cheaply)."""
 
     kind: ClockEventKind
     ts: int

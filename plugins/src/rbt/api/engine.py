@@ -270,6 +270,8 @@ class Engine:
         self._first_fill = np.full(n, -1, dtype=np.int64)
         self._fill_ranks = 0
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
+        # the one held column, the fill count it is valid for, and its amount × multiplier
+        self._single_col: tuple[int, int, float] | None = None
         # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
         self._mirror: dict[Asset, tuple[int, float, float, float]] = {}
         self._views = Positions()
@@ -387,6 +389,7 @@ class Engine:
             self._set_exact_amount(col, amount)
         self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
         self._value_cache = (-2, -1, 0.0)
+        self._single_col = None
         self._mirror.clear()
         self._views_key = None
         self._view_table = None
@@ -446,16 +449,22 @@ class Engine:
 
     def positions_value_float(self) -> float:
         """Positions valued at the latest (forward-filled) closes, as a float."""
-        key = (self.portal.row, len(self.session.fills))
+        row = self.portal.row
+        fills = len(self.session.fills)
         cached = self._value_cache
-        if cached[0] == key[0] and cached[1] == key[1]:
+        if cached[0] == row and cached[1] == fills:
             return cached[2]
         idx = self._held_columns()
         value = 0.0
-        if len(idx) == 1 and not self._foreign and self.portal.row >= 0:
-            col = int(idx[0])  # one position (single-asset strategies): no array steps
-            value = float(self._qty[col] * self._mult[col] * self.portal.price_row()[col])
-        elif len(idx) and self.portal.row >= 0:
+        if len(idx) == 1 and not self._foreign and row >= 0:
+            # one position (single-asset strategies): no array steps; Python floats multiply
+            # exactly as float64 scalars do, in the same order
+            col = self._single_col
+            if col is None or col[1] != fills:
+                c = int(idx[0])
+                col = self._single_col = (c, fills, self._qty.item(c) * self._mult.item(c))
+            value = col[2] * self.portal.price_row().item(col[0])
+        elif len(idx) and row >= 0:
             prices = self.portal.price_row()
             weights = self._qty[idx] * self._mult[idx]
             if self._foreign:  # foreign-quoted positions at the rate in force (float view)
@@ -463,7 +472,7 @@ class Engine:
                     [self._float_rate(col) for col in idx.tolist()], dtype=np.float64
                 )
             value = float(np.dot(weights, prices[idx]))
-        self._value_cache = (key[0], key[1], value)
+        self._value_cache = (row, fills, value)
         return value
 
     def _float_rate(self, col: int) -> float:
