@@ -525,7 +525,8 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     # Pass 2: each file's values straight into the final arrays.
     row0 = 0
     for relative, block_ts in zip(files, times, strict=True):
-        frame = _parquet(home, name, relative, blobs.pop(relative), ["ts", "sid", *OHLCV])
+        data = blobs.pop(relative)
+        frame = _parquet(home, name, relative, data, ["ts", "sid"])
         rows = slice(row0, row0 + len(block_ts))
         bar_sids = frame["sid"].to_numpy()
         block = (len(block_ts), len(assets))
@@ -535,7 +536,8 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
             column = column_of[bar_sids]
             flat = row * shape[1] + column
         for field in OHLCV:
-            values = frame[field].to_numpy()
+            # one column at a time: polars' allocator keeps what it frees, so decode little
+            values = _parquet(home, name, relative, data, [field])[field].to_numpy()
             if field not in stored and len(values) and _too_large(values):
                 stored[field] = np.zeros(shape, dtype=np.int64)  # earlier rows were derivable
                 stored[field][:row0] = derive_mantissas(floats[field][:row0], scales[field])
