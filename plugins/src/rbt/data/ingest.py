@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 
 from rbt.data.actions import ADJUSTMENTS, FUNDING, actions_frames
+from rbt.data.assets_sqlite import is_current, record_bundle_sqlite
 from rbt.data.bundles import (
     Manifest,
     bundle_lock,
@@ -81,7 +82,7 @@ def ingest(
     """
     home = home or RbtHome()
     check_bundle_name(bundle_name)
-    database = _DatabaseWarmup(home)
+    database = _Database(home)
     try:
         return _ingest(home, source_name, bundle_name, options, progress, manager, database)
     finally:
@@ -95,7 +96,7 @@ def _ingest(
     options: Mapping[str, Any] | None,
     progress: Progress | None,
     manager: RbtPluginManager | None,
-    database: _DatabaseWarmup,
+    database: _Database,
 ) -> Manifest:
     from rbt.plugins.calendars import get_calendar
 
@@ -135,10 +136,7 @@ def _ingest(
     with bundle_lock(home, bundle_name):
         published = write_bundle(home, bundle_name, bars, assets, meta, extra)
         try:
-            database.wait()
-            from rbt.data.assets_db import record_bundle
-
-            record_bundle(home, published.manifest, assets)
+            database.record(published.manifest, assets)
         except BaseException:
             rollback_publish(home, published)
             raise
@@ -146,30 +144,47 @@ def _ingest(
     return published.manifest
 
 
-class _DatabaseWarmup:
-    """Import SQLAlchemy/Alembic and open (migrate) the database while the bars are read.
+class _Database:
+    """Records the bundle's assets; gets the database ready while the bars are read.
 
-    That is a few hundred ms of mostly pure-Python work; polars releases the GIL while it
-    parses, so the two overlap. Nothing is written to the asset tables here; a failure is
-    ignored (``record_bundle`` opens the database again and reports it).
+    An existing SQLite database at the newest migration is written with :mod:`sqlite3`
+    (:mod:`rbt.data.assets_sqlite`: no SQLAlchemy import at all). Otherwise a thread
+    imports SQLAlchemy/Alembic and opens (migrates) the database meanwhile — a few hundred
+    ms of mostly pure-Python work that overlaps polars' parsing (which releases the GIL);
+    a failure there is ignored (``record_bundle`` opens the database again and reports it).
     """
 
     def __init__(self, home: RbtHome) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(home,), name="rbt-ingest-db", daemon=True
-        )
-        self._thread.start()
+        self._home = home
+        self._current = is_current(home)
+        self._thread: threading.Thread | None = None
+        if not self._current:
+            self._thread = threading.Thread(
+                target=self._warm_up, args=(home,), name="rbt-ingest-db", daemon=True
+            )
+            self._thread.start()
 
     @staticmethod
-    def _run(home: RbtHome) -> None:
+    def _warm_up(home: RbtHome) -> None:
         with contextlib.suppress(Exception):
             import rbt.data.assets_db  # noqa: F401  (the ORM tables record_bundle uses)
             from rbt.data.db import open_database
 
             open_database(home)
 
+    def record(self, manifest: Manifest, assets: pl.DataFrame) -> None:
+        """Replace the bundle's rows (one transaction)."""
+        if self._current and record_bundle_sqlite(self._home, manifest, assets):
+            return
+        self.wait()
+        from rbt.data.assets_db import record_bundle
+
+        record_bundle(self._home, manifest, assets)
+
     def wait(self) -> None:
-        self._thread.join()
+        """Until the warm-up thread (if any) is done."""
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _actions(
