@@ -117,7 +117,8 @@ def _ingest(
     bars = _place_on_calendar(bars, batches, source.frequency, calendar)
     assets = _asset_table(source, symbols, bars, scales, calendar.name)
     bars = _rescale(bars, assets, scales)
-    bars = _by_time(bars.select("ts", "session", "sid", *BAR_COLUMNS[1:]))
+    # (select after the gather: on these chunked columns a select would copy them first)
+    bars = _by_time(bars).select("ts", "session", "sid", *BAR_COLUMNS[1:])
     extra = _actions(source, symbols, source_name)
     first, last = bars["ts"][0], bars["ts"][-1]
     meta = {
@@ -469,7 +470,7 @@ def _by_time(bars: pl.DataFrame) -> pl.DataFrame:
     several times faster than a two-key ``DataFrame.sort`` here.
     """
     order = np.lexsort((bars["sid"].to_numpy(), bars["ts"].to_numpy()))
-    return bars.select(pl.all().gather(order))
+    return bars[order]  # (a frame-level gather: faster than per-column expressions)
 
 
 def _iso(value: Any) -> str:
