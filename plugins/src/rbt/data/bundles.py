@@ -196,9 +196,9 @@ def _content_hash(files: Mapping[str, Mapping[str, Any]]) -> str:
 
 def _write_parquet(frame: pl.DataFrame) -> Any:
     # Fixed options: the same frame gives the same bytes (content hashes are stable).
-    return lambda path: frame.write_parquet(
-        path, compression="zstd", compression_level=1, statistics=True
-    )
+    # lz4 without column statistics: a third less CPU than zstd with them, files ~20 %
+    # larger, faster to decode; the loader reads whole files, so statistics go unused.
+    return lambda path: frame.write_parquet(path, compression="lz4", statistics=False)
 
 
 def _by_year(bars: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
