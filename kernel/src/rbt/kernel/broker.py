@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from rbt.kernel.errors import InvalidTransitionError
-from rbt.kernel.model import Asset, Fill, Order, OrderStatus, replace_order
+from rbt.kernel.model import OPEN_STATUSES, Asset, Fill, Order, OrderStatus, replace_order
 from rbt.kernel.orders import OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
@@ -254,7 +254,7 @@ class OrderTracker:
 
     def _store(self, order: Order) -> None:
         self._orders[order.id] = order
-        if order.is_open:
+        if order.status in OPEN_STATUSES:
             self._open[order.id] = order
         else:
             self._open.pop(order.id, None)

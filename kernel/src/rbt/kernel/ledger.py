@@ -352,6 +352,15 @@ class Ledger:
             asset=h.asset, amount=h.amount, cost_value=h.cost_value, last_price=h.last_price
         )
 
+    def holding(self, asset: Asset) -> tuple[Decimal, Decimal, Decimal] | None:
+        """``(amount, cost_value, last_price)`` of the open position in ``asset`` (None when
+        flat): :meth:`position` without building the record, for per-fill mirrors."""
+        self._settle_marks((asset.sid,))
+        h = self._holdings.get(asset.sid)
+        if h is None or not h.amount:
+            return None
+        return h.amount, h.cost_value, h.last_price
+
     def position_amount(self, asset: Asset) -> Decimal:
         """Signed amount held of ``asset`` (zero when none)."""
         holding = self._holdings.get(asset.sid)

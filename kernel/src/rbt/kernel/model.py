@@ -16,6 +16,7 @@ import attrs
 from rbt.kernel.numeric import ZERO, to_decimal
 
 __all__ = [
+    "OPEN_STATUSES",
     "Account",
     "Asset",
     "AssetClass",
@@ -166,10 +167,11 @@ class OrderStatus(enum.Enum):
     @property
     def is_open(self) -> bool:
         """Whether the order may still fill."""
-        return self in _OPEN_STATUSES
+        return self in OPEN_STATUSES
 
 
-_OPEN_STATUSES = frozenset(
+#: The states in which an order may still fill.
+OPEN_STATUSES = frozenset(
     {
         OrderStatus.NEW,
         OrderStatus.SUBMITTED,
@@ -253,7 +255,7 @@ class Order:
     @property
     def is_open(self) -> bool:
         """Whether the order may still fill."""
-        return self.status.is_open
+        return self.status in OPEN_STATUSES
 
     @property
     def reason_code(self) -> str:

@@ -14,25 +14,18 @@ __all__ = ["BarData"]
 class BarData:
     """Point-in-time market data for the strategy (floats, Zipline's shapes)."""
 
-    __slots__ = ("_portal",)
+    __slots__ = ("_portal", "history")
 
     def __init__(self, portal: BarPortal) -> None:
         self._portal = portal
+        # ``data.history(assets, fields, bar_count, frequency, frame="pandas")``: the
+        # trailing window ending at the current bar (:meth:`BarPortal.history`); bound
+        # directly, it costs one call per bar, not two
+        self.history = portal.history
 
     def current(self, assets: Asset | Sequence[Asset], fields: str | Sequence[str]) -> Any:
         """Latest values: a float, or pandas objects for several assets/fields."""
         return self._portal.current(assets, fields)
-
-    def history(
-        self,
-        assets: Asset | Sequence[Asset],
-        fields: str | Sequence[str],
-        bar_count: int,
-        frequency: str,
-        frame: str = "pandas",
-    ) -> Any:
-        """Trailing window ending at the current bar (see :meth:`BarPortal.history`)."""
-        return self._portal.history(assets, fields, bar_count, frequency, frame)
 
     def can_trade(self, assets: Asset | Sequence[Asset]) -> Any:
         """Whether each asset is listed and has a price now."""

@@ -180,9 +180,11 @@ class _Scheduled:
 
 
 def _build_views(
-    table: tuple[Any, ...], prices: npt.NDArray[np.float64] | None
+    table: tuple[Any, ...], portal: BarPortal, row: int, now: int
 ) -> Iterator[tuple[Asset, PositionView]]:
-    """``(asset, view)`` pairs from the mirror's rows and one bar's forward-filled closes."""
+    """``(asset, view)`` pairs from the mirror's rows and the forward-filled closes as of
+    cursor ``row`` at time ``now``."""
+    prices = portal.price_row_as_of(row, now) if row >= 0 else None
     keys, rows_ = table
     assets = list(keys)
     cols = [m[0] for m in rows_]
@@ -270,6 +272,11 @@ class Engine:
         self._first_fill = np.full(n, -1, dtype=np.int64)
         self._fill_ranks = 0
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
+        # _exact_close's per-books table; the version counts changes of the books
+        self._book_version = 0
+        self._close_table: tuple[Any, ...] | None = None
+        self._first_bar_row: npt.NDArray[np.int64] | None = None
+        self._max_mantissa = 0
         # the one held column, the fill count it is valid for, and its amount × multiplier
         self._single_col: tuple[int, int, float] | None = None
         # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
@@ -359,22 +366,47 @@ class Engine:
             return ZERO, None
         if self._inexact or self.session.mark_field not in ("close", "price"):
             return None
-        exact = self.portal.exact_close_mantissas(idx)
-        if exact is None:
+        row = self.portal.row
+        if row < 0:
             return None
-        mantissas, scales = exact
+        table = self._close_table
+        if table is None or table[0] != self._book_version:
+            table = self._close_table = self._build_close_table(idx)
+        _version, source, cols, sids, amounts, scales, top, first_row, small = table
+        if source is None or row < first_row:
+            return None  # corporate actions, mixed price scales, or a column without a bar yet
+        last_rows, closes, _scales = source
+        mantissas = closes[last_rows[row, cols], cols]
+        if small:
+            total = int(np.dot(amounts, mantissas))
+        else:  # the int64 dot could overflow: exact Python integers
+            total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
+        return Decimal(total).scaleb(-top), PositionRows(sids, amounts, mantissas, scales)
+
+    def _build_close_table(self, idx: npt.NDArray[np.intp]) -> tuple[Any, ...]:
+        """What :meth:`_exact_close` needs per bar for the held columns ``idx``, built once
+        per change of the books: the columns in first-fill order (the ledger's order of
+        positions), their sids, whole amounts and price scales, the common scale, the
+        first row at which every one has had a bar, and whether the int64 dot is safe."""
+        version = self._book_version
+        source = self.portal.close_mantissa_source()
+        if source is None:
+            return (version, None, None, None, None, None, 0, 0, False)
+        last_rows, closes, price_scales = source
+        if self._first_bar_row is None:  # per column: the first row with a bar
+            seen = last_rows >= 0
+            self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
+            self._max_mantissa = int(np.abs(closes).max()) if closes.size else 0
+        cols = idx[np.argsort(self._first_fill[idx], kind="stable")]
+        scales = price_scales[cols]
         top = int(scales.max())
         if int(scales.min()) != top:
-            return None  # mixed price scales: rare; the ledger handles them
-        amounts = self._qty_int[idx]
-        bound = float(np.dot(np.abs(amounts).astype(np.float64), np.abs(mantissas)))
-        if bound < 2.0**62:
-            total = int(np.dot(amounts, mantissas))
-        else:
-            total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
-        order = np.argsort(self._first_fill[idx], kind="stable")
-        rows = PositionRows(self._sids[idx][order], amounts[order], mantissas[order], scales[order])
-        return Decimal(total).scaleb(-top), rows
+            return (version, None, None, None, None, None, 0, 0, False)  # mixed scales: rare
+        amounts = self._qty_int[cols]
+        # |sum q*m| <= sum |q| * max |m| over the whole bundle: below 2**62 the dot is exact
+        small = int(np.abs(amounts).sum()) * self._max_mantissa < 2**62
+        first_row = int(self._first_bar_row[cols].max())
+        return (version, source, cols, self._sids[cols], amounts, scales, top, first_row, small)
 
     def sync_positions(self) -> None:
         """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
@@ -390,6 +422,7 @@ class Engine:
         self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
         self._value_cache = (-2, -1, 0.0)
         self._single_col = None
+        self._book_version += 1
         self._mirror.clear()
         self._views_key = None
         self._view_table = None
@@ -410,22 +443,34 @@ class Engine:
 
     def _order_filled(self, event: OrderFilled) -> None:
         fill = event.fill
-        col = self.portal.bars.column(fill.asset)
-        self._qty[col] += float(fill.amount)
-        amount = self.ledger.position_amount(fill.asset)
+        asset = fill.asset
+        col = self.portal.bars.column(asset)
+        qty = self._qty
+        qty[col] = qty.item(col) + float(fill.amount)
+        self._book_version += 1
+        state = self.ledger.holding(asset)
+        amount = ZERO if state is None else state[0]
         self._set_exact_amount(col, amount)
-        if self._first_fill[col] < 0:
+        if self._first_fill.item(col) < 0:
             self._first_fill[col] = self._fill_ranks
             self._fill_ranks += 1
-        held = amount != 0
+        held = state is not None
         if held != (col in self._held):
             if held:
                 self._held.add(col)
             else:
                 self._held.discard(col)
-                self._qty[col] = 0.0
+                qty[col] = 0.0
             self._held_idx_stale = True  # rebuilt once, when next read
-        self._refresh_view(fill.asset)
+        # the float mirror of this position (what _refresh_view does, from the same state)
+        if state is None:
+            self._mirror.pop(asset, None)
+        else:
+            held_amount, cost_value, last = state
+            cost_basis = cost_value / held_amount / asset.multiplier  # Position.cost_basis
+            self._mirror[asset] = (col, float(held_amount), float(cost_basis), float(last))
+        self._views_key = None
+        self._view_table = None
         hook = getattr(self.strategy, "on_order_fill", None)
         if hook is not None:
             with self.active():
@@ -504,7 +549,8 @@ class Engine:
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
         views = LazyPositions(table[0])
-        views._build = partial(_build_views, table, self.portal.price_row() if row >= 0 else None)
+        portal = self.portal
+        views._build = partial(_build_views, table, portal, row, portal.now)
         self._views, self._views_key = views, key
         return views
 

@@ -140,7 +140,11 @@ class Portfolio:
     @property
     def portfolio_value(self) -> float:
         """Cash plus positions value."""
-        return self.cash + self._engine.positions_value_float()
+        engine = self._engine
+        cash = engine.ledger.cash
+        cached = self._cash
+        value = cached[1] if cached[0] is cash else self.cash
+        return value + engine.positions_value_float()
 
     @property
     def pnl(self) -> float:

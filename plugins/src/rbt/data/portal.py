@@ -124,9 +124,16 @@ class BarPortal:
         Adjusted for actions already known whose ex-date's first bar is not yet visible
         (e.g. in ``before_trading_start`` of an ex-date).
         """
-        row: npt.NDArray[np.float64] = self._prices()[self._row]
+        if self._adj is None:  # the usual case: one row of the cached array
+            prices = self._price if self._price is not None else self._prices()
+            return prices[self._row]  # type: ignore[no-any-return]
+        return self.price_row_as_of(self._row, self._now)
+
+    def price_row_as_of(self, row_index: int, now: int) -> npt.NDArray[np.float64]:
+        """:meth:`price_row` as it was with the cursor at ``row_index`` and time ``now``."""
+        row: npt.NDArray[np.float64] = self._prices()[row_index]
         if self._adj is not None:
-            pending = self._adj.pending(self._now, self._row)
+            pending = self._adj.pending(now, row_index)
             if pending.size:
                 row = row.copy()
                 for k in pending:
@@ -521,6 +528,17 @@ class BarPortal:
             ]
 
         return pricer
+
+    def close_mantissa_source(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """``(last_rows, close mantissas, price scales)``: what :meth:`exact_close_mantissas`
+        indexes, for a caller that indexes it per bar itself (``last_rows[t, i]``: the
+        latest row <= t with a bar of asset i, -1 before its first). None with corporate
+        actions (then prices need adjusting)."""
+        if self._adj is not None:
+            return None
+        return self._last_rows(), self.bars.mantissas["close"], self.bars.price_scales
 
     def exact_close_mantissas(
         self, cols: npt.NDArray[np.intp]
