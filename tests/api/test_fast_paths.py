@@ -337,3 +337,37 @@ def test_round_trips_read_from_frame_columns_equal_the_row_by_row_reading(fills)
     for trip in from_frame:
         assert trip.entry_ts <= trip.exit_ts
         assert trip.amount > 0
+
+
+def _reference_decimal_column(values):
+    """The exact column the definition asks for: fixed-point text of every value, cast at
+    the largest scale among them."""
+    import polars as pl
+
+    texts = [None if v is None else format(v, "f") for v in values]
+    scale = max((len(t) - t.find(".") - 1 for t in texts if t is not None and "." in t), default=0)
+    column = pl.Series("x", texts, dtype=pl.String)
+    return column if scale > 38 else column.cast(pl.Decimal(38, scale))
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.builds(
+                lambda m, e: Decimal(m).scaleb(e),
+                st.integers(-(10**12), 10**12),
+                st.integers(-14, 4),  # positive exponents print as "1E+2" with str()
+            ),
+        ),
+        max_size=12,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_decimal_column_equals_the_fixed_point_text_reference(values) -> None:
+    from rbt.api.results import decimal_column
+
+    got = decimal_column("x", values)
+    want = _reference_decimal_column(values)
+    assert got.dtype == want.dtype
+    assert got.to_list() == want.to_list()
