@@ -109,6 +109,9 @@ class CsvDirectorySource:
     :raises ConfigError: for a missing directory, no CSV files or bad options.
     """
 
+    #: read_batch may run in several threads at once (ingest reads two batches at a time).
+    thread_safe_batches = True
+
     def __init__(
         self,
         path: str | Path,

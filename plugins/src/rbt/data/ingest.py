@@ -19,7 +19,8 @@ import contextlib
 import datetime as dt
 import inspect
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -228,19 +229,41 @@ def _create(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> 
 
 
 def _read(source: DataSource, symbols: Sequence[str], progress: Progress | None) -> list[BarBatch]:
-    batches: list[BarBatch] = []
     total = len(symbols)
-    for lo in range(0, total, _BATCH):
-        chunk = symbols[lo : lo + _BATCH]
-        if isinstance(source, BatchDataSource):
-            batch = source.read_batch(chunk)
-        else:
+    chunks = [(lo, symbols[lo : lo + _BATCH]) for lo in range(0, total, _BATCH)]
+    if not isinstance(source, BatchDataSource):
+        batches = []
+        for lo, chunk in chunks:
             batch = _batch_from_frames(source, chunk, progress, lo, total)
+            check_batch(batch)
+            batches.append(batch)
+        return batches
+
+    def read(chunk: Sequence[str]) -> BarBatch:
+        batch = source.read_batch(chunk)
         check_batch(batch)
-        batches.append(batch)
-        if progress is not None and isinstance(source, BatchDataSource):
-            for i, symbol in enumerate(chunk, start=lo + 1):
-                progress(symbol, i, total)
+        return batch
+
+    workers = 2 if getattr(source, "thread_safe_batches", False) and len(chunks) > 1 else 1
+    if workers == 1:
+        results: Iterator[BarBatch] = map(read, (chunk for _, chunk in chunks))
+    else:
+        # Two batches at a time: one's Python/numpy work overlaps the other's parsing
+        # (polars and numpy release the GIL). Results are taken in order, so the first
+        # bad file in symbol order is the one reported.
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rbt-ingest")
+        futures = [pool.submit(read, chunk) for _, chunk in chunks]
+        results = (f.result() for f in futures)
+    batches = []
+    try:
+        for (lo, chunk), batch in zip(chunks, results, strict=True):
+            batches.append(batch)
+            if progress is not None:
+                for i, symbol in enumerate(chunk, start=lo + 1):
+                    progress(symbol, i, total)
+    finally:
+        if workers > 1:
+            pool.shutdown(cancel_futures=True)
     return batches
 
 

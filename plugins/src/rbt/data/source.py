@@ -15,7 +15,9 @@ symbol. Frames use the canonical columns of :data:`BAR_COLUMNS`:
 
 A source may also offer the fast path ``read_batch(symbols) -> BarBatch``:
 many symbols at once as int64 mantissas (the CSV source parses a whole
-directory in a few vectorized passes this way).
+directory in a few vectorized passes this way). A source whose ``read_batch``
+may run in two threads at once says so with a true ``thread_safe_batches``
+class attribute; ingest then reads two batches at a time.
 
 Optional methods (``rbt ingest`` calls them when a source has them):
 

@@ -1,0 +1,49 @@
+"""Ingest of a directory spanning several read batches (read two at a time, in threads)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rbt.data.bundles import list_bundles, load_bundle
+from rbt.data.ingest import _BATCH, ingest
+from rbt.kernel.errors import SchemaError
+
+FILES = 2 * _BATCH + 5  # three batches
+
+
+def test_many_files_ingest_in_symbol_order(home, manager, make_csv_dir, tmp_path):
+    directory = make_csv_dir(tmp_path / "csv", FILES, 12)
+    seen: list[tuple[str, int]] = []
+    manifest = ingest(
+        home,
+        "csv",
+        "many",
+        {"path": str(directory)},
+        progress=lambda symbol, done, total: seen.append((symbol, done)),
+        manager=manager,
+    )
+    assert manifest.asset_count == FILES
+    assert manifest.row_count == FILES * 12
+    assert [done for _, done in seen] == list(range(1, FILES + 1))
+    bars = load_bundle(home, "many")
+    assert [a.symbol for a in bars.assets] == [f"S{i:04d}" for i in range(FILES)]
+    assert bars.shape == (12, FILES)
+    assert not np.isnan(bars.floats["close"]).any()
+
+
+def test_the_first_bad_file_in_symbol_order_is_reported(home, manager, make_csv_dir, tmp_path):
+    directory = make_csv_dir(tmp_path / "csv", FILES, 12)
+    for index, line, bad in ((FILES - 2, 4, "oops"), (_BATCH + 3, 7, "-1.5")):
+        path = directory / f"S{index:04d}.csv"
+        lines = path.read_text().splitlines()
+        fields = lines[line - 1].split(",")
+        fields[4] = bad  # close
+        lines[line - 1] = ",".join(fields)
+        path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SchemaError) as info:
+        ingest(home, "csv", "bad", {"path": str(directory)}, manager=manager)
+    message = str(info.value)
+    assert f"S{_BATCH + 3:04d}.csv, line 7" in message  # batch 2, before batch 3's file
+    assert "'close'" in message
+    assert list_bundles(home) == []  # nothing written
