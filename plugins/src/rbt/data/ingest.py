@@ -57,7 +57,7 @@ __all__ = ["Progress", "ingest"]
 
 #: ``progress(symbol, done, total)`` after each symbol is read.
 Progress = Callable[[str, int, int], None]
-_BATCH = 128  # symbols parsed per vectorized pass: bounded memory, regular progress
+_BATCH = 64  # symbols parsed per vectorized pass: bounded memory, regular progress
 _NS_PER_DAY = 86_400_000_000_000
 
 
