@@ -22,17 +22,18 @@ class EventBus:
     """Deliver events to subscribers in subscription order, checking the total order."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[type[Event], list[Callable[[Event], None]]] = {}
+        #: event type -> handlers, in subscription order (read it; change it by subscribing)
+        self.handlers: dict[type[Event], list[Callable[[Event], None]]] = {}
         self._last: tuple[int, int] = (-(2**63), 0)
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         """Call ``handler`` for every published event of exactly ``event_type``."""
-        self._subscribers.setdefault(event_type, []).append(handler)  # type: ignore[arg-type]
+        self.handlers.setdefault(event_type, []).append(handler)  # type: ignore[arg-type]
 
     def wants(self, event_type: type[Event]) -> bool:
         """Whether anything subscribes to ``event_type`` (a publisher may skip building
         an event nobody receives)."""
-        return event_type in self._subscribers
+        return event_type in self.handlers
 
     def publish(self, event: Event) -> None:
         """Deliver ``event``.
@@ -47,5 +48,5 @@ class EventBus:
                 f"ts={self._last[0]} rank={self._last[1]}"
             )
         self._last = key
-        for handler in self._subscribers.get(type(event), ()):
+        for handler in self.handlers.get(type(event), ()):
             handler(event)

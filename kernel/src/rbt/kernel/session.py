@@ -92,10 +92,11 @@ class Session:
         if kind is ClockEventKind.BAR:
             # the per-bar fixed cost: an event nobody subscribes to is not built
             bus = self.bus
-            if bus.wants(BarClosed):
+            handlers = bus.handlers
+            if BarClosed in handlers:
                 bus.publish(BarClosed(event.ts, event.session))
             self.broker.on_bar(event.ts)
-            if bus.wants(StrategyTurn):
+            if StrategyTurn in handlers:
                 bus.publish(StrategyTurn(event.ts, event.session))
         elif kind is ClockEventKind.SESSION_START:
             self.session_label = event.session

@@ -499,17 +499,18 @@ class Engine:
         cached = self._value_cache
         if cached[0] == row and cached[1] == fills:
             return cached[2]
-        idx = self._held_columns()
+        held = self._held
         value = 0.0
-        if len(idx) == 1 and not self._foreign and row >= 0:
+        if len(held) == 1 and not self._foreign and row >= 0:
             # one position (single-asset strategies): no array steps; Python floats multiply
             # exactly as float64 scalars do, in the same order
-            col = self._single_col
-            if col is None or col[1] != fills:
-                c = int(idx[0])
-                col = self._single_col = (c, fills, self._qty.item(c) * self._mult.item(c))
-            value = col[2] * self.portal.price_row().item(col[0])
-        elif len(idx) and row >= 0:
+            single = self._single_col
+            if single is None or single[1] != fills:
+                c = next(iter(held))
+                single = self._single_col = (c, fills, self._qty.item(c) * self._mult.item(c))
+            value = single[2] * self.portal.price_row().item(single[0])
+        elif held and row >= 0:
+            idx = self._held_columns()
             prices = self.portal.price_row()
             weights = self._qty[idx] * self._mult[idx]
             if self._foreign:  # foreign-quoted positions at the rate in force (float view)

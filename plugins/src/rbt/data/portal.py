@@ -65,8 +65,10 @@ class BarPortal:
             self._visible = np.asarray(visible, dtype=np.int64)
         else:
             self._visible = np.asarray(bars.ts, dtype=np.int64)
-        self._row = -1
-        self._now = -(2**63)
+        #: Index of the cursor bar (-1 before the first bar), and the current time (UTC ns):
+        #: plain attributes, read several times per bar; only :meth:`advance` moves them.
+        self.row = -1
+        self.now = -(2**63)
         self._floats = bars.floats
         self._columns: dict[tuple[int, ...], slice | npt.NDArray[np.intp]] = {}
         # the last numpy history call's (assets, their copy, frequency, columns)
@@ -84,28 +86,35 @@ class BarPortal:
     # -- cursor ------------------------------------------------------------------
     def advance(self, ts: int) -> None:
         """Move the cursor to the last bar visible at ``ts``."""
-        if ts < self._now:
-            raise DataError(f"portal cannot move backwards in time ({ts} < {self._now})")
-        self._now = ts
+        if ts < self.now:
+            raise DataError(f"portal cannot move backwards in time ({ts} < {self.now})")
+        self.now = ts
         visible = self._visible
-        nxt = self._row + 1
+        nxt = self.row + 1
         # time only moves forward: most events leave the cursor or move it by one bar
         if nxt >= len(visible) or visible[nxt] > ts:
             return
         if nxt + 1 >= len(visible) or visible[nxt + 1] > ts:
-            self._row = nxt
+            self.row = nxt
             return
-        self._row = int(np.searchsorted(visible, ts, side="right")) - 1
+        self.row = int(np.searchsorted(visible, ts, side="right")) - 1
+
+    # the cursor under its former private names (subclasses move it through them)
+    @property
+    def _row(self) -> int:
+        return self.row
+
+    @_row.setter
+    def _row(self, value: int) -> None:
+        self.row = value
 
     @property
-    def now(self) -> int:
-        """Current time, UTC ns."""
-        return self._now
+    def _now(self) -> int:
+        return self.now
 
-    @property
-    def row(self) -> int:
-        """Index of the cursor bar (-1 before the first bar)."""
-        return self._row
+    @_now.setter
+    def _now(self, value: int) -> None:
+        self.now = value
 
     # -- derived arrays, built once on first use ------------------------------------
     def _prices(self) -> npt.NDArray[np.float64]:
@@ -126,8 +135,8 @@ class BarPortal:
         """
         if self._adj is None:  # the usual case: one row of the cached array
             prices = self._price if self._price is not None else self._prices()
-            return prices[self._row]  # type: ignore[no-any-return]
-        return self.price_row_as_of(self._row, self._now)
+            return prices[self.row]  # type: ignore[no-any-return]
+        return self.price_row_as_of(self.row, self.now)
 
     def price_row_as_of(self, row_index: int, now: int) -> npt.NDArray[np.float64]:
         """:meth:`price_row` as it was with the cursor at ``row_index`` and time ``now``."""
@@ -180,7 +189,7 @@ class BarPortal:
     # -- DataPortal ------------------------------------------------------------------
     def current(self, assets: Asset | Sequence[Asset], fields: str | Sequence[str]) -> Any:
         """Values at the cursor (floats; NaN without a bar; ``price`` forward-fills)."""
-        row = self._row
+        row = self.row
         if isinstance(assets, Asset):
             if isinstance(fields, str):
                 return self._scalar(assets, fields, row)
@@ -201,7 +210,7 @@ class BarPortal:
         col = self._col(asset)
         value = float(self._field(field)[row, col])
         if field == "price" and self._adj is not None:
-            for k in self._adj.pending(self._now, row):
+            for k in self._adj.pending(self.now, row):
                 if self._adj.col[k] == col:
                     value *= float(self._adj.pfac[k])
         return value
@@ -231,7 +240,7 @@ class BarPortal:
             and fields.__class__ is str
             and (fast[1] is None or fast[1] == assets)
         ):
-            end = self._row + 1
+            end = self.row + 1
             start = end - bar_count
             if start >= 0 and bar_count >= 1 and self._adj is None and fields != "price":
                 data = self._floats.get(fields)
@@ -295,7 +304,7 @@ class BarPortal:
         self, field: str, cols: slice | npt.NDArray[np.intp], bar_count: int
     ) -> npt.NDArray[np.float64]:
         data = self._field(field)
-        end = self._row + 1
+        end = self.row + 1
         start = end - bar_count
         if start >= 0:
             window = data[start:end, cols]
@@ -308,7 +317,7 @@ class BarPortal:
             pad = np.full((bar_count - have.shape[0], have.shape[1]), np.nan)
             window = np.concatenate([pad, have])
         if self._adj is not None:
-            window = self._adj.adjust(window, field, cols, start, self._now, None)
+            window = self._adj.adjust(window, field, cols, start, self.now, None)
         return window
 
     # -- daily bars from minute bars ----------------------------------------------------
@@ -371,7 +380,7 @@ class BarPortal:
         self, field: str, cols: slice | npt.NDArray[np.intp], bar_count: int
     ) -> npt.NDArray[np.float64]:
         self._field(field)  # unknown fields fail here
-        row = self._row
+        row = self.row
         n_assets = self._cols_count(cols)
         if row < 0:
             return np.full((bar_count, n_assets), np.nan)
@@ -384,7 +393,7 @@ class BarPortal:
         pad = np.full((max(-lo, 0), n_assets), np.nan)
         window = np.concatenate([pad, before, partial[None, :]])
         if self._adj is not None:
-            window = self._adj.adjust(window, field, cols, lo, self._now, session_of)
+            window = self._adj.adjust(window, field, cols, lo, self.now, session_of)
         return window
 
     def _cols_count(self, cols: slice | npt.NDArray[np.intp]) -> int:
@@ -393,10 +402,10 @@ class BarPortal:
         return len(cols)
 
     def _daily_index(self, bar_count: int) -> Any:
-        if self._row < 0:
+        if self.row < 0:
             return np.full(bar_count, np.datetime64("NaT", "ns"))
         starts, session_of = self._sessions_index()
-        k = int(session_of[self._row])
+        k = int(session_of[self.row])
         lo = max(0, k - bar_count + 1)
         labels = self.bars.sessions[starts[lo : k + 1]].astype("datetime64[ns]")
         missing = bar_count - len(labels)
@@ -405,7 +414,7 @@ class BarPortal:
         return labels
 
     def _index(self, bar_count: int) -> Any:
-        end = self._row + 1
+        end = self.row + 1
         start = max(0, end - bar_count)
         if self.bars.frequency is Frequency.DAILY:
             labels = self.bars.sessions[start:end].astype("datetime64[ns]")
@@ -447,36 +456,36 @@ class BarPortal:
 
     def can_trade(self, asset: Asset) -> bool:
         """Whether ``asset`` is listed now and has traded at least once."""
-        if self._row < 0:
+        if self.row < 0:
             return False
         col = self._col(asset)
-        if self._last_rows()[self._row, col] < 0:
+        if self._last_rows()[self.row, col] < 0:
             return False
-        session = self.bars.sessions[self._row].item()
+        session = self.bars.sessions[self.row].item()
         end = asset.auto_close_date or asset.end_date
         return not (asset.start_date and session < asset.start_date) and not (end and session > end)
 
     def is_stale(self, asset: Asset) -> bool:
         """Whether ``asset`` has traded before but has no bar at the cursor."""
-        if self._row < 0:
+        if self.row < 0:
             return False
         col = self._col(asset)
-        last = self._last_rows()[self._row, col]
-        return bool(0 <= last < self._row)
+        last = self._last_rows()[self.row, col]
+        return bool(0 <= last < self.row)
 
     def exact_price(self, asset: Asset, field: str) -> Decimal | None:
         """Exact stored value at the cursor; ``close``/``price`` fall back to the last bar."""
-        if self._row < 0:
+        if self.row < 0:
             return None
         col = self._col(asset)
-        row = self._row
+        row = self.row
         if field in ("close", "price"):
             last = int(self._last_rows()[row, col])
             if last < 0:
                 return None
             value = self.bars.exact("close", last, col)
             if self._adj is not None:  # a split since that bar: in post-split units, exactly
-                for ratio in self._adj.splits_after(self._now, last, col):
+                for ratio in self._adj.splits_after(self.now, last, col):
                     with ledger_context():
                         value = value / ratio
             return value
@@ -486,10 +495,10 @@ class BarPortal:
 
     def exact_prices(self, assets: Sequence[Asset], field: str) -> list[Decimal | None]:
         """:meth:`exact_price` for several assets, vectorized for unadjusted closes."""
-        if field not in ("close", "price") or self._adj is not None or self._row < 0:
+        if field not in ("close", "price") or self._adj is not None or self.row < 0:
             return [self.exact_price(asset, field) for asset in assets]
         cols = np.fromiter((self._col(a) for a in assets), dtype=np.intp, count=len(assets))
-        rows = self._last_rows()[self._row, cols]
+        rows = self._last_rows()[self.row, cols]
         mantissas = self.bars.mantissas["close"][np.maximum(rows, 0), cols].tolist()
         scales = self.bars.price_scales[cols].tolist()
         return [
@@ -509,11 +518,11 @@ class BarPortal:
         """
         if field not in ("close", "price") or self._adj is not None:
             return None
-        if self._row < 0:
+        if self.row < 0:
             return _no_prices
         # this row's last-bar indexes and the arrays they point into: bars are only ever
         # appended (GrowingPortal), so these views keep pricing as of now
-        last = self._last_rows()[self._row]
+        last = self._last_rows()[self.row]
         mantissas = self.bars.mantissas["close"]
         scales = self.bars.price_scales
         col_of = self._col
@@ -549,9 +558,9 @@ class BarPortal:
         None when that is not what :meth:`exact_prices` gives: a column without any
         bar yet, corporate actions in the bundle, or before the first bar.
         """
-        if self._adj is not None or self._row < 0:
+        if self._adj is not None or self.row < 0:
             return None
-        rows = self._last_rows()[self._row, cols]
+        rows = self._last_rows()[self.row, cols]
         if len(rows) and int(rows.min()) < 0:
             return None
         return self.bars.mantissas["close"][rows, cols], self.bars.price_scales[cols]
