@@ -328,8 +328,7 @@ def _combine(
         frames.append(
             batch.frame.select(
                 (pl.col("symbol_index").cast(pl.UInt32) + offset).alias("sid"),
-                *BAR_COLUMNS,
-                *(["line"] if LINE_COLUMN in batch.frame.columns else []),
+                *BAR_COLUMNS,  # (line numbers stay in the batches, for messages)
             )
         )
         offset += len(batch.symbols)
