@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import attrs
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rbt.api import order, order_target
@@ -371,3 +371,76 @@ def test_decimal_column_equals_the_fixed_point_text_reference(values) -> None:
     want = _reference_decimal_column(values)
     assert got.dtype == want.dtype
     assert got.to_list() == want.to_list()
+
+
+class _RandomTrader(TradingAlgorithm):
+    """Places a drawn list of (bar, asset, amount) market orders and, on every bar, checks
+    the float views against the exact ledger (the mirror is fed per fill)."""
+
+    def __init__(self, plan, assets):
+        self.plan = plan
+        self.assets = assets
+        self.checked = 0
+
+    def initialize(self, context):
+        context.bar = 0
+
+    def handle_data(self, context, data):
+        from rbt.api.engine import current_engine
+
+        engine = current_engine()
+        positions = context.portfolio.positions
+        held = dict(engine.ledger.positions())
+        assert set(positions) == set(held)
+        for asset, position in held.items():
+            view = positions[asset]
+            assert view.amount == float(position.amount)
+            assert view.cost_basis == float(position.cost_basis)
+            self.checked += 1
+        for bar, k, amount in self.plan:
+            if bar == context.bar:
+                order(self.assets[k], amount)
+        context.bar += 1
+
+
+@given(
+    plan=st.lists(
+        st.tuples(st.integers(0, 25), st.integers(0, 2), st.integers(-40, 40).filter(bool)),
+        max_size=25,
+    ),
+    holes=st.lists(st.integers(0, 12), min_size=3, max_size=3),
+    seed=st.integers(0, 2**16),
+)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)  # the fixture only builds the runner: nothing in it changes between examples
+def test_recorded_books_from_arrays_equal_the_ledger_marks(run, plan, holes, seed) -> None:
+    """Random orders (longs, shorts, flips, closes) over three assets whose first bars come
+    late: every session's positions value from the integer-array path equals Σ amount ×
+    the session's forward-filled exact close, in the ledger's order of positions."""
+    ccc = Asset(sid=3, symbol="CCC")
+    assets = (AAA, BBB, ccc)
+    sessions = SESSIONS[:30]
+    closes = np.round(np.random.default_rng(seed).uniform(1, 90, (len(sessions), 3)) * 8) / 8
+    for col, hole in enumerate(holes):
+        closes[:hole, col] = np.nan  # no bar yet: orders wait, values skip it
+    bars = build_bars(assets=assets, sessions=sessions, close=closes)
+    strategy = _RandomTrader(sorted(plan), assets)
+    result = run(strategy, bars=bars, start=sessions[0], end=sessions[-1],
+                 commission="none", slippage="none")  # fmt: skip
+    positions = result.positions
+    for k, (session, value) in enumerate(
+        zip(result.perf["session"].to_list(), result.perf["positions_value"].to_list(), strict=True)
+    ):
+        rows = positions.filter(positions["session"] == session) if len(positions) else None
+        total = Decimal(0)
+        if rows is not None:
+            for sid, amount, price in zip(
+                rows["sid"].to_list(), rows["amount"].to_list(), rows["last_price"].to_list(),
+                strict=True,
+            ):  # fmt: skip
+                col = sid - 1
+                seen = closes[: k + 1, col][~np.isnan(closes[: k + 1, col])]
+                assert float(price) == seen[-1]  # the forward-filled close of this session
+                total += amount * price
+        assert total == value

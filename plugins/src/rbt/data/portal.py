@@ -91,10 +91,12 @@ class BarPortal:
         self.now = ts
         visible = self._visible
         nxt = self.row + 1
+        n = len(visible)
         # time only moves forward: most events leave the cursor or move it by one bar
-        if nxt >= len(visible) or visible[nxt] > ts:
+        # (item(): a Python int, compared without a numpy scalar)
+        if nxt >= n or visible.item(nxt) > ts:
             return
-        if nxt + 1 >= len(visible) or visible[nxt + 1] > ts:
+        if nxt + 1 >= n or visible.item(nxt + 1) > ts:
             self.row = nxt
             return
         self.row = int(np.searchsorted(visible, ts, side="right")) - 1
