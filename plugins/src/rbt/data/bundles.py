@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import io
 import json
@@ -39,7 +40,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -194,21 +195,45 @@ def _content_hash(files: Mapping[str, Mapping[str, Any]]) -> str:
     return digest.hexdigest()
 
 
-def _write_parquet(frame: pl.DataFrame) -> Any:
+def _write_parquet(frame: Callable[[], pl.DataFrame]) -> Any:
     # Fixed options: the same frame gives the same bytes (content hashes are stable).
     # lz4 without column statistics: a third less CPU than zstd with them, files ~20 %
     # larger, faster to decode; the loader reads whole files, so statistics go unused.
-    return lambda path: frame.write_parquet(path, compression="lz4", statistics=False)
+    return lambda path: frame().write_parquet(path, compression="lz4", statistics=False)
 
 
-def _by_year(bars: pl.DataFrame) -> list[tuple[int, pl.DataFrame]]:
+_BAR_FILE_COLUMNS = ("ts", "session", "sid", *OHLCV)
+
+
+def _by_year(
+    bars: pl.DataFrame, order: np.ndarray[Any, Any] | None = None
+) -> list[tuple[int, Callable[[], pl.DataFrame]]]:
+    """Each year's bars in ``(ts, sid)`` order, built when called (in a writer thread)."""
+    if order is not None:
+        years = bars["session"].dt.year().to_numpy()[order]
+        cuts = np.flatnonzero(np.diff(years)) + 1
+        bounds = zip(np.r_[0, cuts], np.r_[cuts, len(years)], strict=True)
+        return [
+            (int(years[lo]), functools.partial(_gather, bars, order[lo:hi])) for lo, hi in bounds
+        ]
     years = bars["session"].dt.year().to_numpy()
     if len(years) and (np.diff(years) >= 0).all():  # sorted by time: zero-copy slices
         cuts = np.flatnonzero(np.diff(years)) + 1
         bounds = zip(np.r_[0, cuts], np.r_[cuts, len(years)], strict=True)
-        return [(int(years[lo]), bars.slice(lo, hi - lo)) for lo, hi in bounds]
+        return [(int(years[lo]), functools.partial(bars.slice, lo, hi - lo)) for lo, hi in bounds]
     series = bars["session"].dt.year()
-    return [(year, bars.filter(series == year)) for year in series.unique().sort().to_list()]
+    return [
+        (year, functools.partial(bars.filter, series == year))
+        for year in series.unique().sort().to_list()
+    ]
+
+
+def _gather(bars: pl.DataFrame, rows: np.ndarray[Any, Any]) -> pl.DataFrame:
+    return bars[rows].select(_BAR_FILE_COLUMNS)
+
+
+def _same(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame
 
 
 @attrs.frozen
@@ -224,6 +249,7 @@ def write_bundle(
     assets: pl.DataFrame,
     meta: Mapping[str, Any],
     extra: Mapping[str, pl.DataFrame | None] | None = None,
+    order: np.ndarray[Any, Any] | None = None,
 ) -> _Published:
     """Write a bundle version and publish it atomically (see the module doc).
 
@@ -231,7 +257,10 @@ def write_bundle(
     with :func:`rollback_publish`), so a later failure (the asset database)
     can restore it.
 
-    :param bars: ``ts, session, sid, open..volume`` sorted by ``(ts, sid)``.
+    :param bars: ``ts, session, sid, open..volume`` sorted by ``(ts, sid)`` — or in any
+        order when ``order`` is given.
+    :param order: the rows of ``bars`` in ``(ts, sid)`` order (e.g. from ``np.lexsort``);
+        each year's rows are then gathered in the writer threads, side by side.
     :param assets: one row per asset (see ``assets.parquet``).
     :param meta: the manifest fields that describe the data (source, range, ...).
     :param extra: more tables by file name (``adjustments.parquet``, ``funding.parquet``);
@@ -246,11 +275,11 @@ def write_bundle(
     tmp.mkdir()
     try:
         files: dict[str, dict[str, Any]] = {}
-        jobs = {f"bars/{year}.parquet": part for year, part in _by_year(bars)}
-        jobs[ASSETS] = assets
+        jobs = {f"bars/{year}.parquet": part for year, part in _by_year(bars, order)}
+        jobs[ASSETS] = functools.partial(_same, assets)
         for file_name, table in (extra or {}).items():
             if table is not None and table.height:
-                jobs[file_name] = table
+                jobs[file_name] = functools.partial(_same, table)
         # polars releases the GIL while encoding: write the files side by side
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             futures = {
