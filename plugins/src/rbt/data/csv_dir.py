@@ -11,8 +11,10 @@ Input rules (design.md §2.1a.5):
 * intraday values with an offset (``...+02:00``, ``...Z``) are converted to
   UTC; without one the ``tz`` option names their time zone (an error
   otherwise, never a guess). They are taken as bar *end* times;
-* prices and volumes are parsed exactly, never through a float: each
-  column's decimal places are detected from its text.
+* prices and volumes are parsed exactly, never rounded: each file's decimal
+  places are those of its most precise value. Short values (up to 15
+  characters, the usual case) go through float64, where that is provably
+  exact (:mod:`rbt.data.exact_fast`); anything else is read from the text.
 
 Options (``rbt ingest csv --option key=value``): ``path`` (required),
 ``calendar`` (``XNYS``), ``tz``, ``frequency`` (``1d``/``1m``; inferred from
