@@ -8,6 +8,7 @@ the orders and the event order; the engine only subscribes to its bus.
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import datetime as dt
 import math
@@ -257,6 +258,8 @@ class Engine:
             if a.quote_currency and a.quote_currency != base
         }
         self._held: set[int] = set()
+        # the held columns as (first-fill rank, column), sorted: the ledger's order of positions
+        self._held_by_rank: list[tuple[int, int]] = []
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
@@ -276,7 +279,9 @@ class Engine:
         self._book_version = 0
         self._close_table: tuple[Any, ...] | None = None
         self._first_bar_row: npt.NDArray[np.int64] | None = None
+        self._all_started = 0  # the row from which every column has had a bar
         self._max_mantissa = 0
+        self._uniform_scale: int | None = None  # one price scale for the whole bundle
         # the one held column, the fill count it is valid for, and its amount × multiplier
         self._single_col: tuple[int, int, float] | None = None
         # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
@@ -361,8 +366,7 @@ class Engine:
         base-currency asset with multiplier 1 priced from the bars (the usual backtest):
         then it is one integer dot product. None otherwise (the caller asks the ledger).
         """
-        idx = self._held_columns()
-        if not len(idx):
+        if not self._held:
             return ZERO, None
         if self._inexact or self.session.mark_field not in ("close", "price"):
             return None
@@ -371,7 +375,7 @@ class Engine:
             return None
         table = self._close_table
         if table is None or table[0] != self._book_version:
-            table = self._close_table = self._build_close_table(idx)
+            table = self._close_table = self._build_close_table(row)
         _version, source, cols, sids, amounts, scales, top, first_row, small = table
         if source is None or row < first_row:
             return None  # corporate actions, mixed price scales, or a column without a bar yet
@@ -383,29 +387,36 @@ class Engine:
             total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
         return Decimal(total).scaleb(-top), PositionRows(sids, amounts, mantissas, scales)
 
-    def _build_close_table(self, idx: npt.NDArray[np.intp]) -> tuple[Any, ...]:
-        """What :meth:`_exact_close` needs per bar for the held columns ``idx``, built once
-        per change of the books: the columns in first-fill order (the ledger's order of
-        positions), their sids, whole amounts and price scales, the common scale, the
-        first row at which every one has had a bar, and whether the int64 dot is safe."""
+    def _build_close_table(self, row: int) -> tuple[Any, ...]:
+        """What :meth:`_exact_close` needs per bar for the held columns, built once per
+        change of the books (at cursor ``row``): the columns in first-fill order (the
+        ledger's order of positions), their sids, whole amounts and price scales, the
+        common scale, the first row at which every one has had a bar, and whether the
+        int64 dot is safe."""
         version = self._book_version
         source = self.portal.close_mantissa_source()
         if source is None:
             return (version, None, None, None, None, None, 0, 0, False)
         last_rows, closes, price_scales = source
-        if self._first_bar_row is None:  # per column: the first row with a bar
+        if self._first_bar_row is None:  # once: per column, the first row with a bar
             seen = last_rows >= 0
             self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
+            self._all_started = int(self._first_bar_row.max()) if seen.size else 0
             self._max_mantissa = int(np.abs(closes).max()) if closes.size else 0
-        cols = idx[np.argsort(self._first_fill[idx], kind="stable")]
+            uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
+            self._uniform_scale = int(price_scales[0]) if uniform else None
+        cols = np.array([c for _rank, c in self._held_by_rank], dtype=np.intp)
         scales = price_scales[cols]
-        top = int(scales.max())
-        if int(scales.min()) != top:
-            return (version, None, None, None, None, None, 0, 0, False)  # mixed scales: rare
+        top = self._uniform_scale
+        if top is None:
+            top = int(scales.max())
+            if int(scales.min()) != top:
+                return (version, None, None, None, None, None, 0, 0, False)  # mixed: rare
         amounts = self._qty_int[cols]
         # |sum q*m| <= sum |q| * max |m| over the whole bundle: below 2**62 the dot is exact
         small = int(np.abs(amounts).sum()) * self._max_mantissa < 2**62
-        first_row = int(self._first_bar_row[cols].max())
+        # rows only grow: once every column of the bundle has had a bar, all held ones have
+        first_row = 0 if row >= self._all_started else int(self._first_bar_row[cols].max())
         return (version, source, cols, self._sids[cols], amounts, scales, top, first_row, small)
 
     def sync_positions(self) -> None:
@@ -420,6 +431,7 @@ class Engine:
             self._held.add(col)
             self._set_exact_amount(col, amount)
         self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
+        self._held_by_rank = sorted((self._first_fill.item(c), c) for c in self._held)
         self._value_cache = (-2, -1, 0.0)
         self._single_col = None
         self._book_version += 1
@@ -456,10 +468,13 @@ class Engine:
             self._fill_ranks += 1
         held = state is not None
         if held != (col in self._held):
+            ranked = (self._first_fill.item(col), col)
             if held:
                 self._held.add(col)
+                bisect.insort(self._held_by_rank, ranked)
             else:
                 self._held.discard(col)
+                self._held_by_rank.remove(ranked)
                 qty[col] = 0.0
             self._held_idx_stale = True  # rebuilt once, when next read
         # the float mirror of this position (what _refresh_view does, from the same state)
