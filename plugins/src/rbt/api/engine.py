@@ -58,6 +58,7 @@ __all__ = ["Context", "Engine", "PositionRows", "SessionRecord", "current_engine
 
 _CURRENT: contextvars.ContextVar[Engine] = contextvars.ContextVar("rbt_engine")
 _NEAR_INTEGER = 1e-4  # Zipline: amounts within 1e-4 of a whole lot snap to it
+_MAX_PLAIN = 10**37  # integers below this have fewer digits than the ledger context keeps
 
 
 #: The strategy hook an order's new status calls (if the strategy defines it).
@@ -623,6 +624,8 @@ class Engine:
 
     def _quantity(self, asset: Asset, amount: float | int | Decimal) -> Decimal:
         lot = asset.lot_size
+        if amount.__class__ is int and -_MAX_PLAIN < amount < _MAX_PLAIN and _is_one(lot):
+            return Decimal(amount)  # whole units of a whole-unit lot: round_quantity's no-op
         if isinstance(amount, float):
             if not math.isfinite(amount):
                 raise ValueError(f"order amount must be finite, got {amount!r}")

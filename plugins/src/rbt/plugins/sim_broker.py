@@ -565,18 +565,26 @@ class SimBroker:
             commission=commission,
         )
         used[sid] = used.get(sid, ZERO) + abs(amount)
+        oid = order.id
         filled = order.filled + amount
-        updated = replace_order(order, filled=filled, commission=order.commission + commission)
         done = filled == order.amount
+        tracked = oid in self._known or oid in self._special
+        # the broker's copy of the order after this fill: only kept while it works on, or
+        # for the bookkeeping of linked and timed orders (a plain order done: not needed)
+        updated = (
+            replace_order(order, filled=filled, commission=order.commission + commission)
+            if tracked or not done
+            else order
+        )
         if done:
-            del self._working[order.id]
+            del self._working[oid]
         else:
-            self._working[order.id] = updated
-        if order.id in self._known:
-            self._known[order.id] = updated
+            self._working[oid] = updated
+        if oid in self._known:
+            self._known[oid] = updated
         events = self._require_events()
         events.fill(fill)
-        if order.id in self._special:
+        if oid in self._special:
             self._after_fill(updated, done)
         return amount
 
