@@ -114,8 +114,8 @@ def _ingest(
         raise SchemaError(f"data source {source_name!r} lists a symbol twice")
     calendar = get_calendar(source.calendar)
     batches = _read(source, symbols, progress)
-    bars, scales = _combine(batches, source.frequency)
-    bars = _place_on_calendar(bars, batches, source.frequency, calendar)
+    frames, scales = _combine(batches)
+    bars = _place_on_calendar(frames, batches, source.frequency, calendar)
     assets = _asset_table(source, symbols, bars, scales, calendar.name)
     bars = _rescale(bars, assets, scales)
     order = _time_order(bars)  # the writer threads gather each year's rows in this order
@@ -317,9 +317,8 @@ def _utc(ts: pl.Series, frequency: Frequency, origin: str) -> pl.Series:
     return ts.dt.convert_time_zone("UTC").dt.cast_time_unit("ns")
 
 
-def _combine(
-    batches: Sequence[BarBatch], frequency: Frequency
-) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _combine(batches: Sequence[BarBatch]) -> tuple[list[pl.DataFrame], dict[str, Any]]:
+    """Each batch's bars with global sids, and every symbol's scales."""
     frames, offset = [], 0
     price_scales: list[int] = []
     volume_scales: list[int] = []
@@ -333,24 +332,28 @@ def _combine(
         offset += len(batch.symbols)
         price_scales += batch.price_scales
         volume_scales += batch.volume_scales
-    bars = pl.concat(frames, how="diagonal_relaxed")
     scales = {
         "price": np.array(price_scales, dtype=np.int64),
         "volume": np.array(volume_scales, dtype=np.int64),
     }
-    return bars, scales
+    return frames, scales
 
 
 def _place_on_calendar(
-    bars: pl.DataFrame,
+    frames: Sequence[pl.DataFrame],
     batches: Sequence[BarBatch],
     frequency: Frequency,
     calendar: TradingCalendar,
 ) -> pl.DataFrame:
+    """All bars with ``ts`` (bar end, UTC ns) and ``session`` (its session date).
+
+    Placed frame by frame, then concatenated: adding a column to the concatenated
+    (chunked) frame would copy every column into one chunk.
+    """
+    epoch = dt.date(1970, 1, 1)
     if frequency is Frequency.DAILY:
-        day = bars["ts"].to_physical().to_numpy().astype(np.int64)  # days since 1970-01-01
-        lo, hi = int(day.min()), int(day.max())
-        epoch = dt.date(1970, 1, 1)
+        days = [f["ts"].to_physical().to_numpy().astype(np.int64) for f in frames]
+        lo, hi = min(int(d.min()) for d in days), max(int(d.max()) for d in days)
         sessions = list(
             calendar.sessions(epoch + dt.timedelta(days=lo), epoch + dt.timedelta(days=hi))
         )
@@ -358,28 +361,35 @@ def _place_on_calendar(
         known = np.array(sessions, dtype="datetime64[D]").astype(np.int64)
         slot = np.full(hi - lo + 1, -1, dtype=np.int64)
         slot[known - lo] = np.arange(len(known))
-        index = slot[day - lo]
-        if (index < 0).any():
+        indexes = [slot[d - lo] for d in days]
+        if any((index < 0).any() for index in indexes):
             for batch in batches:  # words the error: file, line, date
                 check_sessions(batch, frequency, sessions, calendar.name)
             raise AssertionError("a bar off the calendar was not reported")  # pragma: no cover
         closes = np.array([calendar.session_times(d).close for d in sessions], dtype=np.int64)
-        return bars.rename({"ts": "session"}).with_columns(pl.Series("ts", closes[index]))
+        return pl.concat(
+            f.rename({"ts": "session"}).with_columns(pl.Series("ts", closes[index]))
+            for f, index in zip(frames, indexes, strict=True)
+        )
     for batch in batches:
         check_sessions(batch, frequency, (), calendar.name)
-    ns = bars["ts"].dt.cast_time_unit("ns").to_physical().to_numpy()
-    first = dt.date(1970, 1, 1) + dt.timedelta(days=int(ns.min() // _NS_PER_DAY) - 7)
-    last = dt.date(1970, 1, 1) + dt.timedelta(days=int(ns.max() // _NS_PER_DAY) + 7)
+    stamps = [f["ts"].dt.cast_time_unit("ns").to_physical().to_numpy() for f in frames]
+    first = epoch + dt.timedelta(days=min(int(ns.min()) for ns in stamps) // _NS_PER_DAY - 7)
+    last = epoch + dt.timedelta(days=max(int(ns.max()) for ns in stamps) // _NS_PER_DAY + 7)
     sessions = list(calendar.sessions(first, last))
     closes = np.array([calendar.session_times(d).close for d in sessions], dtype=np.int64)
-    index = np.searchsorted(closes, ns, side="left")  # first session closing at or after the bar
-    if (index >= len(sessions)).any():
+    # first session closing at or after the bar
+    indexes = [np.searchsorted(closes, ns, side="left") for ns in stamps]
+    if any((index >= len(sessions)).any() for index in indexes):
         raise SchemaError(
             f"bars after {sessions[-1] if sessions else first} are beyond the "
             f"{calendar.name} calendar's last session"
         )
-    days = np.array(sessions, dtype="datetime64[D]")
-    return bars.with_columns(pl.Series("ts", ns), pl.Series("session", days[index]))
+    labels = np.array(sessions, dtype="datetime64[D]")
+    return pl.concat(
+        f.with_columns(pl.Series("ts", ns), pl.Series("session", labels[index]))
+        for f, ns, index in zip(frames, stamps, indexes, strict=True)
+    )
 
 
 def _decimal_places(value: Decimal) -> int:
