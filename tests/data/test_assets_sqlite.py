@@ -110,3 +110,19 @@ def test_other_database_urls_are_left_to_sqlalchemy(monkeypatch, ingested, tmp_p
     home = RbtHome(tmp_path / "h")
     assert not is_current(home)
     assert not record_bundle_sqlite(home, manifest, assets)
+
+
+def test_a_refused_sqlite3_write_rolls_the_bundle_and_rows_back(home, manager, csv_dir, ingested):
+    manifest, _ = ingested
+    with sqlite3.connect(home.root / "rbt.sqlite") as connection:  # a real refusal, in SQLite
+        connection.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON assets "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+        )
+    directory = csv_dir({"CCC": ["date,open,high,low,close,volume", "2024-01-04,1,1,1,1,1"]})
+    with pytest.raises(sqlite3.IntegrityError, match="refused by the test trigger"):
+        ingest(home, "csv", "b", {"path": str(directory)}, manager=manager)
+    assert read_manifest(home, "b") == manifest  # the previous version is back
+    rows = _rows(home)
+    assert [r[2] for r in rows["assets"]] == ["AAA", "BBB"]  # rows untouched
+    assert len(list((home.bundles / ".versions" / "b").iterdir())) == 1

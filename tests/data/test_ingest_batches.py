@@ -47,3 +47,17 @@ def test_the_first_bad_file_in_symbol_order_is_reported(home, manager, make_csv_
     assert f"S{_BATCH + 3:04d}.csv, line 7" in message  # batch 2, before batch 3's file
     assert "'close'" in message
     assert list_bundles(home) == []  # nothing written
+
+
+def test_crlf_bom_and_quoted_values_give_the_same_bundle(home, manager, tmp_path):
+    rows = ["2024-01-02,1.5,2,1,1.75,10", "2024-01-03,2,2.5,1.5,2.25,20"]
+    plain, odd = tmp_path / "plain", tmp_path / "odd"
+    plain.mkdir()
+    odd.mkdir()
+    (plain / "AAA.csv").write_text("\n".join(["date,open,high,low,close,volume", *rows]) + "\n")
+    quoted = [",".join(f'"{v}"' for v in row.split(",")) for row in rows]
+    text = "\r\n".join(["date,open,high,low,close,volume", *quoted]) + "\r\n"
+    (odd / "AAA.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    one = ingest(home, "csv", "one", {"path": str(plain)}, manager=manager)
+    two = ingest(home, "csv", "two", {"path": str(odd)}, manager=manager)
+    assert one.files == two.files  # the same Parquet bytes
