@@ -61,3 +61,15 @@ def test_crlf_bom_and_quoted_values_give_the_same_bundle(home, manager, tmp_path
     one = ingest(home, "csv", "one", {"path": str(plain)}, manager=manager)
     two = ingest(home, "csv", "two", {"path": str(odd)}, manager=manager)
     assert one.files == two.files  # the same Parquet bytes
+
+
+def test_line_numbers_stay_exact_for_files_without_a_final_newline(home, manager, tmp_path):
+    directory = tmp_path / "csv"
+    directory.mkdir()
+    header = "date,open,high,low,close,volume"
+    good = ["2024-01-02,1.5,2,1,1.75,10", "2024-01-03,2,2.5,1.5,2.25,20"]
+    bad = [good[0], "2024-01-03,2,2.5,1.5,x,20"]
+    (directory / "AAA.csv").write_text("\n".join([header, *good]))  # no final newline
+    (directory / "BBB.csv").write_text("\n".join([header, *bad]))
+    with pytest.raises(SchemaError, match=r"BBB\.csv, line 3, field 'close'"):
+        ingest(home, "csv", "n", {"path": str(directory)}, manager=manager)
