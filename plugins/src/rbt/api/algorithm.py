@@ -48,6 +48,8 @@ class FunctionStrategy(TradingAlgorithm):
     ) -> None:
         self._initialize = initialize
         self._handle_data = handle_data
+        if handle_data is not None:  # called once per bar: the function itself, no wrapper
+            self.handle_data = handle_data  # type: ignore[method-assign]
         self._before = before_trading_start
         self._analyze = analyze
         self.PARAMS = dict(params or {})  # type: ignore[misc]

@@ -553,9 +553,11 @@ class Engine:
         last prices are read per bar, from the forward-filled closes, in one array step.
         """
         row = self.portal.row
-        key = (row, len(self.session.fills))
-        if self._views_key == key:
+        fills = len(self.session.fills)
+        key = self._views_key
+        if key is not None and key[0] == row and key[1] == fills:
             return self._views
+        key = (row, fills)
         if not self._mirror:  # flat: nothing priced, a new empty snapshot
             self._views, self._views_key = Positions(), key
             return self._views
