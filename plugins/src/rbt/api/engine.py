@@ -261,6 +261,7 @@ class Engine:
         self._held: set[int] = set()
         # the held columns as (first-fill rank, column), sorted: the ledger's order of positions
         self._held_by_rank: list[tuple[int, int]] = []
+        self._held_rank: dict[int, tuple[int, int]] = {}  # column -> its entry in that list
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
@@ -432,7 +433,8 @@ class Engine:
             self._held.add(col)
             self._set_exact_amount(col, amount)
         self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
-        self._held_by_rank = sorted((self._first_fill.item(c), c) for c in self._held)
+        self._held_rank = {c: (self._first_fill.item(c), c) for c in self._held}
+        self._held_by_rank = sorted(self._held_rank.values())
         self._value_cache = (-2, -1, 0.0)
         self._single_col = None
         self._book_version += 1
@@ -467,15 +469,19 @@ class Engine:
         if self._first_fill.item(col) < 0:
             self._first_fill[col] = self._fill_ranks
             self._fill_ranks += 1
+            if col in self._held_rank:  # held without a rank (books restored): re-place it
+                self._held_by_rank.remove(self._held_rank[col])
+                self._held_rank[col] = (self._first_fill.item(col), col)
+                bisect.insort(self._held_by_rank, self._held_rank[col])
         held = state is not None
         if held != (col in self._held):
-            ranked = (self._first_fill.item(col), col)
             if held:
                 self._held.add(col)
+                ranked = self._held_rank[col] = (self._first_fill.item(col), col)
                 bisect.insort(self._held_by_rank, ranked)
             else:
                 self._held.discard(col)
-                self._held_by_rank.remove(ranked)
+                self._held_by_rank.remove(self._held_rank.pop(col))
                 qty[col] = 0.0
             self._held_idx_stale = True  # rebuilt once, when next read
         # the float mirror of this position (what _refresh_view does, from the same state)
