@@ -16,7 +16,7 @@ import attrs
 
 from rbt.kernel.errors import InvalidTransitionError
 from rbt.kernel.model import OPEN_STATUSES, Asset, Fill, Order, OrderStatus, replace_order
-from rbt.kernel.orders import OrderEventKind, next_status
+from rbt.kernel.orders import TRANSITIONS, OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
 __all__ = [
@@ -29,6 +29,9 @@ __all__ = [
     "VenueEndpoint",
     "VenueOrder",
 ]
+
+#: The state machine as a plain dict (the read-only proxy costs a call per lookup).
+_TRANSITIONS = dict(TRANSITIONS)
 
 
 class BrokerEvents(Protocol):
@@ -221,9 +224,15 @@ class OrderTracker:
                 f"order {order_id}: {kind.value} needs a Fill; use apply_fill, not transition"
             )
         order = self._orders[order_id]
-        status = next_status(order.status, kind)
+        status = _TRANSITIONS.get((order.status, kind))
+        if status is None:
+            status = next_status(order.status, kind)  # raises, naming the allowed events
         updated = replace_order(order, status=status, reason=reason or order.reason)
-        self._store(updated)
+        self._orders[order_id] = updated  # _store, inlined: two state changes per order
+        if status in OPEN_STATUSES:
+            self._open[order_id] = updated
+        else:
+            self._open.pop(order_id, None)
         return updated
 
     def apply_fill(self, fill: Fill) -> Order:

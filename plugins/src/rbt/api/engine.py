@@ -615,6 +615,11 @@ class Engine:
         quantity = self._quantity(asset, amount)
         if quantity == 0:
             return None
+        if style is None and limit_price is None and stop_price is None:  # a market order
+            placed = self.session.place_order(asset, quantity, MARKET)
+            for control in self._controls:
+                control.raise_failure()
+            return placed.id
         bracket = style if isinstance(style, BracketOrder) else None
         if bracket is not None:
             style = bracket.entry
