@@ -254,7 +254,9 @@ class OrderTracker:
                 f"fill {fill.id} overfills order {order.id}: {filled} of {order.amount}"
             )
         kind = OrderEventKind.FILL if filled == order.amount else OrderEventKind.PARTIAL_FILL
-        status = next_status(order.status, kind)
+        status = _TRANSITIONS.get((order.status, kind))
+        if status is None:
+            status = next_status(order.status, kind)  # raises, naming the allowed events
         updated = replace_order(
             order, status=status, filled=filled, commission=order.commission + fill.commission
         )
