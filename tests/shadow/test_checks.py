@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from rbt.kernel.errors import ConfigError
@@ -131,6 +131,7 @@ def test_lone_order_waits_for_its_window() -> None:
     live=st.lists(st.tuples(st.integers(1, 3), st.integers(-3, 3).filter(bool)), max_size=12),
     shadow=st.lists(st.tuples(st.integers(1, 3), st.integers(-3, 3).filter(bool)), max_size=12),
 )
+@example(live=[(2, 1), (2, 2)], shadow=[(2, 2), (2, 1)])  # arrival order alone crossed them
 def test_every_order_is_classified_exactly_once(
     live: list[tuple[int, int]], shadow: list[tuple[int, int]]
 ) -> None:

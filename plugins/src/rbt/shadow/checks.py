@@ -262,9 +262,9 @@ class SignalAlignment:
     def _pair(
         self, lives: list[OrderRecord], shadows: list[OrderRecord], observation: Observation
     ) -> list[SignalMatch]:
-        out = []
         bar = observation.bar
         window = self.window_bars
+        out = self._pair_exact(lives, shadows, bar)
         while lives and shadows:
             live, shadow = lives[0], shadows[0]
             if abs(live.bar - shadow.bar) <= window:
@@ -290,6 +290,24 @@ class SignalAlignment:
             out.append(
                 SignalMatch(kind=MatchKind.SHADOW_ONLY, live=None, shadow=shadows.pop(0), bar=bar)
             )
+        return out
+
+    def _pair_exact(
+        self, lives: list[OrderRecord], shadows: list[OrderRecord], bar: int
+    ) -> list[SignalMatch]:
+        """Pair the orders that agree exactly first: with several orders of one asset and
+        side in a window, arrival order alone can cross them (1 and 2 against 2 and 1)."""
+        out = []
+        for live in list(lives):
+            for shadow in shadows:
+                if (
+                    abs(live.bar - shadow.bar) <= self.window_bars
+                    and self._kind(live, shadow) is MatchKind.EXACT
+                ):
+                    lives.remove(live)
+                    shadows.remove(shadow)
+                    out.append(SignalMatch(kind=MatchKind.EXACT, live=live, shadow=shadow, bar=bar))
+                    break
         return out
 
     def _kind(self, live: OrderRecord, shadow: OrderRecord) -> MatchKind:
