@@ -279,7 +279,11 @@ def child(args: argparse.Namespace) -> None:
         "peak_rss_mb": rss_mb,
         "fallback": bool(args.fallback),
         # packages first imported inside the timed call (their import time counts there)
-        "imported_in_run": sorted({n.partition(".")[0] for n in sys.modules} - before),
+        "imported_in_run": sorted(
+            n
+            for n in {m.partition(".")[0] for m in sys.modules} - before
+            if not n.startswith("rbt_strategy_")  # the strategy file itself
+        ),
     }
     print("RESULT " + json.dumps(out), flush=True)
 
