@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 from collections import OrderedDict
@@ -111,8 +112,9 @@ class UserDataStream:
                         break
                     if not done:
                         for key, attr in caches.items():
-                            tail = list(getattr(pro, attr, None) or ())[-_SWEPT_TAIL:]
-                            self._deliver(tail, delivered[key])
+                            cache = getattr(pro, attr, None) or ()
+                            tail = list(itertools.islice(reversed(cache), _SWEPT_TAIL))
+                            self._deliver(reversed(tail), delivered[key])  # oldest first
                     for key, future in list(watches.items()):
                         if future in done:
                             del watches[key]

@@ -90,7 +90,12 @@ def _materializing(name: str) -> object:
     method = getattr(dict, name)
 
     def wrapper(self: LazyPositions, /, *args: object, **kwargs: object) -> object:
-        self._materialize()
+        # a bound method taken before the first read outlives the class change
+        if type(self) is LazyPositions:
+            self._materialize()
+        for other in args:  # dict's operators read the other side's storage directly
+            if type(other) is LazyPositions:
+                other._materialize()
         return method(self, *args, **kwargs)
 
     wrapper.__name__ = wrapper.__qualname__ = name
