@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -101,6 +101,23 @@ class Context:
     def account(self) -> Portfolio:
         """Zipline's ``context.account`` (same figures as the portfolio here)."""
         return self.portfolio
+
+
+class _CloseTable(NamedTuple):
+    """What :meth:`Engine._exact_close` keeps per change of the books (see there)."""
+
+    version: int
+    bars: Any = None  # the portal arrays ``first_row`` and ``small`` were computed on
+    last_rows: npt.NDArray[np.int64] | None = None
+    closes: npt.NDArray[np.int64] | None = None
+    cols: npt.NDArray[np.intp] | None = None  # None: no fast path (actions, mixed scales)
+    sids: npt.NDArray[np.int64] | None = None
+    amounts: npt.NDArray[np.int64] | None = None
+    scales: npt.NDArray[np.int64] | None = None
+    top: int = 0  # the common price scale
+    amount_bound: int = 0  # sum of |amount|: with the largest |close|, bounds the dot
+    first_row: int = 0
+    small: bool = False  # the int64 dot cannot overflow
 
 
 class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
@@ -279,7 +296,10 @@ class Engine:
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
         # _exact_close's per-books table; the version counts changes of the books
         self._book_version = 0
-        self._close_table: tuple[Any, ...] | None = None
+        self._close_table: _CloseTable | None = None
+        # the portal arrays the bundle-wide values below were computed on: a growing
+        # portal (live, paper, shadow) replaces them on every bar, then they are stale
+        self._bundle_bars: Any = None
         self._first_bar_row: npt.NDArray[np.int64] | None = None
         self._all_started = 0  # the row from which every column has had a bar
         self._max_mantissa = 0
@@ -296,10 +316,18 @@ class Engine:
         bus.subscribe(StrategyTurn, self._strategy_turn)
         bus.subscribe(SessionClosed, self._session_closed)
         bus.subscribe(OrderFilled, self._order_filled)
-        if any(hasattr(strategy, name) for name in set(_HOOK_OF_STATUS.values())):
-            # only the strategy's cancel/reject hooks need order updates: without them the
-            # session builds no OrderUpdated event per state change
-            bus.subscribe(OrderUpdated, self._order_updated)
+        # only the strategy's cancel/reject hooks need order updates: without them the
+        # session builds no OrderUpdated event per state change. A hook may be attached
+        # later (in initialize, say): looked for again after the strategy's own code runs
+        self._hears_updates = False
+        self._watch_hooks()
+
+    def _watch_hooks(self) -> None:
+        """Subscribe to order updates once the strategy has a cancel or reject hook."""
+        strategy = self.strategy
+        if hasattr(strategy, "on_order_cancel") or hasattr(strategy, "on_order_reject"):
+            self.session.bus.subscribe(OrderUpdated, self._order_updated)
+            self._hears_updates = True
 
     # -- lifecycle ---------------------------------------------------------------
     @contextmanager
@@ -316,10 +344,14 @@ class Engine:
         with self.active():
             self.strategy.initialize(self.context)
         self._initialized = True
+        if not self._hears_updates:
+            self._watch_hooks()
 
     def _before_trading_start(self, event: BeforeTradingStart) -> None:
         with self.active():
             self.strategy.before_trading_start(self.context, self.data)
+        if not self._hears_updates:
+            self._watch_hooks()
 
     def _strategy_turn(self, event: StrategyTurn) -> None:
         token = _CURRENT.set(self)  # self.active(), without a context manager per bar
@@ -332,6 +364,8 @@ class Engine:
                     item.func(self.context, self.data)
         finally:
             _CURRENT.reset(token)
+        if not self._hears_updates:
+            self._watch_hooks()
 
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
@@ -376,50 +410,86 @@ class Engine:
         if row < 0:
             return None
         table = self._close_table
-        if table is None or table[0] != self._book_version:
+        if table is None or table.version != self._book_version:
             table = self._close_table = self._build_close_table(row)
-        _version, source, cols, sids, amounts, scales, top, first_row, small = table
-        if source is None or row < first_row:
-            return None  # corporate actions, mixed price scales, or a column without a bar yet
-        last_rows, closes, _scales = source
-        mantissas = closes[last_rows[row, cols], cols]
+        cols = table.cols
+        if cols is None:
+            return None  # corporate actions or mixed price scales
+        portal = self.portal
+        if table.bars is portal.bars:  # the bundle-wide checks below hold for these arrays
+            if row < table.first_row:
+                return None  # a held column without a bar yet
+            last_rows, closes = table.last_rows, table.closes
+            mantissas = closes[last_rows[row, cols], cols]
+            small = table.small
+        else:  # a growing portal (live, paper, shadow) replaced its arrays: check this bar
+            source = portal.close_mantissa_source()
+            if source is None:
+                return None
+            last_rows, closes, _scales = source
+            rows = last_rows[row, cols]
+            if int(rows.min()) < 0:
+                return None  # a held column without a bar yet
+            mantissas = closes[rows, cols]
+            small = table.amount_bound * int(np.abs(mantissas).max()) < 2**62
+        amounts = table.amounts
         if small:
             total = int(np.dot(amounts, mantissas))
         else:  # the int64 dot could overflow: exact Python integers
             total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
-        return Decimal(total).scaleb(-top), PositionRows(sids, amounts, mantissas, scales)
+        return Decimal(total).scaleb(-table.top), PositionRows(
+            table.sids, amounts, mantissas, table.scales
+        )
 
-    def _build_close_table(self, row: int) -> tuple[Any, ...]:
+    def _build_close_table(self, row: int) -> _CloseTable:
         """What :meth:`_exact_close` needs per bar for the held columns, built once per
         change of the books (at cursor ``row``): the columns in first-fill order (the
         ledger's order of positions), their sids, whole amounts and price scales, the
-        common scale, the first row at which every one has had a bar, and whether the
+        common scale and, valid while the portal keeps the arrays they were computed on
+        (a backtest), the first row at which every one has had a bar and whether the
         int64 dot is safe."""
         version = self._book_version
-        source = self.portal.close_mantissa_source()
+        portal = self.portal
+        source = portal.close_mantissa_source()
         if source is None:
-            return (version, None, None, None, None, None, 0, 0, False)
+            return _CloseTable(version)
         last_rows, closes, price_scales = source
-        if self._first_bar_row is None:  # once: per column, the first row with a bar
+        if self._bundle_bars is None:  # once: per column, the first row with a bar
             seen = last_rows >= 0
             self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
             self._all_started = int(self._first_bar_row.max()) if seen.size else 0
             self._max_mantissa = int(np.abs(closes).max()) if closes.size else 0
             uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
             self._uniform_scale = int(price_scales[0]) if uniform else None
+            self._bundle_bars = portal.bars
         cols = np.array([c for _rank, c in self._held_by_rank], dtype=np.intp)
         scales = price_scales[cols]
         top = self._uniform_scale
         if top is None:
             top = int(scales.max())
             if int(scales.min()) != top:
-                return (version, None, None, None, None, None, 0, 0, False)  # mixed: rare
+                return _CloseTable(version)  # mixed: rare
         amounts = self._qty_int[cols]
+        bound = int(np.abs(amounts).sum())
         # |sum q*m| <= sum |q| * max |m| over the whole bundle: below 2**62 the dot is exact
-        small = int(np.abs(amounts).sum()) * self._max_mantissa < 2**62
+        small = bound * self._max_mantissa < 2**62
         # rows only grow: once every column of the bundle has had a bar, all held ones have
+        assert self._first_bar_row is not None
         first_row = 0 if row >= self._all_started else int(self._first_bar_row[cols].max())
-        return (version, source, cols, self._sids[cols], amounts, scales, top, first_row, small)
+        return _CloseTable(
+            version,
+            self._bundle_bars,
+            last_rows,
+            closes,
+            cols,
+            self._sids[cols],
+            amounts,
+            scales,
+            top,
+            bound,
+            first_row,
+            small,
+        )
 
     def sync_positions(self) -> None:
         """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
@@ -497,6 +567,8 @@ class Engine:
         if hook is not None:
             with self.active():
                 hook(self.context, fill)
+            if not self._hears_updates:
+                self._watch_hooks()
 
     def _order_updated(self, event: OrderUpdated) -> None:
         name = _HOOK_OF_STATUS.get(event.order.status)
