@@ -8,6 +8,7 @@ mantissas with a per-asset decimal scale (value = mantissa / 10**scale).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 
@@ -25,6 +26,7 @@ __all__ = [
     "BarArrays",
     "DerivedMantissas",
     "bars_from_floats",
+    "content_digest",
     "derive_mantissas",
 ]
 
@@ -63,10 +65,23 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         price_scales: npt.NDArray[np.int64],
         volume_scales: npt.NDArray[np.int64],
         stored: Mapping[str, npt.NDArray[np.int64]] | None = None,
+        *,
+        built: Mapping[str, npt.NDArray[np.int64]] | None = None,
     ) -> None:
         self._floats = floats
         self._scales = (price_scales, volume_scales)
-        self._built: dict[str, npt.NDArray[np.int64]] = dict(stored or {})
+        # what the floats cannot give back; unlike ``built`` (a cache) part of the content
+        self._stored = tuple(sorted(stored or {}))
+        self._built: dict[str, npt.NDArray[np.int64]] = {**(built or {}), **(stored or {})}
+
+    def __repr__(self) -> str:
+        # no address: reprs of the bars (and anything hashed from them) match across runs
+        return f"DerivedMantissas(fields={list(self._floats)}, stored={list(self._stored)})"
+
+    @property
+    def stored_fields(self) -> tuple[str, ...]:
+        """The fields whose mantissas were given, not derived from the floats."""
+        return self._stored
 
     def _scale(self, field: str) -> npt.NDArray[np.int64]:
         return self._scales[1] if field == "volume" else self._scales[0]
@@ -96,11 +111,13 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         self, idx: npt.NDArray[np.int64], floats: Mapping[str, npt.NDArray[np.float64]]
     ) -> DerivedMantissas:
         """The mantissas of the columns ``idx`` (``floats``: those columns' floats)."""
+        columns = {k: np.ascontiguousarray(v[:, idx]) for k, v in self._built.items()}
         return DerivedMantissas(
             floats,
             self._scales[0][idx],
             self._scales[1][idx],
-            {k: np.ascontiguousarray(v[:, idx]) for k, v in self._built.items()},
+            {k: columns[k] for k in self._stored},
+            built=columns,
         )
 
 
@@ -176,6 +193,35 @@ class BarArrays:
             volume_scales=self.volume_scales[idx],
             actions=self.actions.restricted(a.sid for a in assets),
         )
+
+
+def content_digest(bars: BarArrays) -> str:
+    """A hex digest of what ``bars`` hold: equal bars give the same digest in any process.
+
+    Covers frequency, calendar, assets, timeline, floats, exact mantissas, scales and
+    actions. Derived mantissas are covered by the floats and scales they come from (they
+    are not built for this); stored ones are hashed as given.
+    """
+    digest = hashlib.sha256()
+
+    def add(label: str, array: npt.NDArray[np.generic]) -> None:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{label}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.reshape(-1).view(np.uint8))  # (datetime64 has no buffer format)
+
+    header = (bars.frequency.value, bars.calendar, bars.assets, bars.actions)
+    digest.update(repr(header).encode())
+    add("ts", bars.ts)
+    add("sessions", bars.sessions)
+    add("price_scales", bars.price_scales)
+    add("volume_scales", bars.volume_scales)
+    for field in sorted(bars.floats):
+        add(f"floats.{field}", bars.floats[field])
+    mantissas = bars.mantissas
+    exact = mantissas.stored_fields if isinstance(mantissas, DerivedMantissas) else mantissas
+    for field in sorted(exact):
+        add(f"mantissas.{field}", mantissas[field])
+    return digest.hexdigest()
 
 
 def bars_from_floats(

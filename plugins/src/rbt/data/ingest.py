@@ -24,11 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import numpy as np
 import polars as pl
 
 from rbt.data.actions import ADJUSTMENTS, FUNDING, actions_frames
-from rbt.data.assets_sqlite import is_current, record_bundle_sqlite
+from rbt.data.assets_sqlite import ASSET_COLUMNS, is_current, record_bundle_sqlite
 from rbt.data.bundles import (
     Manifest,
     bundle_lock,
@@ -59,6 +60,8 @@ __all__ = ["Progress", "ingest"]
 Progress = Callable[[str, int, int], None]
 _BATCH = 64  # symbols parsed per vectorized pass: bounded memory, regular progress
 _NS_PER_DAY = 86_400_000_000_000
+#: ``assets.parquet``: the database's asset columns (less ``bundle``) and ``bar_count``
+_ASSET_TABLE = (*(c for c in ASSET_COLUMNS if c not in ("bundle", "note")), "bar_count", "note")
 
 
 def ingest(
@@ -113,7 +116,7 @@ def _ingest(
     if len(set(symbols)) != len(symbols):
         raise SchemaError(f"data source {source_name!r} lists a symbol twice")
     calendar = get_calendar(source.calendar)
-    batches = _read(source, symbols, progress)
+    batches = _read(source, symbols, progress, source.frequency)
     frames, scales = _combine(batches)
     bars = _place_on_calendar(frames, batches, source.frequency, calendar)
     assets = _asset_table(source, symbols, bars, scales, calendar.name)
@@ -146,13 +149,15 @@ def _ingest(
 
 
 class _Database:
-    """Records the bundle's assets; gets the database ready while the bars are read.
+    """Records the bundle's assets; imports the database code while the bars are read.
 
     An existing SQLite database at the newest migration is written with :mod:`sqlite3`
     (:mod:`rbt.data.assets_sqlite`: no SQLAlchemy import at all). Otherwise a thread
-    imports SQLAlchemy/Alembic and opens (migrates) the database meanwhile — a few hundred
-    ms of mostly pure-Python work that overlaps polars' parsing (which releases the GIL);
-    a failure there is ignored (``record_bundle`` opens the database again and reports it).
+    imports SQLAlchemy/Alembic meanwhile — a few hundred ms of mostly pure-Python work
+    that overlaps polars' parsing (which releases the GIL); a failure there is ignored
+    (``record`` imports again and reports it). The database itself is only opened (created,
+    migrated) in ``record``, after the bundle is written and under its lock: bad input
+    writes nothing, not even an empty database.
     """
 
     def __init__(self, home: RbtHome) -> None:
@@ -160,18 +165,19 @@ class _Database:
         self._current = is_current(home)
         self._thread: threading.Thread | None = None
         if not self._current:
-            self._thread = threading.Thread(
-                target=self._warm_up, args=(home,), name="rbt-ingest-db", daemon=True
-            )
+            self._thread = threading.Thread(target=self._warm_up, name="rbt-ingest-db", daemon=True)
             self._thread.start()
 
     @staticmethod
-    def _warm_up(home: RbtHome) -> None:
+    def _warm_up() -> None:
         with contextlib.suppress(Exception):
-            import rbt.data.assets_db  # noqa: F401  (the ORM tables record_bundle uses)
-            from rbt.data.db import open_database
+            # what open_database's migration check runs
+            import alembic.command
+            import alembic.config
+            import alembic.runtime.migration  # noqa: F401
+            import sqlalchemy.dialects.sqlite  # noqa: F401
 
-            open_database(home)
+            import rbt.data.assets_db  # noqa: F401  (the ORM tables record_bundle uses)
 
     def record(self, manifest: Manifest, assets: pl.DataFrame) -> None:
         """Replace the bundle's rows (one transaction)."""
@@ -227,7 +233,9 @@ def _create(factory: Callable[..., Any], name: str, options: dict[str, Any]) -> 
     return factory(**options)
 
 
-def _read(source: DataSource, symbols: Sequence[str], progress: Progress | None) -> list[BarBatch]:
+def _read(
+    source: DataSource, symbols: Sequence[str], progress: Progress | None, frequency: Frequency
+) -> list[BarBatch]:
     total = len(symbols)
     chunks = [(lo, symbols[lo : lo + _BATCH]) for lo in range(0, total, _BATCH)]
     if not isinstance(source, BatchDataSource):
@@ -239,7 +247,7 @@ def _read(source: DataSource, symbols: Sequence[str], progress: Progress | None)
         return batches
 
     def read(chunk: Sequence[str]) -> BarBatch:
-        batch = source.read_batch(chunk)
+        batch = _conform(source.read_batch(chunk), frequency)
         check_batch(batch)
         return batch
 
@@ -299,6 +307,50 @@ def _batch_from_frames(
         volume_scales=tuple(volume_scales),
         origins=tuple(origins),
     )
+
+
+def _conform(batch: BarBatch, frequency: Frequency) -> BarBatch:
+    """``batch`` with the dtypes the steps after assume (itself when it has them already).
+
+    A :class:`BatchDataSource` is third-party code: its daily ``ts`` may be a
+    ``pl.Datetime`` (taken as the session date, local to its time zone), its mantissas
+    any integer type, its intraday times any unit or time zone.
+    """
+    frame = batch.frame
+    schema = frame.schema
+    where = f"{batch.origins[0] if batch.origins else 'batch'} (batch of {len(batch.symbols)})"
+    missing = [c for c in ("symbol_index", *BAR_COLUMNS) if c not in schema]
+    if missing:
+        raise SchemaError(
+            f"{where}: frame lacks column(s) {', '.join(missing)}; "
+            f"expected symbol_index, {', '.join(BAR_COLUMNS)}"
+        )
+    fixes: list[pl.Expr] = []
+    for name in ("symbol_index", *PRICE_FIELDS, "volume"):
+        dtype = schema[name]
+        if not dtype.is_integer():
+            raise SchemaError(
+                f"{where}: column {name!r} has dtype {dtype}; expected integer mantissas (Int64)"
+            )
+        wanted = pl.UInt32 if name == "symbol_index" else pl.Int64
+        if dtype != wanted:
+            fixes.append(pl.col(name).cast(wanted))
+    ts = schema["ts"]
+    if frequency is Frequency.DAILY:
+        if isinstance(ts, pl.Datetime):
+            fixes.append(pl.col("ts").dt.date())
+        elif ts != pl.Date:
+            raise SchemaError(
+                f"{where}: column 'ts' has dtype {ts}; daily bars need pl.Date session labels"
+            )
+    elif not isinstance(ts, pl.Datetime) or ts.time_zone is None:
+        raise SchemaError(
+            f"{where}: column 'ts' has dtype {ts}; intraday bars need "
+            'pl.Datetime("ns", "UTC") end times'
+        )
+    elif ts != pl.Datetime("ns", "UTC"):
+        fixes.append(pl.col("ts").dt.convert_time_zone("UTC").dt.cast_time_unit("ns"))
+    return attrs.evolve(batch, frame=frame.with_columns(fixes)) if fixes else batch
 
 
 def _utc(ts: pl.Series, frequency: Frequency, origin: str) -> pl.Series:
@@ -368,8 +420,11 @@ def _place_on_calendar(
             raise AssertionError("a bar off the calendar was not reported")  # pragma: no cover
         closes = np.array([calendar.session_times(d).close for d in sessions], dtype=np.int64)
         return pl.concat(
-            f.rename({"ts": "session"}).with_columns(pl.Series("ts", closes[index]))
-            for f, index in zip(frames, indexes, strict=True)
+            (
+                f.rename({"ts": "session"}).with_columns(pl.Series("ts", closes[index]))
+                for f, index in zip(frames, indexes, strict=True)
+            ),
+            how="vertical_relaxed",  # (a third-party batch's dtypes may still differ)
         )
     for batch in batches:
         check_sessions(batch, frequency, (), calendar.name)
@@ -387,8 +442,11 @@ def _place_on_calendar(
         )
     labels = np.array(sessions, dtype="datetime64[D]")
     return pl.concat(
-        f.with_columns(pl.Series("ts", ns), pl.Series("session", labels[index]))
-        for f, ns, index in zip(frames, stamps, indexes, strict=True)
+        (
+            f.with_columns(pl.Series("ts", ns), pl.Series("session", labels[index]))
+            for f, ns, index in zip(frames, stamps, indexes, strict=True)
+        ),
+        how="vertical_relaxed",
     )
 
 
@@ -435,25 +493,7 @@ def _asset_table(
         )
     table = pl.DataFrame(rows, schema_overrides={"sid": pl.UInt32, "auto_close_date": pl.Date})
     table = table.join(span, on="sid", how="left")
-    return table.select(
-        "sid",
-        "symbol",
-        "asset_class",
-        "exchange",
-        "calendar",
-        "quote_currency",
-        "tick_size",
-        "lot_size",
-        "min_notional",
-        "multiplier",
-        "price_scale",
-        "volume_scale",
-        "start_date",
-        "end_date",
-        "auto_close_date",
-        "bar_count",
-        "note",
-    )
+    return table.select(_ASSET_TABLE)
 
 
 def _spans(bars: pl.DataFrame) -> pl.DataFrame:

@@ -40,6 +40,28 @@ def _hash(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _shared_data_id(shared: Mapping[str, Any]) -> str:
+    """The id of the bars in ``shared``: its ``bundle_hash``, else a hash of their content.
+
+    Never a ``repr``: an object's default repr holds its address, which would give the same
+    sweep another id in every process (and a rerun would never resume). ``""`` when
+    ``shared`` has no bars (the workers read the bundle).
+    """
+    from rbt.data.bars import BarArrays, content_digest
+
+    if shared.get("bundle_hash"):
+        return str(shared["bundle_hash"])
+    bars = shared.get("bars")
+    if isinstance(bars, BarArrays):
+        return content_digest(bars)[:16]
+    if bars is None:
+        return ""
+    raise ConfigError(
+        f"shared['bars']: expected BarArrays, got {type(bars).__name__}; "
+        "or give shared['bundle_hash'] naming the data"
+    )
+
+
 def trial_id(sweep_id: str, params: Mapping[str, Any]) -> str:
     """The id of a trial: a hash of its sweep's id and its parameters."""
     return _hash({"sweep": sweep_id, "params": dict(params)})
@@ -246,13 +268,11 @@ def optimize(
         search if isinstance(search, str) else getattr(search, "name", type(search).__name__)
     )
     batch = batch_size or {"bayes": 8, "genetic": 16}.get(search_name, 64)
-    data_id = ""
-    if shared is None:
+    data_id = _shared_data_id(shared or {})
+    if not data_id:  # the workers read the bundle
         from rbt.data.bundles import bundle_hash
 
         data_id = bundle_hash(home, bundle)
-    else:
-        data_id = str(shared.get("bundle_hash") or _hash(repr(shared.get("bars"))))
     config = {
         "strategy": strategy_hash,
         "space": space.describe(),
