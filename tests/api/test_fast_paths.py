@@ -27,14 +27,19 @@ class Trader(TradingAlgorithm):
         context.bar = 0
 
     def handle_data(self, context, data):
-        k = context.bar
-        if k % 7 == 0:
-            order(AAA, 10 + k)
-        if k % 5 == 1:
-            order(BBB, 3)
-        if k % 11 == 10:
-            order_target(AAA, 0)
-        context.bar += 1
+        trade_on_pattern(context)
+
+
+def trade_on_pattern(context) -> None:
+    """The fixed pattern: whole shares of AAA and BBB, AAA closed every 11th bar."""
+    k = context.bar
+    if k % 7 == 0:
+        order(AAA, 10 + k)
+    if k % 5 == 1:
+        order(BBB, 3)
+    if k % 11 == 10:
+        order_target(AAA, 0)
+    context.bar += 1
 
 
 def test_recorded_positions_value_is_the_exact_sum_of_the_positions_frame(run) -> None:
@@ -222,13 +227,7 @@ class _ViewReader(TradingAlgorithm):
         self.kept.append((positions, AAA in positions, len(positions)))
         if k % 3 == 0:  # read at once on some bars, later (at the end) on the others
             self.read_now.append((k, {a: tuple(v) for a, v in positions.items()}))
-        if k % 7 == 0:
-            order(AAA, 10 + k)
-        if k % 5 == 1:
-            order(BBB, 3)
-        if k % 11 == 10:
-            order_target(AAA, 0)
-        context.bar += 1
+        trade_on_pattern(context)
 
 
 def test_positions_read_late_are_the_snapshot_of_their_bar(run) -> None:
