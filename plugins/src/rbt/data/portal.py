@@ -101,23 +101,6 @@ class BarPortal:
             return
         self.row = int(np.searchsorted(visible, ts, side="right")) - 1
 
-    # the cursor under its former private names (subclasses move it through them)
-    @property
-    def _row(self) -> int:
-        return self.row
-
-    @_row.setter
-    def _row(self, value: int) -> None:
-        self.row = value
-
-    @property
-    def _now(self) -> int:
-        return self.now
-
-    @_now.setter
-    def _now(self, value: int) -> None:
-        self.now = value
-
     # -- derived arrays, built once on first use ------------------------------------
     def _prices(self) -> npt.NDArray[np.float64]:
         if self._price is None:

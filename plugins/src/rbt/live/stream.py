@@ -135,8 +135,8 @@ class GrowingPortal(BarPortal):
         self._daily = None
         self._session_start = None
         self._session_of_row = None
-        if self._now > -(2**63):
-            self._row = int(np.searchsorted(self._visible, self._now, side="right")) - 1
+        if self.now > -(2**63):
+            self.row = int(np.searchsorted(self._visible, self.now, side="right")) - 1
 
     def _grow(self) -> None:
         cap = self._cap * 2
