@@ -54,6 +54,7 @@ import polars as pl
 from rbt.data.actions import ADJUSTMENTS, FUNDING, CorporateActions
 from rbt.data.bars import DERIVABLE, OHLCV, BarArrays, DerivedMantissas, derive_mantissas
 from rbt.data.home import RbtHome
+from rbt.data.runs import run_starts
 from rbt.kernel.clock import Frequency
 from rbt.kernel.errors import ConfigError, DataError, DataUnavailableError
 from rbt.kernel.model import Asset, AssetClass
@@ -536,7 +537,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     for relative in files:
         frame = _parquet(home, name, relative, blobs[relative], ["ts", "session"])
         ts = frame["ts"].to_numpy()
-        starts = np.flatnonzero(np.r_[True, ts[1:] != ts[:-1]]) if len(ts) else ts[:0]
+        starts = run_starts(ts)
         times.append(ts[starts].astype(np.int64))
         sessions.append(frame["session"].to_numpy()[starts].astype("datetime64[D]"))
     timeline = np.concatenate(times) if times else np.zeros(0, np.int64)

@@ -66,6 +66,7 @@ import polars as pl
 
 from rbt.data.exact import from_mantissas, text_to_mantissas
 from rbt.data.exact_fast import float_mantissas
+from rbt.data.runs import run_starts
 from rbt.data.source import LINE_COLUMN, PRICE_FIELDS, AssetInfo, BarBatch
 from rbt.data.validate import row_error
 from rbt.kernel.clock import Frequency
@@ -465,7 +466,7 @@ class CsvDirectorySource:
         stamps = self._to_utc(text, raw, 0, fail)
         if stamps is None:
             sym = raw["symbol_index"].to_numpy()
-            starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]])
+            starts = run_starts(sym)
             pieces = []
             for lo, hi in zip(starts, [*starts[1:], len(sym)], strict=True):
                 piece = self._to_utc(text[lo:hi], raw, int(lo), fail)

@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from rbt.data.runs import run_starts
 from rbt.data.source import MAX_SCALE
 
 __all__ = ["MAX_TEXT", "float_mantissas"]
@@ -70,7 +71,7 @@ def float_mantissas(
     if any(values.null_count().row(0)):
         return None
     sym = frame["symbol_index"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, sym[1:] != sym[:-1]]) if len(sym) else np.zeros(0, np.int64)
+    starts = run_starts(sym)
     runs = np.diff(np.r_[starts, len(sym)])
     out: dict[str, npt.NDArray[np.int64]] = {}
     scales: dict[str, npt.NDArray[np.int64]] = {}

@@ -40,6 +40,7 @@ from rbt.data.bundles import (
 )
 from rbt.data.exact import to_mantissas
 from rbt.data.home import RbtHome
+from rbt.data.runs import run_starts
 from rbt.data.source import (
     BAR_COLUMNS,
     LINE_COLUMN,
@@ -503,7 +504,7 @@ def _spans(bars: pl.DataFrame) -> pl.DataFrame:
     these are the ends of each run of equal sids.
     """
     sid = bars["sid"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    starts = run_starts(sid)
     if len(np.unique(sid[starts])) != len(starts):  # not contiguous after all: aggregate
         return (
             bars.group_by("sid")
