@@ -325,6 +325,8 @@ class Engine:
     def _watch_hooks(self) -> None:
         """Subscribe to order updates once the strategy has a cancel or reject hook."""
         strategy = self.strategy
+        if self._hears_updates:
+            return
         if hasattr(strategy, "on_order_cancel") or hasattr(strategy, "on_order_reject"):
             self.session.bus.subscribe(OrderUpdated, self._order_updated)
             self._hears_updates = True
@@ -338,20 +340,17 @@ class Engine:
             yield
         finally:
             _CURRENT.reset(token)
+            self._watch_hooks()  # the strategy's code may have attached a hook
 
     def initialize(self) -> None:
         """Run the strategy's ``initialize``."""
         with self.active():
             self.strategy.initialize(self.context)
         self._initialized = True
-        if not self._hears_updates:
-            self._watch_hooks()
 
     def _before_trading_start(self, event: BeforeTradingStart) -> None:
         with self.active():
             self.strategy.before_trading_start(self.context, self.data)
-        if not self._hears_updates:
-            self._watch_hooks()
 
     def _strategy_turn(self, event: StrategyTurn) -> None:
         token = _CURRENT.set(self)  # self.active(), without a context manager per bar
@@ -364,7 +363,7 @@ class Engine:
                     item.func(self.context, self.data)
         finally:
             _CURRENT.reset(token)
-        if not self._hears_updates:
+        if not self._hears_updates:  # as active() does, without a call per bar
             self._watch_hooks()
 
     def _session_closed(self, event: SessionClosed) -> None:
@@ -567,8 +566,6 @@ class Engine:
         if hook is not None:
             with self.active():
                 hook(self.context, fill)
-            if not self._hears_updates:
-                self._watch_hooks()
 
     def _order_updated(self, event: OrderUpdated) -> None:
         name = _HOOK_OF_STATUS.get(event.order.status)
