@@ -24,7 +24,9 @@ class EventBus:
     def __init__(self) -> None:
         #: event type -> handlers, in subscription order (read it; change it by subscribing)
         self.handlers: dict[type[Event], list[Callable[[Event], None]]] = {}
-        self._last: tuple[int, int] = (-(2**63), 0)
+        #: ``(ts, rank)`` of the last event delivered (a publisher that inlines
+        #: :meth:`publish` checks against it and moves it, as publish does)
+        self.last: tuple[int, int] = (-(2**63), 0)
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         """Call ``handler`` for every published event of exactly ``event_type``."""
@@ -42,11 +44,11 @@ class EventBus:
             ``(ts, rank)`` order.
         """
         key = (event.ts, event.rank)
-        if key < self._last:
+        if key < self.last:
             raise EventOrderError(
                 f"{type(event).__name__} at ts={event.ts} rank={event.rank} published after "
-                f"ts={self._last[0]} rank={self._last[1]}"
+                f"ts={self.last[0]} rank={self.last[1]}"
             )
-        self._last = key
+        self.last = key
         for handler in self.handlers.get(type(event), ()):
             handler(event)

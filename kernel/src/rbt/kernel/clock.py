@@ -19,6 +19,7 @@ __all__ = [
     "Clock",
     "ClockEvent",
     "ClockEventKind",
+    "ClockSegment",
     "Frequency",
     "SessionTimes",
     "SimClock",
@@ -103,6 +104,16 @@ class ClockEvent(NamedTuple):
     session: dt.date
 
 
+class ClockSegment(NamedTuple):
+    """One session of a simulated clock: SESSION_START and BEFORE_TRADING_START at
+    ``start``, a BAR at each of ``bars`` (ascending), SESSION_END at ``close``."""
+
+    session: dt.date
+    start: int
+    bars: Sequence[int]
+    close: int
+
+
 class Clock(Protocol):
     """A source of clock events, in non-decreasing (ts, kind) order."""
 
@@ -140,7 +151,9 @@ class SimClock:
             raise ValueError(f"calendar {calendar.name} has no sessions from {start} to {end}")
         self._before_open_ns = int(before_open.total_seconds()) * 1_000_000_000
 
-    def __iter__(self) -> Iterator[ClockEvent]:
+    def segments(self) -> Iterator[ClockSegment]:
+        """The events session by session, compactly: what :meth:`__iter__` yields as
+        objects (a backtest loop walks the bar times without an event object per bar)."""
         minute = self.frequency is Frequency.MINUTE
         previous_close = -(2**63)
         for session in self.sessions:
@@ -148,12 +161,19 @@ class SimClock:
             # a market without overnight gap (24/7) has no time before its open:
             # the session then starts where the previous one closed
             start = max(times.open - self._before_open_ns, previous_close + 1)
-            yield ClockEvent(ClockEventKind.SESSION_START, start, session)
-            yield ClockEvent(ClockEventKind.BEFORE_TRADING_START, start, session)
-            if minute:
-                for ts in range(times.open + NS_PER_MINUTE, times.close + 1, NS_PER_MINUTE):
-                    yield ClockEvent(ClockEventKind.BAR, ts, session)
-            else:
-                yield ClockEvent(ClockEventKind.BAR, times.close, session)
-            yield ClockEvent(ClockEventKind.SESSION_END, times.close, session)
+            bars: Sequence[int] = (
+                range(times.open + NS_PER_MINUTE, times.close + 1, NS_PER_MINUTE)
+                if minute
+                else (times.close,)
+            )
+            yield ClockSegment(session, start, bars, times.close)
             previous_close = times.close
+
+    def __iter__(self) -> Iterator[ClockEvent]:
+        for segment in self.segments():
+            session = segment.session
+            yield ClockEvent(ClockEventKind.SESSION_START, segment.start, session)
+            yield ClockEvent(ClockEventKind.BEFORE_TRADING_START, segment.start, session)
+            for ts in segment.bars:
+                yield ClockEvent(ClockEventKind.BAR, ts, session)
+            yield ClockEvent(ClockEventKind.SESSION_END, segment.close, session)

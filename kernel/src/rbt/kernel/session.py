@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker
 from rbt.kernel.bus import EventBus
-from rbt.kernel.clock import ClockEvent, ClockEventKind
+from rbt.kernel.clock import ClockEvent, ClockEventKind, ClockSegment
 from rbt.kernel.events import (
     BarClosed,
     BeforeTradingStart,
@@ -108,15 +108,50 @@ class Session:
             self.bus.publish(SessionClosed(event.ts, event.session))
 
     def run(self, events: Iterable[ClockEvent]) -> None:
-        """Drive the session through ``events`` and finish it (backtests)."""
+        """Drive the session through ``events`` and finish it (backtests).
+
+        A clock that also gives its events session by session (``segments()``, as
+        :class:`~rbt.kernel.clock.SimClock` does) is walked without an event object
+        per bar: the same steps, in the same order, as :meth:`step` takes.
+        """
         self.start()
         outcome = "failed"
         try:
-            for event in events:
-                self.step(event)
+            segments = getattr(events, "segments", None)
+            if segments is not None:
+                self._run_segments(segments())
+            else:
+                for event in events:
+                    self.step(event)
             outcome = "completed"
         finally:
             self.finish(outcome)
+
+    def _run_segments(self, segments: Iterable[ClockSegment]) -> None:
+        step = self.step
+        portal, broker, bus = self.portal, self.broker, self.bus
+        handlers = bus.handlers
+        advance, on_bar, publish = portal.advance, broker.on_bar, bus.publish
+        for segment in segments:
+            session = segment.session
+            step(ClockEvent(ClockEventKind.SESSION_START, segment.start, session))
+            step(ClockEvent(ClockEventKind.BEFORE_TRADING_START, segment.start, session))
+            for ts in segment.bars:  # step()'s BAR branch, inlined: the per-bar fixed cost
+                self.now = ts
+                advance(ts)
+                if BarClosed in handlers:
+                    publish(BarClosed(ts, session))
+                on_bar(ts)
+                turn = handlers.get(StrategyTurn)
+                if turn:  # publish(), inlined: the bus's order check, then its handlers
+                    event = StrategyTurn(ts, session)
+                    key = (ts, event.rank)
+                    if key < bus.last:
+                        publish(event)  # raises EventOrderError, naming both events
+                    bus.last = key
+                    for handler in turn:
+                        handler(event)
+            step(ClockEvent(ClockEventKind.SESSION_END, segment.close, session))
 
     def finish(self, outcome: str) -> None:
         """Close the broker, verify the ledger by replay and notify plugins."""

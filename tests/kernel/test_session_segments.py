@@ -1,0 +1,136 @@
+"""A session walks a clock's segments exactly as it walks the clock's events one by one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rbt.data.bars import bars_from_floats
+from rbt.data.portal import BarPortal
+from rbt.finance.commission import PerShare
+from rbt.finance.slippage import FixedBasisPointsSlippage
+from rbt.kernel.broker import ClientOrderIds
+from rbt.kernel.clock import ClockEvent, Frequency, SimClock
+from rbt.kernel.errors import EventOrderError
+from rbt.kernel.events import (
+    BarClosed,
+    BeforeTradingStart,
+    Event,
+    OrderFilled,
+    SessionClosed,
+    SessionStarted,
+    StrategyTurn,
+)
+from rbt.kernel.ledger import Ledger
+from rbt.kernel.model import MARKET, Asset
+from rbt.kernel.session import Session
+from rbt.plugins.calendars import get_calendar
+from rbt.plugins.sim_broker import SimBroker
+
+CAL = get_calendar("XNYS")
+SESSIONS = list(CAL.sessions(dt.date(2024, 3, 4), dt.date(2024, 3, 12)))
+A = Asset(sid=1, symbol="AAA")
+B = Asset(sid=2, symbol="BBB")
+EVENT_TYPES = (
+    SessionStarted, BeforeTradingStart, BarClosed, StrategyTurn, OrderFilled, SessionClosed,
+)  # fmt: skip
+
+
+def _bars(n: int):
+    rng = np.random.default_rng(n)
+    close = np.round(rng.uniform(50, 60, (n, 2)) * 4) / 4
+    return bars_from_floats(
+        [A, B],
+        SESSIONS[:n],
+        {
+            "open": close - 0.25,
+            "high": close + 1,
+            "low": close - 1,
+            "close": close,
+            "volume": np.full((n, 2), 1e6),
+        },
+    )
+
+
+def _run(n: int, orders: dict[int, list[tuple[Asset, int]]], *, segments: bool) -> list[tuple]:
+    """Every event a subscriber sees (type, ts, what it carries) and the books at the end."""
+    portal = BarPortal(_bars(n), CAL)
+    broker = SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage())
+    ledger = Ledger(Decimal(100_000))
+    session = Session(
+        portal=portal, broker=broker, ledger=ledger, order_ids=ClientOrderIds("t", "seg")
+    )
+    seen: list[tuple] = []
+    turns = iter(range(10**6))
+
+    def record(event: Event) -> None:
+        carried = getattr(event, "session", None) or getattr(event, "fill", None)
+        seen.append((type(event).__name__, event.ts, carried, portal.row))
+
+    def turn(event: StrategyTurn) -> None:
+        for asset, amount in orders.get(next(turns), []):
+            session.place_order(asset, Decimal(amount), MARKET)
+
+    for kind in EVENT_TYPES:
+        session.bus.subscribe(kind, record)
+    session.bus.subscribe(StrategyTurn, turn)
+    clock = SimClock(CAL, SESSIONS[0], SESSIONS[n - 1])
+    session.run(clock if segments else list(clock))  # a list has no segments()
+    books = (ledger.cash, tuple(ledger.iter_holdings()), len(session.fills))
+    return [*seen, books]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(1, len(SESSIONS)),
+    orders=st.dictionaries(
+        st.integers(0, len(SESSIONS) - 1),
+        st.lists(st.tuples(st.sampled_from([A, B]), st.integers(-50, 50).filter(bool)), max_size=3),
+        max_size=6,
+    ),
+)
+def test_segments_and_events_give_the_same_run(n, orders) -> None:
+    assert _run(n, orders, segments=True) == _run(n, orders, segments=False)
+
+
+@pytest.mark.parametrize("calendar", ["XNYS", "ALWAYS_OPEN"])
+def test_segments_list_exactly_the_clocks_events(calendar) -> None:
+    clock = SimClock(
+        get_calendar(calendar), dt.date(2024, 3, 8), dt.date(2024, 3, 11), Frequency.MINUTE
+    )
+    from_segments = []
+    for seg in clock.segments():
+        from_segments.append(("start", seg.start, seg.session))
+        from_segments.extend(("bar", ts, seg.session) for ts in seg.bars)
+        from_segments.append(("end", seg.close, seg.session))
+    events = [(e.kind.name, e.ts, e.session) for e in clock if e.kind.name != "SESSION_START"]
+    names = {"BEFORE_TRADING_START": "start", "BAR": "bar", "SESSION_END": "end"}
+    assert from_segments == [(names[k], ts, s) for k, ts, s in events]
+    assert all(isinstance(e, ClockEvent) for e in clock)
+
+
+@pytest.mark.parametrize("segments", [True, False])
+def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
+    portal = BarPortal(_bars(3), CAL)
+    session = Session(
+        portal=portal,
+        broker=SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage()),
+        ledger=Ledger(Decimal(1000)),
+        order_ids=ClientOrderIds("t", "bad"),
+    )
+    late = 2**62
+    # a misbehaving plugin publishes an event from the far future when the first bar closes:
+    # the strategy turn that follows is refused
+    session.bus.subscribe(StrategyTurn, lambda e: None)
+    session.bus.subscribe(
+        BarClosed,
+        lambda e: None if e.ts >= late else session.bus.publish(BarClosed(late, e.session)),
+    )
+    clock = SimClock(CAL, SESSIONS[0], SESSIONS[2])
+    with pytest.raises(EventOrderError, match="StrategyTurn at .* published after"):
+        session.run(clock if segments else list(clock))
