@@ -28,7 +28,12 @@ import numpy as np
 import numpy.typing as npt
 
 from rbt.analytics import returns as R
-from rbt.analytics.trades import RoundTrip, round_trips, trade_statistics
+from rbt.analytics.trades import (
+    RoundTrip,
+    round_trip_statistics,
+    round_trips,
+    trade_statistics,
+)
 from rbt.plugins.metrics import METRICS
 
 if TYPE_CHECKING:
@@ -78,8 +83,11 @@ class MetricInputs:
 
     @cached_property
     def trade_stats(self) -> dict[str, float]:
-        """Per-trade statistics of :attr:`round_trips`."""
-        return trade_statistics(self.round_trips)
+        """Per-trade statistics of :attr:`round_trips` (computed from the transactions'
+        arrays when the round trips themselves have not been asked for)."""
+        if "round_trips" in self.__dict__:
+            return trade_statistics(self.round_trips)
+        return round_trip_statistics(self.transactions)
 
     @cached_property
     def alpha_beta(self) -> tuple[float, float]:

@@ -29,11 +29,21 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import numpy as np
+
+from rbt.analytics.fifo import FifoMatches, fifo_matches
 
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["RoundTrip", "round_trips", "round_trips_frame", "trade_statistics"]
+__all__ = [
+    "RoundTrip",
+    "round_trip_statistics",
+    "round_trips",
+    "round_trips_by_fill",
+    "round_trips_frame",
+    "trade_statistics",
+]
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -134,6 +144,17 @@ def _fills(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[tuple[
 def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[RoundTrip]:
     """FIFO round trips of a transactions frame (columns sid, symbol, ts, session, amount,
     price, commission), in the order they close."""
+    matches = fifo_matches(transactions)
+    if matches is None:
+        return round_trips_by_fill(transactions)
+    return _from_matches(matches)
+
+
+def round_trips_by_fill(
+    transactions: pl.DataFrame | Iterable[dict[str, Any]],
+) -> list[RoundTrip]:
+    """:func:`round_trips` fill by fill, lot by lot: the definition, for any input (dict rows,
+    text or float columns); :func:`fifo_matches` computes the same matching in arrays."""
     rows = _fills(transactions)
     # fills in time order; the frame's order breaks ties (it is the fill order): a stable
     # sort by time alone, linear when the frame is in time order already
@@ -186,23 +207,116 @@ def round_trips(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[R
 def trade_statistics(trips: Sequence[RoundTrip]) -> dict[str, float]:
     """Round-trip count, win rate, profit factor, expectancy, average holding time."""
     if not trips:
-        return {
-            "round_trips": 0.0,
-            "win_rate": 0.0,
-            "profit_factor": 0.0,
-            "expectancy": 0.0,
-            "avg_holding_days": 0.0,
-        }
+        return dict.fromkeys(_STATISTICS, 0.0)
     pnl = [t.pnl for t in trips]
+    return _statistics(pnl, [t.holding_days for t in trips])
+
+
+_STATISTICS = ("round_trips", "win_rate", "profit_factor", "expectancy", "avg_holding_days")
+
+
+def _statistics(pnl: Sequence[Decimal], holding_days: list[float]) -> dict[str, float]:
+    n = len(pnl)
     gains = sum((p for p in pnl if p > 0), Decimal(0))
     losses = -sum((p for p in pnl if p < 0), Decimal(0))
     return {
-        "round_trips": float(len(trips)),
-        "win_rate": sum(1 for p in pnl if p > 0) / len(trips),
+        "round_trips": float(n),
+        "win_rate": sum(1 for p in pnl if p > 0) / n,
         "profit_factor": float(gains / losses) if losses > 0 else 0.0,
-        "expectancy": float(sum(pnl, Decimal(0)) / len(trips)),
-        "avg_holding_days": sum(t.holding_days for t in trips) / len(trips),
+        "expectancy": float(sum(pnl, Decimal(0)) / n),
+        # a sum in closing order, as the per-trip definition adds them
+        "avg_holding_days": sum(holding_days) / n,
     }
+
+
+def round_trip_statistics(
+    transactions: pl.DataFrame | Iterable[dict[str, Any]] | None,
+) -> dict[str, float]:
+    """``trade_statistics(round_trips(transactions))`` without building the round trips when
+    the frame allows (exact integer P&L, see :class:`FifoMatches`)."""
+    if transactions is None:
+        return dict.fromkeys(_STATISTICS, 0.0)
+    matches = fifo_matches(transactions)
+    if matches is None:
+        return trade_statistics(round_trips_by_fill(transactions))
+    if not len(matches):
+        return dict.fromkeys(_STATISTICS, 0.0)
+    pnl = matches.pnl_mantissas() if matches.free else None
+    if pnl is None:  # fees shared pro rata (Decimal quantization), or very large values
+        return trade_statistics(_from_matches(matches))
+    n, scale = len(matches), matches.pnl_scale
+    gains = int(pnl[pnl > 0].sum())
+    losses = -int(pnl[pnl < 0].sum())
+    return {
+        "round_trips": float(n),
+        "win_rate": int(np.count_nonzero(pnl > 0)) / n,
+        # the same exact values as the sums of the trips' Decimal P&L: the same quotients
+        "profit_factor": float(_exact(gains, scale) / _exact(losses, scale)) if losses else 0.0,
+        "expectancy": float(_exact(int(pnl.sum()), scale) / n),
+        "avg_holding_days": sum(matches.holding_days()) / n,
+    }
+
+
+def _exact(mantissa: int, scale: int) -> Decimal:
+    return Decimal(mantissa).scaleb(-scale)
+
+
+def _from_matches(matches: FifoMatches) -> list[RoundTrip]:
+    """The round trips of :func:`fifo_matches`, with the Decimal values (and commission
+    shares) the fill-by-fill definition computes, operation for operation."""
+    frame, n = matches.frame, len(matches)
+    if not n:
+        return []
+    present = set(frame.columns)
+
+    def column(name: str) -> list[Any]:
+        return frame.get_column(name).to_list() if name in present else [None] * frame.height
+
+    price = [_dec(v) for v in column("price")]
+    commission = [_dec(v) for v in column("commission")]
+    multiplier = column("multiplier")
+    symbol, session = column("symbol"), column("session")
+    sid, ts = matches.columns["sid"].tolist(), matches.columns["ts"].tolist()
+    amount_scale = -matches.scales["amount"]
+    trips: list[RoundTrip] = []
+    for entry, exit_, sign_, matched_, lot_left, fill_left in zip(
+        matches.entry.tolist(),
+        matches.exit.tolist(),
+        matches.sign.tolist(),
+        matches.matched.tolist(),
+        matches.lot_left.tolist(),
+        matches.fill_left.tolist(),
+        strict=True,
+    ):
+        matched = Decimal(matched_).scaleb(amount_scale)
+        entry_fee = _share(commission[entry], matched, Decimal(lot_left).scaleb(amount_scale))
+        exit_fee = _share(commission[exit_], matched, Decimal(fill_left).scaleb(amount_scale))
+        commission[entry] -= entry_fee
+        commission[exit_] -= exit_fee
+        fees = entry_fee + exit_fee
+        sign = _ONE if sign_ > 0 else _MINUS_ONE
+        mult = _dec(multiplier[exit_] or 1)
+        trips.append(
+            RoundTrip(
+                sid=sid[exit_],
+                symbol=str(symbol[exit_] or sid[exit_]),
+                direction="long" if sign_ > 0 else "short",
+                amount=matched,
+                entry_ts=ts[entry],
+                exit_ts=ts[exit_],
+                entry_session=session[entry],
+                exit_session=session[exit_],
+                entry_price=price[entry],
+                exit_price=price[exit_],
+                commission=fees,
+                pnl=sign * (price[exit_] - price[entry]) * matched * mult - fees,
+                multiplier=mult,
+            )
+        )
+    return trips
+
+
+_ONE, _MINUS_ONE = Decimal(1), Decimal(-1)
 
 
 def round_trips_frame(trips: Sequence[RoundTrip]) -> pl.DataFrame:
