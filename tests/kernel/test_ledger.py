@@ -221,3 +221,23 @@ def test_replay_detects_books_that_differ_from_their_history() -> None:
 def test_ledger_refuses_float_starting_cash() -> None:
     with pytest.raises(TypeError):
         Ledger(100000.0)  # type: ignore[arg-type]
+
+
+def test_asset_ids_are_python_ints_and_identity_is_the_sid() -> None:
+    import numpy as np
+    import pytest
+
+    from rbt.kernel.model import Asset
+
+    a, b = Asset(sid=np.int64(7), symbol="A"), Asset(sid=7, symbol="renamed")
+    assert type(a.sid) is int
+    assert a == b
+    assert hash(a) == hash(b)
+    assert not a.__ne__(b)
+    assert a != Asset(sid=8, symbol="A")
+    assert a != 7  # never equal to a bare integer
+    assert {a: 1}[b] == 1
+    assert hash(Asset(sid=-1, symbol="N")) == hash(-1)
+    for bad in ("7", 7.0, True, None):
+        with pytest.raises(TypeError, match="asset sid must be an integer"):
+            Asset(sid=bad, symbol="X")

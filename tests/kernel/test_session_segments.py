@@ -132,5 +132,5 @@ def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
         lambda e: None if e.ts >= late else session.bus.publish(BarClosed(late, e.session)),
     )
     clock = SimClock(CAL, SESSIONS[0], SESSIONS[2])
-    with pytest.raises(EventOrderError, match="StrategyTurn at .* published after"):
+    with pytest.raises(EventOrderError, match=r"StrategyTurn at .* published after"):
         session.run(clock if segments else list(clock))

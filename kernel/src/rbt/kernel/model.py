@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import operator
 from decimal import Decimal
 
 import attrs
@@ -46,6 +47,16 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[Decimal], value: Dec
         raise ValueError(f"{attribute.name} must not be negative, got {value}")
 
 
+def _sid(value: object) -> int:
+    """An asset id as a Python ``int`` (numpy integers too): it is then its own hash."""
+    if isinstance(value, bool):
+        raise TypeError(f"asset sid must be an integer, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"asset sid must be an integer, got {value!r}") from None
+
+
 class AssetClass(enum.Enum):
     """What kind of instrument an :class:`Asset` is."""
 
@@ -55,7 +66,7 @@ class AssetClass(enum.Enum):
     PERPETUAL = "perpetual"
 
 
-@attrs.frozen(kw_only=True, cache_hash=True)
+@attrs.frozen(kw_only=True, eq=False)
 class Asset:
     """A tradable instrument with its trading rules.
 
@@ -71,7 +82,7 @@ class Asset:
     :param price_scale: decimal places the bundle stores prices with.
     """
 
-    sid: int
+    sid: int = attrs.field(converter=_sid)
     symbol: str = attrs.field(eq=False)
     asset_class: AssetClass = attrs.field(default=AssetClass.EQUITY, eq=False)
     exchange: str = attrs.field(default="", eq=False)
@@ -98,6 +109,21 @@ class Asset:
     def fractional(self) -> bool:
         """Whether quantities below one unit are allowed."""
         return self.lot_size < 1
+
+    # written out (not attrs-generated): ``asset in positions`` hashes once per asset per
+    # bar in a typical strategy loop, and this is a third cheaper than a cached hash
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.sid == other.sid
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.sid != other.sid
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return self.sid
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.sid} [{self.symbol}])"

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rbt.api import controls as _controls
-from rbt.api.algorithm import TradingAlgorithm
+from rbt.api.algorithm import FunctionStrategy, TradingAlgorithm
 from rbt.api.bar_data import BarData
 from rbt.api.params import Params
 from rbt.api.portfolio import LazyPositions, Portfolio, Positions, PositionView, make_view
@@ -220,6 +220,15 @@ def _build_views(
     return zip(assets, map(make_view, rows), strict=True)
 
 
+def _has_before_trading_start(strategy: TradingAlgorithm) -> bool:
+    """Whether ``strategy`` does anything before the open (the base class's method does not)."""
+    if "before_trading_start" in vars(strategy):
+        return True
+    if isinstance(strategy, FunctionStrategy):
+        return strategy._before is not None
+    return type(strategy).before_trading_start is not TradingAlgorithm.before_trading_start
+
+
 class Engine:
     """Run a :class:`TradingAlgorithm` on a composed :class:`Session`.
 
@@ -349,6 +358,8 @@ class Engine:
         self._initialized = True
 
     def _before_trading_start(self, event: BeforeTradingStart) -> None:
+        if not _has_before_trading_start(self.strategy):
+            return  # a daily backtest's per-session fixed cost: no context switch for nothing
         with self.active():
             self.strategy.before_trading_start(self.context, self.data)
 

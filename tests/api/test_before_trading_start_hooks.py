@@ -1,0 +1,47 @@
+"""before_trading_start runs however a strategy defines it, and only then."""
+
+from __future__ import annotations
+
+from rbt.api.algorithm import FunctionStrategy, TradingAlgorithm
+from rbt.api.engine import _has_before_trading_start
+
+from .conftest import SESSIONS
+
+
+class Plain(TradingAlgorithm):
+    pass
+
+
+class Subclassed(TradingAlgorithm):
+    calls = 0
+
+    def before_trading_start(self, context, data):
+        self.calls += 1
+
+
+def test_only_strategies_that_define_it_have_it() -> None:
+    assert not _has_before_trading_start(Plain())
+    assert not _has_before_trading_start(FunctionStrategy(handle_data=lambda c, d: None))
+    assert _has_before_trading_start(Subclassed())
+    assert _has_before_trading_start(FunctionStrategy(before_trading_start=lambda c, d: None))
+    attached = Plain()
+    attached.before_trading_start = lambda c, d: None  # an instance attribute counts too
+    assert _has_before_trading_start(attached)
+
+
+def test_each_definition_runs_once_per_session(run) -> None:
+    counts: dict[str, int] = {}
+
+    def module_style(context, data) -> None:
+        counts["function"] = counts.get("function", 0) + 1
+
+    attached = Plain()
+    attached.before_trading_start = lambda context, data: counts.__setitem__(
+        "attached", counts.get("attached", 0) + 1
+    )
+    run(FunctionStrategy(before_trading_start=module_style))
+    run(attached)
+    sub = Subclassed()
+    run(sub)
+    assert counts == {"function": len(SESSIONS), "attached": len(SESSIONS)}
+    assert sub.calls == len(SESSIONS)
