@@ -221,10 +221,13 @@ def ingest(
     """Read SOURCE into a Parquet bundle (validated, written atomically)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from rbt.api.params import parse_param_assignments
     from rbt.data.ingest import ingest as run_ingest
 
-    options: dict[str, Any] = dict(parse_param_assignments(option or []))
+    options: dict[str, Any] = {}
+    if option:  # (rbt.api, which parses them, imports the whole engine: only when needed)
+        from rbt.api.params import parse_param_assignments
+
+        options.update(parse_param_assignments(option))
     for key, value in (
         ("path", path),
         ("calendar", calendar),
