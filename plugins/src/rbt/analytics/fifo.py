@@ -160,7 +160,8 @@ def _cumsum_by_group(values: Ints, starts: npt.NDArray[np.bool_]) -> Ints:
     """Running sums of ``values`` restarting at each group start."""
     total = np.cumsum(values)
     before = (total - values)[starts]  # the running sum just before each group
-    return total - before[np.cumsum(starts) - 1]
+    out: Ints = total - before[np.cumsum(starts) - 1]
+    return out
 
 
 def fifo_matches(transactions: Any) -> FifoMatches | None:

@@ -19,14 +19,24 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from rbt.kernel.model import Asset, Fill, Order
+from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderType
 
 if TYPE_CHECKING:
     import polars as pl
 
     from rbt.api.engine import SessionRecord
 
-__all__ = ["PERF_COLUMNS", "BacktestResult", "build_frames", "decimal_column", "write_results"]
+__all__ = [
+    "PERF_COLUMNS",
+    "BacktestResult",
+    "build_frames",
+    "decimal_column",
+    "orders_frame",
+    "perf_frame",
+    "positions_frame",
+    "transactions_frame",
+    "write_results",
+]
 
 _MAX_SCALE = 18
 
@@ -60,12 +70,19 @@ def decimal_column(name: str, values: Sequence[Decimal | None]) -> pl.Series:
     # str() is fixed-point text for every value with exponent <= 0 that is not tiny (the
     # usual money and quantities) and twice as fast as format(v, "f"); the others (an "E"
     # in the text) are formatted again
-    texts = list(map(str, values)) if None not in values else [_text(v) for v in values]
-    if "E" in (joined := "".join(t for t in texts if t is not None)) or "e" in joined:
+    texts: list[str | None] = list(map(str, values))
+    # looked for among the texts: `None in values` compares every Decimal with None, slowly
+    if nulls := "None" in texts:
+        texts = [_text(v) for v in values]
+    present = [t for t in texts if t is not None] if nulls else texts
+    joined = "".join(present)  # type: ignore[arg-type]  # no None left
+    if "E" in joined or "e" in joined:
         texts = [None if v is None else format(v, "f") for v in values]
     column = pl.Series(name, texts, dtype=pl.String)
-    dot = column.str.find(".", literal=True)
-    scale = int((column.str.len_bytes() - dot - 1).max() or 0)  # null (no point) ignored
+    text = pl.col(name)
+    digits = text.str.len_bytes().cast(pl.Int64) - text.str.find(".", literal=True) - 1
+    # one query for the scale (null: no point, ignored)
+    scale = int(pl.DataFrame([column]).select(digits.max()).item() or 0)
     if scale > _MAX_SCALE:  # beyond what we store as Decimal: keep the exact text
         return column
     return column.cast(pl.Decimal(38, scale))
@@ -120,6 +137,16 @@ def build_frames(
     session_of: Mapping[int, Any],
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Turn the engine's records into (perf, transactions, orders, positions) frames."""
+    return (
+        perf_frame(records, starting_cash),
+        transactions_frame(fills, session_of),
+        orders_frame(orders),
+        positions_frame(records, assets),
+    )
+
+
+def perf_frame(records: Sequence[SessionRecord], starting_cash: Decimal) -> pl.DataFrame:
+    """One row per session: value, cash, returns, counts and the recorded variables."""
     import polars as pl
 
     values = [r.cash + r.positions_value for r in records]
@@ -145,41 +172,87 @@ def build_frames(
     for key in recorded_names:
         column = [r.recorded.get(key) for r in records]
         perf_columns[key] = pl.Series(key, [_plain(v) for v in column], strict=False)
-    perf = pl.DataFrame(perf_columns)
+    return pl.DataFrame(perf_columns)
 
-    transactions = pl.DataFrame(
+
+def transactions_frame(fills: Sequence[Fill], session_of: Mapping[int, Any]) -> pl.DataFrame:
+    """One row per fill. Per-asset columns (sid, symbol, multiplier) and the session are
+    built once per distinct asset / time and gathered."""
+    import polars as pl
+
+    stamps = [f.ts for f in fills]
+    times = list(dict.fromkeys(stamps))  # distinct, first seen first
+    time_code = {t: i for i, t in enumerate(times)}
+    session = pl.Series([session_of.get(t) for t in times], dtype=pl.Date).gather(
+        pl.Series(list(map(time_code.__getitem__, stamps)), dtype=pl.Int64)
+    )
+    held = [f.asset for f in fills]
+    # assets by identity (what each fill holds), not by sid: the same columns as reading
+    # every fill's own asset
+    identity = list(map(id, held))
+    by_id = dict(zip(identity, held, strict=True))
+    asset_code = {i: n for n, i in enumerate(by_id)}
+    distinct = list(by_id.values())
+    codes = pl.Series(list(map(asset_code.__getitem__, identity)), dtype=pl.Int64)
+    return pl.DataFrame(
         {
             "id": pl.Series([f.id for f in fills], dtype=pl.String),
             "order_id": pl.Series([f.order_id for f in fills], dtype=pl.String),
-            "session": pl.Series([session_of.get(f.ts) for f in fills], dtype=pl.Date),
-            "ts": pl.Series([f.ts for f in fills], dtype=pl.Int64),
-            "sid": pl.Series([f.asset.sid for f in fills], dtype=pl.Int64),
-            "symbol": pl.Series([f.asset.symbol for f in fills], dtype=pl.String),
+            "session": session,
+            "ts": pl.Series(stamps, dtype=pl.Int64),
+            "sid": pl.Series([a.sid for a in distinct], dtype=pl.Int64).gather(codes),
+            "symbol": pl.Series([a.symbol for a in distinct], dtype=pl.String).gather(codes),
             "amount": decimal_column("amount", [f.amount for f in fills]),
             "price": decimal_column("price", [f.price for f in fills]),
             "commission": decimal_column("commission", [f.commission for f in fills]),
-            "multiplier": decimal_column("multiplier", [f.asset.multiplier for f in fills]),
+            "multiplier": decimal_column("multiplier", [a.multiplier for a in distinct]).gather(
+                codes
+            ),
         }
     )
-    orders_frame = pl.DataFrame(
+
+
+def orders_frame(orders: Sequence[Order]) -> pl.DataFrame:
+    """One row per order, in its final state."""
+    import polars as pl
+
+    return pl.DataFrame(
         {
             "id": pl.Series([o.id for o in orders], dtype=pl.String),
             "created": pl.Series([o.created for o in orders], dtype=pl.Int64),
             "sid": pl.Series([o.asset.sid for o in orders], dtype=pl.Int64),
             "symbol": pl.Series([o.asset.symbol for o in orders], dtype=pl.String),
-            "type": pl.Series([o.style.type.value for o in orders], dtype=pl.String),
+            # enum values through a dict: Enum.value is a slow descriptor
+            "type": pl.Series(
+                list(map(_TYPE_VALUE.__getitem__, [o.style.type for o in orders])),
+                dtype=pl.String,
+            ),
             "amount": decimal_column("amount", [o.amount for o in orders]),
             "filled": decimal_column("filled", [o.filled for o in orders]),
             "commission": decimal_column("commission", [o.commission for o in orders]),
-            "status": pl.Series([o.status.value for o in orders], dtype=pl.String),
+            "status": pl.Series(
+                list(map(_STATUS_VALUE.__getitem__, [o.status for o in orders])),
+                dtype=pl.String,
+            ),
             "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
         }
     )
+
+
+_TYPE_VALUE = {t: t.value for t in OrderType}
+_STATUS_VALUE = {s: s.value for s in OrderStatus}
+
+
+def positions_frame(records: Sequence[SessionRecord], assets: Mapping[int, Asset]) -> pl.DataFrame:
+    """One row per open position per session (from integer arrays when the records hold
+    :class:`~rbt.api.engine.PositionRows`)."""
+    import polars as pl
+
     positions = _positions_from_arrays(records, assets)
     if positions is not None:
-        return perf, transactions, orders_frame, positions
+        return positions
     rows = [(r.session, sid, amount, price) for r in records for sid, amount, price in r.positions]
-    positions = pl.DataFrame(
+    return pl.DataFrame(
         {
             "session": pl.Series([row[0] for row in rows], dtype=pl.Date),
             "sid": pl.Series([row[1] for row in rows], dtype=pl.Int64),
@@ -189,7 +262,6 @@ def build_frames(
             "multiplier": decimal_column("multiplier", [assets[row[1]].multiplier for row in rows]),
         }
     )
-    return perf, transactions, orders_frame, positions
 
 
 def _positions_from_arrays(
@@ -219,7 +291,7 @@ def _positions_from_arrays(
         return None
     sessions = pl.Series("session", [r.session for r in records], dtype=pl.Date)
     which = np.repeat(np.arange(len(records)), lengths)
-    unique, inverse_array = np.unique(sids, return_inverse=True)
+    unique, inverse_array = _distinct(sids)
     inverse = _int64_series("inverse", inverse_array)
     symbols = pl.Series([assets[int(sid)].symbol for sid in unique], dtype=pl.String)
     multipliers = decimal_column("multiplier", [assets[int(sid)].multiplier for sid in unique])
@@ -233,6 +305,20 @@ def _positions_from_arrays(
             "multiplier": multipliers.gather(inverse),
         }
     )
+
+
+def _distinct(values: Any) -> tuple[Any, Any]:
+    """``np.unique(values, return_inverse=True)`` for integer ids, through a lookup table
+    when they are small non-negative numbers (linear, not a sort of every row)."""
+    import numpy as np
+
+    if len(values) and int(values.min()) >= 0 and int(values.max()) <= 4 * len(values) + 1024:
+        seen = np.zeros(int(values.max()) + 1, dtype=np.bool_)
+        seen[values] = True
+        unique = np.flatnonzero(seen)
+        code = np.cumsum(seen) - 1
+        return unique, code[values]
+    return np.unique(values, return_inverse=True)
 
 
 def _decimal_from_ints(name: str, mantissas: Any, scale: int) -> pl.Series:
