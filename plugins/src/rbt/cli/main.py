@@ -7,6 +7,7 @@ inside commands, so ``rbt --help`` stays fast. Commands from plugins
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import traceback
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.main import get_command_name
 
 from rbt.cli.credentials import register as _register_credentials
 from rbt.cli.exit_codes import ExitCode
@@ -385,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         plugin_app = _plugin_command(args[0])
         if plugin_app is not None:
             target, prog_name, args = plugin_app, f"rbt {args[0]}", args[1:]
+    elif args:
+        target = _app_for(args[0])
     try:
         # without standalone mode click returns the code of a typer.Exit instead of raising it
         code = target(args=args, prog_name=prog_name, standalone_mode=False)
@@ -423,6 +427,29 @@ def _exit_code_for(exc: Exception) -> int:
 
     sys.stderr.write(redact(traceback.format_exc()))  # vendor errors quote signed URLs
     return ExitCode.INTERNAL_ERROR
+
+
+def _app_for(name: str) -> typer.Typer:
+    """``app`` with only the command or group called ``name`` (``app`` if it has none).
+
+    Typer turns every registered command into a click command on each call, inspecting
+    each signature (~35 ms for all of rbt's); the one that runs is enough. The callback
+    (``--version``) and settings are the app's own, so usage lines, help, options and
+    errors are those of the full app (``tests/cli/test_dispatch.py`` compares them).
+    """
+    commands = [c for c in app.registered_commands if _command_name(c) == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app  # an option or an unknown name: the full app words the error
+    slim = copy.copy(app)
+    slim.registered_commands, slim.registered_groups = commands, groups
+    return slim
+
+
+def _command_name(info: Any) -> str | None:
+    if info.name:
+        return str(info.name)
+    return get_command_name(info.callback.__name__) if info.callback is not None else None
 
 
 def _builtin_commands() -> set[str]:

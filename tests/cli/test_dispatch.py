@@ -1,0 +1,63 @@
+"""A built-in command runs from an app holding only it: same help, usage and errors."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from rbt.cli.main import _app_for, _command_name, app, main
+
+
+def _names() -> list[str]:
+    commands = [_command_name(c) for c in app.registered_commands]
+    return [n for n in commands if n] + [g.name for g in app.registered_groups if g.name]
+
+
+def _subcommands(group: str) -> list[str]:
+    info = next(g for g in app.registered_groups if g.name == group)
+    assert info.typer_instance is not None
+    return [n for c in info.typer_instance.registered_commands if (n := _command_name(c))]
+
+
+def _same(args: list[str]) -> None:
+    runner = CliRunner()
+    full = runner.invoke(app, args, prog_name="rbt")
+    slim = runner.invoke(_app_for(args[0]), args, prog_name="rbt")
+    assert (slim.exit_code, slim.output) == (full.exit_code, full.output), args
+
+
+def test_every_builtin_command_has_the_full_apps_help() -> None:
+    names = _names()
+    assert {"run", "ingest", "bundles", "plugins", "walk-forward", "runs"} <= set(names)
+    for name in names:
+        _same([name, "--help"])
+    for group in (g.name for g in app.registered_groups if g.name):
+        _same([group])
+        for sub in _subcommands(group):
+            _same([group, sub, "--help"])
+
+
+def test_usage_errors_are_the_full_apps() -> None:
+    _same(["ingest"])  # missing SOURCE
+    _same(["ingest", "csv", "--no-such-option"])
+    _same(["run", "x.py", "--start"])
+    _same(["runs", "no-such-subcommand"])
+
+
+def test_the_slim_app_holds_one_command_and_the_callback() -> None:
+    slim = _app_for("ingest")
+    assert [_command_name(c) for c in slim.registered_commands] == ["ingest"]
+    assert slim.registered_groups == []
+    assert slim.registered_callback is app.registered_callback
+    assert _app_for("--help") is app
+    assert _app_for("no-such-command") is app
+    assert len(app.registered_commands) > 1  # the app itself is untouched
+
+
+def test_main_runs_the_slim_app_and_reports_an_unknown_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["ingest", "--help"]) == 0
+    assert "Usage: rbt ingest [OPTIONS]" in capsys.readouterr().out
+    assert main(["no-such-command"]) == 2
+    assert "No such command 'no-such-command'" in capsys.readouterr().err
