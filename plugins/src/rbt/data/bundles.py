@@ -204,6 +204,7 @@ def _write_parquet(frame: Callable[[], pl.DataFrame]) -> Any:
 
 
 _BAR_FILE_COLUMNS = ("ts", "session", "sid", *OHLCV)
+_EPOCH = dt.date(1970, 1, 1)
 
 
 def _by_year(
@@ -211,11 +212,23 @@ def _by_year(
 ) -> list[tuple[int, Callable[[], pl.DataFrame]]]:
     """Each year's bars in ``(ts, sid)`` order, built when called (in a writer thread)."""
     if order is not None:
-        years = bars["session"].dt.year().to_numpy()[order]
-        cuts = np.flatnonzero(np.diff(years)) + 1
-        bounds = zip(np.r_[0, cuts], np.r_[cuts, len(years)], strict=True)
+        days = bars["session"].to_physical().to_numpy()[order]  # days since 1970, as ordered
+        if len(days) and (np.diff(days) >= 0).all():  # (sessions follow ts: always, here)
+            # each year's rows are contiguous: cut where January 1st of the next one falls
+            first, last = (_EPOCH + dt.timedelta(days=int(d)) for d in (days[0], days[-1]))
+            years = range(first.year, last.year + 1)
+            jan1 = [(dt.date(y, 1, 1) - _EPOCH).days for y in years[1:]]
+            cuts = np.r_[0, np.searchsorted(days, jan1), len(days)]
+            return [
+                (year, functools.partial(_gather, bars, order[lo:hi]))
+                for year, lo, hi in zip(years, cuts[:-1], cuts[1:], strict=True)
+                if hi > lo
+            ]
+        years_of = bars["session"].dt.year().to_numpy()[order]
+        cuts = np.flatnonzero(years_of[1:] != years_of[:-1]) + 1
+        bounds = zip(np.r_[0, cuts], np.r_[cuts, len(years_of)], strict=True)
         return [
-            (int(years[lo]), functools.partial(_gather, bars, order[lo:hi])) for lo, hi in bounds
+            (int(years_of[lo]), functools.partial(_gather, bars, order[lo:hi])) for lo, hi in bounds
         ]
     years = bars["session"].dt.year().to_numpy()
     if len(years) and (np.diff(years) >= 0).all():  # sorted by time: zero-copy slices
