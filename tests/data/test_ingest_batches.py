@@ -73,3 +73,20 @@ def test_line_numbers_stay_exact_for_files_without_a_final_newline(home, manager
     (directory / "BBB.csv").write_text("\n".join([header, *bad]))
     with pytest.raises(SchemaError, match=r"BBB\.csv, line 3, field 'close'"):
         ingest(home, "csv", "n", {"path": str(directory)}, manager=manager)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"date,open,high,low,close,volume",  # no newline after the header
+        b"\xef\xbb\xbfdate,open,high,low,close,volume\n",
+        b"date,open,high,low,close,volume\r\n \r\n\t\n",  # blank lines only
+    ],
+)
+def test_a_file_without_data_rows_is_named_whatever_its_blanks(home, manager, tmp_path, content):
+    directory = tmp_path / "csv"
+    directory.mkdir()
+    (directory / "AAA.csv").write_text("date,open,high,low,close,volume\n2024-01-02,1,2,1,1,5\n")
+    (directory / "BBB.csv").write_bytes(content)
+    with pytest.raises(SchemaError, match=r"BBB\.csv, line 2: no data rows after the header"):
+        ingest(home, "csv", "e", {"path": str(directory)}, manager=manager)

@@ -93,6 +93,7 @@ _VALUE_NAMES = (*PRICE_FIELDS, "volume")
 #: Columns sharing one decimal scale per file.
 _SCALE_GROUPS = {"price": PRICE_FIELDS, "volume": ("volume",)}
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
+_NEWLINE = ord("\n")
 # What may follow the date of a daily row: nothing, or midnight (with an offset).
 _MIDNIGHT = r"^(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -350,25 +351,30 @@ class CsvDirectorySource:
                 f"csv source: no file for {', '.join(unknown)} in {self.path}; symbols: {known}"
             )
         origins = tuple(str(self._files[s]) for s in symbols)
-        groups: dict[tuple[int, ...], list[tuple[int, bytes, int]]] = {}
+        groups: dict[tuple[int, ...], list[tuple[int, bytes | memoryview, int]]] = {}
         exponent = False
         for index, symbol in enumerate(symbols):
             path = self._files[symbol]
             data = path.read_bytes()
-            if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel exports)
-                data = data[3:]
-            header_line, _, body = data.partition(b"\n")
+            # a UTF-8 byte-order mark (Excel exports) precedes the header
+            start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+            end = data.find(b"\n", start)
+            end = len(data) if end < 0 else end
+            header_line = data[start:end]
             indices = _column_indices(_header(header_line, str(path)), str(path))
-            if not body or body.isspace():  # (isspace stops at the first data byte)
+            # the body as a view: no copy of the file until the group's rows are joined
+            body: bytes | memoryview = memoryview(data)[end + 1 :]
+            if not body or (data[end + 1] in b" \t\r\n\v\f" and data[end + 1 :].isspace()):
                 raise SchemaError(
                     f"{path}, line 2: no data rows after the header; expected at least one bar"
                 )
-            if not body.endswith(b"\n"):
-                body += b"\n"
+            if not data.endswith(b"\n"):
+                body = bytes(body) + b"\n"
             # "e" in the data may be an exponent, which pl.Decimal would accept and round.
-            exponent = exponent or body.find(b"e") >= 0 or body.find(b"E") >= 0
+            exponent = exponent or data.find(b"e", end) >= 0 or data.find(b"E", end) >= 0
             key = (*indices.values(), header_line.count(b","))
-            groups.setdefault(key, []).append((index, body, body.count(b"\n")))
+            lines = int(np.count_nonzero(np.frombuffer(body, np.uint8) == _NEWLINE))
+            groups.setdefault(key, []).append((index, body, lines))
         parts = [self._parse_group(key, members, origins) for key, members in groups.items()]
         raw = pl.concat(parts) if len(parts) > 1 else parts[0]
         # Blank lines: polars keeps them as all-null rows, so line numbers stay physical.
@@ -390,7 +396,10 @@ class CsvDirectorySource:
         )
 
     def _parse_group(
-        self, key: tuple[int, ...], members: list[tuple[int, bytes, int]], origins: Sequence[str]
+        self,
+        key: tuple[int, ...],
+        members: list[tuple[int, bytes | memoryview, int]],
+        origins: Sequence[str],
     ) -> pl.DataFrame:
         positions = key[:-1]
         names = ("ts", *_VALUE_NAMES)
