@@ -18,7 +18,6 @@ Book metrics (definitions; checked against hand-computed cases):
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -116,12 +115,12 @@ def exposure_series(
     portfolio value), ``max_weight`` (largest single position), ``turnover``."""
     import polars as pl
 
-    sessions: list[dt.date] = perf["session"].to_list()
+    place = _placer(perf["session"])
     value = perf["portfolio_value"].cast(pl.Float64).to_numpy()
     net_value = perf["positions_value"].cast(pl.Float64).to_numpy()
-    index = {s: i for i, s in enumerate(sessions)}
+    n = perf.height
     gross_value = np.abs(net_value)
-    largest = np.zeros(len(sessions))
+    largest = np.zeros(n)
     if positions is not None and len(positions):
         held = positions.select(
             "session",
@@ -136,12 +135,11 @@ def exposure_series(
         per_session = held.group_by("session").agg(
             pl.col("notional").sum().alias("gross"), pl.col("notional").max().alias("largest")
         )
-        gross_value = np.zeros(len(sessions))
-        for session, gross, big in per_session.iter_rows():
-            i = index.get(session)
-            if i is not None:
-                gross_value[i], largest[i] = gross, big
-    traded = np.zeros(len(sessions))
+        gross_value = np.zeros(n)
+        rows, at = place(per_session["session"])
+        gross_value[at] = per_session["gross"].to_numpy()[rows]
+        largest[at] = per_session["largest"].to_numpy()[rows]
+    traded = np.zeros(n)
     if transactions is not None and len(transactions):
         notional = transactions.select(
             "session",
@@ -153,10 +151,9 @@ def exposure_series(
             .abs()
             .alias("notional"),
         )
-        for session, amount in notional.group_by("session").agg(pl.col("notional").sum()).rows():
-            i = index.get(session)
-            if i is not None:
-                traded[i] = amount
+        per_session = notional.group_by("session").agg(pl.col("notional").sum())
+        rows, at = place(per_session["session"])
+        traded[at] = per_session["notional"].to_numpy()[rows]
     positive = value > 0
     denominator = np.where(positive, value, 1.0)
 
@@ -303,6 +300,49 @@ def compute_metrics(
     return {
         name: _f(manager.get_provider(ProviderKind.METRIC, name).load()(inputs)) for name in names
     }
+
+
+Placement = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
+
+
+def _placer(sessions: pl.Series) -> Callable[[pl.Series], Placement]:
+    """``place(keys)`` → (positions in ``keys`` of the run's sessions, their rows in
+    ``sessions``). Keys that are not sessions of the run (or null) are left out; a repeated
+    session is its last row. Dates sorted once, then looked up by binary search."""
+    import polars as pl
+
+    days = sessions.to_physical().to_numpy()
+    ordered = sessions.dtype == pl.Date and not sessions.null_count()
+    if ordered and bool(np.all(days[1:] > days[:-1])):
+
+        def by_search(keys: pl.Series) -> Placement:
+            if keys.dtype != pl.Date:
+                return _by_value(sessions)(keys)
+            rows = np.arange(len(keys))
+            if keys.null_count():
+                rows = rows[~keys.is_null().to_numpy()]
+                keys = keys.drop_nulls()
+            wanted = keys.to_physical().to_numpy()
+            at = np.searchsorted(days, wanted).clip(0, max(len(days) - 1, 0))
+            found = (days[at] == wanted) if len(days) else np.zeros(len(wanted), np.bool_)
+            return rows[found], at[found]
+
+        return by_search
+    return _by_value(sessions)
+
+
+def _by_value(sessions: pl.Series) -> Callable[[pl.Series], Placement]:
+    """:func:`_placer` by a dict of the Python values (any key type, any order)."""
+    index = {s: i for i, s in enumerate(sessions.to_list())}
+
+    def by_value(keys: pl.Series) -> Placement:
+        pairs = [(k, index[s]) for k, s in enumerate(keys.to_list()) if s in index]
+        return (
+            np.array([k for k, _ in pairs], dtype=np.intp),
+            np.array([i for _, i in pairs], dtype=np.intp),
+        )
+
+    return by_value
 
 
 def _multiplier(frame: pl.DataFrame) -> pl.Expr:
