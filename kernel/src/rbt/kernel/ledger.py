@@ -37,17 +37,17 @@ ends by checking that the replay equals the live books.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, setcontext
 
 import attrs
 
 from rbt.kernel.errors import LedgerInvariantError
 from rbt.kernel.model import Account, Asset, Fill, Position
 from rbt.kernel.numeric import (
-    LEDGER_CONTEXT,
     LEDGER_EXPONENT,
     LEDGER_SCALE,
     ZERO,
+    enter_ledger_context,
     ledger_context,
     round_quantity,
     to_decimal,
@@ -171,7 +171,8 @@ class Ledger:
         asset = fill.asset
         if self._pending_marks is not None:  # the fill's price replaces a deferred mark
             self._marked_since.add(asset.sid)
-        with localcontext(LEDGER_CONTEXT):  # ledger_context(), one call less per fill
+        previous = enter_ledger_context()  # ledger_context(), without a copy per fill
+        try:
             holding = self._holdings.get(asset.sid)
             if holding is None:
                 holding = self._holdings[asset.sid] = _Holding(asset)
@@ -191,11 +192,12 @@ class Ledger:
                 cost_delta = notional
             elif new_amount == 0 or (new_amount > 0) == (old_amount > 0):
                 # reducing: apportion the cost of the closed part
-                removed = (holding.cost_value * -fill.amount / old_amount).quantize(
-                    LEDGER_SCALE, rounding=ROUND_HALF_EVEN
-                )
-                if new_amount == 0:
+                if new_amount == 0:  # all of it: its whole cost, no division
                     removed = holding.cost_value
+                else:
+                    removed = (holding.cost_value * -fill.amount / old_amount).quantize(
+                        LEDGER_SCALE, rounding=ROUND_HALF_EVEN
+                    )
                 self.realized_pnl += -notional - removed
                 cost_delta = -removed
             else:
@@ -210,6 +212,8 @@ class Ledger:
             self._cost_total += cost_delta
             self._entries.append(fill)
             self._check()
+        finally:
+            setcontext(previous)
 
     def apply_cash_flow(self, flow: CashFlow) -> None:
         """Book money that moves without a trade (see ``stage`` in the module doc)."""

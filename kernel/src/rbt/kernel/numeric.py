@@ -13,6 +13,7 @@ Rules (design.md §2.1, style.md §2.9):
 from __future__ import annotations
 
 import math
+import threading
 from contextlib import AbstractContextManager
 from decimal import (
     ROUND_CEILING,
@@ -25,7 +26,9 @@ from decimal import (
     FloatOperation,
     InvalidOperation,
     Overflow,
+    getcontext,
     localcontext,
+    setcontext,
 )
 from typing import Literal
 
@@ -36,6 +39,7 @@ __all__ = [
     "ZERO",
     "Side",
     "decimal_from_float",
+    "enter_ledger_context",
     "ledger_context",
     "quantize",
     "round_price",
@@ -60,6 +64,25 @@ Side = Literal["buy", "sell"]
 def ledger_context() -> AbstractContextManager[Context]:
     """Return a context manager running arithmetic with the ledger's precision and traps."""
     return localcontext(LEDGER_CONTEXT)
+
+
+_THREAD = threading.local()
+
+
+def enter_ledger_context() -> Context:
+    """Make the ledger's context current in this thread; return the one to restore.
+
+    :func:`ledger_context` without copying the context on every entry (a per-fill
+    cost): each thread sets its own copy of :data:`LEDGER_CONTEXT`. Pair it with
+    ``decimal.setcontext(previous)`` in a ``finally``.
+    """
+    previous = getcontext()
+    try:
+        ctx = _THREAD.ledger
+    except AttributeError:
+        ctx = _THREAD.ledger = LEDGER_CONTEXT.copy()
+    setcontext(ctx)
+    return previous
 
 
 def to_decimal(value: Decimal | int | str) -> Decimal:
