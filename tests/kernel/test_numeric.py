@@ -197,3 +197,37 @@ def test_the_test_suite_traps_float_operations() -> None:
         Decimal(0.1)  # noqa: RUF032 - the point of the test
     with pytest.raises(decimal.FloatOperation):
         _ = Decimal("1") < 0.5  # type: ignore[operator]
+
+
+def test_enter_ledger_context_sets_a_per_thread_copy_and_the_caller_restores() -> None:
+    import threading
+
+    from rbt.kernel.numeric import LEDGER_CONTEXT, enter_ledger_context
+
+    mine = decimal.getcontext()
+    previous = enter_ledger_context()
+    try:
+        current = decimal.getcontext()
+        assert previous is mine
+        assert current is not LEDGER_CONTEXT  # a copy: flags never leak into the shared one
+        assert current.prec == LEDGER_CONTEXT.prec == 38
+        assert Decimal(1) / Decimal(3) == Decimal("0." + "3" * 38)
+        with pytest.raises(decimal.DivisionByZero):
+            Decimal(1) / Decimal(0)
+    finally:
+        decimal.setcontext(previous)
+    assert decimal.getcontext() is mine
+    assert Decimal(1) / Decimal(3) == Decimal("0." + "3" * mine.prec)
+
+    seen: list[decimal.Context] = []
+
+    def other_thread() -> None:
+        before = enter_ledger_context()
+        seen.append(decimal.getcontext())
+        decimal.setcontext(before)
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert seen[0] is not current  # each thread its own copy
+    assert seen[0].prec == 38
