@@ -17,6 +17,11 @@ statistic is 0.0; no losing trade → profit factor 0.0, since it is undefined):
 * ``profit_factor``: gross profit / gross loss;
 * ``expectancy``: mean P&L per round trip (currency);
 * ``avg_holding_days``: mean time from entry fill to exit fill, in days (24 h).
+
+:func:`round_trips_by_fill` is the definition, fill by fill; a Decimal transactions frame
+is matched in integer arrays (:mod:`rbt.analytics.fifo`) with the same results, and
+:func:`round_trip_statistics` computes the statistics from them without building the
+round trips when no fill pays a commission.
 """
 
 from __future__ import annotations
