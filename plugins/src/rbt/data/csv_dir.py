@@ -65,7 +65,7 @@ import numpy as np
 import polars as pl
 
 from rbt.data.exact import from_mantissas, text_to_mantissas
-from rbt.data.exact_fast import float_mantissas
+from rbt.data.exact_fast import MAX_TEXT, float_mantissas
 from rbt.data.runs import run_starts
 from rbt.data.source import LINE_COLUMN, PRICE_FIELDS, AssetInfo, BarBatch
 from rbt.data.validate import row_error
@@ -94,6 +94,7 @@ _VALUE_NAMES = (*PRICE_FIELDS, "volume")
 _SCALE_GROUPS = {"price": PRICE_FIELDS, "volume": ("volume",)}
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 _NEWLINE = ord("\n")
+_COMMA = ord(",")
 # What may follow the date of a daily row: nothing, or midnight (with an offset).
 _MIDNIGHT = r"^(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -344,6 +345,10 @@ class CsvDirectorySource:
 
         :raises SchemaError: naming file, line and field of the first problem.
         """
+        return self._read_batch(symbols, floats=True)
+
+    def _read_batch(self, symbols: Sequence[str], *, floats: bool) -> BarBatch:
+        """:meth:`read_batch`; *floats*: read short values as float64 where that is exact."""
         unknown = [s for s in symbols if s not in self._files]
         if unknown:
             known = ", ".join(list(self._files)[:10]) + (" ..." if len(self._files) > 10 else "")
@@ -375,12 +380,21 @@ class CsvDirectorySource:
             key = (*indices.values(), header_line.count(b","))
             lines = int(np.count_nonzero(np.frombuffer(body, np.uint8) == _NEWLINE))
             groups.setdefault(key, []).append((index, body, lines))
-        parts = [self._parse_group(key, members, origins) for key, members in groups.items()]
+        floats = floats and not exponent
+        parts = [
+            self._parse_group(key, members, origins, floats=floats)
+            for key, members in groups.items()
+        ]
+        if len({part["close"].dtype for part in parts}) > 1:  # some groups are text
+            return self._read_batch(symbols, floats=False)
         raw = pl.concat(parts) if len(parts) > 1 else parts[0]
         # Blank lines: polars keeps them as all-null rows, so line numbers stay physical.
         raw = raw.filter(~pl.all_horizontal(pl.col(("ts", *_VALUE_NAMES)).is_null()))
         ts = self._parse_ts(raw, origins)
         fast = float_mantissas(raw, _SCALE_GROUPS, len(symbols), check_exponents=exponent)
+        if fast is None and raw.schema["close"] == pl.Float64:
+            # the exact path reads (and words its errors from) the text itself
+            return self._read_batch(symbols, floats=False)
         values, scales = fast or text_to_mantissas(
             raw, _SCALE_GROUPS, origins, check_exponents=exponent
         )
@@ -400,18 +414,31 @@ class CsvDirectorySource:
         key: tuple[int, ...],
         members: list[tuple[int, bytes | memoryview, int]],
         origins: Sequence[str],
+        *,
+        floats: bool = False,
     ) -> pl.DataFrame:
+        """The rows of ``members`` (files with one header): ``ts`` text, the values as text —
+        or, with *floats* and no field longer than :data:`MAX_TEXT`, as float64 (see
+        :mod:`rbt.data.exact_fast`) — ``symbol_index`` and ``line``."""
         positions = key[:-1]
         names = ("ts", *_VALUE_NAMES)
         order = sorted(range(len(positions)), key=lambda k: positions[k])
+        data = b"".join(body for _, body, _ in members)
+        # Parsing floats in the reader saves casting the text afterwards (the costliest step
+        # of an ingest's reading); polars' reader rounds correctly, as its cast does.
+        dtypes = {f"column_{p}": pl.Float64 for p in positions[1:]}
+        typed = floats and _fields_at_most(data, MAX_TEXT)
         try:
             raw = pl.read_csv(
-                b"".join(body for _, body, _ in members),
+                data,
                 has_header=False,
                 columns=sorted(positions),
                 infer_schema=False,
+                schema_overrides=dtypes if typed else None,
             )
         except pl.exceptions.PolarsError as exc:
+            if typed:  # a value that is no float: the text path reports it (or reads it)
+                return self._parse_group(key, members, origins)
             if len(members) > 1:  # find the file that fails, for the message
                 for member in members:
                     self._parse_group(key, [member], origins)
@@ -545,6 +572,21 @@ def _date_col(frame: pl.DataFrame, name: str, file: str, optional: bool = False)
             "expected a date like 2024-01-02"
         )
     return parsed.alias(name)
+
+
+def _fields_at_most(data: bytes, width: int) -> bool:
+    """Whether no run of more than ``width`` bytes above ``,`` is in ``data``.
+
+    Every character of a number (``-``, ``.``, digits) is above ``,`` and a separator,
+    quote, blank or ``+`` is not, so a field's number has at most ``width`` characters.
+    """
+    run = np.frombuffer(data, np.uint8) > _COMMA  # runs of length >= 1
+    length = 1
+    while length * 2 <= width:  # runs of length >= 2, 4, 8, ...: shift and AND
+        run = run[:-length] & run[length:]
+        length *= 2
+    rest = width + 1 - length  # then runs of length >= width + 1
+    return not (run[:-rest] & run[rest:]).any() if rest < len(run) else True
 
 
 def _header(line: bytes, origin: str) -> list[str]:

@@ -13,6 +13,10 @@ mantissa stays below ``10**15``:
   below ``10**15``; the quotient of two exact doubles is correctly rounded);
 * the mantissa at scale ``s`` is then ``rint(x * 10**s)``.
 
+The values may also come as float64 columns parsed by polars' CSV reader (also
+correctly rounded) from fields the caller checked to hold at most ``MAX_TEXT``
+characters of number: the same argument applies.
+
 Whenever a condition does not hold (a longer text, an exponent, NaN or
 infinity, an empty or unparsable value, more than :data:`~rbt.data.source.MAX_SCALE`
 places) the caller falls back to the exact text path, which also words the
@@ -50,7 +54,8 @@ def float_mantissas(
 ) -> tuple[pl.DataFrame, dict[str, npt.NDArray[np.int64]]] | None:
     """Int64 mantissas of the text ``groups`` columns, one scale per symbol and group.
 
-    :param frame: text columns plus ``symbol_index`` (UInt32; rows of a symbol contiguous).
+    :param frame: text columns plus ``symbol_index`` (UInt32; rows of a symbol contiguous);
+        or float64 columns read from numbers of at most :data:`MAX_TEXT` characters.
     :param groups: columns sharing one scale, e.g. ``{"price": (...), "volume": ("volume",)}``.
     :param symbols: how many symbols ``symbol_index`` counts.
     :param check_exponents: look for ``1e5``-style text (declined: the exact path rejects
@@ -59,15 +64,18 @@ def float_mantissas(
         (``-1`` for symbols without rows) — or ``None`` when the fast path does not apply.
     """
     columns = [c for cols in groups.values() for c in cols]
-    lengths = frame.select(pl.col(columns).str.len_bytes().max()).row(0)
-    if any(n is None or n > MAX_TEXT for n in lengths):
-        return None
-    if (
-        check_exponents
-        and frame.select(pl.any_horizontal(pl.col(columns).str.contains("[eE]").any())).item()
-    ):
-        return None
-    values = frame.select(pl.col(columns).cast(pl.Float64, strict=False))
+    if all(frame.schema[c] == pl.Float64 for c in columns):
+        values = frame.select(columns)  # parsed already, from short numbers
+    else:
+        lengths = frame.select(pl.col(columns).str.len_bytes().max()).row(0)
+        if any(n is None or n > MAX_TEXT for n in lengths):
+            return None
+        if (
+            check_exponents
+            and frame.select(pl.any_horizontal(pl.col(columns).str.contains("[eE]").any())).item()
+        ):
+            return None
+        values = frame.select(pl.col(columns).cast(pl.Float64, strict=False))
     if any(values.null_count().row(0)):
         return None
     sym = frame["symbol_index"].to_numpy()
