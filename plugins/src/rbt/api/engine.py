@@ -8,7 +8,6 @@ the orders and the event order; the engine only subscribes to its bus.
 
 from __future__ import annotations
 
-import bisect
 import contextvars
 import datetime as dt
 import math
@@ -285,14 +284,12 @@ class Engine:
             if a.quote_currency and a.quote_currency != base
         }
         self._held: set[int] = set()
-        # the held columns as (first-fill rank, column), sorted: the ledger's order of positions
-        self._held_by_rank: list[tuple[int, int]] = []
-        self._held_rank: dict[int, tuple[int, int]] = {}  # column -> its entry in that list
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
         # (or not of a plain base-currency asset): these send _exact_close to the ledger
         self._qty_int = np.zeros(n, dtype=np.int64)
+        self._amount_bound = 0  # sum of |whole amount| over the columns: bounds the close dot
         self._inexact: set[int] = set()
         self._plain = [
             i not in self._foreign and _is_one(a.multiplier) for i, a in enumerate(assets)
@@ -475,7 +472,10 @@ class Engine:
             uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
             self._uniform_scale = int(price_scales[0]) if uniform else None
             self._bundle_bars = portal.bars
-        cols = np.array([c for _rank, c in self._held_by_rank], dtype=np.intp)
+        # the held columns in first-fill order (the ledger's order of positions; a column
+        # restored without a rank, -1, comes first): a stable sort of the ascending columns
+        held = self._held_columns()
+        cols = held[np.argsort(self._first_fill[held], kind="stable")]
         scales = price_scales[cols]
         top = self._uniform_scale
         if top is None:
@@ -483,7 +483,7 @@ class Engine:
             if int(scales.min()) != top:
                 return _CloseTable(version)  # mixed: rare
         amounts = self._qty_int[cols]
-        bound = int(np.abs(amounts).sum())
+        bound = self._amount_bound
         # |sum q*m| <= sum |q| * max |m| over the whole bundle: below 2**62 the dot is exact
         small = bound * self._max_mantissa < 2**62
         # rows only grow: once every column of the bundle has had a bar, all held ones have
@@ -508,6 +508,7 @@ class Engine:
         """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
         self._qty[:] = 0.0
         self._qty_int[:] = 0
+        self._amount_bound = 0
         self._held = set()
         self._inexact = set()
         for asset, amount, _last in self.ledger.iter_holdings():
@@ -515,9 +516,7 @@ class Engine:
             self._qty[col] = float(amount)
             self._held.add(col)
             self._set_exact_amount(col, amount)
-        self._held_idx = np.fromiter(sorted(self._held), dtype=np.intp, count=len(self._held))
-        self._held_rank = {c: (self._first_fill.item(c), c) for c in self._held}
-        self._held_by_rank = sorted(self._held_rank.values())
+        self._held_idx_stale = True
         self._value_cache = (-2, -1, 0.0)
         self._single_col = None
         self._book_version += 1
@@ -529,11 +528,15 @@ class Engine:
 
     def _set_exact_amount(self, col: int, amount: Decimal) -> None:
         exponent = amount.as_tuple().exponent
+        before = abs(self._qty_int.item(col))
         if self._plain[col] and exponent == 0 and abs(amount) < 2**53:
-            self._qty_int[col] = int(amount)
+            whole = int(amount)
+            self._qty_int[col] = whole
+            self._amount_bound += abs(whole) - before
             self._inexact.discard(col)
         else:
             self._qty_int[col] = 0
+            self._amount_bound -= before
             if amount:
                 self._inexact.add(col)
             else:
@@ -552,19 +555,12 @@ class Engine:
         if self._first_fill.item(col) < 0:
             self._first_fill[col] = self._fill_ranks
             self._fill_ranks += 1
-            if col in self._held_rank:  # held without a rank (books restored): re-place it
-                self._held_by_rank.remove(self._held_rank[col])
-                self._held_rank[col] = (self._first_fill.item(col), col)
-                bisect.insort(self._held_by_rank, self._held_rank[col])
         held = state is not None
         if held != (col in self._held):
             if held:
                 self._held.add(col)
-                ranked = self._held_rank[col] = (self._first_fill.item(col), col)
-                bisect.insort(self._held_by_rank, ranked)
             else:
                 self._held.discard(col)
-                self._held_by_rank.remove(self._held_rank.pop(col))
                 qty[col] = 0.0
             self._held_idx_stale = True  # rebuilt once, when next read
         # the float mirror of this position (what _refresh_view does, from the same state)

@@ -5,6 +5,7 @@ Called by :func:`rbt.api.run_backtest` when it writes results (``write=True``).
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -19,15 +20,20 @@ _VERSIONED = ("rustybt-framework", "rbt-kernel", "numpy", "polars", "pyarrow", "
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages that shape a run's results."""
+    return dict(_package_versions())
+
+
+@functools.cache  # read once per process: the metadata lookups cost ~5 ms per run
+def _package_versions() -> tuple[tuple[str, str], ...]:
     import platform
 
-    out = {"python": platform.python_version()}
+    out = [("python", platform.python_version())]
     for name in _VERSIONED:
         try:
-            out[name] = version(name)
+            out.append((name, version(name)))
         except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+            out.append((name, "not installed"))
+    return tuple(out)
 
 
 def strategy_label(strategy: Any, instance: Any) -> str:
