@@ -133,3 +133,16 @@ def test_values_that_could_overflow_take_the_exact_decimal_sums() -> None:
     assert stats == trade_statistics(round_trips_by_fill(frame))
     assert stats["expectancy"] == float((big - Decimal("1.5")) * big)
     assert stats["avg_holding_days"] == (1 + 400 * DAY) / DAY
+
+
+def test_split_commissions_on_large_values_keep_exact_statistics() -> None:
+    """Lots split in thirds (commission shares quantized to 1e-12) on prices near 10**6:
+    net P&L at scale 12 leaves int64, and the sums stay exact (Python integers)."""
+    fills = [(1, 0, 3000, 999_999_999, 1, 1), (1, 1, -1000, 1, 0, 1),
+             (1, 2, -1000, 900_000_000, 0, 1), (1, 3, -1000, 990_000_001, 0, 1),
+             (2, 0, -7, 500_000_000, 3, 1), (2, 4, 7, 400_000_000, 3, 1)]  # fmt: skip
+    frame = _frame(fills, free=False, scale_amount=0)
+    expected = round_trips_by_fill(frame)
+    assert any(t.commission.as_tuple().exponent == -12 for t in expected)  # a quantized share
+    assert round_trip_statistics(frame) == trade_statistics(expected)
+    assert [repr(t) for t in round_trips(frame)] == [repr(t) for t in expected]

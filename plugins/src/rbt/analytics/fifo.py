@@ -29,7 +29,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["FifoMatches", "fifo_matches"]
+__all__ = ["FifoMatches", "fifo_matches", "fits_sums"]
 
 Ints = npt.NDArray[np.int64]
 
@@ -48,6 +48,9 @@ class FifoMatches:
     :param matched: matched quantity, as a mantissa of the amount column's scale.
     :param lot_left: what the lot still held before this match (same scale).
     :param fill_left: what the closing fill still had to trade before this match.
+    :param lot_size: the lot's quantity when it was opened.
+    :param lot_after_close: the lot is the rest of a fill that first closed a position.
+    :param fill_size: the closing fill's whole quantity.
     :param columns: per-row mantissas of ``amount``, ``price``, ``commission`` and
         ``multiplier`` (0 and null multipliers read as 1, as the definition does) and ``ts``.
     :param scales: decimal scale of each of those columns.
@@ -58,8 +61,11 @@ class FifoMatches:
         "entry",
         "exit",
         "fill_left",
+        "fill_size",
         "frame",
+        "lot_after_close",
         "lot_left",
+        "lot_size",
         "matched",
         "scales",
         "sign",
@@ -74,6 +80,9 @@ class FifoMatches:
         matched: Ints,
         lot_left: Ints,
         fill_left: Ints,
+        lot_size: Ints,
+        lot_after_close: npt.NDArray[np.bool_],
+        fill_size: Ints,
         columns: dict[str, Ints],
         scales: dict[str, int],
     ) -> None:
@@ -84,6 +93,9 @@ class FifoMatches:
         self.matched = matched
         self.lot_left = lot_left
         self.fill_left = fill_left
+        self.lot_size = lot_size
+        self.lot_after_close = lot_after_close
+        self.fill_size = fill_size
         self.columns = columns
         self.scales = scales
 
@@ -102,13 +114,13 @@ class FifoMatches:
         price = self.columns["price"]
         move = self.sign * (price[self.exit] - price[self.entry])
         multiplier = self.columns["multiplier"][self.exit]
-        bound = len(self)
+        bound = 1
         for factor in (move, self.matched, multiplier):
             bound *= int(np.abs(factor).max()) if len(factor) else 0
-        if bound >= _LIMIT:
+        if bound >= _LIMIT:  # a product might not fit
             return None
         out: Ints = move * self.matched * multiplier
-        return out
+        return out if fits_sums(out) else None
 
     def holding_days(self) -> list[float]:
         """Time held of each round trip, in days (24 h), as ``int / int`` gives it."""
@@ -124,6 +136,12 @@ class FifoMatches:
     def pnl_scale(self) -> int:
         """Decimal scale of :meth:`pnl_mantissas`."""
         return self.scales["price"] + self.scales["amount"] + self.scales["multiplier"]
+
+
+def fits_sums(values: Ints) -> bool:
+    """Every sum of a subset of ``values`` is exact in int64 (with a wide margin: the
+    float64 estimate of Σ|v| is far below 2**63)."""
+    return float(np.abs(values.astype(np.float64)).sum()) < 2.0**61
 
 
 def _mantissas(frame: pl.DataFrame, name: str) -> tuple[Ints, int] | None:
@@ -246,6 +264,9 @@ def fifo_matches(transactions: Any) -> FifoMatches | None:
         # what the lot and the closing fill still hold when this overlap is matched
         lot_left=open_end[lot] - start,
         fill_left=np.abs(qty[close_at][part]) - (start - close_start[part]),
+        lot_size=opening[open_at][lot],
+        lot_after_close=closing[open_at][lot] > 0,
+        fill_size=np.abs(qty[close_at][part]),
         columns=columns,
         scales=scales,
     )

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import numpy as np
 
-from rbt.analytics.fifo import FifoMatches, fifo_matches
+from rbt.analytics.fifo import FifoMatches, fifo_matches, fits_sums
 
 if TYPE_CHECKING:
     import polars as pl
@@ -246,10 +246,16 @@ def round_trip_statistics(
         return trade_statistics(round_trips_by_fill(transactions))
     if not len(matches):
         return dict.fromkeys(_STATISTICS, 0.0)
-    pnl = matches.pnl_mantissas() if matches.free else None
-    if pnl is None:  # fees shared pro rata (Decimal quantization), or very large values
+    pnl, scale = matches.pnl_mantissas(), matches.pnl_scale
+    if pnl is not None and not matches.free:
+        pnl, scale = _net_of_fees(matches, pnl, scale)
+    # beyond ~27 significant digits the definition's Decimal arithmetic (28 digits) would
+    # round: then its own round trips decide
+    if pnl is None or float(np.abs(pnl).astype(np.float64).sum()) >= 1e26:
         return trade_statistics(_from_matches(matches))
-    n, scale = len(matches), matches.pnl_scale
+    n = len(matches)
+    if pnl.dtype != object and not fits_sums(pnl):
+        pnl = pnl.astype(object)  # sums in Python integers
     gains = int(pnl[pnl > 0].sum())
     losses = -int(pnl[pnl < 0].sum())
     return {
@@ -260,6 +266,78 @@ def round_trip_statistics(
         "expectancy": float(_exact(int(pnl.sum()), scale) / n),
         "avg_holding_days": sum(matches.holding_days()) / n,
     }
+
+
+#: Commission shares are quantized to 1e-12 (``_SHARE_QUANTUM``): fees are exact there.
+_FEE_SCALE = 12
+
+
+def _net_of_fees(matches: FifoMatches, pnl: Any, scale: int) -> tuple[Any, int]:
+    """``pnl`` (mantissas at ``scale``) minus each round trip's fees, exactly: mantissas at
+    ``max(scale, scale of the fees)`` (int64, or Python integers when they might not fit);
+    ``(None, scale)`` for commissions finer than 1e-12 or beyond 10**18 at that scale.
+
+    A fee side is the fill's whole commission when the match takes the whole lot at once
+    (entry) or the whole closing fill at once (exit) — the usual case, in arrays; the other
+    shares (split lots and fills, the lot a reversing fill opens) are computed in Decimal
+    in closing order by the definition's own ``_share``.
+    """
+    commission = matches.columns["commission"]
+    commission_scale = matches.scales["commission"]
+    if commission_scale > _FEE_SCALE:
+        return None, scale
+    up = 10 ** (_FEE_SCALE - commission_scale)
+    if len(commission) and int(np.abs(commission).max()) * up >= 10**18:
+        return None, scale  # fees must stay exact in int64 (and in 28 Decimal digits)
+    entry, exit_, matched = matches.entry, matches.exit, matches.matched
+    whole_lot = (
+        (matches.lot_left == matches.lot_size)
+        & (matched == matches.lot_left)
+        & ~matches.lot_after_close
+    )
+    whole_fill = (matches.fill_left == matches.fill_size) & (matched == matches.fill_left)
+    entry_fee = np.where(whole_lot, commission[entry] * up, 0)
+    exit_fee = np.where(whole_fill, commission[exit_] * up, 0)
+    shared = np.flatnonzero(~(whole_lot & whole_fill))
+    if len(shared):
+        amount_scale = -matches.scales["amount"]
+        left: dict[int, Decimal] = {}  # a row's commission not yet allocated
+
+        def share(row: int, quantity: Decimal, of: int) -> int:
+            have = left.get(row)
+            if have is None:
+                have = Decimal(int(commission[row])).scaleb(-commission_scale)
+            fee = _share(have, quantity, Decimal(of).scaleb(amount_scale))
+            left[row] = have - fee
+            return int(fee.scaleb(_FEE_SCALE))
+
+        for i, lot_row, fill_row, quantity, lot_left, fill_left, by_lot, by_fill in zip(
+            shared.tolist(),
+            entry[shared].tolist(),
+            exit_[shared].tolist(),
+            matched[shared].tolist(),
+            matches.lot_left[shared].tolist(),
+            matches.fill_left[shared].tolist(),
+            whole_lot[shared].tolist(),
+            whole_fill[shared].tolist(),
+            strict=True,
+        ):
+            size = Decimal(quantity).scaleb(amount_scale)
+            if not by_lot:
+                entry_fee[i] = share(lot_row, size, lot_left)
+            if not by_fill:
+                exit_fee[i] = share(fill_row, size, fill_left)
+    fees = entry_fee + exit_fee
+    # the fees' own scale: 2 for whole cents, 12 only where a share was quantized
+    fee_scale = commission_scale
+    while fee_scale < _FEE_SCALE and np.any(fees % 10 ** (_FEE_SCALE - fee_scale)):
+        fee_scale += 1
+    fees //= 10 ** (_FEE_SCALE - fee_scale)
+    target = max(scale, fee_scale)
+    gross_up, fee_up = 10 ** (target - scale), 10 ** (target - fee_scale)
+    if int(np.abs(pnl).max()) * gross_up + int(np.abs(fees).max()) * fee_up < 2**62:
+        return pnl * gross_up - fees * fee_up, target
+    return pnl.astype(object) * gross_up - fees.astype(object) * fee_up, target  # Python ints
 
 
 def _exact(mantissa: int, scale: int) -> Decimal:
