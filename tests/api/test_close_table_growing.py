@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -213,6 +214,8 @@ def test_recorded_values_equal_the_ledgers_marks(
     run = _Run(_BuyAndHold(buys))
     run.run(_daily(prices))  # type: ignore[arg-type]
     _check(run)
+    engine = run.engine  # the overflow bound of the integer close is kept exactly
+    assert engine._amount_bound == int(np.abs(engine._qty_int).sum())
 
 
 class _LateHooks(TradingAlgorithm):
