@@ -169,6 +169,7 @@ class CsvDirectorySource:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"csv source: {exc}") from exc
         self._metadata = self._read_metadata()
+        self._infos: dict[str, AssetInfo] = {}  # (immutable: built once, read many times)
         for symbol in self._files:  # validates tick and lot sizes now
             try:
                 self.asset_info(symbol)
@@ -201,6 +202,12 @@ class CsvDirectorySource:
 
     def asset_info(self, symbol: str) -> AssetInfo:
         """Reference data: the options, overridden by ``metadata.csv``'s row of ``symbol``."""
+        info = self._infos.get(symbol)
+        if info is None:
+            info = self._infos[symbol] = self._asset_info(symbol)
+        return info
+
+    def _asset_info(self, symbol: str) -> AssetInfo:
         fields: dict[str, Any] = {"asset_class": self._asset_class, **self._info}
         meta = self._metadata.get(symbol, {})
         for key, value in meta.items():
