@@ -112,11 +112,13 @@ class FifoMatches:
         before fees, as exact integers at scale :attr:`pnl_scale`; None when a product or
         the sum of them all might not fit in 63 bits."""
         price = self.columns["price"]
+        if len(price) and _magnitude(price) >= _LIMIT // 2:  # a difference might not fit
+            return None
         move = self.sign * (price[self.exit] - price[self.entry])
         multiplier = self.columns["multiplier"][self.exit]
         bound = 1
         for factor in (move, self.matched, multiplier):
-            bound *= int(np.abs(factor).max()) if len(factor) else 0
+            bound *= _magnitude(factor) if len(factor) else 0
         if bound >= _LIMIT:  # a product might not fit
             return None
         out: Ints = move * self.matched * multiplier
@@ -167,6 +169,11 @@ def _mantissas(frame: pl.DataFrame, name: str) -> tuple[Ints, int] | None:
     return np.ascontiguousarray(values, dtype=np.int64), scale
 
 
+def _magnitude(values: Ints) -> int:
+    """Largest absolute value, as a Python int (``np.abs`` wraps at -2**63)."""
+    return max(int(values.max()), -int(values.min()))
+
+
 def _group_starts(keys: Ints) -> npt.NDArray[np.bool_]:
     """True where a run of equal keys starts (keys sorted)."""
     starts = np.ones(len(keys), dtype=np.bool_)
@@ -210,10 +217,9 @@ def fifo_matches(transactions: Any) -> FifoMatches | None:
         columns["multiplier"] = np.where(multiplier == 0, 10 ** scales["multiplier"], multiplier)
     amount = columns["amount"]
     sid = columns["sid"]
-    for name in ("amount", "price", "commission", "multiplier", "sid"):
-        values = columns[name]
-        if len(values) and int(np.abs(values).max()) >= _LIMIT // max(len(values), 1):
-            return None  # running sums (and sid keys) must stay exact
+    for values in (amount, sid):  # running sums of amounts, 2·sid keys: exact in int64
+        if len(values) and _magnitude(values) >= _LIMIT // len(values):
+            return None
     keep = np.flatnonzero(amount != 0)
     # time order, the frame's order on ties (a stable sort by time alone)
     timed = keep[np.argsort(columns["ts"][keep], kind="stable")]

@@ -124,7 +124,7 @@ def _fills(transactions: pl.DataFrame | Iterable[dict[str, Any]]) -> list[tuple[
         frame: Any = transactions
         present = set(frame.columns)
         n = frame.height
-        columns = [
+        columns: list[list[Any]] = [
             frame.get_column(name).to_list() if name in present else [None] * n for name in _COLUMNS
         ]
         sids, ts = columns[0], columns[2]
