@@ -231,3 +231,24 @@ def test_enter_ledger_context_sets_a_per_thread_copy_and_the_caller_restores() -
     worker.join()
     assert seen[0] is not current  # each thread its own copy
     assert seen[0].prec == 38
+
+
+@given(
+    st.one_of(
+        st.decimals(allow_nan=True, allow_infinity=True),
+        st.integers(-(10**40), 10**40).map(Decimal),
+        st.tuples(st.integers(-(10**40), 10**40), st.integers(-5, 5)).map(
+            lambda t: Decimal(t[0]).scaleb(t[1])
+        ),
+    )
+)
+def test_exponent_checks_agree_with_as_tuple(value: Decimal) -> None:
+    from rbt.kernel.numeric import _is_plain_integer, _is_whole_unit, has_exponent_zero
+
+    finite_zero = value.is_finite() and value.as_tuple().exponent == 0
+    assert has_exponent_zero(value) == finite_zero
+    assert _is_plain_integer(value) == (
+        finite_zero and len(value.as_tuple().digits) < LEDGER_CONTEXT.prec
+    )
+    if not value.is_snan():  # a signalling NaN raises on ==, as it always did
+        assert _is_whole_unit(value) == (finite_zero and value == 1)

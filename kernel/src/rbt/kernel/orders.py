@@ -54,7 +54,7 @@ from rbt.kernel.model import (
     OrderType,
     TimeInForce,
 )
-from rbt.kernel.numeric import ledger_context, quantize
+from rbt.kernel.numeric import has_exponent_zero, ledger_context, quantize
 
 __all__ = [
     "TERMINAL",
@@ -217,7 +217,7 @@ def round_order(asset: Asset, amount: Decimal, style: OrderStyle) -> tuple[Decim
 
 
 def _on_grid(value: Decimal, increment: Decimal) -> bool:
-    if value.is_finite() and value.as_tuple().exponent == 0 and increment == 1:
+    if increment == 1 and has_exponent_zero(value):
         return True  # an integer is on the unit grid (whatever the unit's exponent)
     with ledger_context():
         return value % increment == 0

@@ -49,7 +49,7 @@ from rbt.kernel.model import (
     OrderStyle,
     OrderType,
 )
-from rbt.kernel.numeric import ZERO, decimal_from_float, round_quantity
+from rbt.kernel.numeric import ZERO, decimal_from_float, has_exponent_zero, round_quantity
 from rbt.kernel.orders import round_order, validation_check
 from rbt.kernel.session import Session
 
@@ -71,7 +71,7 @@ _HOOK_OF_STATUS = {
 
 def _is_one(multiplier: Decimal) -> bool:
     """Multiplier exactly ``Decimal(1)`` (exponent 0: products keep the price's exponent)."""
-    return multiplier == 1 and multiplier.as_tuple().exponent == 0
+    return multiplier == 1 and has_exponent_zero(multiplier)
 
 
 def current_engine() -> Engine:
@@ -527,9 +527,8 @@ class Engine:
             self._refresh_view(asset)
 
     def _set_exact_amount(self, col: int, amount: Decimal) -> None:
-        exponent = amount.as_tuple().exponent
         before = abs(self._qty_int.item(col))
-        if self._plain[col] and exponent == 0 and abs(amount) < 2**53:
+        if self._plain[col] and has_exponent_zero(amount) and abs(amount) < 2**53:
             whole = int(amount)
             self._qty_int[col] = whole
             self._amount_bound += abs(whole) - before
