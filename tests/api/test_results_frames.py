@@ -141,3 +141,17 @@ def test_distinct_ids_equal_numpy_unique(values: list[int]) -> None:
 def test_empty_frames_keep_their_schema() -> None:
     _same(transactions_frame([], {}), _reference_transactions([], {}))
     _same(orders_frame([]), _reference_orders([]))
+
+
+def test_a_run_without_sessions_has_empty_frames_and_zero_metrics() -> None:
+    """A paper run stopped before its first close: frames with their columns, no rows."""
+    from rbt.analytics import MetricInputs, compute_metrics
+    from rbt.api.results import build_frames
+
+    perf, transactions, orders, positions = build_frames([], [], [], {}, Decimal(1000), {})
+    assert perf.height == transactions.height == orders.height == positions.height == 0
+    assert {"session", "portfolio_value", "returns"} <= set(perf.columns)
+    inputs = MetricInputs(perf["returns"].to_numpy(), 252, perf=perf,
+                          transactions=transactions, positions=positions)  # fmt: skip
+    metrics = compute_metrics(inputs)
+    assert metrics["round_trips"] == metrics["exposure"] == metrics["sharpe"] == 0.0

@@ -159,11 +159,11 @@ def max_drawdown_duration(returns: npt.ArrayLike) -> float:
     A period counts when its equity is below the running peak; 0.0 if it never is.
     """
     underwater = drawdown_series(returns) < 0
-    longest = current = 0
-    for flag in underwater:
-        current = current + 1 if flag else 0
-        longest = max(longest, current)
-    return float(longest)
+    if not underwater.any():
+        return 0.0
+    # runs of periods under water: from each rise of the flag to its next fall
+    edges = np.diff(np.concatenate(([0], underwater.view(np.int8), [0])))
+    return float((np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)).max())
 
 
 def calmar_ratio(returns: npt.ArrayLike, periods_per_year: int) -> float:

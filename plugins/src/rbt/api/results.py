@@ -162,7 +162,7 @@ def perf_frame(records: Sequence[SessionRecord], starting_cash: Decimal) -> pl.D
     import polars as pl
 
     values = [r.cash + r.positions_value for r in records]
-    previous = [starting_cash, *values[:-1]]
+    previous = [starting_cash, *values[:-1]][: len(values)]  # no sessions: no rows
     returns = [float(v / p - 1) if p else 0.0 for v, p in zip(values, previous, strict=True)]
     perf_columns: dict[str, Any] = {
         "session": pl.Series("session", [r.session for r in records], dtype=pl.Date),
