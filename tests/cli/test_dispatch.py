@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -61,3 +64,15 @@ def test_main_runs_the_slim_app_and_reports_an_unknown_command(
     assert "Usage: rbt ingest [OPTIONS]" in capsys.readouterr().out
     assert main(["no-such-command"]) == 2
     assert "No such command 'no-such-command'" in capsys.readouterr().err
+
+
+def test_the_console_script_exits_with_mains_code_after_atexit_handlers() -> None:
+    code = (
+        "import atexit, gc, sys; from rbt.cli.main import entry; "
+        "atexit.register(lambda: print('AT EXIT, frozen:', gc.get_freeze_count() > 0)); "
+        "sys.argv = ['rbt', 'no-such-command']; entry()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 2  # main's usage-error code
+    assert "No such command" in done.stderr
+    assert "AT EXIT, frozen: True" in done.stdout  # handlers still run, after the freeze
