@@ -243,13 +243,15 @@ class OrderTracker:
             the wrong way.
         """
         order = self._orders[fill.order_id]
-        filled = order.filled + fill.amount
-        if fill.amount == 0 or (fill.amount > 0) != (order.amount > 0):
+        amount, ordered = fill.amount, order.amount
+        filled = order.filled + amount
+        buy = ordered > 0
+        if not amount or (amount > 0) != buy:
             raise InvalidTransitionError(
                 f"fill {fill.id} of {fill.amount} does not match order {order.id} "
                 f"for {order.amount}"
             )
-        if abs(filled) > abs(order.amount):
+        if filled > ordered if buy else filled < ordered:  # |filled| > |ordered|, same sign
             raise InvalidTransitionError(
                 f"fill {fill.id} overfills order {order.id}: {filled} of {order.amount}"
             )

@@ -362,8 +362,10 @@ class Ledger:
     def holding(self, asset: Asset) -> tuple[Decimal, Decimal, Decimal] | None:
         """``(amount, cost_value, last_price)`` of the open position in ``asset`` (None when
         flat): :meth:`position` without building the record, for per-fill mirrors."""
-        self._settle_marks((asset.sid,))
-        h = self._holdings.get(asset.sid)
+        sid = asset.sid
+        if self._pending_marks is not None and sid not in self._marked_since:
+            self._settle_marks((sid,))  # after a fill of it (the usual caller) nothing to do
+        h = self._holdings.get(sid)
         if h is None or not h.amount:
             return None
         return h.amount, h.cost_value, h.last_price
