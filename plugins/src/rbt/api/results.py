@@ -31,6 +31,7 @@ __all__ = [
     "BacktestResult",
     "build_frames",
     "decimal_column",
+    "decimal_columns",
     "orders_frame",
     "perf_frame",
     "positions_frame",
@@ -63,13 +64,43 @@ def _text(value: Decimal | None) -> str | None:
 
 def decimal_column(name: str, values: Sequence[Decimal | None]) -> pl.Series:
     """An exact Polars column: Decimal with the smallest scale that holds every value."""
+    return decimal_columns({name: values})[name]
+
+
+def decimal_columns(columns: Mapping[str, Sequence[Decimal | None]]) -> dict[str, pl.Series]:
+    """:func:`decimal_column` of several columns of the same length, with one query for
+    their scales and one for their casts."""
     import polars as pl
 
-    # fixed-point text, then one vectorized cast: building Decimal columns from Python
-    # Decimals is an order of magnitude slower, and the cast is exact at a wide-enough scale
-    # str() is fixed-point text for every value with exponent <= 0 that is not tiny (the
-    # usual money and quantities) and twice as fast as format(v, "f"); the others (an "E"
-    # in the text) are formatted again
+    texts = pl.DataFrame(
+        [pl.Series(name, _fixed_point(values), dtype=pl.String) for name, values in columns.items()]
+    )
+
+    def digits(name: str) -> pl.Expr:  # after the point; null (no point) is ignored by max
+        text = pl.col(name)
+        return text.str.len_bytes().cast(pl.Int64) - text.str.find(".", literal=True) - 1
+
+    found = texts.select([digits(name).max() for name in columns]).row(0) if columns else ()
+    scales = [int(scale or 0) for scale in found]
+    exact = texts.select(
+        [
+            # beyond what we store as Decimal: keep the exact text
+            pl.col(name) if scale > _MAX_SCALE else pl.col(name).cast(pl.Decimal(38, scale))
+            for name, scale in zip(columns, scales, strict=True)
+        ]
+    )
+    return {name: exact.get_column(name) for name in columns}
+
+
+def _fixed_point(values: Sequence[Decimal | None]) -> list[str | None]:
+    """Fixed-point text of each value (None stays None).
+
+    Text, then one vectorized cast: building Decimal columns from Python Decimals is an
+    order of magnitude slower, and the cast is exact at a wide-enough scale. str() is
+    fixed-point text for every value with exponent <= 0 that is not tiny (the usual money
+    and quantities) and twice as fast as format(v, "f"); the others (an "E" in the text)
+    are formatted again.
+    """
     texts: list[str | None] = list(map(str, values))
     # looked for among the texts: `None in values` compares every Decimal with None, slowly
     if nulls := "None" in texts:
@@ -78,14 +109,7 @@ def decimal_column(name: str, values: Sequence[Decimal | None]) -> pl.Series:
     joined = "".join(present)  # type: ignore[arg-type]  # no None left
     if "E" in joined or "e" in joined:
         texts = [None if v is None else format(v, "f") for v in values]
-    column = pl.Series(name, texts, dtype=pl.String)
-    text = pl.col(name)
-    digits = text.str.len_bytes().cast(pl.Int64) - text.str.find(".", literal=True) - 1
-    # one query for the scale (null: no point, ignored)
-    scale = int(pl.DataFrame([column]).select(digits.max()).item() or 0)
-    if scale > _MAX_SCALE:  # beyond what we store as Decimal: keep the exact text
-        return column
-    return column.cast(pl.Decimal(38, scale))
+    return texts
 
 
 @attrs.frozen(kw_only=True)
@@ -167,10 +191,14 @@ def perf_frame(records: Sequence[SessionRecord], starting_cash: Decimal) -> pl.D
     perf_columns: dict[str, Any] = {
         "session": pl.Series("session", [r.session for r in records], dtype=pl.Date),
         "ts": pl.Series("ts", [r.ts for r in records], dtype=pl.Int64),
-        "portfolio_value": decimal_column("portfolio_value", values),
-        "cash": decimal_column("cash", [r.cash for r in records]),
-        "positions_value": decimal_column("positions_value", [r.positions_value for r in records]),
-        "pnl": decimal_column("pnl", [v - p for v, p in zip(values, previous, strict=True)]),
+        **decimal_columns(
+            {
+                "portfolio_value": values,
+                "cash": [r.cash for r in records],
+                "positions_value": [r.positions_value for r in records],
+                "pnl": [v - p for v, p in zip(values, previous, strict=True)],
+            }
+        ),
         "returns": pl.Series("returns", returns, dtype=pl.Float64),
         "orders": pl.Series("orders", [r.orders for r in records], dtype=pl.Int64),
         "transactions": pl.Series("transactions", [r.fills for r in records], dtype=pl.Int64),
@@ -214,9 +242,13 @@ def transactions_frame(fills: Sequence[Fill], session_of: Mapping[int, Any]) -> 
             "ts": pl.Series(stamps, dtype=pl.Int64),
             "sid": pl.Series([a.sid for a in distinct], dtype=pl.Int64).gather(codes),
             "symbol": pl.Series([a.symbol for a in distinct], dtype=pl.String).gather(codes),
-            "amount": decimal_column("amount", [f.amount for f in fills]),
-            "price": decimal_column("price", [f.price for f in fills]),
-            "commission": decimal_column("commission", [f.commission for f in fills]),
+            **decimal_columns(
+                {
+                    "amount": [f.amount for f in fills],
+                    "price": [f.price for f in fills],
+                    "commission": [f.commission for f in fills],
+                }
+            ),
             "multiplier": decimal_column("multiplier", [a.multiplier for a in distinct]).gather(
                 codes
             ),
@@ -239,9 +271,13 @@ def orders_frame(orders: Sequence[Order]) -> pl.DataFrame:
                 list(map(_TYPE_VALUE.__getitem__, [o.style.type for o in orders])),
                 dtype=pl.String,
             ),
-            "amount": decimal_column("amount", [o.amount for o in orders]),
-            "filled": decimal_column("filled", [o.filled for o in orders]),
-            "commission": decimal_column("commission", [o.commission for o in orders]),
+            **decimal_columns(
+                {
+                    "amount": [o.amount for o in orders],
+                    "filled": [o.filled for o in orders],
+                    "commission": [o.commission for o in orders],
+                }
+            ),
             "status": pl.Series(
                 list(map(_STATUS_VALUE.__getitem__, [o.status for o in orders])),
                 dtype=pl.String,
