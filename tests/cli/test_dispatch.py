@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
 import pytest
 from typer.testing import CliRunner
 
-from rbt.cli.main import _app_for, _command_name, app, main
+from rbt.cli.main import _app_for, _command_name, _gc_paused, app, main
 
 
 def _names() -> list[str]:
@@ -76,3 +77,22 @@ def test_the_console_script_exits_with_mains_code_after_atexit_handlers() -> Non
     assert done.returncode == 2  # main's usage-error code
     assert "No such command" in done.stderr
     assert "AT EXIT, frozen: True" in done.stdout  # handlers still run, after the freeze
+
+
+def test_the_collector_is_paused_inside_and_restored_after() -> None:
+    assert gc.isenabled()
+    with _gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _gc_paused():
+        raise RuntimeError("a failing command")
+    assert gc.isenabled()
+    assert main(["ingest", "--help"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
