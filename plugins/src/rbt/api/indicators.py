@@ -42,7 +42,7 @@ Array = npt.NDArray[np.float64]
 class Indicator:
     """A precomputed ``float64[bars, assets]`` array read at the portal's cursor."""
 
-    __slots__ = ("_nan", "_portal", "name", "values")
+    __slots__ = ("_current", "_nan", "_portal", "name", "values")
 
     def __init__(self, values: Array, portal: Any, name: str) -> None:
         values.flags.writeable = False
@@ -51,12 +51,18 @@ class Indicator:
         self._portal = portal
         self._nan = np.full(values.shape[1:], np.nan)
         self._nan.flags.writeable = False
+        self._current: tuple[int, Array] = (-1, self._nan)  # the last row read, and its view
 
     @property
     def current(self) -> Array:
         """The row at the current bar (NaN before the first bar); a read-only view."""
         row = self._portal.row
-        return self.values[row] if row >= 0 else self._nan
+        cached = self._current
+        if cached[0] == row:  # read several times per bar: one view per bar
+            return cached[1]
+        view = self.values[row] if row >= 0 else self._nan
+        self._current = (row, view)
+        return view
 
     def window(self, bar_count: int) -> Array:
         """The last ``bar_count`` rows up to the current bar, NaN-padded before the first."""
