@@ -92,3 +92,20 @@ def test_symbols_without_rows_get_scale_minus_one():
     assert result[1]["price"].tolist() == [-1, 2, -1]
     assert result[1]["volume"].tolist() == [-1, 0, -1]
     assert result[0]["open"].to_list() == [125]
+
+
+def test_declines_special_values_after_a_first_good_file():
+    for text in ("nan", "inf", "-inf"):
+        frame = frame_of([[("1.25", "2", "10")], [("2.5", text, "1")], [("3.75", "1", "1")]])
+        assert float_mantissas(frame, GROUPS, 3) is None
+
+
+def test_files_sharing_a_scale_and_files_needing_fewer_places():
+    same = float_mantissas(frame_of([[("1.25", "2", "1")], [("2.5", "0.75", "3")]]), GROUPS, 2)
+    assert same is not None
+    assert same[1]["price"].tolist() == [2, 2]
+    assert same[0]["close"].to_list() == [200, 75]
+    mixed = float_mantissas(frame_of([[("1.25", "2", "1")], [("2", "3", "3")]]), GROUPS, 2)
+    assert mixed is not None
+    assert mixed[1]["price"].tolist() == [2, 0]
+    assert mixed[0]["open"].to_list() == [125, 2]

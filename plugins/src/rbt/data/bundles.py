@@ -294,8 +294,9 @@ def write_bundle(
         for file_name, table in (extra or {}).items():
             if table is not None and table.height:
                 jobs[file_name] = functools.partial(_same, table)
-        # polars releases the GIL while encoding: write the files side by side
-        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        # polars releases the GIL while encoding: write the files side by side (more files
+        # than cores: one file's fsync waits while another is encoded)
+        with ThreadPoolExecutor(max_workers=4) as pool:
             futures = {
                 name: pool.submit(_write_file, tmp, name, _write_parquet(frame))
                 for name, frame in jobs.items()

@@ -85,15 +85,15 @@ def float_mantissas(
     scales: dict[str, npt.NDArray[np.int64]] = {}
     for group, cols in groups.items():
         arrays = [values[c].to_numpy() for c in cols]
-        if not all(np.isfinite(x).all() for x in arrays):
-            return None
         scale = _run_scales(arrays, starts)
         if scale is None:
             return None
-        factor = _POW10[np.repeat(scale, runs)]
+        # one scale for all: multiply by a number, not by a per-row array
+        factor = _POW10[scale[0]] if (scale == scale[0]).all() else _POW10[np.repeat(scale, runs)]
         for c, x in zip(cols, arrays, strict=True):
             m = np.rint(x * factor)
-            # below the limit the scale test above was exact (see the module doc)
+            # below the limit the scale test above was exact (see the module doc); NaN and
+            # infinity fail here too
             if not (np.abs(m) < _LIMIT).all():
                 return None
             out[c] = m.astype(np.int64)
@@ -106,17 +106,50 @@ def float_mantissas(
 def _run_scales(
     arrays: Sequence[npt.NDArray[np.float64]], starts: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64] | None:
-    """Fewest decimal places that hold every value of each run of rows (see the module doc)."""
+    """Fewest decimal places that hold every value of each run of rows (see the module doc).
+
+    A run holds its values at ``s`` places, and at every ``s`` above. Usually every run
+    needs the same ``s`` (one source, one format): the first run's is tried on all of them
+    first, with ``s - 1`` to confirm none needs fewer (two passes instead of ``s + 1``).
+    """
     scale = np.full(len(starts), -1, dtype=np.int64)
     if not len(starts):
         return scale
+    end = starts[1] if len(starts) > 1 else len(arrays[0])
+    first = _run_scales_from_zero([x[:end] for x in arrays], starts[:1])
+    if first is not None and len(starts) > 1:
+        guess = int(first[0])
+        if _exact(arrays, starts, guess).all() and not (
+            guess and _exact(arrays, starts, guess - 1).any()
+        ):
+            scale[:] = guess
+            return scale
+    return _run_scales_from_zero(arrays, starts) if len(starts) > 1 else first
+
+
+def _run_scales_from_zero(
+    arrays: Sequence[npt.NDArray[np.float64]], starts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64] | None:
+    scale = np.full(len(starts), -1, dtype=np.int64)
     for s in range(MAX_SCALE + 1):
-        p = _POW10[s]
-        exact = np.rint(arrays[0] * p) / p == arrays[0]
-        for x in arrays[1:]:
-            exact &= np.rint(x * p) / p == x
-        done = np.logical_and.reduceat(exact, starts) & (scale < 0)
+        done = _exact(arrays, starts, s) & (scale < 0)
         scale[done] = s
         if (scale >= 0).all():
             return scale
     return None  # more than MAX_SCALE places, or too many digits: the exact path explains
+
+
+def _exact(
+    arrays: Sequence[npt.NDArray[np.float64]], starts: npt.NDArray[np.int64], s: int
+) -> npt.NDArray[np.bool_]:
+    """Whether every value of each run is held at ``s`` decimal places."""
+    p = _POW10[s]
+    work = np.empty_like(arrays[0])
+    exact = np.ones(len(work), dtype=np.bool_)
+    same = np.empty(len(work), dtype=np.bool_)
+    for x in arrays:
+        np.multiply(x, p, out=work)
+        np.rint(work, out=work)
+        np.divide(work, p, out=work)
+        exact &= np.equal(work, x, out=same)
+    return np.logical_and.reduceat(exact, starts)
