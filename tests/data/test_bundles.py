@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rbt.data import bundles
 from rbt.data.bundles import (
     Manifest,
     bundle_hash,
@@ -193,3 +194,18 @@ def test_leftovers_of_a_crashed_writer_are_removed_on_next_ingest(home, manager,
     ingest(home, "csv", "b", {"path": str(tmp_path / "csv")}, manager=manager)
     assert list(versions.iterdir()) == [home.bundle("b").resolve()]
     assert [b.name for b in list_bundles(home)] == ["b"]
+
+
+def test_small_and_large_files_load_the_same_arrays(home, manager, csv_dir, bundle, monkeypatch):
+    header = "date,open,high,low,close,volume"
+    rows = ["2024-01-02,1,1,1,1,1", "2024-01-03,2.5,3,2,2.25,2", "2025-01-02,3,3,3,3,3"]
+    directory = csv_dir({"A": [header, *rows], "B": [header, rows[1]]})  # sparse, two years
+    ingest(home, "csv", "s", {"path": str(directory)}, manager=manager)
+    together = {name: load_bundle(home, name) for name in ("b", "s")}
+    monkeypatch.setattr(bundles, "_DECODE_AT_ONCE", 0)  # every file decoded column by column
+    for name, bars in together.items():
+        by_column = load_bundle(home, name)
+        assert np.array_equal(bars.ts, by_column.ts)
+        for field in ("open", "high", "low", "close", "volume"):
+            assert np.array_equal(bars.floats[field], by_column.floats[field], equal_nan=True)
+            assert np.array_equal(bars.mantissas[field], by_column.mantissas[field])

@@ -547,9 +547,10 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     volume_scales = asset_frame["volume_scale"].to_numpy().astype(np.int64)
     files = sorted(k for k in blobs if k.startswith("bars/"))
     # Pass 1: the timeline (rows are sorted by (ts, sid): a new row where ts changes).
-    times, sessions = [], []
+    times, sessions, heights = [], [], []
     for relative in files:
         frame = _parquet(home, name, relative, blobs[relative], ["ts", "session"])
+        heights.append(frame.height)
         ts = frame["ts"].to_numpy()
         starts = run_starts(ts)
         times.append(ts[starts].astype(np.int64))
@@ -568,20 +569,24 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     stored: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
     # Pass 2: each file's values straight into the final arrays.
     row0 = 0
-    for relative, block_ts in zip(files, times, strict=True):
+    for relative, block_ts, height in zip(files, times, heights, strict=True):
         data = blobs.pop(relative)
-        frame = _parquet(home, name, relative, data, ["ts", "sid"])
+        # A small file is decoded in one read (each read has a fixed cost); a large one a
+        # column at a time: polars' allocator keeps what it frees, so decode little.
+        together = height * len(OHLCV) <= _DECODE_AT_ONCE
+        frame = _parquet(home, name, relative, data, ["sid", *(OHLCV if together else ())])
         rows = slice(row0, row0 + len(block_ts))
         bar_sids = frame["sid"].to_numpy()
         block = (len(block_ts), len(assets))
         dense = _is_dense(bar_sids, sids, block)
         if not dense:
-            row = row0 + np.searchsorted(block_ts, frame["ts"].to_numpy())
+            bar_ts = _parquet(home, name, relative, data, ["ts"])["ts"].to_numpy()
+            row = row0 + np.searchsorted(block_ts, bar_ts)
             column = column_of[bar_sids]
             flat = row * shape[1] + column
         for field in OHLCV:
-            # one column at a time: polars' allocator keeps what it frees, so decode little
-            values = _parquet(home, name, relative, data, [field])[field].to_numpy()
+            column_frame = frame if together else _parquet(home, name, relative, data, [field])
+            values = column_frame[field].to_numpy()
             if field not in stored and len(values) and _too_large(values):
                 stored[field] = np.zeros(shape, dtype=np.int64)  # earlier rows were derivable
                 stored[field][:row0] = derive_mantissas(floats[field][:row0], scales[field])
@@ -612,6 +617,10 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         volume_scales=volume_scales,
         actions=actions,
     )
+
+
+#: Most values (rows x fields) of a bar file decoded in one read by :func:`load_bundle`.
+_DECODE_AT_ONCE = 1 << 18
 
 
 def _too_large(values: np.ndarray[Any, Any]) -> bool:
