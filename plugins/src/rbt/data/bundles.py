@@ -216,12 +216,12 @@ def _by_year(
         if len(days) and (np.diff(days) >= 0).all():  # (sessions follow ts: always, here)
             # each year's rows are contiguous: cut where January 1st of the next one falls
             first, last = (_EPOCH + dt.timedelta(days=int(d)) for d in (days[0], days[-1]))
-            years = range(first.year, last.year + 1)
-            jan1 = [(dt.date(y, 1, 1) - _EPOCH).days for y in years[1:]]
+            span = range(first.year, last.year + 1)
+            jan1 = [(dt.date(y, 1, 1) - _EPOCH).days for y in span[1:]]
             cuts = np.r_[0, np.searchsorted(days, jan1), len(days)]
             return [
                 (year, functools.partial(_gather, bars, order[lo:hi]))
-                for year, lo, hi in zip(years, cuts[:-1], cuts[1:], strict=True)
+                for year, lo, hi in zip(span, cuts[:-1], cuts[1:], strict=True)
                 if hi > lo
             ]
         years_of = bars["session"].dt.year().to_numpy()[order]
