@@ -134,3 +134,57 @@ def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
     clock = SimClock(CAL, SESSIONS[0], SESSIONS[2])
     with pytest.raises(EventOrderError, match=r"StrategyTurn at .* published after"):
         session.run(clock if segments else list(clock))
+
+
+class _CountingSession(Session):
+    """A session subclass with its own step (as the live session has)."""
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.kinds: list[str] = []
+
+    def step(self, event: ClockEvent) -> None:
+        self.kinds.append(event.kind.name)
+        super().step(event)
+
+
+class _NoBarsOnFriday(SimClock):
+    """A clock that orders its own events: Fridays have no bar."""
+
+    def __iter__(self):
+        for event in super().__iter__():
+            if event.kind.name == "BAR" and event.session.weekday() == 4:
+                continue
+            yield event
+
+
+def _plain_session(cls: type[Session] = Session) -> Session:
+    portal = BarPortal(_bars(5), CAL)
+    broker = SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage())
+    return cls(portal=portal, broker=broker, ledger=Ledger(Decimal(1000)),
+               order_ids=ClientOrderIds("t", "sub"))  # fmt: skip
+
+
+def test_a_session_subclass_with_its_own_step_sees_every_bar() -> None:
+    session = _plain_session(_CountingSession)
+    session.run(SimClock(CAL, SESSIONS[0], SESSIONS[4]))
+    assert session.kinds.count("BAR") == 5  # type: ignore[attr-defined]
+
+
+def test_the_live_session_is_in_its_step_during_every_turn() -> None:
+    from rbt.live.session import LiveSession
+
+    session = _plain_session(LiveSession)
+    seen: list[bool] = []
+    session.bus.subscribe(StrategyTurn, lambda e: seen.append(session.in_step))  # type: ignore[attr-defined]
+    session.run(SimClock(CAL, SESSIONS[0], SESSIONS[4]))
+    assert seen == [True] * 5
+
+
+def test_a_clock_that_orders_its_own_events_is_followed() -> None:
+    session = _plain_session()
+    turns: list[dt.date] = []
+    session.bus.subscribe(StrategyTurn, lambda e: turns.append(e.session))
+    session.run(_NoBarsOnFriday(CAL, SESSIONS[0], SESSIONS[4]))
+    assert turns == [d for d in SESSIONS[:5] if d.weekday() != 4]
+    assert len(turns) == 4

@@ -7,7 +7,7 @@ The bus enforces the total order documented in :mod:`rbt.kernel.events`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from rbt.kernel.errors import EventOrderError
@@ -24,9 +24,7 @@ class EventBus:
     def __init__(self) -> None:
         #: event type -> handlers, in subscription order (read it; change it by subscribing)
         self.handlers: dict[type[Event], list[Callable[[Event], None]]] = {}
-        #: ``(ts, rank)`` of the last event delivered (a publisher that inlines
-        #: :meth:`publish` checks against it and moves it, as publish does)
-        self.last: tuple[int, int] = (-(2**63), 0)
+        self._last: tuple[int, int] = (-(2**63), 0)
 
     def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> None:
         """Call ``handler`` for every published event of exactly ``event_type``."""
@@ -38,17 +36,25 @@ class EventBus:
         return event_type in self.handlers
 
     def publish(self, event: Event) -> None:
-        """Deliver ``event``.
+        """Deliver ``event`` to its subscribers.
 
         :raises EventOrderError: if ``event`` comes before the previous one in
             ``(ts, rank)`` order.
         """
+        self.deliver(event, self.handlers.get(type(event), ()))
+
+    def deliver(self, event: Event, handlers: Sequence[Callable[[Event], None]]) -> None:
+        """:meth:`publish` to ``handlers``, the subscribers of ``event``'s type as read from
+        :attr:`handlers` (a publisher in a per-bar loop reads them once per run).
+
+        :raises EventOrderError: as :meth:`publish`.
+        """
         key = (event.ts, event.rank)
-        if key < self.last:
+        if key < self._last:
             raise EventOrderError(
                 f"{type(event).__name__} at ts={event.ts} rank={event.rank} published after "
-                f"ts={self.last[0]} rank={self.last[1]}"
+                f"ts={self._last[0]} rank={self._last[1]}"
             )
-        self.last = key
-        for handler in self.handlers.get(type(event), ()):
+        self._last = key
+        for handler in handlers:
             handler(event)

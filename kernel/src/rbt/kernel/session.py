@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker
 from rbt.kernel.bus import EventBus
-from rbt.kernel.clock import ClockEvent, ClockEventKind, ClockSegment
+from rbt.kernel.clock import ClockEvent, ClockEventKind, ClockSegment, SimClock
 from rbt.kernel.events import (
     BarClosed,
     BeforeTradingStart,
@@ -110,16 +110,21 @@ class Session:
     def run(self, events: Iterable[ClockEvent]) -> None:
         """Drive the session through ``events`` and finish it (backtests).
 
-        A clock that also gives its events session by session (``segments()``, as
-        :class:`~rbt.kernel.clock.SimClock` does) is walked without an event object
-        per bar: the same steps, in the same order, as :meth:`step` takes.
+        A :class:`~rbt.kernel.clock.SimClock` is walked session by session
+        (:meth:`~rbt.kernel.clock.SimClock.segments`), without an event object per bar:
+        the same steps, in the same order, as :meth:`step` takes. A clock that orders its
+        own events (overrides ``__iter__``) or a session subclass with its own
+        :meth:`step` gets every event through :meth:`step`.
         """
         self.start()
         outcome = "failed"
         try:
-            segments = getattr(events, "segments", None)
-            if segments is not None:
-                self._run_segments(segments())
+            if (
+                type(self).step is Session.step
+                and isinstance(events, SimClock)
+                and type(events).__iter__ is SimClock.__iter__
+            ):
+                self._run_segments(events.segments())
             else:
                 for event in events:
                     self.step(event)
@@ -131,7 +136,7 @@ class Session:
         step = self.step
         portal, broker, bus = self.portal, self.broker, self.bus
         handlers = bus.handlers
-        advance, on_bar, publish = portal.advance, broker.on_bar, bus.publish
+        advance, on_bar, publish, deliver = portal.advance, broker.on_bar, bus.publish, bus.deliver
         for segment in segments:
             session = segment.session
             step(ClockEvent(ClockEventKind.SESSION_START, segment.start, session))
@@ -143,14 +148,8 @@ class Session:
                     publish(BarClosed(ts, session))
                 on_bar(ts)
                 turn = handlers.get(StrategyTurn)
-                if turn:  # publish(), inlined: the bus's order check, then its handlers
-                    event = StrategyTurn(ts, session)
-                    key = (ts, event.rank)
-                    if key < bus.last:
-                        publish(event)  # raises EventOrderError, naming both events
-                    bus.last = key
-                    for handler in turn:
-                        handler(event)
+                if turn:
+                    deliver(StrategyTurn(ts, session), turn)
             step(ClockEvent(ClockEventKind.SESSION_END, segment.close, session))
 
     def finish(self, outcome: str) -> None:
