@@ -19,11 +19,19 @@ class Subclassed(TradingAlgorithm):
         self.calls += 1
 
 
+class FunctionSubclass(FunctionStrategy):
+    calls = 0
+
+    def before_trading_start(self, context, data):
+        self.calls += 1
+
+
 def test_only_strategies_that_define_it_have_it() -> None:
     assert not _has_before_trading_start(Plain())
     assert not _has_before_trading_start(FunctionStrategy(handle_data=lambda c, d: None))
     assert _has_before_trading_start(Subclassed())
     assert _has_before_trading_start(FunctionStrategy(before_trading_start=lambda c, d: None))
+    assert _has_before_trading_start(FunctionSubclass(handle_data=lambda c, d: None))
     attached = Plain()
     attached.before_trading_start = lambda c, d: None  # an instance attribute counts too
     assert _has_before_trading_start(attached)
@@ -43,5 +51,8 @@ def test_each_definition_runs_once_per_session(run) -> None:
     run(attached)
     sub = Subclassed()
     run(sub)
+    function_subclass = FunctionSubclass(handle_data=lambda c, d: None)
+    run(function_subclass)
+    assert function_subclass.calls == len(SESSIONS)
     assert counts == {"function": len(SESSIONS), "attached": len(SESSIONS)}
     assert sub.calls == len(SESSIONS)

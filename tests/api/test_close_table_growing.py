@@ -25,7 +25,7 @@ from rbt.api.runner import resolve_model
 from rbt.kernel.broker import ClientOrderIds
 from rbt.kernel.events import SessionClosed
 from rbt.kernel.ledger import Ledger
-from rbt.kernel.model import Asset
+from rbt.kernel.model import Asset, Fill
 from rbt.kernel.registry import ProviderKind
 from rbt.kernel.session import Session
 from rbt.live.feed import Bar
@@ -247,3 +247,26 @@ def test_a_cancel_hook_attached_in_initialize_is_called() -> None:
     run.run(_daily([(Decimal(100), Decimal(50))] * 3))
     assert strategy.placed is not None
     assert strategy.cancelled == [strategy.placed]
+
+
+class _Hold(TradingAlgorithm):
+    pass
+
+
+def test_restored_positions_are_recorded_in_the_ledgers_order() -> None:
+    """Books restored into the ledger (a journal restart, shadow seeding) list BBB before
+    AAA; the recorded rows follow the ledger, not the column order."""
+    run = _Run(_Hold())
+    a, b = run.portal.bars.assets
+    for i, asset in enumerate((b, a)):
+        run.ledger.apply_fill(
+            Fill(id=f"r{i}", order_id=f"o{i}", asset=asset, amount=Decimal(5),
+                 price=Decimal(10), ts=T0 - DAY)
+        )  # fmt: skip
+    run.engine.sync_positions()
+    days = [
+        (s, _bar(T0 + (k + 1) * DAY, Decimal("10.5"))) for k in range(2) for s in ("AAA", "BBB")
+    ]
+    run.run(days)  # type: ignore[arg-type]
+    assert run.recorded() == run.expected
+    assert [sid for sid, _a, _p in run.recorded()[-1][1]] == [b.sid, a.sid]

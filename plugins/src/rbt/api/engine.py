@@ -223,9 +223,10 @@ def _has_before_trading_start(strategy: TradingAlgorithm) -> bool:
     """Whether ``strategy`` does anything before the open (the base class's method does not)."""
     if "before_trading_start" in vars(strategy):
         return True
-    if isinstance(strategy, FunctionStrategy):
-        return strategy._before is not None
-    return type(strategy).before_trading_start is not TradingAlgorithm.before_trading_start
+    method = type(strategy).before_trading_start
+    if method is FunctionStrategy.before_trading_start:  # calls the function it was given
+        return strategy._before is not None  # type: ignore[attr-defined]
+    return method is not TradingAlgorithm.before_trading_start
 
 
 class Engine:
@@ -315,7 +316,7 @@ class Engine:
         # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
         self._mirror: dict[Asset, tuple[int, float, float, float]] = {}
         self._views = Positions()
-        self._views_key: tuple[int, int] | None = None
+        self._views_row = -2  # the cursor row self._views is for (-2: none, rebuild)
         self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
@@ -516,12 +517,15 @@ class Engine:
             self._qty[col] = float(amount)
             self._held.add(col)
             self._set_exact_amount(col, amount)
+            if self._first_fill.item(col) < 0:  # restored books: ranked in the ledger's order
+                self._first_fill[col] = self._fill_ranks
+                self._fill_ranks += 1
         self._held_idx_stale = True
         self._value_cache = (-2, -1, 0.0)
         self._single_col = None
         self._book_version += 1
         self._mirror.clear()
-        self._views_key = None
+        self._views_row = -2
         self._view_table = None
         for asset, _amount, _last in self.ledger.iter_holdings():
             self._refresh_view(asset)
@@ -569,7 +573,7 @@ class Engine:
             held_amount, cost_value, last = state
             cost_basis = cost_value / held_amount / asset.multiplier  # Position.cost_basis
             self._mirror[asset] = (col, float(held_amount), float(cost_basis), float(last))
-        self._views_key = None
+        self._views_row = -2
         self._view_table = None
         hook = getattr(self.strategy, "on_order_fill", None)
         if hook is not None:
@@ -595,9 +599,9 @@ class Engine:
     def positions_value_float(self) -> float:
         """Positions valued at the latest (forward-filled) closes, as a float."""
         row = self.portal.row
-        fills = len(self.session.fills)
+        version = self._book_version  # moves with every fill (and every resync)
         cached = self._value_cache
-        if cached[0] == row and cached[1] == fills:
+        if cached[0] == row and cached[1] == version:
             return cached[2]
         held = self._held
         value = 0.0
@@ -605,9 +609,9 @@ class Engine:
             # one position (single-asset strategies): no array steps; Python floats multiply
             # exactly as float64 scalars do, in the same order
             single = self._single_col
-            if single is None or single[1] != fills:
+            if single is None or single[1] != version:
                 c = next(iter(held))
-                single = self._single_col = (c, fills, self._qty.item(c) * self._mult.item(c))
+                single = self._single_col = (c, version, self._qty.item(c) * self._mult.item(c))
             value = single[2] * self.portal.price_row().item(single[0])
         elif held and row >= 0:
             idx = self._held_columns()
@@ -618,7 +622,7 @@ class Engine:
                     [self._float_rate(col) for col in idx.tolist()], dtype=np.float64
                 )
             value = float(np.dot(weights, prices[idx]))
-        self._value_cache = (row, fills, value)
+        self._value_cache = (row, version, value)
         return value
 
     def _float_rate(self, col: int) -> float:
@@ -636,14 +640,13 @@ class Engine:
         Amounts and cost bases come from a float mirror updated fill by fill; only the
         last prices are read per bar, from the forward-filled closes, in one array step.
         """
-        row = self.portal.row
-        fills = len(self.session.fills)
-        key = self._views_key
-        if key is not None and key[0] == row and key[1] == fills:
+        portal = self.portal
+        row = portal.row
+        if row == self._views_row:  # this bar's snapshot (a fill resets _views_row)
             return self._views
-        key = (row, fills)
+        self._views_row = row
         if not self._mirror:  # flat: nothing priced, a new empty snapshot
-            self._views, self._views_key = Positions(), key
+            self._views = Positions()
             return self._views
         table = self._view_table
         if table is None:
@@ -651,10 +654,8 @@ class Engine:
             table = self._view_table = (dict.fromkeys(mirror), list(mirror.values()))
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
-        views = LazyPositions(table[0])
-        portal = self.portal
+        views = self._views = LazyPositions(table[0])
         views._build = partial(_build_views, table, portal, row, portal.now)
-        self._views, self._views_key = views, key
         return views
 
     def _refresh_view(self, asset: Asset) -> None:
@@ -669,7 +670,7 @@ class Engine:
                 float(position.cost_basis),
                 float(position.last_price),
             )
-        self._views_key = None
+        self._views_row = -2
         self._view_table = None
 
     # -- the API -------------------------------------------------------------------

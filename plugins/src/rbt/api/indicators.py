@@ -55,7 +55,8 @@ class Indicator:
 
     @property
     def current(self) -> Array:
-        """The row at the current bar (NaN before the first bar); a read-only view."""
+        """The row at the current bar (NaN before the first bar): a read-only view, the
+        same object for every read within a bar."""
         row = self._portal.row
         cached = self._current
         if cached[0] == row:  # read several times per bar: one view per bar

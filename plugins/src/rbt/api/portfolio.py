@@ -148,8 +148,9 @@ class Portfolio:
         engine = self._engine
         cash = engine.ledger.cash
         cached = self._cash
-        value = cached[1] if cached[0] is cash else self.cash
-        return value + engine.positions_value_float()
+        if cached[0] is not cash:
+            cached = self._cash = (cash, float(cash))
+        return cached[1] + engine.positions_value_float()
 
     @property
     def pnl(self) -> float:
