@@ -243,7 +243,9 @@ def _by_year(
 
 
 def _gather(bars: pl.DataFrame, rows: np.ndarray[Any, Any]) -> pl.DataFrame:
-    return bars[rows].select(_BAR_FILE_COLUMNS)
+    # An expression, not bars[rows]: select runs without holding the GIL, so the writer
+    # threads gather their years side by side (bars[rows] serialized them: ~65 ms on L).
+    return bars.select(pl.col(_BAR_FILE_COLUMNS).gather(pl.Series(rows)))
 
 
 def _same(frame: pl.DataFrame) -> pl.DataFrame:
