@@ -82,10 +82,13 @@ def test_the_benchmark_shape_takes_the_float_read(tmp_path: Path) -> None:
     assert (batch.price_scales, batch.volume_scales) == ((3,), (0,))
 
 
-@given(st.binary(max_size=80), st.integers(1, 20))
-def test_fields_at_most_finds_the_longest_run_above_comma(data: bytes, width: int) -> None:
+@given(st.binary(max_size=80), st.integers(1, 20), st.integers(1, 30))
+def test_fields_at_most_finds_the_longest_run_above_comma(
+    data: bytes, width: int, window: int
+) -> None:
     longest = max((len(m) for m in re.findall(rb"[\x2d-\xff]+", data)), default=0)
     assert _fields_at_most(data, width) == (longest <= width)
+    assert _fields_at_most(data, width, window) == (longest <= width)  # runs across windows
 
 
 @pytest.mark.parametrize(

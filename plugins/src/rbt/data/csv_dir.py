@@ -95,6 +95,7 @@ _SCALE_GROUPS = {"price": PRICE_FIELDS, "volume": ("volume",)}
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 _NEWLINE = ord("\n")
 _COMMA = ord(",")
+_WINDOW = 1 << 22  # bytes of CSV text scanned at a time for long fields
 # What may follow the date of a daily row: nothing, or midnight (with an offset).
 _MIDNIGHT = r"^(?:[ T]00:00(?::00(?:\.0+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
 
@@ -581,19 +582,24 @@ def _date_col(frame: pl.DataFrame, name: str, file: str, optional: bool = False)
     return parsed.alias(name)
 
 
-def _fields_at_most(data: bytes, width: int) -> bool:
+def _fields_at_most(data: bytes, width: int, window: int = _WINDOW) -> bool:
     """Whether no run of more than ``width`` bytes above ``,`` is in ``data``.
 
     Every character of a number (``-``, ``.``, digits) is above ``,`` and a separator,
     quote, blank or ``+`` is not, so a field's number has at most ``width`` characters.
+    Looked at in overlapping windows of ``window`` bytes: a few masks of one window's
+    size, whatever the size of ``data``.
     """
-    run = np.frombuffer(data, np.uint8) > _COMMA  # runs of length >= 1
-    length = 1
-    while length * 2 <= width:  # runs of length >= 2, 4, 8, ...: shift and AND
-        run = run[:-length] & run[length:]
-        length *= 2
-    rest = width + 1 - length  # then runs of length >= width + 1
-    return not (run[:-rest] & run[rest:]).any() if rest < len(run) else True
+    for start in range(0, max(len(data) - width, 1), window):
+        run = np.frombuffer(data, np.uint8)[start : start + window + width] > _COMMA
+        length = 1
+        while length * 2 <= width:  # runs of length >= 2, 4, 8, ...: shift and AND
+            run = run[:-length] & run[length:]
+            length *= 2
+        rest = width + 1 - length  # then runs of length >= width + 1
+        if rest < len(run) and (run[:-rest] & run[rest:]).any():
+            return False
+    return True
 
 
 def _header(line: bytes, origin: str) -> list[str]:
