@@ -56,6 +56,7 @@ applies the actions point-in-time (:mod:`rbt.data.actions`).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -138,11 +139,13 @@ class CsvDirectorySource:
                 f"csv source: {self.path} is not a directory; expected a "
                 "directory of <SYMBOL>.csv files (option path=...)"
             )
-        files = sorted(
-            p
-            for p in self.path.iterdir()
-            if p.suffix.lower() == ".csv" and p.is_file() and p.name not in RESERVED
-        )
+        with os.scandir(self.path) as entries:  # (no stat per file; sorted by name)
+            names = sorted(
+                e.name
+                for e in entries
+                if _is_csv_name(e.name) and e.name not in RESERVED and e.is_file()
+            )
+        files = [self.path / name for name in names]
         if not files:
             raise ConfigError(f"csv source: no *.csv files in {self.path}")
         self._files = {p.stem: p for p in files}
@@ -580,6 +583,12 @@ def _date_col(frame: pl.DataFrame, name: str, file: str, optional: bool = False)
             "expected a date like 2024-01-02"
         )
     return parsed.alias(name)
+
+
+def _is_csv_name(name: str) -> bool:
+    """Whether ``name``'s suffix (as :attr:`pathlib.PurePath.suffix` reads it) is ``.csv``."""
+    dot = name.rfind(".")
+    return 0 < dot < len(name) - 1 and name[dot:].lower() == ".csv"
 
 
 def _fields_at_most(data: bytes, width: int, window: int = _WINDOW) -> bool:
