@@ -194,17 +194,18 @@ def record_bundle_sqlite(home: RbtHome, manifest: Manifest, assets: pl.DataFrame
         manifest.row_count,
         _datetime(dt.datetime.fromisoformat(manifest.created_at)),
     )
+    # rows as tuples, read by position (no dict per row)
+    at = {c: i for i, c in enumerate(assets.columns)}
+    rows = assets.rows()
     asset_rows = [
         tuple(
-            name if c == "bundle" else _date(r[c]) if c.endswith("_date") else r[c]
+            name if c == "bundle" else _date(r[at[c]]) if c.endswith("_date") else r[at[c]]
             for c in ASSET_COLUMNS
         )
-        for r in assets.iter_rows(named=True)
+        for r in rows
     ]
-    history_rows = [
-        (name, r["symbol"], r["sid"], _date(r["start_date"]), _date(r["end_date"]))
-        for r in assets.iter_rows(named=True)
-    ]
+    symbol, sid, start, end = (at[c] for c in ("symbol", "sid", "start_date", "end_date"))
+    history_rows = [(name, r[symbol], r[sid], _date(r[start]), _date(r[end])) for r in rows]
     connection = _connect(path)
     try:
         connection.execute("BEGIN IMMEDIATE")  # the writer lock, before the version is read
