@@ -78,18 +78,3 @@ def test_ingest_option_without_equals_is_a_usage_error(csv_dir: Path, tmp_path: 
     assert done.returncode == 2
     assert "expects key=value, got 'lot_size'" in done.stderr
     assert not (tmp_path / "bundles").exists()
-
-
-def test_the_progress_bar_ends_full_or_empty_on_an_early_error(
-    csv_dir: Path, tmp_path: Path
-) -> None:
-    done = _rbt("ingest", "csv", "--path", str(csv_dir), "--bundle", "b", home=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "ingest csv → b: BBB" in done.stderr
-    assert "2/2" in done.stderr
-    assert "bundle b written: 2 assets, 6 bars" in done.stdout
-    failed = _rbt("ingest", "csv", "--path", str(tmp_path / "missing"), home=tmp_path)
-    assert failed.returncode == 2
-    assert "ingest csv → csv" in failed.stderr  # shown, empty, before the error
-    assert "0/?" in failed.stderr
-    assert "is not a directory" in failed.stderr

@@ -225,6 +225,14 @@ def ingest(
 ) -> None:
     """Read SOURCE into a Parquet bundle (validated, written atomically)."""
     with _gc_paused():  # (imports polars, numpy, ...; builds few cycles itself)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         from rbt.data.ingest import ingest as run_ingest
 
         options: dict[str, Any] = {}
@@ -241,11 +249,25 @@ def ingest(
             if value is not None:
                 options[key] = str(value)
         name = bundle or source.replace(".", "_")
-        bar = _IngestBar(f"ingest {source} → {name}", transient=as_json)
-        try:
-            manifest = run_ingest(_home(home), source, name, options, progress=bar)
-        finally:
-            bar.close()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console(stderr=True),
+            transient=as_json,
+        ) as bar:
+            task = bar.add_task(f"ingest {source} → {name}", total=None)
+
+            def progress(symbol: str, done: int, total: int) -> None:
+                bar.update(
+                    task,
+                    completed=done,
+                    total=total,
+                    description=f"ingest {source} → {name}: {symbol}",
+                )
+
+            manifest = run_ingest(_home(home), source, name, options, progress=progress)
         if as_json:
             print_json(json.loads(manifest.to_json()))
             return
@@ -254,54 +276,6 @@ def ingest(
             f"{manifest.row_count} bars, {manifest.first_session} .. {manifest.last_session} "
             f"({manifest.frequency}, {manifest.calendar})"
         )
-
-
-class _IngestBar:
-    """``rbt ingest``'s progress bar (on stderr), shown from the first symbol read.
-
-    Rich (~30 ms of imports) is imported then, while the reader threads parse, rather
-    than before the reading starts. A bar closed before any symbol was read is shown
-    once, empty, as one shown from the start would have been.
-    """
-
-    def __init__(self, description: str, *, transient: bool) -> None:
-        self._description = description
-        self._transient = transient
-        self._bar: Any = None
-        self._task: Any = None
-
-    def _start(self) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console(stderr=True),
-            transient=self._transient,
-        )
-        self._bar.start()
-        self._task = self._bar.add_task(self._description, total=None)
-
-    def __call__(self, symbol: str, done: int, total: int) -> None:
-        if self._bar is None:
-            self._start()
-        self._bar.update(
-            self._task, completed=done, total=total, description=f"{self._description}: {symbol}"
-        )
-
-    def close(self) -> None:
-        """Stop the bar, leaving its last state on stderr (unless transient)."""
-        if self._bar is None:
-            self._start()
-        self._bar.stop()
 
 
 @contextlib.contextmanager
@@ -516,13 +490,7 @@ def _builtin_commands() -> set[str]:
 
 def entry() -> None:
     """Console-script entry point."""
-    code = main()
-    # The process ends here: the interpreter's last garbage collections would walk every
-    # object of every imported module (polars, numpy, ...: ~50 ms after an ingest) to find
-    # garbage that dies with the process anyway. Frozen objects are skipped; atexit
-    # handlers, flushing and the exit code are unchanged.
-    gc.freeze()
-    sys.exit(code)
+    sys.exit(main())
 
 
 if __name__ == "__main__":
