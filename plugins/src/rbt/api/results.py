@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -118,9 +118,7 @@ class BacktestResult:
 
     :param perf: one row per session (portfolio value, cash, returns, recorded values).
     :param transactions: one row per fill.
-    :param orders: one row per order, in its final state; or a function that builds that
-        frame (e.g. ``functools.partial(orders_frame, orders)``), called on the first read of
-        :attr:`orders`: a run whose orders nobody reads never builds them.
+    :param orders: one row per order, in its final state.
     :param positions: one row per open position per session.
     :param metrics: summary metrics by name.
     """
@@ -128,21 +126,11 @@ class BacktestResult:
     run_id: str
     perf: pl.DataFrame
     transactions: pl.DataFrame
-    _orders: pl.DataFrame | Callable[[], pl.DataFrame] = attrs.field(alias="orders", eq=False)
+    orders: pl.DataFrame
     positions: pl.DataFrame
     metrics: Mapping[str, float]
     manifest: Mapping[str, Any]
     path: Path | None = None
-
-    @property
-    def orders(self) -> pl.DataFrame:
-        """One row per order, in its final state (built now if it was handed over as a
-        function, then kept)."""
-        frame = self._orders
-        if callable(frame):
-            frame = frame()
-            object.__setattr__(self, "_orders", frame)  # frozen: the one deferred field
-        return frame
 
     @property
     def final_value(self) -> Decimal:

@@ -12,7 +12,6 @@ import inspect
 import json
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -288,7 +287,7 @@ def run_backtest(
     perf = perf_frame(engine.records, capital)
     transactions = transactions_frame(session.fills, session_of)
     positions = positions_frame(engine.records, {a.sid: a for a in bars.assets})
-    orders = partial(orders_frame, list(session.orders))  # built when result.orders is read
+    orders = orders_frame(list(session.orders))
     from rbt.analytics.metrics import MetricInputs, compute_metrics
 
     periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
