@@ -146,3 +146,34 @@ def test_split_commissions_on_large_values_keep_exact_statistics() -> None:
     assert any(t.commission.as_tuple().exponent == -12 for t in expected)  # a quantized share
     assert round_trip_statistics(frame) == trade_statistics(expected)
     assert [repr(t) for t in round_trips(frame)] == [repr(t) for t in expected]
+
+
+def _scaled_frame(amounts, prices, price_scale, commissions=None):
+    columns = {
+        "sid": [1] * len(amounts),
+        "ts": list(range(len(amounts))),
+        "amount": pl.Series([Decimal(a) for a in amounts], dtype=pl.Decimal(38, 0)),
+        "price": pl.Series([Decimal(p) for p in prices], dtype=pl.Decimal(38, price_scale)),
+    }
+    if commissions is not None:
+        columns["commission"] = pl.Series(
+            [Decimal(c) for c in commissions], dtype=pl.Decimal(38, 2)
+        )
+    return pl.DataFrame(columns)
+
+
+def test_fee_scaling_beyond_int64_falls_back_to_python_integers() -> None:
+    """Prices 23 decimal places finer than the commission: the fee's scale-up factor alone
+    exceeds int64 (a regression: it raised OverflowError)."""
+    frame = _scaled_frame([1, -1, 1], ["1E-20", "2E-20", "1E-20"], 25, ["0", "0", "0.01"])
+    expected = trade_statistics(round_trips_by_fill(frame))
+    assert round_trip_statistics(frame) == expected
+
+
+def test_a_non_default_decimal_context_is_left_to_the_definition() -> None:
+    import decimal
+
+    frame = _scaled_frame([7, -7, 13, -13], ["1234.567", "2469.134", "1000.123", "987.651"], 3)
+    with decimal.localcontext() as context:
+        context.prec = 6  # a strategy module may set this
+        assert round_trip_statistics(frame) == trade_statistics(round_trips_by_fill(frame))

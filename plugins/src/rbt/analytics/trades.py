@@ -27,6 +27,7 @@ round trips when no fill pays a commission.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 from collections import deque
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -242,7 +243,10 @@ def round_trip_statistics(
     if transactions is None:
         return dict.fromkeys(_STATISTICS, 0.0)
     matches = fifo_matches(transactions)
-    if matches is None:
+    context = decimal.getcontext()
+    if matches is None or context.prec < 28 or context.rounding != decimal.ROUND_HALF_EVEN:
+        # the exact integers reproduce the definition's Decimal arithmetic in the default
+        # context (28 digits, half-even); under another, the definition decides
         return trade_statistics(round_trips_by_fill(transactions))
     if not len(matches):
         return dict.fromkeys(_STATISTICS, 0.0)
@@ -335,7 +339,8 @@ def _net_of_fees(matches: FifoMatches, pnl: Any, scale: int) -> tuple[Any, int]:
     fees //= 10 ** (_FEE_SCALE - fee_scale)
     target = max(scale, fee_scale)
     gross_up, fee_up = 10 ** (target - scale), 10 ** (target - fee_scale)
-    if int(np.abs(pnl).max()) * gross_up + int(np.abs(fees).max()) * fee_up < 2**62:
+    bound = int(np.abs(pnl).max()) * gross_up + int(np.abs(fees).max()) * fee_up
+    if bound < 2**62 and gross_up < 2**62 and fee_up < 2**62:  # the factors are int64 too
         return pnl * gross_up - fees * fee_up, target
     return pnl.astype(object) * gross_up - fees.astype(object) * fee_up, target  # Python ints
 
