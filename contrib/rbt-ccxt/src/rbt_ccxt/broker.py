@@ -553,9 +553,12 @@ class CcxtBroker(UserDataStream):
 
     def _apply_status(self, t: _Tracked, status: str, executed: Decimal, ts: int) -> None:
         """Apply the venue's order status, after making sure its fills are applied."""
-        if executed > t.filled and status not in _OPEN:
-            self._catch_up_order(t)  # the stream or the answer missed some trades
-        if status in ("NEW", "PARTIALLY_FILLED", "PENDING_NEW"):
+        if executed > t.filled:
+            # the stream or the answer missed some trades, of a finished order or of one
+            # still working (a partial fill while the stream was down): the venue's trade
+            # list is the authority, and its trade ids keep each fill single
+            self._catch_up_order(t)
+        if status in _OPEN:
             if t.status is OrderStatus.SUBMITTED:
                 self._emit(t, OrderEventKind.ACCEPT, ts)
         elif status == "FILLED":

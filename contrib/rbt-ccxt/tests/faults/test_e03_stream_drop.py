@@ -49,3 +49,36 @@ def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
     assert sum(f.amount for f in log.fills) == sum(Decimal(t["info"]["qty"]) for t in venue_trades)
     requests = [r["path"] for r in sim.requests()]
     assert requests.count("/ws-api/v3#userDataStream.subscribe.signature") >= 2
+
+
+def test_a_partial_fill_older_than_a_fill_seen_meanwhile_is_caught_up(venue_sim_factory):
+    """While the stream is down, A fills in part and then B in full; a cancel of B learns
+    B's fill over REST before the reconnect. The trades since the latest known fill then
+    leave A's older partial fill out: the catch-up finds it from A's executed quantity."""
+    sim = venue_sim_factory(symbols=["BTC/USDT"])
+    broker = broker_for(sim, backoff=(0.05, 0.5))
+    log = EventLog()
+    broker.connect(log)
+    (btc,) = broker.instruments()
+    price = Decimal(sim.state()["prices"]["BTCUSDT"])
+    limits = [(price * Decimal(p)).quantize(Decimal("0.01")) for p in ("0.97", "0.96")]
+    a, b = (log.new_order(btc, "0.01", limit=str(lim)) for lim in limits)
+
+    async def scenario():
+        import asyncio
+
+        await until(lambda: user_stream_subscribed(sim))
+        broker.submit(a)
+        broker.submit(b)
+        await until(lambda: sim.close_sockets("api", refuse_seconds=1.5))
+        await until(lambda: sim.fill("BTC/USDT", client_order_id=a.id, qty="0.004"))
+        await asyncio.sleep(0.05)  # B's trade strictly later than A's
+        await until(lambda: sim.fill("BTC/USDT", client_order_id=b.id))
+        broker.cancel(b.id)  # too late: the venue reports B filled, with its trade
+        assert log.order(b.id).status is OrderStatus.FILLED
+        assert log.filled(a.id) == 0  # A's partial fill is not known yet
+        await until(lambda: log.filled(a.id) == Decimal("0.004"), timeout=30)
+
+    streaming(broker, sim, scenario)
+    assert broker.reconnects >= 1
+    assert log.order(a.id).status is OrderStatus.PARTIALLY_FILLED
