@@ -82,6 +82,12 @@ class BarPortal:
         self._daily: dict[str, npt.NDArray[np.float64]] | None = None
         self._session_start: npt.NDArray[np.int64] | None = None
         self._session_of_row: npt.NDArray[np.int64] | None = None
+        # pandas history: the bars' whole time index (built once the same timestamps array
+        # is seen twice: a growing portal replaces it every bar), and the last universe's
+        # column index
+        self._pd_index: tuple[Any, Any] | None = None
+        self._pd_seen: Any = None
+        self._pd_columns: tuple[Any, list[Asset] | None, Any] | None = None
 
     # -- cursor ------------------------------------------------------------------
     def advance(self, ts: int) -> None:
@@ -265,6 +271,17 @@ class BarPortal:
                 w = windows[field_list[0]]
                 return w[:, 0] if single_asset else w
             return {f: (w[:, 0] if single_asset else w) for f, w in windows.items()}
+        if frame == "pandas":
+            minute = not daily_from_minutes and self.bars.frequency is Frequency.MINUTE
+            if daily_from_minutes:
+                import pandas as pd
+
+                idx = pd.DatetimeIndex(self._daily_index(bar_count))
+            else:
+                idx = self._pandas_index(bar_count, minute)
+            return self._pandas(
+                assets, asset_list, field_list, windows, idx, single_asset, single_field
+            )
         index = self._daily_index(bar_count) if daily_from_minutes else self._index(bar_count)
         if frame == "polars":
             import polars as pl
@@ -275,15 +292,7 @@ class BarPortal:
                     name = a.symbol if single_field else f"{a.symbol}.{f}"
                     columns[name] = w[:, j]
             return pl.DataFrame(columns)
-        return self._pandas(
-            asset_list,
-            field_list,
-            windows,
-            index,
-            single_asset,
-            single_field,
-            minute=not daily_from_minutes and self.bars.frequency is Frequency.MINUTE,
-        )
+        raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover - checked above
 
     def _window(
         self, field: str, cols: slice | npt.NDArray[np.intp], bar_count: int
@@ -410,26 +419,61 @@ class BarPortal:
             labels = np.concatenate([np.full(missing, np.datetime64("NaT", "ns")), labels])
         return labels
 
+    def _pandas_index(self, bar_count: int, minute: bool) -> Any:
+        """The window's time labels as a pandas index (UTC for minute bars): a slice of the
+        bars' whole index when the window is full, else built (NaT-padded) from the labels."""
+        import pandas as pd
+
+        start = self.row + 1 - bar_count
+        source = self.bars.ts if minute else self.bars.sessions
+        if start >= 0:
+            cached = self._pd_index
+            if cached is None or cached[0] is not source:
+                cached = None
+                if self._pd_seen is source:  # the same arrays twice: worth indexing once
+                    full = pd.DatetimeIndex(np.asarray(source).astype("datetime64[ns]"))
+                    cached = self._pd_index = (source, full.tz_localize("UTC") if minute else full)
+                self._pd_seen = source
+            if cached is not None:
+                return cached[1][start : self.row + 1]
+        idx = pd.DatetimeIndex(self._index(bar_count))
+        return idx.tz_localize("UTC") if minute else idx
+
+    def _pandas_columns(self, universe: Any, assets: Sequence[Asset]) -> Any:
+        """``pd.Index(assets)``, kept for the same universe (by identity, then equality)."""
+        import pandas as pd
+
+        cached = self._pd_columns
+        if (
+            cached is not None
+            and cached[0] is universe
+            and (cached[1] is None or cached[1] == universe)
+        ):
+            return cached[2]
+        columns = pd.Index(list(assets))
+        if universe.__class__ is tuple:  # immutable: the same object has the same assets
+            self._pd_columns = (universe, None, columns)
+        elif universe.__class__ is list:  # compared element by element (identity first)
+            self._pd_columns = (universe, list(universe), columns)
+        return columns
+
     def _pandas(
         self,
+        universe: Any,
         assets: Sequence[Asset],
         fields: Sequence[str],
         windows: dict[str, npt.NDArray[np.float64]],
-        index: Any,
+        idx: Any,
         single_asset: bool,
         single_field: bool,
-        minute: bool = False,
     ) -> Any:
         import pandas as pd
 
-        idx = pd.DatetimeIndex(index)
-        if minute:
-            idx = idx.tz_localize("UTC")
         if single_field:
             w = windows[fields[0]]
             if single_asset:
                 return pd.Series(w[:, 0], index=idx, name=assets[0])
-            return pd.DataFrame(w, index=idx, columns=list(assets))
+            return pd.DataFrame(w, index=idx, columns=self._pandas_columns(universe, assets))
         if single_asset:
             return pd.DataFrame({f: windows[f][:, 0] for f in fields}, index=idx)
         # several assets and fields: Zipline's long frame, index (date, asset)

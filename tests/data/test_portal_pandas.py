@@ -1,0 +1,87 @@
+"""pandas history from the portal's cached time index and columns equals a frame built
+afresh from the same window, bar after bar (daily and minute bars, the universe mutated in
+place between calls)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rbt.data.bars import OHLCV, BarArrays, bars_from_floats
+from rbt.data.portal import BarPortal
+from rbt.kernel.clock import Frequency
+from rbt.kernel.model import Asset
+from rbt.plugins.calendars import get_calendar
+
+CAL = get_calendar("XNYS")
+SESSIONS = list(CAL.sessions(dt.date(2024, 1, 2), dt.date(2024, 2, 29)))
+ASSETS = [Asset(sid=1 + i, symbol=f"S{i}") for i in range(3)]
+
+
+def _daily() -> BarArrays:
+    n = len(SESSIONS)
+    close = 10 + np.arange(n * 3, dtype=float).reshape(n, 3) / 4
+    fields = {name: close for name in OHLCV if name != "volume"}
+    return bars_from_floats(ASSETS, SESSIONS, {**fields, "volume": np.full((n, 3), 100.0)})
+
+
+def _minute(daily: BarArrays) -> BarArrays:
+    """The same values stamped on minute times (one bar per minute from the first open)."""
+    opened = CAL.session_times(SESSIONS[0]).open
+    ts = opened + 60_000_000_000 * (1 + np.arange(len(SESSIONS), dtype=np.int64))
+    return BarArrays(
+        assets=daily.assets,
+        ts=ts,
+        sessions=np.full(len(SESSIONS), np.datetime64(SESSIONS[0], "D")),
+        floats=daily.floats,
+        mantissas=daily.mantissas,
+        price_scales=daily.price_scales,
+        volume_scales=daily.volume_scales,
+        frequency=Frequency.MINUTE,
+        calendar=daily.calendar,
+        actions=daily.actions,
+    )
+
+
+def _expected(portal: BarPortal, assets: list[Asset], bar_count: int, minute: bool):
+    window = portal.history(assets, "close", bar_count, "1m" if minute else "1d", frame="numpy")
+    index = pd.DatetimeIndex(portal._index(bar_count))
+    if minute:
+        index = index.tz_localize("UTC")
+    return pd.DataFrame(np.array(window), index=index, columns=list(assets))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    minute=st.booleans(),
+    steps=st.lists(st.tuples(st.integers(1, 3), st.integers(1, 12), st.booleans()), max_size=12),
+)
+def test_cached_pandas_history_equals_a_fresh_frame(minute, steps) -> None:
+    daily = _daily()
+    bars = _minute(daily) if minute else daily
+    portal = BarPortal(bars, CAL)
+    times = bars.ts if minute else [CAL.session_times(d).close for d in SESSIONS]
+    universe = list(ASSETS[:2])
+    row = -1
+    for advance, bar_count, mutate in steps:
+        row = min(row + advance, len(SESSIONS) - 1)
+        portal.advance(int(times[row]))
+        if mutate:  # the same list object, other assets: the cached columns must not stick
+            universe[:] = ASSETS[1:] if universe[0] == ASSETS[0] else ASSETS[:2]
+        got = portal.history(universe, "close", bar_count, "1m" if minute else "1d")
+        pd.testing.assert_frame_equal(got, _expected(portal, universe, bar_count, minute))
+        assert list(got.columns) == universe
+
+
+def test_a_backtest_portal_indexes_its_times_once() -> None:
+    portal = BarPortal(_daily(), CAL)
+    for row in range(5, 9):
+        portal.advance(CAL.session_times(SESSIONS[row]).close)
+        frame = portal.history(ASSETS, "close", 3, "1d")
+        assert list(frame.index) == [pd.Timestamp(d) for d in SESSIONS[row - 2 : row + 1]]
+    assert portal._pd_index is not None  # built on the second call, sliced after
+    assert portal._pd_index[0] is portal.bars.sessions
