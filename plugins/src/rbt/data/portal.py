@@ -50,6 +50,17 @@ _FREQUENCIES = {f.value: f for f in Frequency}  # the canonical spellings, parse
 _FRAMES = ("pandas", "numpy", "polars")
 
 
+def _universe_key(universe: Any) -> tuple[Any, list[Asset] | None] | None:
+    """What a per-universe cache keeps to recognise ``universe`` on the next call: the object
+    itself, plus a copy for a list (compared element by element, identity first); a tuple is
+    immutable, the same object has the same assets. None: another type, not cached."""
+    if universe.__class__ is tuple:
+        return universe, None
+    if universe.__class__ is list:
+        return universe, list(universe)
+    return None
+
+
 class BarPortal:
     """A :class:`~rbt.kernel.portal.DataPortal` over bar arrays.
 
@@ -258,10 +269,9 @@ class BarPortal:
         field_list: Sequence[str] = [fields] if isinstance(fields, str) else fields
         cols = self._cols(asset_list)
         if not daily_from_minutes and frame == "numpy":
-            if assets.__class__ is tuple:  # immutable: the same object has the same assets
-                self._fast_history = (assets, None, frequency, cols)
-            elif assets.__class__ is list:  # compared element by element (identity first)
-                self._fast_history = (assets, list(assets), frequency, cols)
+            key = _universe_key(assets)
+            if key is not None:
+                self._fast_history = (*key, frequency, cols)
         if daily_from_minutes:
             windows = {f: self._daily_window(f, cols, bar_count) for f in field_list}
         else:
@@ -272,27 +282,24 @@ class BarPortal:
                 return w[:, 0] if single_asset else w
             return {f: (w[:, 0] if single_asset else w) for f, w in windows.items()}
         if frame == "pandas":
-            minute = not daily_from_minutes and self.bars.frequency is Frequency.MINUTE
             if daily_from_minutes:
                 import pandas as pd
 
                 idx = pd.DatetimeIndex(self._daily_index(bar_count))
             else:
-                idx = self._pandas_index(bar_count, minute)
+                idx = self._pandas_index(bar_count, self.bars.frequency is Frequency.MINUTE)
             return self._pandas(
                 assets, asset_list, field_list, windows, idx, single_asset, single_field
             )
-        index = self._daily_index(bar_count) if daily_from_minutes else self._index(bar_count)
-        if frame == "polars":
-            import polars as pl
+        import polars as pl  # the one frame left
 
-            columns: dict[str, Any] = {"ts": index}
-            for f, w in windows.items():
-                for j, a in enumerate(asset_list):
-                    name = a.symbol if single_field else f"{a.symbol}.{f}"
-                    columns[name] = w[:, j]
-            return pl.DataFrame(columns)
-        raise AssertionError(f"unhandled frame {frame!r}")  # pragma: no cover - checked above
+        index = self._daily_index(bar_count) if daily_from_minutes else self._index(bar_count)
+        columns: dict[str, Any] = {"ts": index}
+        for f, w in windows.items():
+            for j, a in enumerate(asset_list):
+                name = a.symbol if single_field else f"{a.symbol}.{f}"
+                columns[name] = w[:, j]
+        return pl.DataFrame(columns)
 
     def _window(
         self, field: str, cols: slice | npt.NDArray[np.intp], bar_count: int
@@ -451,10 +458,9 @@ class BarPortal:
         ):
             return cached[2]
         columns = pd.Index(list(assets))
-        if universe.__class__ is tuple:  # immutable: the same object has the same assets
-            self._pd_columns = (universe, None, columns)
-        elif universe.__class__ is list:  # compared element by element (identity first)
-            self._pd_columns = (universe, list(universe), columns)
+        key = _universe_key(universe)
+        if key is not None:
+            self._pd_columns = (*key, columns)
         return columns
 
     def _pandas(
