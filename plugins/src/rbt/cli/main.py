@@ -202,8 +202,26 @@ def _print_summary(result: Any) -> None:
         out.print(f"results: {result.path}")
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off inside (restored after).
+
+    Imports allocate hundreds of thousands of long-lived objects, which the collector
+    walks again and again (~40 ms per ``rbt ingest``) to find almost no garbage;
+    reference counting still frees everything else at once.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 # -- data --------------------------------------------------------------------------------
 @app.command()
+@_gc_paused()  # the whole ingest: imports polars, numpy, ...; builds few cycles itself
 def ingest(
     source: Annotated[
         str, typer.Argument(help="Data source provider: csv, demo, ... (see rbt plugins).")
@@ -224,75 +242,57 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Read SOURCE into a Parquet bundle (validated, written atomically)."""
-    with _gc_paused():  # (imports polars, numpy, ...; builds few cycles itself)
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-        from rbt.data.ingest import ingest as run_ingest
+    from rbt.data.ingest import ingest as run_ingest
 
-        options: dict[str, Any] = {}
-        if option:  # (rbt.api, which parses them, imports the whole engine: only when needed)
-            from rbt.api.params import parse_param_assignments
+    options: dict[str, Any] = {}
+    if option:  # (rbt.api, which parses them, imports the whole engine: only when needed)
+        from rbt.api.params import parse_param_assignments
 
-            options.update(parse_param_assignments(option))
-        for key, value in (
-            ("path", path),
-            ("calendar", calendar),
-            ("tz", tz),
-            ("frequency", frequency),
-        ):
-            if value is not None:
-                options[key] = str(value)
-        name = bundle or source.replace(".", "_")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console(stderr=True),
-            transient=as_json,
-        ) as bar:
-            task = bar.add_task(f"ingest {source} → {name}", total=None)
+        options.update(parse_param_assignments(option))
+    for key, value in (
+        ("path", path),
+        ("calendar", calendar),
+        ("tz", tz),
+        ("frequency", frequency),
+    ):
+        if value is not None:
+            options[key] = str(value)
+    name = bundle or source.replace(".", "_")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=as_json,
+    ) as bar:
+        task = bar.add_task(f"ingest {source} → {name}", total=None)
 
-            def progress(symbol: str, done: int, total: int) -> None:
-                bar.update(
-                    task,
-                    completed=done,
-                    total=total,
-                    description=f"ingest {source} → {name}: {symbol}",
-                )
+        def progress(symbol: str, done: int, total: int) -> None:
+            bar.update(
+                task,
+                completed=done,
+                total=total,
+                description=f"ingest {source} → {name}: {symbol}",
+            )
 
-            manifest = run_ingest(_home(home), source, name, options, progress=progress)
-        if as_json:
-            print_json(json.loads(manifest.to_json()))
-            return
-        console().print(
-            f"bundle [bold]{name}[/] written: {manifest.asset_count} assets, "
-            f"{manifest.row_count} bars, {manifest.first_session} .. {manifest.last_session} "
-            f"({manifest.frequency}, {manifest.calendar})"
-        )
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off inside (restored after).
-
-    Imports allocate hundreds of thousands of long-lived objects, which the collector
-    walks again and again (~40 ms per ``rbt ingest``) to find almost no garbage;
-    reference counting still frees everything else at once.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        manifest = run_ingest(_home(home), source, name, options, progress=progress)
+    if as_json:
+        print_json(json.loads(manifest.to_json()))
+        return
+    console().print(
+        f"bundle [bold]{name}[/] written: {manifest.asset_count} assets, "
+        f"{manifest.row_count} bars, {manifest.first_session} .. {manifest.last_session} "
+        f"({manifest.frequency}, {manifest.calendar})"
+    )
 
 
 def _jsonable(obj: Any) -> Any:
@@ -343,7 +343,7 @@ def plugins(as_json: JsonOption = False) -> None:
         for kind in ProviderKind
         for p in pm.providers(kind).values()
     ]
-    infos = [
+    infos: list[dict[str, Any]] = [
         {
             "name": i.name,
             "dist": i.dist,
@@ -484,8 +484,8 @@ def _command_name(info: Any) -> str | None:
 
 
 def _builtin_commands() -> set[str]:
-    commands = {c.name or c.callback.__name__ for c in app.registered_commands if c.callback}
-    return commands | {g.name for g in app.registered_groups if g.name}
+    commands = {_command_name(c) for c in app.registered_commands}
+    return {name for name in commands if name} | {g.name for g in app.registered_groups if g.name}
 
 
 def entry() -> None:
