@@ -365,18 +365,15 @@ class Engine:
         token = _CURRENT.set(self)  # self.active(), without a context manager per bar
         try:
             self.strategy.handle_data(self.context, self.data)
-            if self._scheduled:
-                for item in self._scheduled:
-                    if event.session in item.sessions and (
-                        item.times is None or event.ts in item.times
-                    ):
-                        item.func(self.context, self.data)
+            for item in self._scheduled:
+                if event.session in item.sessions and (
+                    item.times is None or event.ts in item.times
+                ):
+                    item.func(self.context, self.data)
         finally:
             _CURRENT.reset(token)
-        if not self._hears_updates:  # as active() does, without a call per bar
-            strategy = self.strategy
-            if hasattr(strategy, "on_order_cancel") or hasattr(strategy, "on_order_reject"):
-                self._watch_hooks()
+        if not self._hears_updates:  # as active() does
+            self._watch_hooks()
 
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
