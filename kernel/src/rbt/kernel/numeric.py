@@ -78,7 +78,9 @@ def enter_ledger_context() -> Context:
 
     :func:`ledger_context` without copying the context on every entry (a per-fill
     cost): each thread sets its own copy of :data:`LEDGER_CONTEXT`. Pair it with
-    ``decimal.setcontext(previous)`` in a ``finally``.
+    ``decimal.setcontext(previous)`` in a ``finally``. Only for code that leaves the
+    context as it is: the copy is shared by every use in the thread (:func:`quantize`
+    changes the rounding, so it keeps :func:`ledger_context`).
     """
     previous = getcontext()
     try:
