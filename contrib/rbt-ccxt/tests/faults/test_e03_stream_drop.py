@@ -11,15 +11,21 @@ from rbt_ccxt.testing import EventLog, broker_for, streaming, until, user_stream
 from rbt.kernel.model import OrderStatus
 
 
-def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
+def _resting_buys(venue_sim_factory, *below: str):
+    """A broker on a fresh venue, its event log, and resting 0.01 BTC buy orders (not sent
+    yet) limited at ``below`` × the venue's price."""
     sim = venue_sim_factory(symbols=["BTC/USDT"])
     broker = broker_for(sim, backoff=(0.05, 0.5))
     log = EventLog()
     broker.connect(log)
     (btc,) = broker.instruments()
     price = Decimal(sim.state()["prices"]["BTCUSDT"])
-    limits = [(price * Decimal(p)).quantize(Decimal("0.01")) for p in ("0.97", "0.96", "0.95")]
-    orders = [log.new_order(btc, "0.01", limit=str(lim)) for lim in limits]
+    limits = [(price * Decimal(p)).quantize(Decimal("0.01")) for p in below]
+    return sim, broker, log, [log.new_order(btc, "0.01", limit=str(lim)) for lim in limits]
+
+
+def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
+    sim, broker, log, orders = _resting_buys(venue_sim_factory, "0.97", "0.96", "0.95")
 
     async def scenario():
         await until(lambda: user_stream_subscribed(sim))  # the stream is up before it drops
@@ -57,14 +63,7 @@ def test_a_partial_fill_older_than_a_fill_seen_meanwhile_is_caught_up(venue_sim_
     """While the stream is down, A fills in part and then B in full; a cancel of B learns
     B's fill over REST before the reconnect. The trades since the latest known fill then
     leave A's older partial fill out: the catch-up finds it from A's executed quantity."""
-    sim = venue_sim_factory(symbols=["BTC/USDT"])
-    broker = broker_for(sim, backoff=(0.05, 0.5))
-    log = EventLog()
-    broker.connect(log)
-    (btc,) = broker.instruments()
-    price = Decimal(sim.state()["prices"]["BTCUSDT"])
-    limits = [(price * Decimal(p)).quantize(Decimal("0.01")) for p in ("0.97", "0.96")]
-    a, b = (log.new_order(btc, "0.01", limit=str(lim)) for lim in limits)
+    sim, broker, log, (a, b) = _resting_buys(venue_sim_factory, "0.97", "0.96")
 
     async def scenario():
         import asyncio
