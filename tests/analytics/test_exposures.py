@@ -1,6 +1,6 @@
-"""``exposure_series`` places the per-session sums by binary search over the run's
-sessions; the result equals the definition's placement through a dict of dates, bit for bit
-(sessions in any order, repeated, missing from the run, or null)."""
+"""``exposure_series`` places the per-session sums in one step per series; the result equals
+the definition's placement row by row through a dict of dates, bit for bit (sessions in any
+order, repeated, missing from the run, or null)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ Book metrics (definitions; checked against hand-computed cases):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +115,7 @@ def exposure_series(
     portfolio value), ``max_weight`` (largest single position), ``turnover``."""
     import polars as pl
 
-    place = _placer(perf["session"])
+    index = {s: i for i, s in enumerate(perf["session"].to_list())}  # a repeat: its last row
     value = perf["portfolio_value"].cast(pl.Float64).to_numpy()
     net_value = perf["positions_value"].cast(pl.Float64).to_numpy()
     n = perf.height
@@ -136,7 +136,7 @@ def exposure_series(
             pl.col("notional").sum().alias("gross"), pl.col("notional").max().alias("largest")
         )
         gross_value = np.zeros(n)
-        rows, at = place(per_session["session"])
+        rows, at = _place(index, per_session["session"])
         gross_value[at] = per_session["gross"].to_numpy()[rows]
         largest[at] = per_session["largest"].to_numpy()[rows]
     traded = np.zeros(n)
@@ -152,7 +152,7 @@ def exposure_series(
             .alias("notional"),
         )
         per_session = notional.group_by("session").agg(pl.col("notional").sum())
-        rows, at = place(per_session["session"])
+        rows, at = _place(index, per_session["session"])
         traded[at] = per_session["notional"].to_numpy()[rows]
     positive = value > 0
     denominator = np.where(positive, value, 1.0)
@@ -302,47 +302,14 @@ def compute_metrics(
     }
 
 
-Placement = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
-
-
-def _placer(sessions: pl.Series) -> Callable[[pl.Series], Placement]:
-    """``place(keys)`` → (positions in ``keys`` of the run's sessions, their rows in
-    ``sessions``). Keys that are not sessions of the run (or null) are left out; a repeated
-    session is its last row. Dates sorted once, then looked up by binary search."""
-    import polars as pl
-
-    days = sessions.to_physical().to_numpy()
-    ordered = sessions.dtype == pl.Date and not sessions.null_count()
-    if ordered and bool(np.all(days[1:] > days[:-1])):
-
-        def by_search(keys: pl.Series) -> Placement:
-            if keys.dtype != pl.Date:
-                return _by_value(sessions)(keys)
-            rows = np.arange(len(keys))
-            if keys.null_count():
-                rows = rows[~keys.is_null().to_numpy()]
-                keys = keys.drop_nulls()
-            wanted = keys.to_physical().to_numpy()
-            at = np.searchsorted(days, wanted).clip(0, max(len(days) - 1, 0))
-            found = (days[at] == wanted) if len(days) else np.zeros(len(wanted), np.bool_)
-            return rows[found], at[found]
-
-        return by_search
-    return _by_value(sessions)
-
-
-def _by_value(sessions: pl.Series) -> Callable[[pl.Series], Placement]:
-    """:func:`_placer` by a dict of the Python values (any key type, any order)."""
-    index = {s: i for i, s in enumerate(sessions.to_list())}
-
-    def by_value(keys: pl.Series) -> Placement:
-        pairs = [(k, index[s]) for k, s in enumerate(keys.to_list()) if s in index]
-        return (
-            np.array([k for k, _ in pairs], dtype=np.intp),
-            np.array([i for _, i in pairs], dtype=np.intp),
-        )
-
-    return by_value
+def _place(index: Mapping[Any, int], keys: pl.Series) -> tuple[Any, Any]:
+    """``(k, i)`` arrays: the positions ``k`` in ``keys`` of the run's sessions and their
+    rows ``i`` in the run (``index``: session → row; keys not in it are left out)."""
+    pairs = [(k, index[s]) for k, s in enumerate(keys.to_list()) if s in index]
+    return (
+        np.array([k for k, _ in pairs], dtype=np.intp),
+        np.array([i for _, i in pairs], dtype=np.intp),
+    )
 
 
 def _multiplier(frame: pl.DataFrame) -> pl.Expr:
