@@ -20,14 +20,7 @@ import attrs
 from rbt.api.algorithm import FunctionStrategy, TradingAlgorithm
 from rbt.api.engine import Engine
 from rbt.api.params import merge_params
-from rbt.api.results import (
-    BacktestResult,
-    orders_frame,
-    perf_frame,
-    positions_frame,
-    transactions_frame,
-    write_results,
-)
+from rbt.api.results import BacktestResult, build_frames, write_results
 from rbt.data.bars import BarArrays
 from rbt.data.home import RbtHome
 from rbt.data.portal import BarPortal
@@ -284,10 +277,14 @@ def run_backtest(
     for fill in session.fills:
         if fill.ts not in session_of:
             session_of[fill.ts] = dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date()
-    perf = perf_frame(engine.records, capital)
-    transactions = transactions_frame(session.fills, session_of)
-    positions = positions_frame(engine.records, {a.sid: a for a in bars.assets})
-    orders = orders_frame(list(session.orders))
+    perf, transactions, orders, positions = build_frames(
+        engine.records,
+        session.fills,
+        list(session.orders),
+        {a.sid: a for a in bars.assets},
+        capital,
+        session_of,
+    )
     from rbt.analytics.metrics import MetricInputs, compute_metrics
 
     periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
