@@ -84,21 +84,15 @@ class Session:
 
     def step(self, event: ClockEvent) -> None:
         """Advance by one clock event, in the order documented in :mod:`rbt.kernel.events`."""
+        kind = event.kind
+        if kind is ClockEventKind.BAR:
+            self._bar(event.ts, event.session)
+            return
         self.now = event.ts
         # every event moves the portal's clock (data.current_dt in before_trading_start is
         # that event's time); only a bar's own event makes the bar visible
         self.portal.advance(event.ts)
-        kind = event.kind
-        if kind is ClockEventKind.BAR:
-            # the per-bar fixed cost: an event nobody subscribes to is not built
-            bus = self.bus
-            handlers = bus.handlers
-            if BarClosed in handlers:
-                bus.publish(BarClosed(event.ts, event.session))
-            self.broker.on_bar(event.ts)
-            if StrategyTurn in handlers:
-                bus.publish(StrategyTurn(event.ts, event.session))
-        elif kind is ClockEventKind.SESSION_START:
+        if kind is ClockEventKind.SESSION_START:
             self.session_label = event.session
             self.bus.publish(SessionStarted(event.ts, event.session))
         elif kind is ClockEventKind.BEFORE_TRADING_START:
@@ -132,24 +126,28 @@ class Session:
         finally:
             self.finish(outcome)
 
-    def _run_segments(self, segments: Iterable[ClockSegment]) -> None:
-        step = self.step
-        portal, broker, bus = self.portal, self.broker, self.bus
+    def _bar(self, ts: int, session: Any) -> None:
+        """A bar's step: the bar becomes visible, the broker matches, the strategy decides
+        (the per-bar fixed cost: an event nobody subscribes to is not built)."""
+        self.now = ts
+        self.portal.advance(ts)
+        bus = self.bus
         handlers = bus.handlers
-        advance, on_bar, publish, deliver = portal.advance, broker.on_bar, bus.publish, bus.deliver
+        if BarClosed in handlers:
+            bus.publish(BarClosed(ts, session))
+        self.broker.on_bar(ts)
+        turn = handlers.get(StrategyTurn)
+        if turn:
+            bus.deliver(StrategyTurn(ts, session), turn)
+
+    def _run_segments(self, segments: Iterable[ClockSegment]) -> None:
+        step, bar = self.step, self._bar
         for segment in segments:
             session = segment.session
             step(ClockEvent(ClockEventKind.SESSION_START, segment.start, session))
             step(ClockEvent(ClockEventKind.BEFORE_TRADING_START, segment.start, session))
-            for ts in segment.bars:  # step()'s BAR branch, inlined: the per-bar fixed cost
-                self.now = ts
-                advance(ts)
-                if BarClosed in handlers:
-                    publish(BarClosed(ts, session))
-                on_bar(ts)
-                turn = handlers.get(StrategyTurn)
-                if turn:
-                    deliver(StrategyTurn(ts, session), turn)
+            for ts in segment.bars:  # no event object per bar
+                bar(ts, session)
             step(ClockEvent(ClockEventKind.SESSION_END, segment.close, session))
 
     def finish(self, outcome: str) -> None:
