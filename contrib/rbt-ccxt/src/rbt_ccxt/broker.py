@@ -161,6 +161,7 @@ class CcxtBroker(UserDataStream):
         self.offset: ClockOffset | None = None
         self.halt_reason = ""
         self.reconnects = 0
+        self.catch_ups = 0  # REST catch-ups done (the first subscription's, then reconnects')
         self.duplicates_dropped = 0
         self.noisy_dropped = 0
         self.alerts: list[str] = []

@@ -51,6 +51,7 @@ class UserDataStream:
     client: Any
     backoff: tuple[float, float]
     reconnects: int
+    catch_ups: int
     _closing: bool
     _close_event: asyncio.Event | None
     _loop: asyncio.AbstractEventLoop | None
@@ -190,6 +191,7 @@ class UserDataStream:
         for cid, order in states.items():
             if order is not None:
                 self._apply_rest_order(self._orders[cid], order)
+        self.catch_ups += 1
         log.info("%s: caught up after a reconnect (fills since %d ms)", self.name, since)
 
     def _on_stream_order(self, update: Mapping[str, Any]) -> None:

@@ -28,7 +28,9 @@ def test_fills_while_disconnected_are_caught_up(venue_sim_factory):
     sim, broker, log, orders = _resting_buys(venue_sim_factory, "0.97", "0.96", "0.95")
 
     async def scenario():
-        await until(lambda: user_stream_subscribed(sim))  # the stream is up before it drops
+        # the stream is up, and its first catch-up over REST done, before it drops: the fills
+        # below can then reach the broker only through the reconnect's catch-up
+        await until(lambda: user_stream_subscribed(sim) and broker.catch_ups >= 1)
         for order in orders:
             broker.submit(order)
         # drop the user stream and refuse reconnects for 5 s (long enough for the fills below,
@@ -68,7 +70,7 @@ def test_a_partial_fill_older_than_a_fill_seen_meanwhile_is_caught_up(venue_sim_
     async def scenario():
         import asyncio
 
-        await until(lambda: user_stream_subscribed(sim))
+        await until(lambda: user_stream_subscribed(sim) and broker.catch_ups >= 1)
         broker.submit(a)
         broker.submit(b)
         await until(lambda: sim.close_sockets("api", refuse_seconds=3.0))
