@@ -43,6 +43,19 @@ class EventBus:
         """
         self.deliver(event, self.handlers.get(type(event), ()))
 
+    def mark(self, ts: int, rank: int) -> None:
+        """Check and record an event at ``(ts, rank)`` that a direct handler took without
+        the event object being built (the session's strategy turn, once per bar).
+
+        :raises EventOrderError: as :meth:`publish`.
+        """
+        key = (ts, rank)
+        if key < self._last:
+            raise EventOrderError(
+                f"event of rank {rank} at ts={ts} after ts={self._last[0]} rank={self._last[1]}"
+            )
+        self._last = key
+
     def deliver(self, event: Event, handlers: Sequence[Callable[[Event], None]]) -> None:
         """:meth:`publish` to ``handlers``, the subscribers of ``event``'s type as read from
         :attr:`handlers` (a publisher in a per-bar loop reads them once per run).

@@ -34,10 +34,15 @@ from rbt.kernel.portal import DataPortal
 if TYPE_CHECKING:
     from rbt.kernel.manager import RbtPluginManager
 
-__all__ = ["PreTradeCheck", "Session"]
+__all__ = ["PreTradeCheck", "Session", "TurnHandler"]
 
 #: A pre-trade check returns a denial reason, or None to let the order pass.
 PreTradeCheck = Callable[[Order, "Session"], str | None]
+
+#: The strategy's turn called directly: ``(bar end ts, session label)``.
+TurnHandler = Callable[[int, Any], None]
+
+_TURN_RANK = StrategyTurn.rank
 
 
 class Session:
@@ -74,6 +79,9 @@ class Session:
         self.mark_field = mark_field
         self.now = 0
         self.session_label: Any = None
+        #: The strategy's turn, called at every bar before the bus's StrategyTurn
+        #: subscribers (the one per-bar handler every run has: no event object for it).
+        self.turn: TurnHandler | None = None
         broker.connect(self)
 
     # -- driving ---------------------------------------------------------------
@@ -136,9 +144,13 @@ class Session:
         if BarClosed in handlers:
             bus.publish(BarClosed(ts, session))
         self.broker.on_bar(ts)
-        turn = handlers.get(StrategyTurn)
-        if turn:
-            bus.deliver(StrategyTurn(ts, session), turn)
+        turn = self.turn
+        if turn is not None:
+            bus.mark(ts, _TURN_RANK)
+            turn(ts, session)
+        subscribers = handlers.get(StrategyTurn)
+        if subscribers:
+            bus.deliver(StrategyTurn(ts, session), subscribers)
 
     def _run_segments(self, segments: Iterable[ClockSegment]) -> None:
         step, bar = self.step, self._bar

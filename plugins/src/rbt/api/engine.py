@@ -38,7 +38,6 @@ from rbt.kernel.events import (
     OrderFilled,
     OrderUpdated,
     SessionClosed,
-    StrategyTurn,
 )
 from rbt.kernel.model import (
     MARKET,
@@ -206,9 +205,9 @@ def _build_views(
     keys, rows_ = table
     assets = list(keys)
     cols = [m[0] for m in rows_]
-    amounts = [m[1] for m in rows_]
-    costs = [m[2] for m in rows_]
-    lasts = fallback = [m[3] for m in rows_]
+    amounts = [float(m[1]) for m in rows_]
+    costs = [float(m[2] / m[1] / m[4]) for m in rows_]  # Position.cost_basis
+    lasts = fallback = [float(m[3]) for m in rows_]
     if prices is not None:
         row = prices.tolist()
         lasts = [
@@ -285,6 +284,7 @@ class Engine:
             if a.quote_currency and a.quote_currency != base
         }
         self._held: set[int] = set()
+        self._held_mask = np.zeros(n, dtype=np.bool_)  # the same columns, for flatnonzero
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
@@ -313,14 +313,15 @@ class Engine:
         self._uniform_scale: int | None = None  # one price scale for the whole bundle
         # the one held column, the fill count it is valid for, and its amount × multiplier
         self._single_col: tuple[int, int, float] | None = None
-        # asset -> (column, amount, cost basis, last booked price), floats, updated per fill
-        self._mirror: dict[Asset, tuple[int, float, float, float]] = {}
+        # asset -> (column, amount, cost value, last booked price, multiplier), the ledger's
+        # Decimals, updated per fill; turned into floats only when a view is read
+        self._mirror: dict[Asset, tuple[int, Decimal, Decimal, Decimal, Decimal]] = {}
         self._views = Positions()
         self._views_row = -2  # the cursor row self._views is for (-2: none, rebuild)
         self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
-        bus.subscribe(StrategyTurn, self._strategy_turn)
+        session.turn = self._strategy_turn
         bus.subscribe(SessionClosed, self._session_closed)
         bus.subscribe(OrderFilled, self._order_filled)
         # only the strategy's cancel/reject hooks need order updates: without them the
@@ -361,14 +362,12 @@ class Engine:
         with self.active():
             self.strategy.before_trading_start(self.context, self.data)
 
-    def _strategy_turn(self, event: StrategyTurn) -> None:
+    def _strategy_turn(self, ts: int, session: dt.date) -> None:
         token = _CURRENT.set(self)  # self.active(), without a context manager per bar
         try:
             self.strategy.handle_data(self.context, self.data)
             for item in self._scheduled:
-                if event.session in item.sessions and (
-                    item.times is None or event.ts in item.times
-                ):
+                if session in item.sessions and (item.times is None or ts in item.times):
                     item.func(self.context, self.data)
         finally:
             _CURRENT.reset(token)
@@ -508,11 +507,13 @@ class Engine:
         self._qty_int[:] = 0
         self._amount_bound = 0
         self._held = set()
+        self._held_mask[:] = False
         self._inexact = set()
         for asset, amount, _last in self.ledger.iter_holdings():
             col = self.portal.bars.column(asset)
             self._qty[col] = float(amount)
             self._held.add(col)
+            self._held_mask[col] = True
             self._set_exact_amount(col, amount)
             if self._first_fill.item(col) < 0:  # restored books: ranked in the ledger's order
                 self._first_fill[col] = self._fill_ranks
@@ -557,6 +558,7 @@ class Engine:
             self._fill_ranks += 1
         held = state is not None
         if held != (col in self._held):
+            self._held_mask[col] = held
             if held:
                 self._held.add(col)
             else:
@@ -567,9 +569,7 @@ class Engine:
         if state is None:
             self._mirror.pop(asset, None)
         else:
-            held_amount, cost_value, last = state
-            cost_basis = cost_value / held_amount / asset.multiplier  # Position.cost_basis
-            self._mirror[asset] = (col, float(held_amount), float(cost_basis), float(last))
+            self._mirror[asset] = (col, *state, asset.multiplier)
         self._views_row = -2
         self._view_table = None
         hook = getattr(self.strategy, "on_order_fill", None)
@@ -588,8 +588,7 @@ class Engine:
     def _held_columns(self) -> npt.NDArray[np.intp]:
         """Columns of the open positions, ascending."""
         if self._held_idx_stale:
-            held = self._held
-            self._held_idx = np.array(sorted(held), dtype=np.intp)
+            self._held_idx = np.flatnonzero(self._held_mask)  # ascending, in C
             self._held_idx_stale = False
         return self._held_idx
 
@@ -663,9 +662,10 @@ class Engine:
             col = self.portal.bars.column(asset)
             self._mirror[asset] = (
                 col,
-                float(position.amount),
-                float(position.cost_basis),
-                float(position.last_price),
+                position.amount,
+                position.cost_value,
+                position.last_price,
+                asset.multiplier,
             )
         self._views_row = -2
         self._view_table = None
