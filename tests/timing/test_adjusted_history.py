@@ -115,6 +115,10 @@ def test_history_never_sees_a_future_action(scenario):
             portal.advance(now)
             truncated.advance(now)
             got = portal.history(list(ASSETS), field, count, "1d", frame="numpy")
+            universe = [ASSETS[1], ASSETS[0], ASSETS[1]]  # any order, an asset twice
+            for name in ("price", field):  # a list in one array step: each asset's own value
+                one_by_one = [portal.current(a, name) for a in universe]
+                np.testing.assert_array_equal(portal.current(universe, name), one_by_one)
             want = expected(raw, actions, session, end, count, field)
             np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
             np.testing.assert_array_equal(

@@ -200,11 +200,23 @@ class BarPortal:
             return pd.Series([self._scalar(assets, f, row) for f in fields], index=list(fields))
         import pandas as pd
 
+        index = self._pandas_columns(assets, assets)
         if isinstance(fields, str):
-            values = [self._scalar(a, fields, row) for a in assets]
-            return pd.Series(values, index=list(assets), dtype="float64")
-        data = {f: [self._scalar(a, f, row) for a in assets] for f in fields}
-        return pd.DataFrame(data, index=list(assets))
+            return pd.Series(self._row_values(assets, fields, row), index=index, copy=False)
+        data = {f: self._row_values(assets, f, row) for f in fields}
+        return pd.DataFrame(data, index=index, copy=False)
+
+    def _row_values(self, assets: Sequence[Asset], field: str, row: int) -> npt.NDArray[np.float64]:
+        """:meth:`_scalar` of each of ``assets``, as a new array, in one array step."""
+        if row < 0:
+            return np.full(len(assets), np.nan)
+        cols = self._cols(assets)
+        values = np.array(self._field(field)[row, cols], dtype=np.float64)
+        if field == "price" and self._adj is not None:
+            at = np.arange(self.bars.shape[1])[cols]
+            for k in self._adj.pending(self.now, row):  # in _scalar's order: the same products
+                values[at == self._adj.col[k]] *= float(self._adj.pfac[k])
+        return values
 
     def _scalar(self, asset: Asset, field: str, row: int) -> float:
         if row < 0:
