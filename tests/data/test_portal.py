@@ -276,6 +276,9 @@ def test_can_trade_is_stale_and_exact_price(s):
     ts = s.ts
     holes = s.holes
     portal.advance(ts)
+    universe = [*assets[::-1], assets[0]]  # any order, an asset twice: each one's own answer
+    assert portal.can_trade_each(universe).tolist() == [portal.can_trade(a) for a in universe]
+    assert portal.is_stale_each(universe).tolist() == [portal.is_stale(a) for a in universe]
     for col, asset in enumerate(assets):
         traded_before = cursor >= 0 and not holes[: cursor + 1, col].all()
         has_bar_now = cursor >= 0 and not holes[cursor, col]
@@ -361,6 +364,8 @@ def test_can_trade_respects_listing_dates():
     assert not portal.can_trade(auto_closed)
     one_day = Asset(sid=10, symbol="S0", start_date=sessions[3], end_date=sessions[3])
     assert portal.can_trade(one_day)
+    universe = [a, listed_later, delisted, auto_closed, one_day]
+    assert portal.can_trade_each(universe).tolist() == [True, False, False, False, True]
 
 
 def test_history_arguments_are_checked():

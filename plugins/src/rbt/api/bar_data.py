@@ -33,7 +33,8 @@ class BarData:
             return self._portal.can_trade(assets)
         import pandas as pd
 
-        return pd.Series({a: self._portal.can_trade(a) for a in assets}, dtype=bool)
+        index = self._portal.asset_index(assets, assets)
+        return pd.Series(self._portal.can_trade_each(assets), index=index, copy=False)
 
     def is_stale(self, assets: Asset | Sequence[Asset]) -> Any:
         """Whether each asset traded before but has no bar now."""
@@ -41,7 +42,8 @@ class BarData:
             return self._portal.is_stale(assets)
         import pandas as pd
 
-        return pd.Series({a: self._portal.is_stale(a) for a in assets}, dtype=bool)
+        index = self._portal.asset_index(assets, assets)
+        return pd.Series(self._portal.is_stale_each(assets), index=index, copy=False)
 
     @property
     def current_dt(self) -> Any:

@@ -196,6 +196,14 @@ class _Scheduled:
     times: frozenset[int] | None = None  # minute bars: the bar end times it fires at
 
 
+def _mirror_floats(row: list[Any]) -> tuple[float, float, float]:
+    """A mirror row's amount, cost basis and last booked price as floats, kept in the row
+    (a fill replaces the row: an older snapshot keeps its own)."""
+    _col, amount, cost_value, last, multiplier, _ = row
+    floats = row[5] = (float(amount), float(cost_value / amount / multiplier), float(last))
+    return floats  # (cost basis: Position.cost_basis)
+
+
 def _build_views(
     table: tuple[Any, ...], portal: BarPortal, row: int, now: int
 ) -> Iterator[tuple[Asset, PositionView]]:
@@ -205,9 +213,10 @@ def _build_views(
     keys, rows_ = table
     assets = list(keys)
     cols = [m[0] for m in rows_]
-    amounts = [float(m[1]) for m in rows_]
-    costs = [float(m[2] / m[1] / m[4]) for m in rows_]  # Position.cost_basis
-    lasts = fallback = [float(m[3]) for m in rows_]
+    floats = [m[5] or _mirror_floats(m) for m in rows_]
+    amounts = [f[0] for f in floats]
+    costs = [f[1] for f in floats]
+    lasts = fallback = [f[2] for f in floats]
     if prices is not None:
         row = prices.tolist()
         lasts = [
@@ -313,9 +322,10 @@ class Engine:
         self._uniform_scale: int | None = None  # one price scale for the whole bundle
         # the one held column, the fill count it is valid for, and its amount × multiplier
         self._single_col: tuple[int, int, float] | None = None
-        # asset -> (column, amount, cost value, last booked price, multiplier), the ledger's
-        # Decimals, updated per fill; turned into floats only when a view is read
-        self._mirror: dict[Asset, tuple[int, Decimal, Decimal, Decimal, Decimal]] = {}
+        # asset -> [column, amount, cost value, last booked price, multiplier, floats], the
+        # ledger's Decimals, replaced per fill; turned into floats (kept in the row's last
+        # slot) only when a view is read
+        self._mirror: dict[Asset, list[Any]] = {}
         self._views = Positions()
         self._views_row = -2  # the cursor row self._views is for (-2: none, rebuild)
         self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
@@ -569,7 +579,7 @@ class Engine:
         if state is None:
             self._mirror.pop(asset, None)
         else:
-            self._mirror[asset] = (col, *state, asset.multiplier)
+            self._mirror[asset] = [col, *state, asset.multiplier, None]
         self._views_row = -2
         self._view_table = None
         hook = getattr(self.strategy, "on_order_fill", None)
@@ -660,13 +670,14 @@ class Engine:
             self._mirror.pop(asset, None)
         else:
             col = self.portal.bars.column(asset)
-            self._mirror[asset] = (
+            self._mirror[asset] = [
                 col,
                 position.amount,
                 position.cost_value,
                 position.last_price,
                 asset.multiplier,
-            )
+                None,
+            ]
         self._views_row = -2
         self._view_table = None
 
@@ -722,6 +733,10 @@ class Engine:
             nearest = round(lots)
             if abs(lots - nearest) < _NEAR_INTEGER:
                 return Decimal(nearest) * lot
+            if abs(amount) < 2**53 and _is_one(lot):
+                # toward zero to whole units: the float's integer part is its shortest
+                # text's (round_quantity(decimal_from_float(amount), lot), without the text)
+                return Decimal(int(amount))
             amount = decimal_from_float(amount)
         elif isinstance(amount, bool) or not isinstance(amount, int | Decimal):
             raise TypeError(f"order amount must be a number, got {amount!r}")

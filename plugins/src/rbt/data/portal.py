@@ -200,7 +200,7 @@ class BarPortal:
             return pd.Series([self._scalar(assets, f, row) for f in fields], index=list(fields))
         import pandas as pd
 
-        index = self._pandas_columns(assets, assets)
+        index = self.asset_index(assets, assets)
         if isinstance(fields, str):
             return pd.Series(self._row_values(assets, fields, row), index=index, copy=False)
         data = {f: self._row_values(assets, f, row) for f in fields}
@@ -458,8 +458,9 @@ class BarPortal:
         idx = pd.DatetimeIndex(self._index(bar_count))
         return idx.tz_localize("UTC") if minute else idx
 
-    def _pandas_columns(self, universe: Any, assets: Sequence[Asset]) -> Any:
-        """``pd.Index(assets)``, kept for the same universe (by identity, then equality)."""
+    def asset_index(self, universe: Any, assets: Sequence[Asset]) -> Any:
+        """``pd.Index(assets)`` for pandas results over ``universe`` (the object the strategy
+        passed), kept for the same universe (by identity, then equality)."""
         import pandas as pd
 
         cached = self._pd_columns
@@ -491,7 +492,7 @@ class BarPortal:
             w = windows[fields[0]]
             if single_asset:
                 return pd.Series(w[:, 0], index=idx, name=assets[0])
-            return pd.DataFrame(w, index=idx, columns=self._pandas_columns(universe, assets))
+            return pd.DataFrame(w, index=idx, columns=self.asset_index(universe, assets))
         if single_asset:
             return pd.DataFrame({f: windows[f][:, 0] for f in fields}, index=idx)
         # several assets and fields: Zipline's long frame, index (date, asset)
@@ -511,6 +512,28 @@ class BarPortal:
         session = self.bars.sessions[self.row].item()
         end = asset.auto_close_date or asset.end_date
         return not (asset.start_date and session < asset.start_date) and not (end and session > end)
+
+    def can_trade_each(self, assets: Sequence[Asset]) -> npt.NDArray[np.bool_]:
+        """:meth:`can_trade` of each of ``assets``: the bars in one array step, the listing
+        dates only for assets that have any."""
+        if self.row < 0:
+            return np.zeros(len(assets), dtype=np.bool_)
+        out = self._last_rows()[self.row, self._cols(assets)] >= 0
+        session = None
+        for i, asset in enumerate(assets):
+            start, end = asset.start_date, asset.auto_close_date or asset.end_date
+            if (start or end) and out[i]:
+                if session is None:
+                    session = self.bars.sessions[self.row].item()
+                out[i] = not (start and session < start) and not (end and session > end)
+        return out
+
+    def is_stale_each(self, assets: Sequence[Asset]) -> npt.NDArray[np.bool_]:
+        """:meth:`is_stale` of each of ``assets``, in one array step."""
+        if self.row < 0:
+            return np.zeros(len(assets), dtype=np.bool_)
+        last = self._last_rows()[self.row, self._cols(assets)]
+        return (last >= 0) & (last < self.row)
 
     def is_stale(self, asset: Asset) -> bool:
         """Whether ``asset`` has traded before but has no bar at the cursor."""
