@@ -443,3 +443,28 @@ def test_recorded_books_from_arrays_equal_the_ledger_marks(run, plan, holes, see
                 assert float(price) == seen[-1]  # the forward-filled close of this session
                 total += amount * price
         assert total == value
+
+
+def test_closes_valued_in_chunks_and_mid_run_equal_one_batch(run, monkeypatch) -> None:
+    """The pending session closes are valued in chunks, and mid-run once they hold many
+    cells: any chunking gives the records of one batch at the end (values, rows, order)."""
+    ccc = Asset(sid=3, symbol="CCC")
+    assets = (AAA, BBB, ccc)
+    sessions = SESSIONS[:40]
+    closes = np.round(np.random.default_rng(7).uniform(1, 90, (len(sessions), 3)) * 8) / 8
+    closes[:9, 2] = np.nan  # CCC trades from the 10th bar: the closes before are the ledger's
+    bars = build_bars(assets=assets, sessions=sessions, close=closes)
+    plan = [(b, b % 3, (-1) ** b * (5 + b)) for b in range(0, 38, 2)]
+
+    def frames() -> tuple[list[object], list[object]]:
+        result = run(_RandomTrader(plan, assets), bars=bars, start=sessions[0],
+                     end=sessions[-1], commission="none", slippage="none")  # fmt: skip
+        return result.perf.rows(), result.positions.rows()
+
+    whole = frames()
+    import rbt.api.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "_PENDING_CHUNK", 3)
+    monkeypatch.setattr(engine_module, "_PENDING_CELLS", 12)  # 4 sessions of 3 columns
+    assert frames() == whole
+    assert len(whole[1]) > 40  # positions were held over many sessions

@@ -188,6 +188,40 @@ class SessionRecord:
     positions: Sequence[tuple[int, Decimal, Decimal]]
 
 
+#: Pending closes are valued in chunks of this many sessions, and at the latest when they
+#: hold this many amount cells (sessions × columns): bounded memory for any universe.
+_PENDING_CHUNK = 512
+_PENDING_CELLS = 8_000_000
+
+
+class _PendingClose(NamedTuple):
+    """A session's record before its positions are valued (:meth:`Engine.records`): the
+    cursor row of its close and the snapshot of the books' whole amounts."""
+
+    session: dt.date
+    ts: int
+    cash: Decimal
+    fills: int
+    orders: int
+    recorded: Mapping[str, Any]
+    row: int
+    snap: int
+
+    def record(
+        self, value: Decimal, positions: Sequence[tuple[int, Decimal, Decimal]]
+    ) -> SessionRecord:
+        return SessionRecord(
+            session=self.session,
+            ts=self.ts,
+            cash=self.cash,
+            positions_value=value,
+            fills=self.fills,
+            orders=self.orders,
+            recorded=self.recorded,
+            positions=positions,
+        )
+
+
 @attrs.frozen
 class _Scheduled:
     func: Callable[[Any, Any], None]
@@ -268,7 +302,9 @@ class Engine:
         self._lookup = symbol_lookup
         self.data = BarData(portal)
         self.context = Context(Portfolio(self), params)
-        self.records: list[SessionRecord] = []
+        # per session, its record, or what it will be made of (see _session_closed)
+        self._records: list[SessionRecord | _PendingClose] = []
+        self._pending_closes = 0
         self._recorded: dict[str, Any] = {}
         self._scheduled: list[_Scheduled] = []
         self._record_positions = record_positions
@@ -320,6 +356,11 @@ class Engine:
         self._all_started = 0  # the row from which every column has had a bar
         self._max_mantissa = 0
         self._uniform_scale: int | None = None  # one price scale for the whole bundle
+        # whole amounts per version of the books, for the closes valued later: the version
+        # the last snapshot is of, and per snapshot its amounts and their sum of |amount|
+        self._snap_version = -1
+        self._snaps: list[tuple[npt.NDArray[np.int64], int]] = []
+        self._held_start: tuple[int, int] = (-1, 0)  # (version, first row all held have bars)
         # the one held column, the fill count it is valid for, and its amount × multiplier
         self._single_col: tuple[int, int, float] | None = None
         # asset -> [column, amount, cost value, last booked price, multiplier, floats], the
@@ -384,8 +425,36 @@ class Engine:
         if not self._hears_updates:  # as active() does
             self._watch_hooks()
 
+    @property
+    def records(self) -> list[SessionRecord]:
+        """Every closed session's record, in order."""
+        if self._pending_closes:
+            self._value_pending_closes()
+        return self._records  # type: ignore[return-value]  # none pending: all records
+
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
+        row = self.portal.row
+        if self._can_value_later(row):  # one array step for many sessions, when read
+            if self._snap_version != self._book_version:
+                self._snaps.append((self._qty_int.copy(), self._amount_bound))
+                self._snap_version = self._book_version
+            self._records.append(
+                _PendingClose(
+                    event.session,
+                    event.ts,
+                    ledger.cash,
+                    len(self.session.fills),
+                    len(self.session.orders),
+                    dict(self._recorded),
+                    row,
+                    len(self._snaps) - 1,
+                )
+            )
+            self._pending_closes += 1
+            if self._pending_closes * len(self._qty_int) >= _PENDING_CELLS:
+                self._value_pending_closes()  # memory stays bounded for huge universes
+            return
         fast = self._exact_close()
         positions: Sequence[tuple[int, Decimal, Decimal]] = ()
         if fast is not None:
@@ -398,7 +467,7 @@ class Engine:
                 positions = tuple(
                     (a.sid, amount, price) for a, amount, price in ledger.iter_holdings()
                 )
-        self.records.append(
+        self._records.append(
             SessionRecord(
                 session=event.session,
                 ts=event.ts,
@@ -410,6 +479,74 @@ class Engine:
                 positions=positions,
             )
         )
+
+    def _can_value_later(self, row: int) -> bool:
+        """Whether this close can be valued after the fact from the bundle's arrays: what
+        :meth:`_exact_close` computes now, for a backtest's arrays (a growing portal's
+        change every bar) and books it values exactly (whole amounts, one price scale)."""
+        if not self._held or self._inexact or row < 0:
+            return False
+        if self.session.mark_field not in ("close", "price"):
+            return False
+        portal = self.portal
+        if not portal.fixed_arrays or portal.close_mantissa_source() is None:
+            return False  # arrays replaced every bar, or prices adjusted by actions
+        if self._bundle_bars is not portal.bars:
+            self._bundle_facts()
+        if self._uniform_scale is None:
+            return False
+        if row >= self._all_started:
+            return True
+        version, start = self._held_start  # once per version of the books
+        if version != self._book_version:
+            assert self._first_bar_row is not None
+            start = int(self._first_bar_row[self._held_columns()].max())
+            self._held_start = (self._book_version, start)
+        return row >= start
+
+    def _value_pending_closes(self) -> None:
+        """Turn the pending closes into records: each one's positions value and rows as
+        :meth:`_exact_close` would have given them at that close, for all at once."""
+        source = self.portal.close_mantissa_source()
+        assert source is not None
+        assert self._uniform_scale is not None
+        last_rows, closes, scales = source
+        top = self._uniform_scale
+        order = np.argsort(self._first_fill, kind="stable")  # the ledger's order of positions
+        sids, col_scales = self._sids[order], scales[order]
+        at = [i for i, r in enumerate(self._records) if r.__class__ is _PendingClose]
+        for start in range(0, len(at), _PENDING_CHUNK):
+            chunk = at[start : start + _PENDING_CHUNK]
+            pending: list[_PendingClose] = [self._records[i] for i in chunk]  # type: ignore[misc]
+            snaps = [self._snaps[p.snap] for p in pending]
+            amounts = np.stack([a for a, _ in snaps])[:, order]
+            rows = np.array([p.row for p in pending])
+            # a column not held reads some close (its -1 row wraps): its amount is 0
+            mantissas = closes[last_rows[rows][:, order], order]
+            small = max(b for _, b in snaps) * self._max_mantissa < 2**62
+            # the held cells, session after session, each in the ledger's order
+            held = amounts != 0
+            ends = np.cumsum(held.sum(axis=1)).tolist()
+            q, m = amounts[held], mantissas[held]
+            sid, scale = (np.broadcast_to(v, held.shape)[held] for v in (sids, col_scales))
+            if small:
+                totals = np.einsum("ij,ij->i", amounts, mantissas).tolist()
+            else:  # the int64 sums could overflow: exact Python integers
+                pairs = list(zip(q.tolist(), m.tolist(), strict=True))
+                totals = [
+                    sum(a * b for a, b in pairs[lo:hi])
+                    for lo, hi in zip([0, *ends[:-1]], ends, strict=True)
+                ]
+            lo = 0
+            for i, p, hi, total in zip(chunk, pending, ends, totals, strict=True):
+                rows_: Sequence[tuple[int, Decimal, Decimal]] = ()
+                if self._record_positions:
+                    rows_ = PositionRows(sid[lo:hi], q[lo:hi], m[lo:hi], scale[lo:hi])
+                self._records[i] = p.record(Decimal(total).scaleb(-top), rows_)
+                lo = hi
+        self._pending_closes = 0
+        self._snaps = []
+        self._snap_version = -1
 
     def _exact_close(self) -> tuple[Decimal, PositionRows | None] | None:
         """The exact positions value at the cursor's closes, from integer arrays.
@@ -458,6 +595,21 @@ class Engine:
             table.sids, amounts, mantissas, table.scales
         )
 
+    def _bundle_facts(self) -> None:
+        """Once, for the portal's arrays: per column the first row with a bar, the row
+        from which all have had one, the largest |close mantissa| and the one price scale
+        (None when they differ)."""
+        source = self.portal.close_mantissa_source()
+        assert source is not None
+        last_rows, closes, price_scales = source
+        seen = last_rows >= 0
+        self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
+        self._all_started = int(self._first_bar_row.max()) if seen.size else 0
+        self._max_mantissa = int(np.abs(closes).max()) if closes.size else 0
+        uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
+        self._uniform_scale = int(price_scales[0]) if uniform else None
+        self._bundle_bars = self.portal.bars
+
     def _build_close_table(self, row: int) -> _CloseTable:
         """What :meth:`_exact_close` needs per bar for the held columns, built once per
         change of the books (at cursor ``row``): the columns in first-fill order (the
@@ -471,14 +623,8 @@ class Engine:
         if source is None:
             return _CloseTable(version)
         last_rows, closes, price_scales = source
-        if self._bundle_bars is None:  # once: per column, the first row with a bar
-            seen = last_rows >= 0
-            self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
-            self._all_started = int(self._first_bar_row.max()) if seen.size else 0
-            self._max_mantissa = int(np.abs(closes).max()) if closes.size else 0
-            uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
-            self._uniform_scale = int(price_scales[0]) if uniform else None
-            self._bundle_bars = portal.bars
+        if self._bundle_bars is None:
+            self._bundle_facts()
         # the held columns in first-fill order (the ledger's order of positions; a column
         # restored without a rank, -1, comes first): a stable sort of the ascending columns
         held = self._held_columns()

@@ -103,9 +103,9 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         """The mantissa at ``(row, col)`` (without building the field's array)."""
         built = self._built.get(field)
         if built is not None:
-            return int(built[row, col])
-        f = float(self._floats[field][row, col])
-        return 0 if f != f else round(f * 10.0 ** int(self._scale(field)[col]))
+            return built.item(row, col)
+        f = self._floats[field].item(row, col)
+        return 0 if f != f else round(f * 10.0 ** self._scale(field).item(col))
 
     def select(
         self, idx: npt.NDArray[np.int64], floats: Mapping[str, npt.NDArray[np.float64]]
@@ -165,11 +165,11 @@ class BarArrays:
 
     def exact(self, field: str, row: int, col: int) -> Decimal:
         """The exact stored value of ``field`` at ``(row, col)``."""
-        scale = self.volume_scales[col] if field == "volume" else self.price_scales[col]
+        scale = (self.volume_scales if field == "volume" else self.price_scales).item(col)
         mantissas = self.mantissas
         if isinstance(mantissas, DerivedMantissas):
-            return Decimal(mantissas.value(field, row, col)).scaleb(-int(scale))
-        return Decimal(int(mantissas[field][row, col])).scaleb(-int(scale))
+            return Decimal(mantissas.value(field, row, col)).scaleb(-scale)
+        return Decimal(mantissas[field].item(row, col)).scaleb(-scale)
 
     def has_bar(self, row: int, col: int) -> bool:
         """Whether asset ``col`` has a bar at ``row``."""

@@ -68,6 +68,10 @@ class BarPortal:
     :param calendar: the bundle's calendar (daily bars are visible from the close).
     """
 
+    #: The arrays (``bars`` and what is derived from them) stay the same objects for the
+    #: whole run: what was read from them at a bar can be read again later.
+    fixed_arrays = True
+
     def __init__(self, bars: BarArrays, calendar: TradingCalendar) -> None:
         self.bars = bars
         self.calendar = calendar

@@ -71,6 +71,8 @@ class GrowingPortal(BarPortal):
     :param frequency: the bars' frequency.
     """
 
+    fixed_arrays = False  # replaced by longer ones as bars arrive
+
     def __init__(
         self,
         assets: Sequence[Asset],
