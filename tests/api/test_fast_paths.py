@@ -270,7 +270,7 @@ def test_lazy_positions_behave_as_a_dict() -> None:
 
     def lazy() -> LazyPositions:
         positions = LazyPositions(dict.fromkeys(views))
-        positions._build = lambda: iter(views.items())
+        positions._build = (iter, views.items())  # (function, its arguments)
         return positions
 
     p = lazy()

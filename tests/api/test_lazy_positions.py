@@ -13,7 +13,7 @@ VIEWS = {AAA: make_view((AAA, 3.0, 10.5, 11.0)), BBB: make_view((BBB, -2.0, 5.0,
 
 def lazy() -> LazyPositions:
     positions = LazyPositions(dict.fromkeys(VIEWS))
-    positions._build = lambda: iter(VIEWS.items())  # type: ignore[attr-defined]
+    positions._build = (iter, VIEWS.items())  # type: ignore[attr-defined]  # (function, args)
     return positions
 
 

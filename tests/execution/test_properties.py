@@ -100,3 +100,32 @@ def test_fill_models_never_overfill_stay_in_range_and_reconcile(data):
         cash -= fill.amount * fill.price + fill.commission
     assert sim.ledger.cash == cash
     assert sim.ledger.position_amount(A) == sum((f.amount for f in sim.session.fills), ZERO)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_orders_end_the_same_whether_or_not_anyone_watches_their_states(data):
+    """Nobody subscribed to order updates: the session records SUBMIT and the simulator's
+    decision in one step. With a subscriber it takes them one by one, as reported. Random
+    orders (every type and time in force, some for an asset without data) end alike."""
+    from rbt.kernel.events import OrderUpdated
+    from rbt.kernel.model import Asset
+
+    rows = data.draw(bars())
+    placed = data.draw(st.lists(orders(len(rows)), min_size=1, max_size=8))
+    no_data = Asset(sid=99, symbol="ZZZ")  # rejected: NO_DATA
+    stray = data.draw(st.sets(st.integers(0, len(placed) - 1), max_size=2))
+    runs = []
+    for watched in (False, True):
+        sim = Sim(ohlcv(rows), commission=PerShare())
+        seen: list[OrderUpdated] = []
+        if watched:
+            sim.session.bus.subscribe(OrderUpdated, seen.append)
+        for k, (bar, amount, style) in enumerate(placed):
+            sim.place(bar, amount, style, asset=no_data if k in stray else A)
+        sim.run()
+        orders_ = [(o.id, o.status, o.filled, o.commission, o.reason) for o in sim.session.orders]
+        runs.append((orders_, sim.session.fills, sim.ledger.books()))
+        if watched:  # every order's path was reported: placed orders leave NEW at once
+            assert {e.order.id for e in seen} == {o[0] for o in orders_}
+    assert runs[0] == runs[1]

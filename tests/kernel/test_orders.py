@@ -231,3 +231,47 @@ def test_tracker_refuses_fill_events_without_a_fill(kind: OrderEventKind) -> Non
     with pytest.raises(InvalidTransitionError, match="needs a Fill"):
         tracker.transition("t-1", kind)
     assert tracker.get("t-1").filled == 0  # type: ignore[union-attr]
+
+
+NON_FILL_EVENTS = [kind for kind in OrderEventKind if kind not in FILL_EVENTS]
+
+
+@given(
+    start=st.sampled_from(list(OrderStatus)),
+    kinds=st.lists(st.sampled_from(NON_FILL_EVENTS), min_size=1, max_size=4),
+    reason=st.sampled_from(["", "NO_DATA: nothing"]),
+)
+def test_advance_equals_the_transitions_one_by_one(
+    start: OrderStatus, kinds: list[OrderEventKind], reason: str
+) -> None:
+    """Several state changes in one step: the same last state (or the same refusal, and
+    nothing changed) as taking them one at a time, with the reason on the last."""
+    one_by_one, at_once = OrderTracker(), OrderTracker()
+    for tracker in (one_by_one, at_once):
+        tracker.add(_order(start))
+    refused = ""
+    try:
+        for k, kind in enumerate(kinds):
+            last = k == len(kinds) - 1
+            expected = one_by_one.transition("t-r-1", kind, reason if last else "")
+    except InvalidTransitionError as error:
+        refused = str(error)
+    if refused:
+        with pytest.raises(InvalidTransitionError) as raised:
+            at_once.advance("t-r-1", kinds, reason)
+        assert str(raised.value) == refused
+        assert at_once.get("t-r-1") == _order(start)
+        return
+    got = at_once.advance("t-r-1", kinds, reason)
+    assert got == expected
+    assert at_once.open_orders() == one_by_one.open_orders()
+    assert at_once.status_counts() == one_by_one.status_counts()
+
+
+@pytest.mark.parametrize("kind", [OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL])
+def test_advance_refuses_fill_events(kind: OrderEventKind) -> None:
+    tracker = OrderTracker()
+    tracker.add(_order())
+    with pytest.raises(InvalidTransitionError, match="needs a Fill"):
+        tracker.advance("t-r-1", [OrderEventKind.SUBMIT, kind])
+    assert tracker.get("t-r-1") == _order()

@@ -24,6 +24,7 @@ __all__ = [
     "Broker",
     "BrokerEvents",
     "ClientOrderIds",
+    "DecidesAtOnce",
     "LiveBroker",
     "OrderTracker",
     "VenueEndpoint",
@@ -70,6 +71,19 @@ class Broker(Protocol):
 
     def close(self) -> None:
         """Stop; release connections."""
+        ...
+
+
+class DecidesAtOnce(Protocol):
+    """A broker that accepts or rejects an order while it is being submitted, reporting
+    nothing else meanwhile (the simulator). Its ``accept_or_reject`` may be None (a
+    subclass that submits otherwise); when it is not, a session nobody watches order
+    states on asks it for the decision instead of the ACCEPT/REJECT report, and records
+    SUBMIT and the outcome in one step (:meth:`OrderTracker.advance`)."""
+
+    def accept_or_reject(self, order: Order) -> str | None:
+        """Take ``order`` (state NEW): None when it now works (accepted), or why it is
+        rejected (then nothing of it is kept)."""
         ...
 
 
@@ -262,6 +276,27 @@ class OrderTracker:
         updated = replace_order(
             order, status=status, filled=filled, commission=order.commission + fill.commission
         )
+        self._store(updated)
+        return updated
+
+    def advance(self, order_id: str, kinds: Sequence[OrderEventKind], reason: str = "") -> Order:
+        """Apply several state changes in a row and return the updated order: what
+        :meth:`transition` gives for each of ``kinds`` in turn, building one order for the
+        last state (the states between are not kept: for a caller nobody watches).
+
+        :raises KeyError: for an unknown order id.
+        :raises InvalidTransitionError: as :meth:`transition`, for the first refused change.
+        """
+        order = self._orders[order_id]
+        status = order.status
+        for kind in kinds:
+            if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
+                raise InvalidTransitionError(
+                    f"order {order_id}: {kind.value} needs a Fill; use apply_fill, not advance"
+                )
+            nxt = _TRANSITIONS.get((status, kind))
+            status = next_status(status, kind) if nxt is None else nxt
+        updated = replace_order(order, status=status, reason=reason or order.reason)
         self._store(updated)
         return updated
 

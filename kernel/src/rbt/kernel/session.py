@@ -43,6 +43,8 @@ PreTradeCheck = Callable[[Order, "Session"], str | None]
 TurnHandler = Callable[[int, Any], None]
 
 _TURN_RANK = StrategyTurn.rank
+_ACCEPTED = (OrderEventKind.SUBMIT, OrderEventKind.ACCEPT)
+_REJECTED = (OrderEventKind.SUBMIT, OrderEventKind.REJECT)
 
 
 class Session:
@@ -83,6 +85,10 @@ class Session:
         #: subscribers (the one per-bar handler every run has: no event object for it).
         self.turn: TurnHandler | None = None
         broker.connect(self)
+        # a broker that decides while an order is submitted (DecidesAtOnce), or None
+        self._decide: Callable[[Order], str | None] | None = getattr(
+            broker, "accept_or_reject", None
+        )
 
     # -- driving ---------------------------------------------------------------
     def start(self) -> None:
@@ -201,6 +207,13 @@ class Session:
             reason = check(order, self)
             if reason is not None:
                 return self._order_changed(order.id, OrderEventKind.DENY, reason)
+        decide = self._decide
+        if decide is not None and OrderUpdated not in self.bus.handlers:
+            # nobody watches the states between: SUBMIT and the decision in one step
+            rejection = decide(order)
+            if rejection is None:
+                return self.orders.advance(order.id, _ACCEPTED)
+            return self.orders.advance(order.id, _REJECTED, rejection)
         order = self._order_changed(order.id, OrderEventKind.SUBMIT)
         self.broker.submit(order)
         return self.orders.get(order.id) or order

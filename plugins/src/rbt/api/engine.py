@@ -14,7 +14,6 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from functools import partial
 from typing import Any, NamedTuple
 
 import attrs
@@ -379,6 +378,9 @@ class Engine:
         # session builds no OrderUpdated event per state change. A hook may be attached
         # later (in initialize, say): looked for again after the strategy's own code runs
         self._hears_updates = False
+        # a hook attached to the instance adds to its attributes: looked for only then
+        self._strategy_attrs: dict[str, Any] = getattr(strategy, "__dict__", {})
+        self._attrs_seen = -1
         self._watch_hooks()
 
     def _watch_hooks(self) -> None:
@@ -386,6 +388,7 @@ class Engine:
         strategy = self.strategy
         if self._hears_updates:
             return
+        self._attrs_seen = len(self._strategy_attrs)
         if hasattr(strategy, "on_order_cancel") or hasattr(strategy, "on_order_reject"):
             self.session.bus.subscribe(OrderUpdated, self._order_updated)
             self._hears_updates = True
@@ -422,8 +425,8 @@ class Engine:
                     item.func(self.context, self.data)
         finally:
             _CURRENT.reset(token)
-        if not self._hears_updates:  # as active() does
-            self._watch_hooks()
+        if not self._hears_updates and len(self._strategy_attrs) != self._attrs_seen:
+            self._watch_hooks()  # as active() does, when the strategy gained an attribute
 
     @property
     def records(self) -> list[SessionRecord]:
@@ -764,7 +767,7 @@ class Engine:
             if single is None or single[1] != version:
                 c = next(iter(held))
                 single = self._single_col = (c, version, self._qty.item(c) * self._mult.item(c))
-            value = single[2] * self.portal.price_row().item(single[0])
+            value = single[2] * self.portal.price_at(single[0])
         elif held and row >= 0:
             idx = self._held_columns()
             prices = self.portal.price_row()
@@ -797,9 +800,11 @@ class Engine:
         if row == self._views_row:  # this bar's snapshot (a fill resets _views_row)
             return self._views
         self._views_row = row
-        if not self._mirror:  # flat: nothing priced, a new empty snapshot
-            self._views = Positions()
-            return self._views
+        if not self._mirror:  # flat: nothing priced, an empty snapshot
+            views = self._views
+            if views.__class__ is not Positions or views:  # the last one was used otherwise
+                views = self._views = Positions()
+            return views
         table = self._view_table
         if table is None:
             mirror = self._mirror  # its rows, taken now; split into columns when read
@@ -807,7 +812,7 @@ class Engine:
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
         views = self._views = LazyPositions(table[0])
-        views._build = partial(_build_views, table, portal, row, portal.now)
+        views._build = (_build_views, table, portal, row, portal.now)
         return views
 
     def _refresh_view(self, asset: Asset) -> None:

@@ -81,8 +81,8 @@ class LazyPositions(Positions):
     """
 
     def _materialize(self) -> None:
-        build = self.__dict__.pop("_build")
-        dict.update(self, build())
+        build, *args = self.__dict__.pop("_build")  # (function, its arguments)
+        dict.update(self, build(*args))
         self.__class__ = Positions  # type: ignore[assignment]  # plain dict speed from now on
 
 

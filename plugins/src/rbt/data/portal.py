@@ -144,6 +144,13 @@ class BarPortal:
             return prices[self.row]  # type: ignore[no-any-return]
         return self.price_row_as_of(self.row, self.now)
 
+    def price_at(self, col: int) -> float:
+        """``price_row()[col]`` as a Python float, without building the row."""
+        if self._adj is None:
+            prices = self._price if self._price is not None else self._prices()
+            return prices.item(self.row, col)
+        return self.price_row().item(col)
+
     def price_row_as_of(self, row_index: int, now: int) -> npt.NDArray[np.float64]:
         """:meth:`price_row` as it was with the cursor at ``row_index`` and time ``now``."""
         row: npt.NDArray[np.float64] = self._prices()[row_index]

@@ -72,7 +72,7 @@ Reasons are ``"CODE: message"`` (codes in :class:`rbt.kernel.orders.ReasonCode`)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -161,37 +161,42 @@ class SimBroker:
     def submit(self, order: Order) -> None:
         """Accept ``order``; it is matched from the next bar on."""
         events = self._require_events()
+        rejection = self._take(order)
+        if rejection is None:
+            events.order_event(order.id, OrderEventKind.ACCEPT, self.portal.now)
+        else:
+            events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, rejection)
+
+    @property
+    def accept_or_reject(self) -> Callable[[Order], str | None] | None:
+        """The decision :meth:`submit` reports, for a session that records it itself
+        (:class:`~rbt.kernel.broker.DecidesAtOnce`); None for a subclass that submits
+        otherwise (a paper broker's latency, say)."""
+        return self._take if type(self).submit is SimBroker.submit else None
+
+    def _take(self, order: Order) -> str | None:
+        """Start working ``order`` (None) or say why it is rejected (nothing kept)."""
         style = order.style
         if style.type not in _SUPPORTED:  # pragma: no cover - every kernel type is supported
-            text = reason(ReasonCode.UNSUPPORTED, f"{style.type.value} orders are not simulated")
-            events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, text)
-            return
+            return reason(ReasonCode.UNSUPPORTED, f"{style.type.value} orders are not simulated")
         try:
             self.portal.bars.column(order.asset)
         except KeyError:
-            text = reason(ReasonCode.NO_DATA, f"{order.asset!r} has no data in this bundle")
-            events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, text)
-            return
+            return reason(ReasonCode.NO_DATA, f"{order.asset!r} has no data in this bundle")
         if style is MARKET:  # the shared plain market style: nothing else to check or track
-            events.order_event(order.id, OrderEventKind.ACCEPT, self.portal.now)
             self._working[order.id] = order
-            return
+            return None
         parent = self._known.get(style.parent_id) if style.parent_id else None
         if style.parent_id is not None and parent is None:
-            text = reason(ReasonCode.BRACKET, f"unknown bracket entry {style.parent_id}")
-            events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, text)
-            return
+            return reason(ReasonCode.BRACKET, f"unknown bracket entry {style.parent_id}")
         last: Decimal | None = None
         if style.type is OrderType.TRAILING_STOP:
             last = self.portal.exact_price(order.asset, "close")
             if last is None:
-                text = reason(ReasonCode.NO_DATA, "a trailing stop needs a last price to trail")
-                events.order_event(order.id, OrderEventKind.REJECT, self.portal.now, text)
-                return
-        events.order_event(order.id, OrderEventKind.ACCEPT, self.portal.now)
+                return reason(ReasonCode.NO_DATA, "a trailing stop needs a last price to trail")
         self._working[order.id] = order
         if style.is_plain_market:
-            return
+            return None
         self._special.add(order.id)
         if style.type is OrderType.TRAILING_STOP:
             self._trail[order.id] = self._trail_level(order, last, None)
@@ -200,6 +205,7 @@ class SimBroker:
         if style.parent_id is not None:
             self._children.setdefault(style.parent_id, []).append(order.id)
             self._known[order.id] = order
+        return None
 
     def register_bracket_entry(self, order_id: str) -> None:
         """Mark ``order_id`` as a bracket entry, before its exits are submitted."""
