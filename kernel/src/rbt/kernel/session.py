@@ -85,9 +85,13 @@ class Session:
         #: subscribers (the one per-bar handler every run has: no event object for it).
         self.turn: TurnHandler | None = None
         broker.connect(self)
-        # a broker that decides while an order is submitted (DecidesAtOnce), or None
-        self._decide: Callable[[Order], str | None] | None = getattr(
-            broker, "accept_or_reject", None
+        # a broker that decides while an order is submitted (DecidesAtOnce), or None; not
+        # for a subclass that hears the broker's reports or the state changes itself
+        hears = type(self).order_event, type(self)._order_changed
+        self._decide: Callable[[Order], str | None] | None = (
+            getattr(broker, "accept_or_reject", None)
+            if hears == (Session.order_event, Session._order_changed)
+            else None
         )
 
     # -- driving ---------------------------------------------------------------
