@@ -43,16 +43,17 @@ class EventBus:
         """
         self.deliver(event, self.handlers.get(type(event), ()))
 
-    def mark(self, ts: int, rank: int) -> None:
-        """Check and record an event at ``(ts, rank)`` that a direct handler took without
-        the event object being built (the session's strategy turn, once per bar).
+    def mark(self, ts: int, rank: int, name: str) -> None:
+        """Check and record an event ``name`` at ``(ts, rank)`` that a direct handler took
+        without the event object being built (the session's strategy turn, once per bar).
 
-        :raises EventOrderError: as :meth:`publish`.
+        :raises EventOrderError: as :meth:`publish` (naming the event as it does).
         """
         key = (ts, rank)
         if key < self._last:
             raise EventOrderError(
-                f"event of rank {rank} at ts={ts} after ts={self._last[0]} rank={self._last[1]}"
+                f"{name} at ts={ts} rank={rank} published after "
+                f"ts={self._last[0]} rank={self._last[1]}"
             )
         self._last = key
 

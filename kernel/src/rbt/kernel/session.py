@@ -156,7 +156,7 @@ class Session:
         self.broker.on_bar(ts)
         turn = self.turn
         if turn is not None:
-            bus.mark(ts, _TURN_RANK)
+            bus.mark(ts, _TURN_RANK, "StrategyTurn")
             turn(ts, session)
         subscribers = handlers.get(StrategyTurn)
         if subscribers:
