@@ -8,7 +8,7 @@ and refuses overfills, so simulated, paper and live brokers behave alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
@@ -81,9 +81,11 @@ class DecidesAtOnce(Protocol):
     states on asks it for the decision instead of the ACCEPT/REJECT report, and records
     SUBMIT and the outcome in one step (:meth:`OrderTracker.advance`)."""
 
-    def accept_or_reject(self, order: Order) -> str | None:
-        """Take ``order`` (state NEW): None when it now works (accepted), or why it is
-        rejected (then nothing of it is kept)."""
+    @property
+    def accept_or_reject(self) -> Callable[[Order], str | None] | None:
+        """The decision, or None: a function that takes ``order`` (state NEW; the copy the
+        broker keeps stays NEW) and returns None when it now works (accepted), or why it
+        is rejected (then nothing of it is kept)."""
         ...
 
 
