@@ -3,7 +3,8 @@
 It owns the strategy's view of the run — ``context``, ``data``, order
 functions, scheduled functions, recorded variables — and records per-session
 performance. The kernel :class:`~rbt.kernel.session.Session` owns the books,
-the orders and the event order; the engine only subscribes to its bus.
+the orders and the event order; the engine subscribes to its bus and is the
+session's strategy turn (:attr:`~rbt.kernel.session.Session.turn`).
 """
 
 from __future__ import annotations
@@ -792,7 +793,8 @@ class Engine:
     def position_views(self) -> Positions:
         """Open positions as float views: a snapshot at the current bar.
 
-        Amounts and cost bases come from a float mirror updated fill by fill; only the
+        Amounts and cost bases come from a mirror of the ledger's Decimals updated fill
+        by fill (turned into floats once per row, when a view is first read); only the
         last prices are read per bar, from the forward-filled closes, in one array step.
         """
         portal = self.portal

@@ -2,7 +2,7 @@
 
 ``context.portfolio`` has Zipline's fields as floats; ``.exact`` returns the
 Decimal :class:`~rbt.kernel.model.Account`. ``positions`` is a snapshot per bar,
-built from a float mirror that is updated fill by fill.
+built from a mirror of the ledger's positions that is updated fill by fill.
 """
 
 from __future__ import annotations
@@ -75,9 +75,10 @@ class LazyPositions(Positions):
     """A bar's positions whose views are built on the first read of a value.
 
     Holds the assets (so ``asset in positions``, ``len`` and the keys cost what they
-    cost on a dict) and what the views are made of as of its bar — ``build()`` returns
-    the views — and turns into a plain :class:`Positions` the first time anything reads
-    or changes its values: a strategy that only tests membership builds no view.
+    cost on a dict) and what the views are made of as of its bar — ``_build``, a
+    ``(function, arguments...)`` tuple whose call returns the views — and turns into a
+    plain :class:`Positions` the first time anything reads or changes its values: a
+    strategy that only tests membership builds no view.
     """
 
     def _materialize(self) -> None:
