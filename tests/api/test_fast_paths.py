@@ -467,4 +467,6 @@ def test_closes_valued_in_chunks_and_mid_run_equal_one_batch(run, monkeypatch) -
     monkeypatch.setattr(engine_module, "_PENDING_CHUNK", 3)
     monkeypatch.setattr(engine_module, "_PENDING_CELLS", 12)  # 4 sessions of 3 columns
     assert frames() == whole
+    monkeypatch.setattr(engine_module, "_CHUNK_CELLS", 7)  # a wide universe: 2 sessions
+    assert frames() == whole
     assert len(whole[1]) > 40  # positions were held over many sessions

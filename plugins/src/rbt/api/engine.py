@@ -192,6 +192,9 @@ class SessionRecord:
 #: hold this many amount cells (sessions × columns): bounded memory for any universe.
 _PENDING_CHUNK = 512
 _PENDING_CELLS = 8_000_000
+#: A chunk gathers at most this many cells at once (fewer sessions for a wide universe:
+#: each of its arrays is sessions × columns, 8 bytes a cell)
+_CHUNK_CELLS = 1_000_000
 
 
 class _PendingClose(NamedTuple):
@@ -519,8 +522,9 @@ class Engine:
         order = np.argsort(self._first_fill, kind="stable")  # the ledger's order of positions
         sids, col_scales = self._sids[order], scales[order]
         at = [i for i, r in enumerate(self._records) if r.__class__ is _PendingClose]
-        for start in range(0, len(at), _PENDING_CHUNK):
-            chunk = at[start : start + _PENDING_CHUNK]
+        size = max(1, min(_PENDING_CHUNK, _CHUNK_CELLS // max(1, len(order))))
+        for start in range(0, len(at), size):
+            chunk = at[start : start + size]
             pending: list[_PendingClose] = [self._records[i] for i in chunk]  # type: ignore[misc]
             snaps = [self._snaps[p.snap] for p in pending]
             amounts = np.stack([a for a, _ in snaps])[:, order]
