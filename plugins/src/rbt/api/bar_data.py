@@ -33,6 +33,7 @@ class BarData:
             return self._portal.can_trade(assets)
         import pandas as pd
 
+        assets = _listed(assets)
         index = self._portal.asset_index(assets, assets)
         return pd.Series(self._portal.can_trade_each(assets), index=index, copy=False)
 
@@ -42,6 +43,7 @@ class BarData:
             return self._portal.is_stale(assets)
         import pandas as pd
 
+        assets = _listed(assets)
         index = self._portal.asset_index(assets, assets)
         return pd.Series(self._portal.is_stale_each(assets), index=index, copy=False)
 
@@ -51,3 +53,11 @@ class BarData:
         import pandas as pd
 
         return pd.Timestamp(self._portal.now, unit="ns", tz="UTC")
+
+
+def _listed(assets: Sequence[Asset]) -> Sequence[Asset]:
+    """``assets`` as a list or tuple: any other iterable (a generator, a set, a pandas
+    Index) is read once, as the per-asset answers and their index both read it."""
+    if assets.__class__ is list or assets.__class__ is tuple:
+        return assets
+    return list(assets)
