@@ -51,3 +51,14 @@ def test_a_set_answers_per_asset() -> None:
     got = data.can_trade({A, B, C})
     assert got.to_dict() == {A: True, B: True, C: True}
     assert data.is_stale({A, C}).to_dict() == {A: False, C: True}
+
+
+def test_renaming_one_results_index_leaves_the_next_results_alone() -> None:
+    """The universe's index data is cached, but every result has its own index object."""
+    data = _data()
+    universe = [A, B, C]
+    first = data.current(universe, "close")
+    first.index.name = "mine"
+    for later in (data.current(universe, "close"), data.can_trade(universe)):
+        assert later.index.name is None
+        assert list(later.index) == universe

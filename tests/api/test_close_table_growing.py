@@ -270,3 +270,20 @@ def test_restored_positions_are_recorded_in_the_ledgers_order() -> None:
     run.run(days)  # type: ignore[arg-type]
     assert run.recorded() == run.expected
     assert [sid for sid, _a, _p in run.recorded()[-1][1]] == [b.sid, a.sid]
+
+
+def test_a_session_drives_one_engine() -> None:
+    """The engine is the session's strategy turn: a second one on the same session would
+    silently replace it, so it is refused."""
+    import pytest
+
+    from rbt.kernel.errors import ConfigError
+
+    run = _Run(_Hold())
+    first = run.engine
+    with pytest.raises(ConfigError, match="one engine per session"):
+        Engine(
+            _Hold(), run.session, run.portal, first.context.params, first.sessions,
+            first._lookup, first.commission, first.slippage,
+        )  # fmt: skip
+    assert run.session.turn == first._strategy_turn

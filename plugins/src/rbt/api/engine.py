@@ -307,7 +307,7 @@ class Engine:
         self.context = Context(Portfolio(self), params)
         # per session, its record, or what it will be made of (see _session_closed)
         self._records: list[SessionRecord | _PendingClose] = []
-        self._pending_closes = 0
+        self._pending_at: list[int] = []  # where the pending ones are in _records
         self._recorded: dict[str, Any] = {}
         self._scheduled: list[_Scheduled] = []
         self._record_positions = record_positions
@@ -375,6 +375,8 @@ class Engine:
         self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
+        if session.turn is not None:
+            raise ConfigError("this session already drives a strategy (one engine per session)")
         session.turn = self._strategy_turn
         bus.subscribe(SessionClosed, self._session_closed)
         bus.subscribe(OrderFilled, self._order_filled)
@@ -435,7 +437,7 @@ class Engine:
     @property
     def records(self) -> list[SessionRecord]:
         """Every closed session's record, in order."""
-        if self._pending_closes:
+        if self._pending_at:
             self._value_pending_closes()
         return self._records  # type: ignore[return-value]  # none pending: all records
 
@@ -458,8 +460,8 @@ class Engine:
                     len(self._snaps) - 1,
                 )
             )
-            self._pending_closes += 1
-            if self._pending_closes * len(self._qty_int) >= _PENDING_CELLS:
+            self._pending_at.append(len(self._records) - 1)
+            if len(self._pending_at) * len(self._qty_int) >= _PENDING_CELLS:
                 self._value_pending_closes()  # memory stays bounded for huge universes
             return
         fast = self._exact_close()
@@ -521,7 +523,7 @@ class Engine:
         top = self._uniform_scale
         order = np.argsort(self._first_fill, kind="stable")  # the ledger's order of positions
         sids, col_scales = self._sids[order], scales[order]
-        at = [i for i, r in enumerate(self._records) if r.__class__ is _PendingClose]
+        at = self._pending_at
         size = max(1, min(_PENDING_CHUNK, _CHUNK_CELLS // max(1, len(order))))
         for start in range(0, len(at), size):
             chunk = at[start : start + size]
@@ -552,7 +554,7 @@ class Engine:
                     rows_ = PositionRows(sid[lo:hi], q[lo:hi], m[lo:hi], scale[lo:hi])
                 self._records[i] = p.record(Decimal(total).scaleb(-top), rows_)
                 lo = hi
-        self._pending_closes = 0
+        self._pending_at = []
         self._snaps = []
         self._snap_version = -1
 

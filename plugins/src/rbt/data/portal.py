@@ -471,7 +471,8 @@ class BarPortal:
 
     def asset_index(self, universe: Any, assets: Sequence[Asset]) -> Any:
         """``pd.Index(assets)`` for pandas results over ``universe`` (the object the strategy
-        passed), kept for the same universe (by identity, then equality)."""
+        passed), its data kept for the same universe (by identity, then equality). Each
+        result gets its own view: renaming one index leaves the others as they are."""
         import pandas as pd
 
         cached = self._pd_columns
@@ -480,12 +481,12 @@ class BarPortal:
             and cached[0] is universe
             and (cached[1] is None or cached[1] == universe)
         ):
-            return cached[2]
+            return cached[2].view()
         columns = pd.Index(list(assets))
         key = _universe_key(universe)
         if key is not None:
             self._pd_columns = (*key, columns)
-        return columns
+        return columns.view()
 
     def _pandas(
         self,
