@@ -461,8 +461,9 @@ class Engine:
                 )
             )
             self._pending_at.append(len(self._records) - 1)
-            if len(self._pending_at) * len(self._qty_int) >= _PENDING_CELLS:
-                self._value_pending_closes()  # memory stays bounded for huge universes
+            pending = len(self._pending_at)
+            if pending >= _PENDING_CHUNK or pending * len(self._qty_int) >= _PENDING_CELLS:
+                self._value_pending_closes()  # a chunk at a time: snapshots freed as we go
             return
         fast = self._exact_close()
         positions: Sequence[tuple[int, Decimal, Decimal]] = ()
