@@ -8,6 +8,8 @@ strategy as a user writes it, so ``N·D / seconds`` is the most any engine could
 
     uv run python benchmarks/free_engine.py M L MIN
 
+Both idioms: ``dual_ma.py``'s window sums and ``dual_ma_indicator.py``'s precomputed rows.
+
 The bundles are the ones ``benchmarks/run.py`` ingests (``bench_m`` ... under
 ``$RBT_BENCH_HOME``). The positions follow the strategy (entries and exits at the signal
 close, no next-open fills), which is close enough for membership tests to cost the same.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rbt.api.indicators import sma
 from rbt.data.bundles import load_bundle
 from rbt.data.home import RbtHome
 from rbt.kernel.model import Asset
@@ -55,17 +58,44 @@ def user_code_seconds(closes: np.ndarray, assets: list[Asset]) -> float:
     return time.process_time() - start
 
 
+def indicator_code_seconds(closes: np.ndarray, assets: list[Asset]) -> float:
+    """CPU seconds of ``dual_ma_indicator.py``'s per-bar code: the precomputed averages'
+    rows read per bar (each a fresh row view, as ``Indicator.current`` gives), the rest as
+    in :func:`user_code_seconds`."""
+    n = len(assets)
+    fast_sma, slow_sma = sma(closes, FAST), sma(closes, SLOW)
+    positions: dict[Asset, int] = {}
+    value = 1_000_000.0
+    start = time.process_time()
+    for t in range(len(closes)):
+        long_ = fast_sma[t] > slow_sma[t]
+        last = closes[t]
+        for i, asset in enumerate(assets):  # exits first
+            if asset in positions and not long_[i]:
+                del positions[asset]
+        for i, asset in enumerate(assets):  # then entries, in asset order
+            if asset not in positions and long_[i]:
+                shares = math.floor(value / (n * last[i]) + 1e-9)
+                if shares > 0:
+                    positions[asset] = shares
+    return time.process_time() - start
+
+
 def main(scenarios: list[str]) -> None:
     home = RbtHome(BENCH_HOME)
     for sc in scenarios:
         bars = load_bundle(home, f"bench_{sc.lower()}")
         closes = np.ascontiguousarray(bars.floats["close"])
-        seconds = min(user_code_seconds(closes, list(bars.assets)) for _ in range(3))
         n, d = closes.shape[1], closes.shape[0]
-        print(
-            f"{sc}: user code with a free engine {seconds:.3f} CPU s "
-            f"-> at most {n * d / seconds / 1e3:,.0f} k asset-bars/s"
-        )
+        for idiom, measure in (
+            ("history", user_code_seconds),
+            ("indicator", indicator_code_seconds),
+        ):
+            seconds = min(measure(closes, list(bars.assets)) for _ in range(3))
+            print(
+                f"{sc} ({idiom} idiom): user code with a free engine {seconds:.3f} CPU s "
+                f"-> at most {n * d / seconds / 1e3:,.0f} k asset-bars/s"
+            )
 
 
 if __name__ == "__main__":
