@@ -470,3 +470,43 @@ def test_closes_valued_in_chunks_and_mid_run_equal_one_batch(run, monkeypatch) -
     monkeypatch.setattr(engine_module, "_CHUNK_CELLS", 7)  # a wide universe: 2 sessions
     assert frames() == whole
     assert len(whole[1]) > 40  # positions were held over many sessions
+
+
+@given(
+    plan=st.lists(
+        st.tuples(st.integers(0, 20), st.integers(0, 2), st.integers(-40, 40).filter(bool)),
+        max_size=20,
+    ),
+    seed=st.integers(0, 2**16),
+)
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_mixed_price_scales_value_each_session_at_its_positions_scale(run, plan, seed) -> None:
+    """BBB's prices have 2 decimals, AAA's and CCC's 4: sessions holding one scale are
+    valued from the arrays, sessions holding both by the ledger; either way the value is
+    Σ amount × the session's close."""
+    ccc = Asset(sid=3, symbol="CCC")
+    assets = (AAA, BBB, ccc)
+    sessions = SESSIONS[:24]
+    closes = np.round(np.random.default_rng(seed).uniform(1, 90, (len(sessions), 3)) * 4) / 4
+    bars = build_bars(assets=assets, sessions=sessions, close=closes)
+    scales = bars.price_scales.copy()
+    scales[1] = 2
+    mantissas = {k: np.array(v) for k, v in bars.mantissas.items()}
+    for k in ("open", "high", "low", "close"):
+        mantissas[k][:, 1] //= 100  # quarters: exact with 2 decimals
+    bars = attrs.evolve(bars, mantissas=mantissas, price_scales=scales)
+    result = run(_RandomTrader(sorted(plan), assets), bars=bars, start=sessions[0],
+                 end=sessions[-1], commission="none", slippage="none")  # fmt: skip
+    positions = result.positions
+    for k, (session, value) in enumerate(
+        zip(result.perf["session"].to_list(), result.perf["positions_value"].to_list(), strict=True)
+    ):
+        rows = positions.filter(positions["session"] == session) if len(positions) else None
+        if rows is None or not len(rows):
+            assert value == 0
+            continue
+        prices = rows["last_price"].to_list()
+        assert [float(p) for p in prices] == [closes[k, sid - 1] for sid in rows["sid"].to_list()]
+        assert value == sum(a * p for a, p in zip(rows["amount"].to_list(), prices, strict=True))

@@ -101,23 +101,6 @@ class Context:
         return self.portfolio
 
 
-class _CloseTable(NamedTuple):
-    """What :meth:`Engine._exact_close` keeps per change of the books (see there)."""
-
-    version: int
-    bars: Any = None  # the portal arrays ``first_row`` and ``small`` were computed on
-    last_rows: npt.NDArray[np.int64] | None = None
-    closes: npt.NDArray[np.int64] | None = None
-    cols: npt.NDArray[np.intp] | None = None  # None: no fast path (actions, mixed scales)
-    sids: npt.NDArray[np.int64] | None = None
-    amounts: npt.NDArray[np.int64] | None = None
-    scales: npt.NDArray[np.int64] | None = None
-    top: int = 0  # the common price scale
-    amount_bound: int = 0  # sum of |amount|: with the largest |close|, bounds the dot
-    first_row: int = 0
-    small: bool = False  # the int64 dot cannot overflow
-
-
 class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
     """A session's open positions as ``(sid, amount, last price)`` rows, stored as integer
     arrays (whole amounts, price mantissas and their decimal scales) and turned into
@@ -336,7 +319,7 @@ class Engine:
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
-        # (or not of a plain base-currency asset): these send _exact_close to the ledger
+        # (or not of a plain base-currency asset): these send session closes to the ledger
         self._qty_int = np.zeros(n, dtype=np.int64)
         self._amount_bound = 0  # sum of |whole amount| over the columns: bounds the close dot
         self._inexact: set[int] = set()
@@ -349,21 +332,18 @@ class Engine:
         self._first_fill = np.full(n, -1, dtype=np.int64)
         self._fill_ranks = 0
         self._value_cache: tuple[int, int, float] = (-2, -1, 0.0)
-        # _exact_close's per-books table; the version counts changes of the books
-        self._book_version = 0
-        self._close_table: _CloseTable | None = None
-        # the portal arrays the bundle-wide values below were computed on: a growing
-        # portal (live, paper, shadow) replaces them on every bar, then they are stale
+        self._book_version = 0  # counts changes of the books
+        # the portal arrays the bundle-wide values below were computed on (a growing
+        # portal, live, paper or shadow, replaces them on every bar: not used there)
         self._bundle_bars: Any = None
         self._first_bar_row: npt.NDArray[np.int64] | None = None
-        self._all_started = 0  # the row from which every column has had a bar
-        self._max_mantissa = 0
         self._uniform_scale: int | None = None  # one price scale for the whole bundle
         # whole amounts per version of the books, for the closes valued later: the version
         # the last snapshot is of, and per snapshot its amounts and their sum of |amount|
         self._snap_version = -1
         self._snaps: list[tuple[npt.NDArray[np.int64], int]] = []
-        self._held_start: tuple[int, int] = (-1, 0)  # (version, first row all held have bars)
+        # (version of the books, first row from which its held columns are valued from arrays)
+        self._held_start: tuple[int, int] = (-1, 0)
         # the one held column, the fill count it is valid for, and its amount × multiplier
         self._single_col: tuple[int, int, float] | None = None
         # asset -> [column, amount, cost value, last booked price, multiplier, floats], the
@@ -443,8 +423,8 @@ class Engine:
 
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
-        row = self.portal.row
-        if self._can_value_later(row):  # one array step for many sessions, when read
+        if self._held and self._from_arrays(self.portal.row):
+            # valued from the bars' integer arrays, many sessions at once, when read
             if self._snap_version != self._book_version:
                 self._snaps.append((self._qty_int.copy(), self._amount_bound))
                 self._snap_version = self._book_version
@@ -456,22 +436,21 @@ class Engine:
                     len(self.session.fills),
                     len(self.session.orders),
                     dict(self._recorded),
-                    row,
+                    self.portal.row,
                     len(self._snaps) - 1,
                 )
             )
             self._pending_at.append(len(self._records) - 1)
             pending = len(self._pending_at)
-            if pending >= _PENDING_CHUNK or pending * len(self._qty_int) >= _PENDING_CELLS:
+            if (
+                not self.portal.fixed_arrays  # replaced next bar: value it while they hold
+                or pending >= _PENDING_CHUNK
+                or pending * len(self._qty_int) >= _PENDING_CELLS
+            ):
                 self._value_pending_closes()  # a chunk at a time: snapshots freed as we go
             return
-        fast = self._exact_close()
-        positions: Sequence[tuple[int, Decimal, Decimal]] = ()
-        if fast is not None:
-            value, rows = fast
-            if self._record_positions and rows is not None:
-                positions = rows
-        else:  # the general path: the ledger's marks (foreign quotes, fractions, actions)
+        value, positions = ZERO, ()
+        if self._held:  # the general path: the ledger's marks (foreign quotes, fractions, ...)
             value = ledger.positions_value()
             if self._record_positions:
                 positions = tuple(
@@ -490,38 +469,58 @@ class Engine:
             )
         )
 
-    def _can_value_later(self, row: int) -> bool:
-        """Whether this close can be valued after the fact from the bundle's arrays: what
-        :meth:`_exact_close` computes now, for a backtest's arrays (a growing portal's
-        change every bar) and books it values exactly (whole amounts, one price scale)."""
-        if not self._held or self._inexact or row < 0:
-            return False
-        if self.session.mark_field not in ("close", "price"):
+    def _from_arrays(self, row: int) -> bool:
+        """Whether the open positions can be valued at the cursor's closes from the bars'
+        integer arrays, equal (value and exponent) to marking every position and summing
+        the ledger's ``amount × price × multiplier``: every open position is a whole amount
+        of a base-currency asset with multiplier 1 whose asset has had a bar, the held
+        columns share one price scale, and no corporate action adjusts the prices."""
+        if self._inexact or row < 0 or self.session.mark_field not in ("close", "price"):
             return False
         portal = self.portal
-        if not portal.fixed_arrays or portal.close_mantissa_source() is None:
-            return False  # arrays replaced every bar, or prices adjusted by actions
-        if self._bundle_bars is not portal.bars:
-            self._bundle_facts()
-        if self._uniform_scale is None:
+        source = portal.close_mantissa_source()
+        if source is None:
             return False
-        if row >= self._all_started:
-            return True
+        last_rows, _closes, scales = source
+        if not portal.fixed_arrays:  # a growing portal's arrays: this bar's checks
+            cols = self._held_columns()
+            held_scales = scales[cols]
+            return bool(
+                int(last_rows[row, cols].min()) >= 0
+                and int(held_scales.min()) == int(held_scales.max())
+            )
+        if self._bundle_bars is not portal.bars:
+            self._bundle_facts(last_rows, scales)
         version, start = self._held_start  # once per version of the books
         if version != self._book_version:
+            cols = self._held_columns()
             assert self._first_bar_row is not None
-            start = int(self._first_bar_row[self._held_columns()].max())
+            start = int(self._first_bar_row[cols].max())
+            if self._uniform_scale is None:
+                held_scales = scales[cols]
+                if int(held_scales.min()) != int(held_scales.max()):
+                    start = 2**62  # mixed price scales: the ledger values them
             self._held_start = (self._book_version, start)
         return row >= start
 
+    def _bundle_facts(
+        self, last_rows: npt.NDArray[np.int64], price_scales: npt.NDArray[np.int64]
+    ) -> None:
+        """Once, for fixed portal arrays: per column the first row with a bar, and the one
+        price scale (None when they differ)."""
+        seen = last_rows >= 0
+        self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
+        uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
+        self._uniform_scale = int(price_scales[0]) if uniform else None
+        self._bundle_bars = self.portal.bars
+
     def _value_pending_closes(self) -> None:
-        """Turn the pending closes into records: each one's positions value and rows as
-        :meth:`_exact_close` would have given them at that close, for all at once."""
+        """Turn the pending closes into records: each one's positions value (one integer
+        dot of whole amounts and close mantissas, Decimal at the held columns' scale) and
+        its rows in the ledger's order of positions, for many sessions at once."""
         source = self.portal.close_mantissa_source()
         assert source is not None
-        assert self._uniform_scale is not None
         last_rows, closes, scales = source
-        top = self._uniform_scale
         order = np.argsort(self._first_fill, kind="stable")  # the ledger's order of positions
         sids, col_scales = self._sids[order], scales[order]
         at = self._pending_at
@@ -534,15 +533,15 @@ class Engine:
             rows = np.array([p.row for p in pending])
             # a column not held reads some close (its -1 row wraps): its amount is 0
             mantissas = closes[last_rows[rows][:, order], order]
-            small = max(b for _, b in snaps) * self._max_mantissa < 2**62
             # the held cells, session after session, each in the ledger's order
             held = amounts != 0
             ends = np.cumsum(held.sum(axis=1)).tolist()
             q, m = amounts[held], mantissas[held]
             sid, scale = (np.broadcast_to(v, held.shape)[held] for v in (sids, col_scales))
-            if small:
+            # |sum q*m| <= sum |q| * max |m|: below 2**62 the int64 sums are exact
+            if max(b for _, b in snaps) * int(np.abs(m).max(initial=0)) < 2**62:
                 totals = np.einsum("ij,ij->i", amounts, mantissas).tolist()
-            else:  # the int64 sums could overflow: exact Python integers
+            else:  # exact Python integers
                 pairs = list(zip(q.tolist(), m.tolist(), strict=True))
                 totals = [
                     sum(a * b for a, b in pairs[lo:hi])
@@ -553,120 +552,12 @@ class Engine:
                 rows_: Sequence[tuple[int, Decimal, Decimal]] = ()
                 if self._record_positions:
                     rows_ = PositionRows(sid[lo:hi], q[lo:hi], m[lo:hi], scale[lo:hi])
-                self._records[i] = p.record(Decimal(total).scaleb(-top), rows_)
+                value = Decimal(total).scaleb(-scale.item(lo))  # the held columns' scale
+                self._records[i] = p.record(value, rows_)
                 lo = hi
         self._pending_at = []
         self._snaps = []
         self._snap_version = -1
-
-    def _exact_close(self) -> tuple[Decimal, PositionRows | None] | None:
-        """The exact positions value at the cursor's closes, from integer arrays.
-
-        Equal (value and exponent) to marking every position and summing the ledger's
-        ``amount × price × multiplier``, when every open position is a whole amount of a
-        base-currency asset with multiplier 1 priced from the bars (the usual backtest):
-        then it is one integer dot product. None otherwise (the caller asks the ledger).
-        """
-        if not self._held:
-            return ZERO, None
-        if self._inexact or self.session.mark_field not in ("close", "price"):
-            return None
-        row = self.portal.row
-        if row < 0:
-            return None
-        table = self._close_table
-        if table is None or table.version != self._book_version:
-            table = self._close_table = self._build_close_table(row)
-        cols = table.cols
-        if cols is None:
-            return None  # corporate actions or mixed price scales
-        portal = self.portal
-        if table.bars is portal.bars:  # the bundle-wide checks below hold for these arrays
-            if row < table.first_row:
-                return None  # a held column without a bar yet
-            last_rows, closes = table.last_rows, table.closes
-            mantissas = closes[last_rows[row, cols], cols]
-            small = table.small
-        else:  # a growing portal (live, paper, shadow) replaced its arrays: check this bar
-            source = portal.close_mantissa_source()
-            if source is None:
-                return None
-            last_rows, closes, _scales = source
-            rows = last_rows[row, cols]
-            if int(rows.min()) < 0:
-                return None  # a held column without a bar yet
-            mantissas = closes[rows, cols]
-            small = table.amount_bound * int(np.abs(mantissas).max()) < 2**62
-        amounts = table.amounts
-        if small:
-            total = int(np.dot(amounts, mantissas))
-        else:  # the int64 dot could overflow: exact Python integers
-            total = sum(q * m for q, m in zip(amounts.tolist(), mantissas.tolist(), strict=True))
-        return Decimal(total).scaleb(-table.top), PositionRows(
-            table.sids, amounts, mantissas, table.scales
-        )
-
-    def _bundle_facts(self) -> None:
-        """Once, for the portal's arrays: per column the first row with a bar, the row
-        from which all have had one, the largest |close mantissa| and the one price scale
-        (None when they differ)."""
-        source = self.portal.close_mantissa_source()
-        assert source is not None
-        last_rows, closes, price_scales = source
-        seen = last_rows >= 0
-        self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
-        self._all_started = int(self._first_bar_row.max()) if seen.size else 0
-        self._max_mantissa = int(np.abs(closes).max()) if closes.size else 0
-        uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
-        self._uniform_scale = int(price_scales[0]) if uniform else None
-        self._bundle_bars = self.portal.bars
-
-    def _build_close_table(self, row: int) -> _CloseTable:
-        """What :meth:`_exact_close` needs per bar for the held columns, built once per
-        change of the books (at cursor ``row``): the columns in first-fill order (the
-        ledger's order of positions), their sids, whole amounts and price scales, the
-        common scale and, valid while the portal keeps the arrays they were computed on
-        (a backtest), the first row at which every one has had a bar and whether the
-        int64 dot is safe."""
-        version = self._book_version
-        portal = self.portal
-        source = portal.close_mantissa_source()
-        if source is None:
-            return _CloseTable(version)
-        last_rows, closes, price_scales = source
-        if self._bundle_bars is None:
-            self._bundle_facts()
-        # the held columns in first-fill order (the ledger's order of positions; a column
-        # restored without a rank, -1, comes first): a stable sort of the ascending columns
-        held = self._held_columns()
-        cols = held[np.argsort(self._first_fill[held], kind="stable")]
-        scales = price_scales[cols]
-        top = self._uniform_scale
-        if top is None:
-            top = int(scales.max())
-            if int(scales.min()) != top:
-                return _CloseTable(version)  # mixed: rare
-        amounts = self._qty_int[cols]
-        bound = self._amount_bound
-        # |sum q*m| <= sum |q| * max |m| over the whole bundle: below 2**62 the dot is exact
-        small = bound * self._max_mantissa < 2**62
-        # rows only grow: once every column of the bundle has had a bar, all held ones have
-        assert self._first_bar_row is not None
-        first_row = 0 if row >= self._all_started else int(self._first_bar_row[cols].max())
-        return _CloseTable(
-            version,
-            self._bundle_bars,
-            last_rows,
-            closes,
-            cols,
-            self._sids[cols],
-            amounts,
-            scales,
-            top,
-            bound,
-            first_row,
-            small,
-        )
 
     def sync_positions(self) -> None:
         """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
