@@ -234,22 +234,7 @@ class OrderTracker:
         :raises InvalidTransitionError: when the state machine forbids it, or for a
             fill event (fills go through :meth:`apply_fill`).
         """
-        if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
-            # a fill changes quantities: only apply_fill may produce it (overfill checks)
-            raise InvalidTransitionError(
-                f"order {order_id}: {kind.value} needs a Fill; use apply_fill, not transition"
-            )
-        order = self._orders[order_id]
-        status = _TRANSITIONS.get((order.status, kind))
-        if status is None:
-            status = next_status(order.status, kind)  # raises, naming the allowed events
-        updated = replace_order(order, status=status, reason=reason or order.reason)
-        self._orders[order_id] = updated  # _store, inlined: two state changes per order
-        if status in OPEN_STATUSES:
-            self._open[order_id] = updated
-        else:
-            self._open.pop(order_id, None)
-        return updated
+        return self.advance(order_id, (kind,), reason)
 
     def apply_fill(self, fill: Fill) -> Order:
         """Add a fill to its order and return the updated order.
@@ -293,11 +278,12 @@ class OrderTracker:
         status = order.status
         for kind in kinds:
             if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
+                # a fill changes quantities: only apply_fill may produce it (overfill checks)
                 raise InvalidTransitionError(
-                    f"order {order_id}: {kind.value} needs a Fill; use apply_fill, not advance"
+                    f"order {order_id}: {kind.value} needs a Fill; use apply_fill"
                 )
             nxt = _TRANSITIONS.get((status, kind))
-            status = next_status(status, kind) if nxt is None else nxt
+            status = next_status(status, kind) if nxt is None else nxt  # raises, naming why
         updated = replace_order(order, status=status, reason=reason or order.reason)
         self._store(updated)
         return updated

@@ -63,12 +63,6 @@ class EventBus:
 
         :raises EventOrderError: as :meth:`publish`.
         """
-        key = (event.ts, event.rank)
-        if key < self._last:
-            raise EventOrderError(
-                f"{type(event).__name__} at ts={event.ts} rank={event.rank} published after "
-                f"ts={self._last[0]} rank={self._last[1]}"
-            )
-        self._last = key
+        self.mark(event.ts, event.rank, type(event).__name__)
         for handler in handlers:
             handler(event)
