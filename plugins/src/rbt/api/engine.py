@@ -314,8 +314,9 @@ class Engine:
             for i, a in enumerate(assets)
             if a.quote_currency and a.quote_currency != base
         }
-        self._held: set[int] = set()
-        self._held_mask = np.zeros(n, dtype=np.bool_)  # the same columns, for flatnonzero
+        # the held columns (open positions), and how many there are
+        self._held_mask = np.zeros(n, dtype=np.bool_)
+        self._n_held = 0
         self._held_idx = np.zeros(0, dtype=np.intp)
         self._held_idx_stale = False
         # exact whole amounts per column, and the held columns that are not a whole amount
@@ -423,7 +424,7 @@ class Engine:
 
     def _session_closed(self, event: SessionClosed) -> None:
         ledger = self.ledger
-        if self._held and self._from_arrays(self.portal.row):
+        if self._n_held and self._from_arrays(self.portal.row):
             # valued from the bars' integer arrays, many sessions at once, when read
             if self._snap_version != self._book_version:
                 self._snaps.append((self._qty_int.copy(), self._amount_bound))
@@ -450,7 +451,7 @@ class Engine:
                 self._value_pending_closes()  # a chunk at a time: snapshots freed as we go
             return
         value, positions = ZERO, ()
-        if self._held:  # the general path: the ledger's marks (foreign quotes, fractions, ...)
+        if self._n_held:  # the general path: the ledger's marks (foreign quotes, fractions, ...)
             value = ledger.positions_value()
             if self._record_positions:
                 positions = tuple(
@@ -564,14 +565,14 @@ class Engine:
         self._qty[:] = 0.0
         self._qty_int[:] = 0
         self._amount_bound = 0
-        self._held = set()
         self._held_mask[:] = False
+        self._n_held = 0
         self._inexact = set()
         for asset, amount, _last in self.ledger.iter_holdings():
             col = self.portal.bars.column(asset)
             self._qty[col] = float(amount)
-            self._held.add(col)
             self._held_mask[col] = True
+            self._n_held += 1
             self._set_exact_amount(col, amount)
             if self._first_fill.item(col) < 0:  # restored books: ranked in the ledger's order
                 self._first_fill[col] = self._fill_ranks
@@ -615,12 +616,10 @@ class Engine:
             self._first_fill[col] = self._fill_ranks
             self._fill_ranks += 1
         held = state is not None
-        if held != (col in self._held):
+        if held != self._held_mask.item(col):
             self._held_mask[col] = held
-            if held:
-                self._held.add(col)
-            else:
-                self._held.discard(col)
+            self._n_held += 1 if held else -1
+            if not held:
                 qty[col] = 0.0
             self._held_idx_stale = True  # rebuilt once, when next read
         # the float mirror of this position (what _refresh_view does, from the same state)
@@ -657,14 +656,14 @@ class Engine:
         cached = self._value_cache
         if cached[0] == row and cached[1] == version:
             return cached[2]
-        held = self._held
+        held = self._n_held
         value = 0.0
-        if len(held) == 1 and not self._foreign and row >= 0:
+        if held == 1 and not self._foreign and row >= 0:
             # one position (single-asset strategies): no array steps; Python floats multiply
             # exactly as float64 scalars do, in the same order
             single = self._single_col
             if single is None or single[1] != version:
-                c = next(iter(held))
+                c = int(self._held_columns()[0])
                 single = self._single_col = (c, version, self._qty.item(c) * self._mult.item(c))
             value = single[2] * self.portal.price_at(single[0])
         elif held and row >= 0:

@@ -521,9 +521,7 @@ class BarPortal:
         col = self._col(asset)
         if self._last_rows()[self.row, col] < 0:
             return False
-        session = self.bars.sessions[self.row].item()
-        end = asset.auto_close_date or asset.end_date
-        return not (asset.start_date and session < asset.start_date) and not (end and session > end)
+        return _listed_on(asset, self.bars.sessions[self.row].item())
 
     def can_trade_each(self, assets: Sequence[Asset]) -> npt.NDArray[np.bool_]:
         """:meth:`can_trade` of each of ``assets``: the bars in one array step, the listing
@@ -531,13 +529,10 @@ class BarPortal:
         if self.row < 0:
             return np.zeros(len(assets), dtype=np.bool_)
         out = self._last_rows()[self.row, self._cols(assets)] >= 0
-        session = None
+        session = self.bars.sessions[self.row].item()
         for i, asset in enumerate(assets):
-            start, end = asset.start_date, asset.auto_close_date or asset.end_date
-            if (start or end) and out[i]:
-                if session is None:
-                    session = self.bars.sessions[self.row].item()
-                out[i] = not (start and session < start) and not (end and session > end)
+            if out[i] and (asset.start_date or asset.end_date or asset.auto_close_date):
+                out[i] = _listed_on(asset, session)
         return out
 
     def is_stale_each(self, assets: Sequence[Asset]) -> npt.NDArray[np.bool_]:
@@ -646,6 +641,12 @@ class BarPortal:
         if len(rows) and int(rows.min()) < 0:
             return None
         return self.bars.mantissas["close"][rows, cols], self.bars.price_scales[cols]
+
+
+def _listed_on(asset: Asset, session: dt.date) -> bool:
+    """Whether ``session`` is inside ``asset``'s listed life (its auto-close date ends it)."""
+    end = asset.auto_close_date or asset.end_date
+    return not (asset.start_date and session < asset.start_date) and not (end and session > end)
 
 
 def _no_prices(assets: Sequence[Asset]) -> list[Decimal | None]:
