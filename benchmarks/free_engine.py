@@ -21,6 +21,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -34,51 +35,51 @@ BENCH_HOME = Path(os.environ.get("RBT_BENCH_HOME") or "~/.cache/rbt-bench").expa
 FAST, SLOW = 10, 50
 
 
-def user_code_seconds(closes: np.ndarray, assets: list[Asset]) -> float:
-    """CPU seconds of the strategy's own per-bar code over ``closes[bar, asset]``."""
+Signals = Callable[[int], tuple[np.ndarray, np.ndarray]]
+
+
+def _seconds(signals: Signals, bars: int, assets: list[Asset]) -> float:
+    """CPU seconds of the strategy's per-bar code: ``signals(t)`` gives bar ``t``'s long
+    flags and closes (one call per bar, as ``handle_data`` is), then the orders' loops."""
     n = len(assets)
     positions: dict[Asset, int] = {}
-    padding = np.full((SLOW, n), np.nan)
     value = 1_000_000.0
     start = time.process_time()
-    for t in range(len(closes)):
+    for t in range(bars):
+        long_, last = signals(t)
+        for i, asset in enumerate(assets):  # exits first
+            if asset in positions and not long_[i]:
+                del positions[asset]
+        for i, asset in enumerate(assets):  # then entries, in asset order
+            if asset not in positions and long_[i]:
+                shares = math.floor(value / (n * last[i]) + 1e-9)
+                if shares > 0:
+                    positions[asset] = shares
+    return time.process_time() - start
+
+
+def user_code_seconds(closes: np.ndarray, assets: list[Asset]) -> float:
+    """``dual_ma.py``: a numpy window per bar (NaN-padded at first), sums over it / k."""
+    padding = np.full((SLOW, len(assets)), np.nan)
+
+    def signals(t: int) -> tuple[np.ndarray, np.ndarray]:
         window = closes[t - SLOW + 1 : t + 1] if t >= SLOW - 1 else padding
         fast = window[-FAST:].sum(axis=0) / FAST
         slow = window.sum(axis=0) / SLOW
-        long_ = fast > slow
-        last = window[-1]
-        for i, asset in enumerate(assets):  # exits first
-            if asset in positions and not long_[i]:
-                del positions[asset]
-        for i, asset in enumerate(assets):  # then entries, in asset order
-            if asset not in positions and long_[i]:
-                shares = math.floor(value / (n * last[i]) + 1e-9)
-                if shares > 0:
-                    positions[asset] = shares
-    return time.process_time() - start
+        return fast > slow, window[-1]
+
+    return _seconds(signals, len(closes), assets)
 
 
 def indicator_code_seconds(closes: np.ndarray, assets: list[Asset]) -> float:
-    """CPU seconds of ``dual_ma_indicator.py``'s per-bar code: the precomputed averages'
-    rows read per bar (each a fresh row view, as ``Indicator.current`` gives), the rest as
-    in :func:`user_code_seconds`."""
-    n = len(assets)
+    """``dual_ma_indicator.py``: the precomputed averages' rows read per bar (each a fresh
+    row view, as ``Indicator.current`` gives)."""
     fast_sma, slow_sma = sma(closes, FAST), sma(closes, SLOW)
-    positions: dict[Asset, int] = {}
-    value = 1_000_000.0
-    start = time.process_time()
-    for t in range(len(closes)):
-        long_ = fast_sma[t] > slow_sma[t]
-        last = closes[t]
-        for i, asset in enumerate(assets):  # exits first
-            if asset in positions and not long_[i]:
-                del positions[asset]
-        for i, asset in enumerate(assets):  # then entries, in asset order
-            if asset not in positions and long_[i]:
-                shares = math.floor(value / (n * last[i]) + 1e-9)
-                if shares > 0:
-                    positions[asset] = shares
-    return time.process_time() - start
+
+    def signals(t: int) -> tuple[np.ndarray, np.ndarray]:
+        return fast_sma[t] > slow_sma[t], closes[t]
+
+    return _seconds(signals, len(closes), assets)
 
 
 def main(scenarios: list[str]) -> None:
