@@ -1,5 +1,6 @@
-"""``data.can_trade`` / ``data.is_stale`` over any iterable of assets: a generator, a set
-or a pandas Index answers as the same assets in a list do (each asset's own answer)."""
+"""``data.current``, ``data.can_trade`` and ``data.is_stale`` over any iterable of assets:
+a generator, a set or a pandas Index answers as the same assets in a list do (each asset's
+own answer)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,18 @@ def test_any_iterable_answers_as_its_list(make, method: str) -> None:
     assert got.dtype == bool
     assert got.tolist() == [answer(a) for a in (C, A, B)]
     assert got.tolist() == ([True, True, True] if method == "can_trade" else [True, False, False])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda a: (x for x in a), lambda a: tuple(a), lambda a: pd.Index(a)],
+    ids=["generator", "tuple", "pandas index"],
+)
+def test_current_of_any_iterable_answers_as_its_list(make) -> None:
+    data = _data()
+    got = data.current(make([C, A, B]), "close")
+    assert got.index.tolist() == [C, A, B]
+    np.testing.assert_array_equal(got, [data.current(a, "close") for a in (C, A, B)])
 
 
 def test_a_set_answers_per_asset() -> None:

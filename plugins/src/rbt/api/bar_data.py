@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rbt.data.portal import BarPortal
+from rbt.data.portal import BarPortal, as_sequence
 from rbt.kernel.model import Asset
 
 __all__ = ["BarData"]
@@ -33,7 +33,7 @@ class BarData:
             return self._portal.can_trade(assets)
         import pandas as pd
 
-        assets = _listed(assets)
+        assets = as_sequence(assets)
         index = self._portal.asset_index(assets, assets)
         return pd.Series(self._portal.can_trade_each(assets), index=index, copy=False)
 
@@ -43,7 +43,7 @@ class BarData:
             return self._portal.is_stale(assets)
         import pandas as pd
 
-        assets = _listed(assets)
+        assets = as_sequence(assets)
         index = self._portal.asset_index(assets, assets)
         return pd.Series(self._portal.is_stale_each(assets), index=index, copy=False)
 
@@ -53,11 +53,3 @@ class BarData:
         import pandas as pd
 
         return pd.Timestamp(self._portal.now, unit="ns", tz="UTC")
-
-
-def _listed(assets: Sequence[Asset]) -> Sequence[Asset]:
-    """``assets`` as a list or tuple: any other iterable (a generator, a set, a pandas
-    Index) is read once, as the per-asset answers and their index both read it."""
-    if assets.__class__ is list or assets.__class__ is tuple:
-        return assets
-    return list(assets)

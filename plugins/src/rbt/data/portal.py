@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -211,6 +211,7 @@ class BarPortal:
             return pd.Series([self._scalar(assets, f, row) for f in fields], index=list(fields))
         import pandas as pd
 
+        assets = as_sequence(assets)
         index = self.asset_index(assets, assets)
         if isinstance(fields, str):
             return pd.Series(self._row_values(assets, fields, row), index=index, copy=False)
@@ -641,6 +642,14 @@ class BarPortal:
         if len(rows) and int(rows.min()) < 0:
             return None
         return self.bars.mantissas["close"][rows, cols], self.bars.price_scales[cols]
+
+
+def as_sequence(assets: Iterable[Asset]) -> Sequence[Asset]:
+    """``assets`` as a list or tuple: any other iterable (a generator, a set, a pandas
+    Index) is read once, for a result that reads the assets twice (values and index)."""
+    if assets.__class__ is list or assets.__class__ is tuple:
+        return assets
+    return list(assets)
 
 
 def _listed_on(asset: Asset, session: dt.date) -> bool:
