@@ -328,7 +328,8 @@ def run_once(
 
 # -- variants and start-up ------------------------------------------------------------------------
 def run_variants(sc: str, fallback: bool, row: dict, runs: int) -> bool:
-    """The precomputed-indicator idiom (``runs`` times) and, on M, the pandas-history guard.
+    """The precomputed-indicator idiom and, on M, the pandas-history guard, ``runs`` times
+    each (the guard is a ratio of medians: one run of either side is too noisy for it).
 
     Adds ``row["indicator"]`` / ``row["pandas"]``; returns False when a variant is not exact.
     """
@@ -336,7 +337,7 @@ def run_variants(sc: str, fallback: bool, row: dict, runs: int) -> bool:
     want_value, want_fills = REFERENCE[sc]
     variants = [("indicator", "dual_ma_indicator", runs)]
     if sc == "M":
-        variants.append(("pandas", "dual_ma_pandas", 1))
+        variants.append(("pandas", "dual_ma_pandas", runs))
     for key, strategy, count in variants:
         results = []
         for _ in range(count):
