@@ -10,6 +10,7 @@ cursor is ever returned, by ``current``, ``history`` (numpy, pandas, polars) or
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from decimal import Decimal
 from typing import NamedTuple
@@ -324,6 +325,42 @@ def test_walking_forward_keeps_every_window_in_the_past(s, steps):
         for field in FIELDS:
             _assert_no_future(portal.history(assets, field, bar_count, "1d", frame="numpy"), row)
             _assert_no_future([portal.current(a, field) for a in assets], row)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scenarios(),
+    st.lists(st.integers(0, 10**14), min_size=1, max_size=40),
+    st.none() | st.tuples(st.integers(0, 39), st.integers(1, 10**14)),
+)
+def test_walk_moves_the_cursor_as_advance_does_at_every_time(s, steps, back):
+    """``walk(times)`` yields each time with the cursor where ``advance(ts)`` puts it
+    (one search for many times, a step per time for few); a time before the cursor
+    raises as advance() does, after the times before it were walked."""
+    if back is not None:  # one step backwards somewhere
+        steps[back[0] % len(steps)] = -back[1]
+    times = list(itertools.accumulate(steps, initial=s.ts))[1:]
+    walked, stepped = BarPortal(s.bars, CAL), BarPortal(s.bars, CAL)
+    walked.advance(s.ts)
+    stepped.advance(s.ts)
+    seen = []
+    try:
+        for ts in walked.walk(times):
+            seen.append((ts, walked.now, walked.row))
+    except DataError:
+        error = True
+    else:
+        error = False
+    expected = []
+    try:
+        for ts in times:
+            stepped.advance(ts)
+            expected.append((ts, stepped.now, stepped.row))
+    except DataError:
+        assert error, "advance() raised where walk() did not"
+    else:
+        assert not error, "walk() raised where advance() did not"
+    assert seen == expected
 
 
 def test_moving_backwards_is_an_error():

@@ -10,7 +10,7 @@ both onto the bus.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +104,7 @@ class Session:
         """Advance by one clock event, in the order documented in :mod:`rbt.kernel.events`."""
         kind = event.kind
         if kind is ClockEventKind.BAR:
-            self._bar(event.ts, event.session)
+            self._bars(self._advancing((event.ts,)), event.session)
             return
         self.now = event.ts
         # every event moves the portal's clock (data.current_dt in before_trading_start is
@@ -144,32 +144,45 @@ class Session:
         finally:
             self.finish(outcome)
 
-    def _bar(self, ts: int, session: Any) -> None:
-        """A bar's step: the bar becomes visible, the broker matches, the strategy decides
-        (the per-bar fixed cost: an event nobody subscribes to is not built)."""
-        self.now = ts
-        self.portal.advance(ts)
+    def _advancing(self, times: Iterable[int]) -> Iterator[int]:
+        advance = self.portal.advance
+        for ts in times:
+            advance(ts)
+            yield ts
+
+    def _bars(self, times: Iterable[int], session: Any) -> None:
+        """Bars' steps, the portal's cursor already at each of ``times`` as it is yielded:
+        the broker matches, then the strategy decides (the per-bar fixed cost: an event
+        nobody subscribes to is not built)."""
         bus = self.bus
         handlers = bus.handlers
-        if BarClosed in handlers:
-            bus.publish(BarClosed(ts, session))
-        self.broker.on_bar(ts)
-        turn = self.turn
-        if turn is not None:
-            bus.mark(ts, _TURN_RANK, "StrategyTurn")
-            turn(ts, session)
-        subscribers = handlers.get(StrategyTurn)
-        if subscribers:
-            bus.deliver(StrategyTurn(ts, session), subscribers)
+        on_bar = self.broker.on_bar
+        mark = bus.mark
+        for ts in times:
+            self.now = ts
+            if BarClosed in handlers:
+                bus.publish(BarClosed(ts, session))
+            on_bar(ts)
+            turn = self.turn
+            if turn is not None:
+                mark(ts, _TURN_RANK, "StrategyTurn")
+                turn(ts, session)
+            subscribers = handlers.get(StrategyTurn)
+            if subscribers:
+                bus.deliver(StrategyTurn(ts, session), subscribers)
 
     def _run_segments(self, segments: Iterable[ClockSegment]) -> None:
-        step, bar = self.step, self._bar
+        step = self.step
+        # a portal that walks a session's bars (moving its cursor as it yields each) in
+        # one go, or one advance() per bar
+        walk: Callable[[Sequence[int]], Iterable[int]] = (
+            getattr(self.portal, "walk", None) or self._advancing
+        )
         for segment in segments:
             session = segment.session
             step(ClockEvent(ClockEventKind.SESSION_START, segment.start, session))
             step(ClockEvent(ClockEventKind.BEFORE_TRADING_START, segment.start, session))
-            for ts in segment.bars:  # no event object per bar
-                bar(ts, session)
+            self._bars(walk(segment.bars), session)  # no event object per bar
             step(ClockEvent(ClockEventKind.SESSION_END, segment.close, session))
 
     def finish(self, outcome: str) -> None:

@@ -404,14 +404,17 @@ class Engine:
             self.strategy.before_trading_start(self.context, self.data)
 
     def _strategy_turn(self, ts: int, session: dt.date) -> None:
-        token = _CURRENT.set(self)  # self.active(), without a context manager per bar
-        try:
-            self.strategy.handle_data(self.context, self.data)
-            for item in self._scheduled:
-                if session in item.sessions and (item.times is None or ts in item.times):
-                    item.func(self.context, self.data)
-        finally:
-            _CURRENT.reset(token)
+        if _CURRENT.get(None) is not self:  # current for this turn only (a backtest's run
+            token = _CURRENT.set(self)  # is inside active(): no switch per bar)
+            try:
+                self._strategy_turn(ts, session)
+            finally:
+                _CURRENT.reset(token)
+            return
+        self.strategy.handle_data(self.context, self.data)
+        for item in self._scheduled:
+            if session in item.sessions and (item.times is None or ts in item.times):
+                item.func(self.context, self.data)
         if not self._hears_updates and len(self._strategy_attrs) != self._attrs_seen:
             self._watch_hooks()  # as active() does, when the strategy gained an attribute
 

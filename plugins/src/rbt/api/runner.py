@@ -271,7 +271,8 @@ def run_backtest(
     )
     engine.initialize()
     clock = SimClock(calendar, sessions[0], sessions[-1], bars.frequency)
-    session.run(clock)
+    with engine.active():  # the API's target for the whole run, not switched per bar
+        session.run(clock)
 
     session_of = {r.ts: r.session for r in engine.records}
     for fill in session.fills:

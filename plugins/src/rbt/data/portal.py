@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any
@@ -48,6 +48,9 @@ _FIELDS = (*OHLCV, "price")
 _SID = attrgetter("sid")
 _FREQUENCIES = {f.value: f for f in Frequency}  # the canonical spellings, parsed once
 _FRAMES = ("pandas", "numpy", "polars")
+#: Below this many times (a daily session's one bar) walk() advances bar by bar: one
+#: search over the arrays costs more than a few cursor steps.
+_WALK_SEARCH_MIN = 8
 
 
 def _universe_key(universe: Any) -> tuple[Any, list[Asset] | None] | None:
@@ -121,6 +124,40 @@ class BarPortal:
             self.row = nxt
             return
         self.row = int(np.searchsorted(visible, ts, side="right")) - 1
+
+    def walk(self, times: Sequence[int]) -> Iterator[int]:
+        """Yield each of ``times`` (ascending) with the cursor advanced to it: what
+        ``for ts in times: advance(ts)`` does, for a session's bars.
+
+        A minute session's cursor rows come from one search over the arrays; each bar
+        then only sets the cursor (a portal that moves its cursor otherwise, or whose
+        arrays grow, advances bar by bar).
+        """
+        if (
+            len(times) < _WALK_SEARCH_MIN
+            or not self.fixed_arrays
+            or type(self).advance is not BarPortal.advance
+        ):
+            return self._advance_each(times)
+        stamps = np.asarray(times, dtype=np.int64)
+        if stamps.item(0) < self.now or (np.diff(stamps) < 0).any():
+            return self._advance_each(times)  # raises where advance() raises
+        rows = np.searchsorted(self._visible, stamps, side="right") - 1
+        return self._set_each(stamps.tolist(), rows.tolist())
+
+    def _advance_each(self, times: Iterable[int]) -> Iterator[int]:
+        advance = self.advance
+        for ts in times:
+            advance(ts)
+            yield ts
+
+    def _set_each(self, times: list[int], rows: list[int]) -> Iterator[int]:
+        for ts, row in zip(times, rows, strict=True):
+            if ts < self.now:  # moved past ts meanwhile (a nested advance): as advance()
+                raise DataError(f"portal cannot move backwards in time ({ts} < {self.now})")
+            self.now = ts
+            self.row = row
+            yield ts
 
     # -- derived arrays, built once on first use ------------------------------------
     def _prices(self) -> npt.NDArray[np.float64]:
