@@ -12,7 +12,17 @@ from hypothesis import strategies as st
 
 from rbt.kernel.broker import ClientOrderIds, OrderTracker
 from rbt.kernel.errors import InvalidTransitionError
-from rbt.kernel.model import Asset, Fill, Order, OrderStatus
+from rbt.kernel.model import (
+    MARKET,
+    Asset,
+    Fill,
+    Order,
+    OrderStatus,
+    OrderStyle,
+    OrderType,
+    new_fill,
+    new_order,
+)
 from rbt.kernel.orders import TERMINAL, TRANSITIONS, OrderEventKind, next_status
 
 ASSET = Asset(sid=1, symbol="AAA")
@@ -275,3 +285,34 @@ def test_advance_refuses_fill_events(kind: OrderEventKind) -> None:
     with pytest.raises(InvalidTransitionError, match="needs a Fill"):
         tracker.advance("t-r-1", [OrderEventKind.SUBMIT, kind])
     assert tracker.get("t-r-1") == _order()
+
+
+@given(
+    st.decimals(allow_nan=False, allow_infinity=False, places=4),
+    st.decimals(min_value=0, max_value=10**6, places=3),
+    st.integers(-(2**62), 2**62),
+    st.sampled_from([MARKET, OrderStyle(type=OrderType.LIMIT, limit_price=Decimal("9.5"))]),
+)
+def test_the_slot_built_order_and_fill_equal_the_attrs_built_ones(
+    amount: Decimal, price: Decimal, ts: int, style: OrderStyle
+) -> None:
+    """new_order / new_fill (the hot paths' constructors) build what the classes build:
+    equal, same fields, same type, still frozen."""
+    built = new_order("t-r-9", ASSET, amount, ts, style)
+    expected = Order(id="t-r-9", asset=ASSET, amount=amount, created=ts, style=style)
+    assert built == expected
+    assert attrs.asdict(built, recurse=False) == attrs.asdict(expected, recurse=False)
+    fill = new_fill("t-r-9-f1", "t-r-9", ASSET, amount, price, ts, Decimal("0.01"))
+    assert fill == Fill(
+        id="t-r-9-f1",
+        order_id="t-r-9",
+        asset=ASSET,
+        amount=amount,
+        price=price,
+        ts=ts,
+        commission=Decimal("0.01"),
+    )
+    assert type(built) is Order
+    assert type(fill) is Fill
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        fill.amount = Decimal(1)  # type: ignore[misc]

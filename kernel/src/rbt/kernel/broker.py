@@ -33,6 +33,9 @@ __all__ = [
 
 #: The state machine as a plain dict (the read-only proxy costs a call per lookup).
 _TRANSITIONS = dict(TRANSITIONS)
+#: Where a row of state changes leads from a state (:meth:`OrderTracker.advance`), for the
+#: rows taken so far: the machine is fixed, so a row is walked through it once.
+_PATHS: dict[tuple[OrderStatus, tuple[OrderEventKind, ...]], OrderStatus] = {}
 
 
 class BrokerEvents(Protocol):
@@ -275,15 +278,19 @@ class OrderTracker:
         :raises InvalidTransitionError: as :meth:`transition`, for the first refused change.
         """
         order = self._orders[order_id]
-        status = order.status
-        for kind in kinds:
-            if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
-                # a fill changes quantities: only apply_fill may produce it (overfill checks)
-                raise InvalidTransitionError(
-                    f"order {order_id}: {kind.value} needs a Fill; use apply_fill"
-                )
-            nxt = _TRANSITIONS.get((status, kind))
-            status = next_status(status, kind) if nxt is None else nxt  # raises, naming why
+        path = (order.status, tuple(kinds))
+        status = _PATHS.get(path)
+        if status is None:  # not taken before: step through the state machine
+            status = order.status
+            for kind in kinds:
+                if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
+                    # a fill changes quantities: only apply_fill may produce it (overfill checks)
+                    raise InvalidTransitionError(
+                        f"order {order_id}: {kind.value} needs a Fill; use apply_fill"
+                    )
+                nxt = _TRANSITIONS.get((status, kind))
+                status = next_status(status, kind) if nxt is None else nxt  # raises, naming why
+            _PATHS[path] = status
         updated = replace_order(order, status=status, reason=reason or order.reason)
         self._store(updated)
         return updated

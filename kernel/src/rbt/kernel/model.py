@@ -29,6 +29,8 @@ __all__ = [
     "OrderType",
     "Position",
     "TimeInForce",
+    "new_fill",
+    "new_order",
     "replace_order",
 ]
 
@@ -325,6 +327,22 @@ def replace_order(
     return new
 
 
+def new_order(id: str, asset: Asset, amount: Decimal, created: int, style: OrderStyle) -> Order:
+    """``Order(id=..., asset=..., amount=..., created=..., style=...)``, a new order in
+    its first state, built as :func:`replace_order` builds one (every order placed)."""
+    new = _NEW_ORDER(Order)
+    _SET_ID(new, id)
+    _SET_ASSET(new, asset)
+    _SET_AMOUNT(new, amount)
+    _SET_CREATED(new, created)
+    _SET_STYLE(new, style)
+    _SET_STATUS(new, OrderStatus.NEW)
+    _SET_FILLED(new, ZERO)
+    _SET_COMMISSION(new, ZERO)
+    _SET_REASON(new, "")
+    return new
+
+
 @attrs.frozen(kw_only=True)
 class Fill:
     """An execution: ``amount`` (signed) of ``asset`` at ``price``, with its commission."""
@@ -341,6 +359,33 @@ class Fill:
     def notional(self) -> Decimal:
         """Signed value traded: amount × price × multiplier."""
         return self.amount * self.price * self.asset.multiplier
+
+
+# Fill, like Order, has no converter or validator: its slots are set directly
+_SET_FILL = tuple(Fill.__dict__[f.name].__set__ for f in attrs.fields(Fill))
+_SET_FILL_ID, _SET_FILL_ORDER, _SET_FILL_ASSET, *_SET_FILL_REST = _SET_FILL
+_SET_FILL_AMOUNT, _SET_FILL_PRICE, _SET_FILL_TS, _SET_FILL_COMMISSION = _SET_FILL_REST
+
+
+def new_fill(
+    id: str,
+    order_id: str,
+    asset: Asset,
+    amount: Decimal,
+    price: Decimal,
+    ts: int,
+    commission: Decimal,
+) -> Fill:
+    """``Fill(id=..., ...)`` built through the slots (a simulator's every fill)."""
+    new = _NEW_ORDER(Fill)
+    _SET_FILL_ID(new, id)
+    _SET_FILL_ORDER(new, order_id)
+    _SET_FILL_ASSET(new, asset)
+    _SET_FILL_AMOUNT(new, amount)
+    _SET_FILL_PRICE(new, price)
+    _SET_FILL_TS(new, ts)
+    _SET_FILL_COMMISSION(new, commission)
+    return new
 
 
 @attrs.frozen(kw_only=True)

@@ -27,7 +27,7 @@ from rbt.kernel.events import (
     StrategyTurn,
 )
 from rbt.kernel.ledger import Ledger
-from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle
+from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle, new_order
 from rbt.kernel.orders import OrderEventKind
 from rbt.kernel.portal import DataPortal
 
@@ -216,9 +216,7 @@ class Session:
     # -- orders ----------------------------------------------------------------
     def place_order(self, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:
         """Create an order, run the pre-trade checks, and send it unless denied."""
-        order = Order(
-            id=self.order_ids.next(), asset=asset, amount=amount, created=self.now, style=style
-        )
+        order = new_order(self.order_ids.next(), asset, amount, self.now, style)
         self.orders.add(order)
         for check in self.checks:
             reason = check(order, self)
@@ -254,7 +252,12 @@ class Session:
         order = self.orders.apply_fill(fill)
         self.ledger.apply_fill(fill)
         self.fills.append(fill)
-        self.bus.publish(OrderFilled(self.now, fill, order))
+        bus = self.bus
+        subscribers = bus.handlers.get(OrderFilled)
+        if subscribers:
+            bus.deliver(OrderFilled(self.now, fill, order), subscribers)
+        else:  # nobody listens: no event, the order of events still checked
+            bus.mark(self.now, OrderFilled.rank, "OrderFilled")
 
     def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
         if not self.bus.wants(OrderUpdated):  # nobody listens: the state machine only

@@ -590,31 +590,34 @@ class Engine:
         for asset, _amount, _last in self.ledger.iter_holdings():
             self._refresh_view(asset)
 
-    def _set_exact_amount(self, col: int, amount: Decimal) -> None:
+    def _set_exact_amount(self, col: int, amount: Decimal) -> int | None:
+        """Keep ``amount`` of column ``col`` as a whole number where it is one (returned),
+        else None."""
         before = abs(self._qty_int.item(col))
         if self._plain[col] and has_exponent_zero(amount) and abs(amount) < 2**53:
             whole = int(amount)
             self._qty_int[col] = whole
             self._amount_bound += abs(whole) - before
             self._inexact.discard(col)
+            return whole
+        self._qty_int[col] = 0
+        self._amount_bound -= before
+        if amount:
+            self._inexact.add(col)
         else:
-            self._qty_int[col] = 0
-            self._amount_bound -= before
-            if amount:
-                self._inexact.add(col)
-            else:
-                self._inexact.discard(col)
+            self._inexact.discard(col)
+        return None
 
     def _order_filled(self, event: OrderFilled) -> None:
         fill = event.fill
         asset = fill.asset
         col = self.portal.bars.column(asset)
         qty = self._qty
-        qty[col] = qty.item(col) + float(fill.amount)
         self._book_version += 1
         state = self.ledger.holding(asset)
-        amount = ZERO if state is None else state[0]
-        self._set_exact_amount(col, amount)
+        whole = self._set_exact_amount(col, ZERO if state is None else state[0])
+        # a whole amount's float is exact; any other adds the fill (the float view's sum)
+        qty[col] = float(whole) if whole is not None else qty.item(col) + float(fill.amount)
         if self._first_fill.item(col) < 0:
             self._first_fill[col] = self._fill_ranks
             self._fill_ranks += 1

@@ -87,10 +87,10 @@ from rbt.kernel.errors import ConfigError
 from rbt.kernel.model import (
     MARKET,
     AssetClass,
-    Fill,
     Order,
     OrderType,
     TimeInForce,
+    new_fill,
     replace_order,
 )
 from rbt.kernel.numeric import ZERO, ledger_context, quantize
@@ -563,19 +563,11 @@ class SimBroker:
             commission = maker(order, amount, price, passive=passive)
         else:
             commission = commission_model.calculate(order, amount, price)
-        seq = self._fill_seq.get(order.id, 0) + 1
-        self._fill_seq[order.id] = seq
-        fill = Fill(
-            id=f"{order.id}-f{seq}",
-            order_id=order.id,
-            asset=asset,
-            amount=amount,
-            price=price,
-            ts=ts,
-            commission=commission,
-        )
-        used[sid] = used.get(sid, ZERO) + abs(amount)
         oid = order.id
+        seq = self._fill_seq.get(oid, 0) + 1
+        self._fill_seq[oid] = seq
+        fill = new_fill(f"{oid}-f{seq}", oid, asset, amount, price, ts, commission)
+        used[sid] = used.get(sid, ZERO) + abs(amount)
         filled = order.filled + amount
         done = filled == order.amount
         tracked = oid in self._known or oid in self._special
@@ -592,7 +584,9 @@ class SimBroker:
             self._working[oid] = updated
         if oid in self._known:
             self._known[oid] = updated
-        events = self._require_events()
+        events = self._events
+        if events is None:
+            events = self._require_events()  # raises, saying why
         events.fill(fill)
         if oid in self._special:
             self._after_fill(updated, done)
