@@ -363,6 +363,27 @@ def test_walk_moves_the_cursor_as_advance_does_at_every_time(s, steps, back):
     assert seen == expected
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.integers(-(10**14), 10**14), st.integers(1, 10**13), st.integers(1, 60))
+def test_walk_over_a_range_moves_the_cursor_as_advance_does(s, offset, step, count):
+    """A minute session's bar ends come as a range: the same cursor at every time, and
+    a range starting before the cursor raises as advance() does."""
+    times = range(s.ts + offset, s.ts + offset + count * step, step)
+    walked, stepped = BarPortal(s.bars, CAL), BarPortal(s.bars, CAL)
+    walked.advance(s.ts)
+    stepped.advance(s.ts)
+    if offset < 0:
+        with pytest.raises(DataError, match="backwards"):
+            list(walked.walk(times))
+        return
+    seen = [(ts, walked.now, walked.row) for ts in walked.walk(times)]
+    expected = []
+    for ts in times:
+        stepped.advance(ts)
+        expected.append((ts, stepped.now, stepped.row))
+    assert seen == expected
+
+
 def test_moving_backwards_is_an_error():
     _, sessions, bars = make_bars(3, 1, np.zeros((3, 1), bool), np.zeros((3, 1), np.int64))
     portal = BarPortal(bars, CAL)

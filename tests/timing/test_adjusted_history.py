@@ -114,6 +114,11 @@ def test_history_never_sees_a_future_action(scenario):
         for now, end in ((times.open - 45 * 60 * 10**9, row), (times.close, row + 1)):
             portal.advance(now)
             truncated.advance(now)
+            table = portal.fixed_price_table()  # a row per cursor only without actions
+            if actions.splits or actions.dividends:
+                assert table is None
+            elif portal.row >= 0:
+                np.testing.assert_array_equal(table[portal.row], portal.price_row())
             got = portal.history(list(ASSETS), field, count, "1d", frame="numpy")
             universe = [ASSETS[1], ASSETS[0], ASSETS[1]]  # any order, an asset twice
             for name in ("price", field):  # a list in one array step: each asset's own value

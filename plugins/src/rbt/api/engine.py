@@ -346,7 +346,8 @@ class Engine:
         # (version of the books, first row from which its held columns are valued from arrays)
         self._held_start: tuple[int, int] = (-1, 0)
         # the one held column, the fill count it is valid for, and its amount × multiplier
-        self._single_col: tuple[int, int, float] | None = None
+        # and the portal's price table when it has a fixed one (BarPortal.fixed_price_table)
+        self._single_col: tuple[int, int, float, npt.NDArray[np.float64] | None] | None = None
         # asset -> [column, amount, cost value, last booked price, multiplier, floats], the
         # ledger's Decimals, replaced per fill; turned into floats (kept in the row's last
         # slot) only when a view is read
@@ -670,8 +671,13 @@ class Engine:
             single = self._single_col
             if single is None or single[1] != version:
                 c = int(self._held_columns()[0])
-                single = self._single_col = (c, version, self._qty.item(c) * self._mult.item(c))
-            value = single[2] * self.portal.price_at(single[0])
+                weight = self._qty.item(c) * self._mult.item(c)
+                single = self._single_col = (c, version, weight, self.portal.fixed_price_table())
+            table = single[3]
+            if table is None:
+                value = single[2] * self.portal.price_at(single[0])
+            else:  # price_at() without the call
+                value = single[2] * table.item(row, single[0])
         elif held and row >= 0:
             idx = self._held_columns()
             prices = self.portal.price_row()

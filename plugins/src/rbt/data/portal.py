@@ -139,11 +139,17 @@ class BarPortal:
             or type(self).advance is not BarPortal.advance
         ):
             return self._advance_each(times)
-        stamps = np.asarray(times, dtype=np.int64)
-        if stamps.item(0) < self.now or (np.diff(stamps) < 0).any():
-            return self._advance_each(times)  # raises where advance() raises
+        if isinstance(times, range):  # a minute session's bar ends (SimClock): ascending
+            if times.step <= 0 or times[0] < self.now:
+                return self._advance_each(times)  # raises where advance() raises
+            stamps = np.arange(times.start, times.stop, times.step, dtype=np.int64)
+        else:
+            stamps = np.asarray(times, dtype=np.int64)
+            if stamps.item(0) < self.now or (np.diff(stamps) < 0).any():
+                return self._advance_each(times)  # raises where advance() raises
+            times = stamps.tolist()
         rows = np.searchsorted(self._visible, stamps, side="right") - 1
-        return self._set_each(stamps.tolist(), rows.tolist())
+        return self._set_each(times, rows.tolist())
 
     def _advance_each(self, times: Iterable[int]) -> Iterator[int]:
         advance = self.advance
@@ -151,7 +157,7 @@ class BarPortal:
             advance(ts)
             yield ts
 
-    def _set_each(self, times: list[int], rows: list[int]) -> Iterator[int]:
+    def _set_each(self, times: Sequence[int], rows: list[int]) -> Iterator[int]:
         for ts, row in zip(times, rows, strict=True):
             if ts < self.now:  # moved past ts meanwhile (a nested advance): as advance()
                 raise DataError(f"portal cannot move backwards in time ({ts} < {self.now})")
@@ -180,6 +186,14 @@ class BarPortal:
             prices = self._price if self._price is not None else self._prices()
             return prices[self.row]  # type: ignore[no-any-return]
         return self.price_row_as_of(self.row, self.now)
+
+    def fixed_price_table(self) -> npt.NDArray[np.float64] | None:
+        """Forward-filled closes, rows × assets, whose row ``r`` is what :meth:`price_row`
+        returns with the cursor at ``r`` for the whole run; None when there is no such
+        table (arrays that grow, or corporate actions adjusting the row before its bar)."""
+        if not self.fixed_arrays or self._adj is not None:
+            return None
+        return self._price if self._price is not None else self._prices()
 
     def price_at(self, col: int) -> float:
         """``price_row()[col]`` as a Python float, without building the row."""
