@@ -306,15 +306,16 @@ class BarPortal:
         view when possible), or a dict ``field -> array`` for several fields.
         ``"polars"`` returns a frame with a ``ts`` column; ``"pandas"`` Zipline's shapes.
         """
-        # the hot path: the same universe list, one field, numpy, past the padding — one
-        # slice (equal to the general path below, which it caches its column lookup from)
+        # the hot path: the same universe list, one field, numpy or pandas, past the
+        # padding — one slice (equal to the general path below, which it caches its column
+        # lookup from)
         fast = self._fast_history
         if (
             fast is not None
             and fast[0] is assets
-            and frame == "numpy"
             and fast[2] == frequency
             and fields.__class__ is str
+            and (frame == "numpy" or frame == "pandas")
             and (fast[1] is None or fast[1] == assets)
         ):
             end = self.row + 1
@@ -326,7 +327,12 @@ class BarPortal:
                     window = data[start:end, cols]
                     if cols.__class__ is slice:
                         window.flags.writeable = False
-                    return window
+                    if frame == "numpy":
+                        return window
+                    idx = self._pandas_index(bar_count, self.bars.frequency is Frequency.MINUTE)
+                    return self._pandas(
+                        assets, assets, (fields,), {fields: window}, idx, False, True
+                    )
         if frame not in _FRAMES:
             raise ValueError(f"frame must be one of {', '.join(_FRAMES)}, got {frame!r}")
         if bar_count < 1:
@@ -343,7 +349,7 @@ class BarPortal:
         single_field = isinstance(fields, str)
         field_list: Sequence[str] = [fields] if isinstance(fields, str) else fields
         cols = self._cols(asset_list)
-        if not daily_from_minutes and frame == "numpy":
+        if not daily_from_minutes and (frame == "numpy" or frame == "pandas"):
             key = _universe_key(assets)
             if key is not None:
                 self._fast_history = (*key, frequency, cols)
