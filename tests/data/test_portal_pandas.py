@@ -8,11 +8,12 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rbt.data.bars import OHLCV, BarArrays, bars_from_floats
-from rbt.data.portal import BarPortal
+from rbt.data.portal import BarPortal, _frame
 from rbt.kernel.clock import Frequency
 from rbt.kernel.model import Asset
 from rbt.plugins.calendars import get_calendar
@@ -85,3 +86,35 @@ def test_a_backtest_portal_indexes_its_times_once() -> None:
         assert list(frame.index) == [pd.Timestamp(d) for d in SESSIONS[row - 2 : row + 1]]
     assert portal._pd_index is not None  # built on the second call, sliced after
     assert portal._pd_index[0] is portal.bars.sessions
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(0, 6),
+    cols=st.integers(1, 5),
+    take=st.sampled_from(["slice", "fancy", "read-only"]),
+)
+def test_the_block_built_frame_equals_the_constructors(rows, cols, take) -> None:
+    """_frame (one block viewing the window) gives what pd.DataFrame gives: equal frames,
+    one float block viewing the same memory; a window the axes do not fit raises as the
+    constructor does."""
+    data = np.arange(7.0 * 6).reshape(7, 6)
+    if take == "fancy":
+        window = data[:rows][:, np.arange(cols)[::-1]]
+    else:
+        window = data[:rows, :cols]
+        if take == "read-only":
+            window.flags.writeable = False
+    index = pd.DatetimeIndex(np.array(SESSIONS[:rows], dtype="datetime64[ns]"))
+    columns = pd.Index([Asset(sid=90 + i, symbol=f"X{i}") for i in range(cols)])
+    got = _frame(window, index, columns)
+    want = pd.DataFrame(window, index=index, columns=columns)
+    pd.testing.assert_frame_equal(got, want)
+    assert got._mgr.nblocks == want._mgr.nblocks == 1
+    assert np.shares_memory(got.to_numpy(), window) == np.shares_memory(want.to_numpy(), window)
+    misfit = columns[:-1] if cols > 1 else columns.append(columns)
+    with pytest.raises(ValueError) as built:
+        _frame(window, index, misfit)
+    with pytest.raises(ValueError) as constructed:
+        pd.DataFrame(window, index=index, columns=misfit)
+    assert str(built.value) == str(constructed.value)
