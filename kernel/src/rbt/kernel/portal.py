@@ -22,7 +22,13 @@ FIELDS = ("open", "high", "low", "close", "volume", "price")
 
 @runtime_checkable
 class DataPortal(Protocol):
-    """Point-in-time access to bars."""
+    """Point-in-time access to bars.
+
+    A portal may also offer ``walk(times) -> Iterator[int]``: yield each of ``times``
+    (ascending) with the cursor advanced to it, as ``advance(ts)`` would. A backtest
+    session walks each session's bars through it when present (a cheaper cursor for
+    minute bars), and calls :meth:`advance` per bar otherwise.
+    """
 
     def advance(self, ts: int) -> None:
         """Move the cursor to ``ts`` (never backwards)."""
