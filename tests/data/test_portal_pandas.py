@@ -118,3 +118,23 @@ def test_the_block_built_frame_equals_the_constructors(rows, cols, take) -> None
     with pytest.raises(ValueError) as constructed:
         pd.DataFrame(window, index=index, columns=misfit)
     assert str(built.value) == str(constructed.value)
+
+
+@pytest.mark.parametrize("fancy", [False, True])
+def test_a_history_frame_under_copy_on_write_is_the_constructors_own_copy(fancy) -> None:
+    """With pandas' copy-on-write mode on (pandas 3's only mode) the constructor copies a
+    window: the history frame is the strategy's to write to, and writing leaves the bars."""
+    portal = BarPortal(_daily(), CAL)
+    portal.advance(CAL.session_times(SESSIONS[5]).close)
+    universe = [ASSETS[2], ASSETS[0]] if fancy else ASSETS[:2]
+    closes = portal.bars.floats["close"].copy()
+    with pd.option_context("mode.copy_on_write", True):
+        for _ in range(2):  # the general path, then the cached universe's fast path
+            frame = portal.history(universe, "close", 3, "1d")
+            window = portal.history(universe, "close", 3, "1d", frame="numpy")
+            want = pd.DataFrame(window, index=frame.index, columns=frame.columns)
+            pd.testing.assert_frame_equal(frame, want)
+            assert not np.shares_memory(frame.to_numpy(), portal.bars.floats["close"])
+            frame.iloc[0, 0] = -1.0  # the strategy's own frame
+            assert frame.iloc[0, 0] == -1.0
+    assert np.array_equal(portal.bars.floats["close"], closes)

@@ -706,7 +706,8 @@ def _frame(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
     same frame (one block viewing ``values``), built from that block directly — the
     constructor's checks and inference cost twice the rest of a pandas history call and
     have nothing to find in a window the portal shaped itself. pandas' block API (the one
-    pyarrow builds frames with) is looked up once; without it, the constructor."""
+    pyarrow builds frames with) is looked up once; without it, or in copy-on-write mode (the
+    constructor copies the window then), the constructor."""
     build = _FRAME_BUILDER or _frame_builder()
     return build(values, index, columns)
 
@@ -719,6 +720,7 @@ def _frame_builder() -> Callable[[npt.NDArray[np.float64], Any, Any], Any]:
         return pd.DataFrame(values, index=index, columns=columns)
 
     try:
+        from pandas._config import using_copy_on_write
         from pandas._libs.internals import BlockPlacement
         from pandas.core.internals import BlockManager
         from pandas.core.internals.api import make_block
@@ -730,7 +732,9 @@ def _frame_builder() -> Callable[[npt.NDArray[np.float64], Any, Any], Any]:
     placements: dict[int, Any] = {}
 
     def from_block(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
-        if values.dtype != np.float64 or values.ndim != 2:
+        if values.dtype != np.float64 or values.ndim != 2 or using_copy_on_write():
+            # copy-on-write: the constructor copies the window (the frame is the caller's
+            # to write to; a block viewing the bars would be read-only or write into them)
             return construct(values, index, columns)
         n = values.shape[1]
         if len(columns) != n or len(index) != values.shape[0]:
