@@ -316,3 +316,15 @@ def test_the_slot_built_order_and_fill_equal_the_attrs_built_ones(
     assert type(fill) is Fill
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         fill.amount = Decimal(1)  # type: ignore[misc]
+
+
+def test_advance_reads_an_iterator_of_changes_once() -> None:
+    """A row of changes given as an iterator is walked as a list is (and the row's
+    remembered end state is the machine's, for later callers too)."""
+    kinds = [OrderEventKind.CANCEL_REQUEST, OrderEventKind.EXPIRE]
+    by_iterator, by_list = OrderTracker(), OrderTracker()
+    for tracker in (by_iterator, by_list):
+        tracker.add(_order(OrderStatus.SUBMITTED))
+    got = by_iterator.advance("t-r-1", iter(kinds), "gone")  # type: ignore[arg-type]
+    assert got.status is OrderStatus.EXPIRED
+    assert by_list.advance("t-r-1", kinds, "gone") == got

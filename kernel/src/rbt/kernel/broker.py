@@ -278,11 +278,11 @@ class OrderTracker:
         :raises InvalidTransitionError: as :meth:`transition`, for the first refused change.
         """
         order = self._orders[order_id]
-        path = (order.status, tuple(kinds))
+        path = (order.status, tuple(kinds))  # read once: ``kinds`` may be an iterator
         status = _PATHS.get(path)
         if status is None:  # not taken before: step through the state machine
             status = order.status
-            for kind in kinds:
+            for kind in path[1]:
                 if kind in (OrderEventKind.FILL, OrderEventKind.PARTIAL_FILL):
                     # a fill changes quantities: only apply_fill may produce it (overfill checks)
                     raise InvalidTransitionError(
