@@ -719,6 +719,9 @@ def _frame_builder() -> Callable[[npt.NDArray[np.float64], Any, Any], Any]:
     def construct(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
         return pd.DataFrame(values, index=index, columns=columns)
 
+    if not pd.__version__.startswith("2."):  # pragma: no cover - pandas 3: copy-on-write only
+        _FRAME_BUILDER = construct
+        return construct
     try:
         from pandas._config import using_copy_on_write
         from pandas._libs.internals import BlockPlacement
