@@ -45,7 +45,8 @@ class EventBus:
 
     def mark(self, ts: int, rank: int, name: str) -> None:
         """Check and record an event ``name`` at ``(ts, rank)`` that a direct handler took
-        without the event object being built (the session's strategy turn, once per bar).
+        without the event object being built (the session's strategy turn, once per bar;
+        a fill nobody subscribes to).
 
         :raises EventOrderError: as :meth:`publish` (naming the event as it does).
         """

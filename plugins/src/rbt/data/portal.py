@@ -84,7 +84,8 @@ class BarPortal:
         else:
             self._visible = np.asarray(bars.ts, dtype=np.int64)
         #: Index of the cursor bar (-1 before the first bar), and the current time (UTC ns):
-        #: plain attributes, read several times per bar; only :meth:`advance` moves them.
+        #: plain attributes, read several times per bar; only :meth:`advance` and
+        #: :meth:`walk` move them.
         self.row = -1
         self.now = -(2**63)
         self._floats = bars.floats
