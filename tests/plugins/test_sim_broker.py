@@ -418,3 +418,47 @@ def test_an_order_for_an_asset_without_data_is_rejected():
     assert order.reason == "NO_DATA: Asset(99 [ZZZ]) has no data in this bundle"
     assert order.reason_code == "NO_DATA"
     assert sim.session.fills == []
+
+
+class _SubmitsAtTheNextBar(SimBroker):
+    """A venue that receives each order at the next bar, just before it matches (a
+    subclass with its own submit and on_bar, as a latency model may be written)."""
+
+    def __init__(self, portal: BarPortal) -> None:
+        super().__init__(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage())
+        self.held: list[Order] = []
+
+    def submit(self, order: Order) -> None:
+        self.held.append(order)
+
+    def on_bar(self, ts: int) -> None:
+        held, self.held = self.held, []
+        for order in held:
+            SimBroker.submit(self, order)
+        super().on_bar(ts)
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_an_order_submitted_in_on_bar_before_matching_fills_on_that_bar(busy: bool) -> None:
+    """An order placed on bar 0 and handed to the simulator in bar 1's on_bar, before it
+    matches, fills on bar 1 (placed before it), whether or not other orders were working
+    (here a limit order that never fills): 11 × 1.0005 = 11.0055."""
+    portal = BarPortal(make_bars(col(10, 11, 12), col(10_000, 10_000, 10_000)), CAL)
+    broker = _SubmitsAtTheNextBar(portal)
+    session = Session(
+        portal=portal, broker=broker, ledger=Ledger(CAPITAL), order_ids=ClientOrderIds("t", "run")
+    )
+    placed: list[str] = []
+
+    def turn(event: StrategyTurn) -> None:
+        if event.session == SESSIONS[0]:
+            if busy:
+                session.place_order(A, D(1), OrderStyle(type=OrderType.LIMIT, limit_price=D(1)))
+                SimBroker.submit(broker, broker.held.pop())
+            placed.append(session.place_order(A, D(10), OrderStyle()).id)
+
+    session.bus.subscribe(StrategyTurn, turn)
+    session.run(SimClock(CAL, SESSIONS[0], SESSIONS[2]))
+    (fill,) = session.fills
+    assert (fill.order_id, fill.price) == (placed[0], D("11.0055"))
+    assert fill.ts == CAL.session_times(SESSIONS[1]).close

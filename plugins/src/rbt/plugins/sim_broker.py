@@ -176,8 +176,6 @@ class SimBroker:
 
     def _take(self, order: Order) -> str | None:
         """Start working ``order`` (None) or say why it is rejected (nothing kept)."""
-        if not self._working:  # on_bar skipped the bars since the last order ended: an
-            self._matched_row = self.portal.row  # order placed now never fills on this bar
         style = order.style
         if style.type not in _SUPPORTED:  # pragma: no cover - every kernel type is supported
             return reason(ReasonCode.UNSUPPORTED, f"{style.type.value} orders are not simulated")
@@ -289,9 +287,12 @@ class SimBroker:
     # -- matching -------------------------------------------------------------------
     def on_bar(self, ts: int) -> None:
         """Match working orders placed before ``ts`` against the bar at the cursor."""
-        if not self._working:
-            return  # nothing to match (_take marks the bar an order is placed on)
         row = self.portal.row
+        if not self._working:
+            # nothing to match, but the row counts as matched: an order placed after this
+            # waits for a new row (one a subclass submits before calling this does not)
+            self._matched_row = row
+            return
         if row == self._matched_row:
             return  # no new bar (a session missing from the data): never re-match the old one
         self._matched_row = row
