@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rbt.data.bars import DERIVABLE, DerivedMantissas, derive_mantissas
+from rbt.data.bars import DERIVABLE, OHLCV, BarArrays, DerivedMantissas, derive_mantissas
 from rbt.data.bundles import load_bundle
 from rbt.data.ingest import ingest
 from rbt.data.source import MAX_SCALE
@@ -30,6 +30,16 @@ def test_mantissas_below_the_bound_come_back_from_their_floats(mantissas, scale)
     assert np.array_equal(derived["close"], m)
 
 
+def _assert_exact_bars(bars: BarArrays) -> None:
+    """exact_bar (a fill's whole bar at once) is exact() of each field: values and exponents."""
+    rows, cols = bars.shape
+    for row in range(rows):
+        for col in range(cols):
+            got = bars.exact_bar(row, col)
+            want = tuple(bars.exact(field, row, col) for field in OHLCV)
+            assert [d.as_tuple() for d in got] == [d.as_tuple() for d in want]
+
+
 def test_loaded_bundle_gives_exact_values_and_builds_arrays_on_demand(home, manager, csv_dir):
     rows = [
         "2024-01-02,10.25,11,9.5,10.75,100",
@@ -46,11 +56,13 @@ def test_loaded_bundle_gives_exact_values_and_builds_arrays_on_demand(home, mana
     bars = load_bundle(home, "d")
     mantissas = bars.mantissas
     assert isinstance(mantissas, DerivedMantissas)
+    _assert_exact_bars(bars)  # every field from its floats
     assert bars.exact("high", 1, 0) == Decimal("12.125")
     assert bars.exact("close", 0, 1) == 0  # no bar: mantissa 0, as before
     assert mantissas["high"][:, 0].tolist() == [11000, 12125, 12500]
     assert mantissas["volume"][:, 1].tolist() == [0, 0, 0]
     assert list(mantissas) == ["open", "high", "low", "close", "volume"]
+    _assert_exact_bars(bars)  # high and volume from their built arrays now
     picked = bars.select([bars.assets[1]])
     assert picked.exact("open", 1, 0) == Decimal("10.75")
     assert picked.mantissas["open"].tolist() == [[0], [10750], [0]]
@@ -71,3 +83,4 @@ def test_a_field_with_huge_mantissas_is_stored_not_derived(home, manager, csv_di
     assert bars.mantissas["volume"][:, 0].tolist() == [int(big), 7, 9]
     assert bars.mantissas["volume"][:, 1].tolist() == [0, 0, 9]
     assert bars.exact("close", 2, 1) == Decimal(3)
+    _assert_exact_bars(bars)  # volume stored, prices derived

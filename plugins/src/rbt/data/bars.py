@@ -171,6 +171,24 @@ class BarArrays:
             return Decimal(mantissas.value(field, row, col)).scaleb(-scale)
         return Decimal(mantissas[field].item(row, col)).scaleb(-scale)
 
+    def exact_bar(self, row: int, col: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """``exact(field, row, col)`` of open, high, low, close and volume, in that order
+        (a simulated fill's bar: the scales and the mantissa store looked up once)."""
+        price, volume = -self.price_scales.item(col), -self.volume_scales.item(col)
+        mantissas = self.mantissas
+        if isinstance(mantissas, DerivedMantissas):
+            value = mantissas.value
+            o, h, low, c, v = (value(f, row, col) for f in OHLCV)
+        else:
+            o, h, low, c, v = (mantissas[f].item(row, col) for f in OHLCV)
+        return (
+            Decimal(o).scaleb(price),
+            Decimal(h).scaleb(price),
+            Decimal(low).scaleb(price),
+            Decimal(c).scaleb(price),
+            Decimal(v).scaleb(volume),
+        )
+
     def has_bar(self, row: int, col: int) -> bool:
         """Whether asset ``col`` has a bar at ``row``."""
         return not np.isnan(self.floats["close"][row, col])

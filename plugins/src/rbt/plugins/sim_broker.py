@@ -649,13 +649,8 @@ _NO_BAR = BarSnapshot(open=ZERO, high=ZERO, low=ZERO, close=ZERO, volume=ZERO)
 
 
 def _snapshot(bars: Any, row: int, col: int) -> BarSnapshot:
-    return BarSnapshot(
-        open=bars.exact("open", row, col),
-        high=bars.exact("high", row, col),
-        low=bars.exact("low", row, col),
-        close=bars.exact("close", row, col),
-        volume=bars.exact("volume", row, col),
-    )
+    o, h, low, c, v = bars.exact_bar(row, col)
+    return BarSnapshot(open=o, high=h, low=low, close=c, volume=v)
 
 
 @hookimpl
