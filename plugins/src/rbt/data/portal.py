@@ -705,8 +705,8 @@ class BarPortal:
 def _frame(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
     """``pd.DataFrame(values, index=index, columns=columns)`` for a 2-D float window: the
     same frame (one block viewing ``values``), built from that block directly — the
-    constructor's checks and inference cost twice the rest of a pandas history call and
-    have nothing to find in a window the portal shaped itself. pandas' block API (the one
+    constructor's checks and inference (≈ 5 of a pandas history call's ≈ 25 µs on 100
+    assets) have nothing to find in a window the portal shaped itself. pandas' block API (the one
     pyarrow builds frames with) is looked up once; without it, or in copy-on-write mode (the
     constructor copies the window then), the constructor."""
     build = _FRAME_BUILDER or _frame_builder()
