@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rbt.data.bars import bars_from_floats
+from rbt.data.bars import BarArrays, bars_from_floats
 from rbt.data.portal import BarPortal
 from rbt.finance.commission import PerShare
 from rbt.finance.slippage import FixedBasisPointsSlippage
@@ -57,9 +57,49 @@ def _bars(n: int):
     )
 
 
-def _run(n: int, orders: dict[int, list[tuple[Asset, int]]], *, segments: bool) -> list[tuple]:
+def _minute_bars(sessions: int, keep: float, seed: int) -> BarArrays:
+    """Minute bars of A and B over the first ``sessions`` sessions, each minute kept with
+    probability ``keep`` (a missing minute: the cursor stays on the bar before it)."""
+    rng = np.random.default_rng(seed)
+    times = [CAL.session_times(d) for d in SESSIONS[:sessions]]
+    minute = 60_000_000_000
+    ends = np.concatenate([np.arange(t.open + minute, t.close + 1, minute) for t in times])
+    kept = ends[rng.random(len(ends)) < keep]
+    session_of = np.searchsorted([t.close for t in times], kept, side="left")
+    close = np.round(rng.uniform(50, 60, (len(kept), 2)) * 4) / 4
+    floats = {
+        "open": close - 0.25,
+        "high": close + 1,
+        "low": close - 1,
+        "close": close,
+        "volume": np.full((len(kept), 2), 1e6),
+    }
+    return BarArrays(
+        assets=(A, B),
+        ts=kept.astype(np.int64),
+        sessions=np.array(SESSIONS[:sessions], dtype="datetime64[D]")[session_of],
+        floats=floats,
+        mantissas={
+            k: np.rint(v * (1 if k == "volume" else 10**4)).astype(np.int64)
+            for k, v in floats.items()
+        },
+        price_scales=np.full(2, 4, dtype=np.int64),
+        volume_scales=np.zeros(2, dtype=np.int64),
+        frequency=Frequency.MINUTE,
+        calendar="XNYS",
+    )
+
+
+def _run(
+    n: int,
+    orders: dict[int, list[tuple[Asset, int]]],
+    *,
+    segments: bool,
+    bars: BarArrays | None = None,
+) -> list[tuple]:
     """Every event a subscriber sees (type, ts, what it carries) and the books at the end."""
-    portal = BarPortal(_bars(n), CAL)
+    bars = _bars(n) if bars is None else bars
+    portal = BarPortal(bars, CAL)
     broker = SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage())
     ledger = Ledger(Decimal(100_000))
     session = Session(
@@ -79,7 +119,7 @@ def _run(n: int, orders: dict[int, list[tuple[Asset, int]]], *, segments: bool) 
     for kind in EVENT_TYPES:
         session.bus.subscribe(kind, record)
     session.bus.subscribe(StrategyTurn, turn)
-    clock = SimClock(CAL, SESSIONS[0], SESSIONS[n - 1])
+    clock = SimClock(CAL, SESSIONS[0], SESSIONS[n - 1], bars.frequency)
     session.run(clock if segments else list(clock))  # a list has no segments()
     books = (ledger.cash, tuple(ledger.iter_holdings()), len(session.fills))
     return [*seen, books]
@@ -96,6 +136,26 @@ def _run(n: int, orders: dict[int, list[tuple[Asset, int]]], *, segments: bool) 
 )
 def test_segments_and_events_give_the_same_run(n, orders) -> None:
     assert _run(n, orders, segments=True) == _run(n, orders, segments=False)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    n=st.integers(1, 3),
+    keep=st.sampled_from([1.0, 0.9, 0.3]),
+    seed=st.integers(0, 2**16),
+    orders=st.dictionaries(
+        st.integers(0, 3 * 390 - 1),
+        st.lists(st.tuples(st.sampled_from([A, B]), st.integers(-50, 50).filter(bool)), max_size=3),
+        max_size=12,
+    ),
+)
+def test_minute_segments_walked_by_the_portal_give_the_events_run(n, keep, seed, orders) -> None:
+    """Minute sessions go through ``BarPortal.walk`` (one search per session, missing minutes
+    included): every event, cursor row and fill as when each bar is its own event."""
+    bars = _minute_bars(n, keep, seed)
+    walked = _run(n, orders, segments=True, bars=bars)
+    assert walked == _run(n, orders, segments=False, bars=bars)
+    assert sum(1 for row in walked[:-1] if row[0] == "StrategyTurn") == 390 * n
 
 
 @pytest.mark.parametrize("calendar", ["XNYS", "ALWAYS_OPEN"])
