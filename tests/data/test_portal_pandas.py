@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rbt.data.bars import OHLCV, BarArrays, bars_from_floats
-from rbt.data.portal import BarPortal, _frame
+from rbt.data.frames import window_frame
+from rbt.data.portal import BarPortal
 from rbt.kernel.clock import Frequency
 from rbt.kernel.model import Asset
 from rbt.plugins.calendars import get_calendar
@@ -95,7 +96,7 @@ def test_a_backtest_portal_indexes_its_times_once() -> None:
     take=st.sampled_from(["slice", "fancy", "read-only"]),
 )
 def test_the_block_built_frame_equals_the_constructors(rows, cols, take) -> None:
-    """_frame (one block viewing the window) gives what pd.DataFrame gives: equal frames,
+    """window_frame (one block viewing the window) gives what pd.DataFrame gives: equal frames,
     one float block viewing the same memory; a window the axes do not fit raises as the
     constructor does."""
     data = np.arange(7.0 * 6).reshape(7, 6)
@@ -107,14 +108,14 @@ def test_the_block_built_frame_equals_the_constructors(rows, cols, take) -> None
             window.flags.writeable = False
     index = pd.DatetimeIndex(np.array(SESSIONS[:rows], dtype="datetime64[ns]"))
     columns = pd.Index([Asset(sid=90 + i, symbol=f"X{i}") for i in range(cols)])
-    got = _frame(window, index, columns)
+    got = window_frame(window, index, columns)
     want = pd.DataFrame(window, index=index, columns=columns)
     pd.testing.assert_frame_equal(got, want)
     assert got._mgr.nblocks == want._mgr.nblocks == 1
     assert np.shares_memory(got.to_numpy(), window) == np.shares_memory(want.to_numpy(), window)
     misfit = columns[:-1] if cols > 1 else columns.append(columns)
     with pytest.raises(ValueError) as built:
-        _frame(window, index, misfit)
+        window_frame(window, index, misfit)
     with pytest.raises(ValueError) as constructed:
         pd.DataFrame(window, index=index, columns=misfit)
     assert str(built.value) == str(constructed.value)

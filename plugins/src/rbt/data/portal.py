@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rbt.data.bars import OHLCV, BarArrays
+from rbt.data.frames import window_frame
 from rbt.kernel.clock import Frequency, TradingCalendar
 from rbt.kernel.errors import DataError
 from rbt.kernel.model import Asset
@@ -563,7 +564,7 @@ class BarPortal:
             w = windows[fields[0]]
             if single_asset:
                 return pd.Series(w[:, 0], index=idx, name=assets[0])
-            return _frame(w, idx, self.asset_index(universe, assets))
+            return window_frame(w, idx, self.asset_index(universe, assets))
         if single_asset:
             return pd.DataFrame({f: windows[f][:, 0] for f in fields}, index=idx)
         # several assets and fields: Zipline's long frame, index (date, asset)
@@ -700,65 +701,6 @@ class BarPortal:
         if len(rows) and int(rows.min()) < 0:
             return None
         return self.bars.mantissas["close"][rows, cols], self.bars.price_scales[cols]
-
-
-def _frame(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
-    """``pd.DataFrame(values, index=index, columns=columns)`` for a 2-D float window: the
-    same frame (one block viewing ``values``), built from that block directly — the
-    constructor's checks and inference (≈ 5 of a pandas history call's ≈ 25 µs on 100
-    assets) have nothing to find in a window the portal shaped itself. pandas' block API (the one
-    pyarrow builds frames with) is looked up once; without it, or in copy-on-write mode (the
-    constructor copies the window then), the constructor."""
-    build = _FRAME_BUILDER or _frame_builder()
-    return build(values, index, columns)
-
-
-def _frame_builder() -> Callable[[npt.NDArray[np.float64], Any, Any], Any]:
-    global _FRAME_BUILDER
-    import pandas as pd
-
-    def construct(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
-        return pd.DataFrame(values, index=index, columns=columns)
-
-    if not pd.__version__.startswith("2."):  # pragma: no cover - pandas 3: copy-on-write only
-        _FRAME_BUILDER = construct
-        return construct
-    try:
-        from pandas._config import using_copy_on_write
-        from pandas._libs.internals import BlockPlacement
-        from pandas.core.internals import BlockManager
-        from pandas.core.internals.api import make_block
-
-        from_mgr = pd.DataFrame._from_mgr
-    except (ImportError, AttributeError):  # pragma: no cover - another pandas layout
-        _FRAME_BUILDER = construct
-        return construct
-    placements: dict[int, Any] = {}
-
-    def from_block(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
-        if values.dtype != np.float64 or values.ndim != 2 or using_copy_on_write():
-            # copy-on-write: the constructor copies the window (the frame is the caller's
-            # to write to; a block viewing the bars would be read-only or write into them)
-            return construct(values, index, columns)
-        n = values.shape[1]
-        if len(columns) != n or len(index) != values.shape[0]:
-            return construct(values, index, columns)  # the constructor says what is wrong
-        placement = placements.get(n)
-        if placement is None:
-            placement = placements[n] = BlockPlacement(slice(0, n))
-        manager = BlockManager(
-            (make_block(values.T, placement=placement, ndim=2),),
-            [columns, index],
-            verify_integrity=False,
-        )
-        return from_mgr(manager, axes=manager.axes)
-
-    _FRAME_BUILDER = from_block
-    return from_block
-
-
-#: _frame's way to build a frame, once pandas is imported (_frame_builder).
-_FRAME_BUILDER: Callable[[npt.NDArray[np.float64], Any, Any], Any] | None = None
 
 
 def as_sequence(assets: Iterable[Asset]) -> Sequence[Asset]:
