@@ -45,7 +45,15 @@ class _BlockApi:
             self.simple_index = index_class._simple_new
         except (ImportError, AttributeError):  # pragma: no cover - another pandas layout
             return
+        self._spans: dict[int, Any] = {}
         self.usable = True
+
+    def span(self, n: int) -> Any:
+        """The placement of a block holding columns ``0 .. n-1`` (one per width, reused)."""
+        placement = self._spans.get(n)
+        if placement is None:
+            placement = self._spans[n] = self.placement(slice(0, n))
+        return placement
 
     def frame(self, blocks: tuple[Any, ...], columns: Any, index: Any) -> Any:
         manager = self.manager(blocks, [columns, index], verify_integrity=False)
@@ -77,8 +85,8 @@ def window_frame(values: npt.NDArray[np.float64], index: Any, columns: Any) -> A
         or api.copy_on_write()
     ):
         return api.pd.DataFrame(values, index=index, columns=columns)  # it says what is wrong
-    placement = api.placement(slice(0, values.shape[1]))
-    return api.frame((api.block(values.T, placement=placement, ndim=2),), columns, index)
+    block = api.block(values.T, placement=api.span(values.shape[1]), ndim=2)
+    return api.frame((block,), columns, index)
 
 
 def object_index(values: Sequence[Any]) -> Any:
