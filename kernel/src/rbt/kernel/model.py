@@ -304,6 +304,30 @@ _SET_ID, _SET_ASSET, _SET_AMOUNT, _SET_CREATED, _SET_STYLE, *_SET_REST = _SETTER
 _SET_STATUS, _SET_FILLED, _SET_COMMISSION, _SET_REASON = _SET_REST
 
 
+def _order(
+    id: str,
+    asset: Asset,
+    amount: Decimal,
+    created: int,
+    style: OrderStyle,
+    status: OrderStatus,
+    filled: Decimal,
+    commission: Decimal,
+    reason: str,
+) -> Order:
+    new = _NEW_ORDER(Order)
+    _SET_ID(new, id)
+    _SET_ASSET(new, asset)
+    _SET_AMOUNT(new, amount)
+    _SET_CREATED(new, created)
+    _SET_STYLE(new, style)
+    _SET_STATUS(new, status)
+    _SET_FILLED(new, filled)
+    _SET_COMMISSION(new, commission)
+    _SET_REASON(new, reason)
+    return new
+
+
 def replace_order(
     order: Order,
     *,
@@ -314,33 +338,23 @@ def replace_order(
 ) -> Order:
     """``attrs.evolve(order, ...)`` for the fields that change as an order lives, at a
     third of the cost (the per-order hot path of every broker)."""
-    new = _NEW_ORDER(Order)
-    _SET_ID(new, order.id)
-    _SET_ASSET(new, order.asset)
-    _SET_AMOUNT(new, order.amount)
-    _SET_CREATED(new, order.created)
-    _SET_STYLE(new, order.style)
-    _SET_STATUS(new, order.status if status is None else status)
-    _SET_FILLED(new, order.filled if filled is None else filled)
-    _SET_COMMISSION(new, order.commission if commission is None else commission)
-    _SET_REASON(new, order.reason if reason is None else reason)
-    return new
+    return _order(
+        order.id,
+        order.asset,
+        order.amount,
+        order.created,
+        order.style,
+        order.status if status is None else status,
+        order.filled if filled is None else filled,
+        order.commission if commission is None else commission,
+        order.reason if reason is None else reason,
+    )
 
 
 def new_order(id: str, asset: Asset, amount: Decimal, created: int, style: OrderStyle) -> Order:
     """``Order(id=..., asset=..., amount=..., created=..., style=...)``, a new order in
     its first state, built as :func:`replace_order` builds one (every order placed)."""
-    new = _NEW_ORDER(Order)
-    _SET_ID(new, id)
-    _SET_ASSET(new, asset)
-    _SET_AMOUNT(new, amount)
-    _SET_CREATED(new, created)
-    _SET_STYLE(new, style)
-    _SET_STATUS(new, OrderStatus.NEW)
-    _SET_FILLED(new, ZERO)
-    _SET_COMMISSION(new, ZERO)
-    _SET_REASON(new, "")
-    return new
+    return _order(id, asset, amount, created, style, OrderStatus.NEW, ZERO, ZERO, "")
 
 
 @attrs.frozen(kw_only=True)
