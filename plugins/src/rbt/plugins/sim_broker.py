@@ -288,15 +288,10 @@ class SimBroker:
     def on_bar(self, ts: int) -> None:
         """Match working orders placed before ``ts`` against the bar at the cursor."""
         row = self.portal.row
-        if not self._working:
-            # nothing to match, but the row counts as matched: an order placed after this
-            # waits for a new row (one a subclass submits before calling this does not)
-            self._matched_row = row
-            return
         if row == self._matched_row:
             return  # no new bar (a session missing from the data): never re-match the old one
-        self._matched_row = row
-        if row < 0:
+        self._matched_row = row  # matched even when idle: a later order waits for a new row
+        if not self._working or row < 0:
             return
         bars = self.portal.bars
         volumes = bars.floats["volume"]
@@ -585,10 +580,7 @@ class SimBroker:
             self._working[oid] = updated
         if oid in self._known:
             self._known[oid] = updated
-        events = self._events
-        if events is None:
-            events = self._require_events()  # raises, saying why
-        events.fill(fill)
+        self._require_events().fill(fill)
         if oid in self._special:
             self._after_fill(updated, done)
         return amount
