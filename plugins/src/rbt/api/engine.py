@@ -572,6 +572,9 @@ class Engine:
         self._held_mask[:] = False
         self._n_held = 0
         self._inexact = set()
+        self._mirror.clear()
+        self._views_row = -2
+        self._view_table = None
         for asset, amount, _last in self.ledger.iter_holdings():
             col = self.portal.bars.column(asset)
             self._qty[col] = float(amount)
@@ -581,15 +584,11 @@ class Engine:
             if self._first_fill.item(col) < 0:  # restored books: ranked in the ledger's order
                 self._first_fill[col] = self._fill_ranks
                 self._fill_ranks += 1
+            self._refresh_view(asset, col, self.ledger.holding(asset))
         self._held_idx_stale = True
         self._value_cache = (-2, -1, 0.0)
         self._single_col = None
         self._book_version += 1
-        self._mirror.clear()
-        self._views_row = -2
-        self._view_table = None
-        for asset, _amount, _last in self.ledger.iter_holdings():
-            self._refresh_view(asset)
 
     def _set_exact_amount(self, col: int, amount: Decimal) -> int | None:
         """Keep ``amount`` of column ``col`` as a whole number where it is one (returned),
@@ -629,13 +628,7 @@ class Engine:
             if not held:
                 qty[col] = 0.0
             self._held_idx_stale = True  # rebuilt once, when next read
-        # the float mirror of this position (what _refresh_view does, from the same state)
-        if state is None:
-            self._mirror.pop(asset, None)
-        else:
-            self._mirror[asset] = [col, *state, asset.multiplier, None]
-        self._views_row = -2
-        self._view_table = None
+        self._refresh_view(asset, col, state)
         hook = getattr(self.strategy, "on_order_fill", None)
         if hook is not None:
             with self.active():
@@ -726,20 +719,15 @@ class Engine:
         views._build = (_build_views, table, portal, row, portal.now)
         return views
 
-    def _refresh_view(self, asset: Asset) -> None:
-        position = self.ledger.position(asset)
-        if position is None:
+    def _refresh_view(
+        self, asset: Asset, col: int, state: tuple[Decimal, Decimal, Decimal] | None
+    ) -> None:
+        """Mirror the ledger's ``(amount, cost value, last price)`` of ``asset`` (None:
+        flat); the next positions read builds its views anew."""
+        if state is None:
             self._mirror.pop(asset, None)
         else:
-            col = self.portal.bars.column(asset)
-            self._mirror[asset] = [
-                col,
-                position.amount,
-                position.cost_value,
-                position.last_price,
-                asset.multiplier,
-                None,
-            ]
+            self._mirror[asset] = [col, *state, asset.multiplier, None]
         self._views_row = -2
         self._view_table = None
 
