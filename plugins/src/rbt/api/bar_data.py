@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rbt.data.portal import BarPortal, as_sequence
@@ -31,21 +31,21 @@ class BarData:
         """Whether each asset is listed and has a price now."""
         if isinstance(assets, Asset):
             return self._portal.can_trade(assets)
-        import pandas as pd
-
-        assets = as_sequence(assets)
-        index = self._portal.asset_index(assets, assets)
-        return pd.Series(self._portal.can_trade_each(assets), index=index, copy=False)
+        return self._per_asset(assets, self._portal.can_trade_each)
 
     def is_stale(self, assets: Asset | Sequence[Asset]) -> Any:
         """Whether each asset traded before but has no bar now."""
         if isinstance(assets, Asset):
             return self._portal.is_stale(assets)
+        return self._per_asset(assets, self._portal.is_stale_each)
+
+    def _per_asset(self, assets: Iterable[Asset], each: Callable[[Sequence[Asset]], Any]) -> Any:
+        """``each(assets)`` as a pandas Series indexed by the assets (read once)."""
         import pandas as pd
 
         assets = as_sequence(assets)
         index = self._portal.asset_index(assets, assets)
-        return pd.Series(self._portal.is_stale_each(assets), index=index, copy=False)
+        return pd.Series(each(assets), index=index, copy=False)
 
     @property
     def current_dt(self) -> Any:
