@@ -195,13 +195,12 @@ class BarPortal:
         table (arrays that grow, or corporate actions adjusting the row before its bar)."""
         if not self.fixed_arrays or self._adj is not None:
             return None
-        return self._price if self._price is not None else self._prices()
+        return self._prices()
 
     def price_at(self, col: int) -> float:
         """``price_row()[col]`` as a Python float, without building the row."""
         if self._adj is None:
-            prices = self._price if self._price is not None else self._prices()
-            return prices.item(self.row, col)
+            return self._prices().item(self.row, col)
         return self.price_row().item(col)
 
     def price_row_as_of(self, row_index: int, now: int) -> npt.NDArray[np.float64]:

@@ -191,7 +191,6 @@ class PipelineResult:
         self.pipeline = pipeline
         self._assets = assets
         self._row_of = row_of
-        self._kinds = kinds
         # every column as one numpy array for the whole run (nulls filled per kind), sliced
         # per session: a session's output costs slices, not a conversion per column
         self._columns = {name: _to_numpy(frame[name], kind) for name, kind in kinds.items()}
