@@ -1,6 +1,7 @@
-"""Pipeline momentum (the parity suite's Zipline algorithm, imports from ``rbt``): five
-factors and a screen computed by the pipeline, read every session in
-``before_trading_start``, weekly ``order_target_percent`` into the picks.
+"""Pipeline momentum: five factors and a screen computed by the pipeline, read every
+session in ``before_trading_start``, weekly ``order_target_percent`` into the picks.
+``tests/parity/test_parity.py`` runs this file in zipline-reloaded too (``zipline.``
+imports) and checks both engines agree.
 
 One of the strategies the canonical benchmark never saw (``benchmarks/idioms.py``)."""
 

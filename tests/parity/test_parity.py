@@ -2,7 +2,8 @@
 
 Each algorithm below is written once, as Zipline source (``from zipline.api
 import ...``). The RustyBT copy is the same text with ``zipline.`` replaced by
-``rbt.`` in the import lines — design.md §2.1a.1's promise, tested literally.
+``rbt.`` in the import lines — design.md §2.1a.1's promise, tested literally (the
+pipeline strategy is the speed benchmark's file, read with the replacement reversed).
 Both engines ingest the same directory of daily CSVs (zipline: its ``csvdir``
 bundle, registered with country code "US" so its pipeline finds the assets;
 RustyBT: ``rbt.data.ingest.ingest(..., "csv", ...)``), run with their defaults
@@ -322,47 +323,14 @@ def rebalance(context, data):
             order_target_percent(asset, float(weights[asset]))
 """
 
-PIPELINE_MOMENTUM = """
-from zipline.api import (attach_pipeline, date_rules, order_target_percent, pipeline_output,
-                         record, schedule_function, time_rules)
-from zipline.pipeline import CustomFactor, Pipeline
-from zipline.pipeline.data import USEquityPricing
-from zipline.pipeline.factors import AverageDollarVolume, Returns, SimpleMovingAverage, RSI
-
-
-class Trend(CustomFactor):
-    inputs = [USEquityPricing.close]
-    window_length = 15
-
-    def compute(self, today, assets, out, close):
-        out[:] = close[-1] / close.mean(axis=0)
-
-
-def initialize(context):
-    momentum = Returns(window_length=20)
-    liquid = AverageDollarVolume(window_length=10).percentile_between(20, 100)
-    trend = Trend()
-    sma = SimpleMovingAverage(inputs=[USEquityPricing.close], window_length=10)
-    pipe = Pipeline(
-        columns={"momentum": momentum, "trend": trend, "z": momentum.zscore(mask=liquid),
-                 "rsi": RSI(), "above": USEquityPricing.close.latest > sma},
-        screen=momentum.top(5, mask=liquid) & (trend > 0.9),
-    )
-    attach_pipeline(pipe, "momentum")
-    schedule_function(rebalance, date_rules.week_start(), time_rules.market_open())
-
-def before_trading_start(context, data):
-    context.out = pipeline_output("momentum")
-
-def rebalance(context, data):
-    picks = context.out.index
-    for asset in context.portfolio.positions:
-        if asset not in picks:
-            order_target_percent(asset, 0.0)
-    for asset in picks:
-        order_target_percent(asset, 0.19)
-    record(n_picks=len(picks))
-"""
+# the speed benchmark's pipeline strategy (``benchmarks/idioms/``), written with ``rbt.``
+# imports: its Zipline text is the same file with ``zipline.`` imports
+PIPELINE_MOMENTUM = re.sub(
+    r"^from rbt\.",
+    "from zipline.",
+    (Path(__file__).parents[2] / "benchmarks/idioms/pipeline_momentum.py").read_text(),
+    flags=re.M,
+)
 
 COSTS_AND_VOLUME_SHARE = """
 from zipline.api import (order_target, schedule_function, date_rules, time_rules,
