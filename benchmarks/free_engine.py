@@ -8,7 +8,12 @@ strategy as a user writes it, so ``N·D / seconds`` is the most any engine could
 
     uv run python benchmarks/free_engine.py M L MIN
 
-Both idioms: ``dual_ma.py``'s window sums and ``dual_ma_indicator.py``'s precomputed rows.
+Three idioms: ``dual_ma.py``'s window sums, ``dual_ma_indicator.py``'s precomputed rows
+and ``dual_ma_pandas.py``'s DataFrame reductions. The last is timed on frames built before
+the clock starts (as if ``data.history`` cost nothing), so it bounds the pandas guard: the
+pandas variant takes at least its numpy twin's time plus the difference of the two user
+codes, and ``pandas <= 3 x numpy`` then needs the numpy variant to take at least half of
+that difference.
 
 The bundles are the ones ``benchmarks/run.py`` ingests (``bench_m`` ... under
 ``$RBT_BENCH_HOME``). The positions follow the strategy (entries and exits at the signal
@@ -25,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rbt.api.indicators import sma
 from rbt.data.bundles import load_bundle
@@ -82,21 +88,64 @@ def indicator_code_seconds(closes: np.ndarray, assets: list[Asset]) -> float:
     return _seconds(signals, len(closes), assets)
 
 
+def pandas_code_seconds(
+    closes: np.ndarray, assets: list[Asset], *, propagate_nan: bool = False
+) -> float:
+    """``dual_ma_pandas.py``: the same sums as DataFrame reductions (``min_count``: NaN
+    until the window is full, as the numpy sums), on a frame per bar made beforehand.
+
+    ``propagate_nan``: ``skipna=False`` instead, the cheapest pandas spelling of the same
+    sums (NaN in, NaN out, as numpy's), to show the bound does not hang on the spelling.
+    """
+    padding = np.full((SLOW, len(assets)), np.nan)
+    columns, index = pd.Index(assets, dtype=object), pd.RangeIndex(SLOW)
+    frames = [
+        pd.DataFrame(closes[t - SLOW + 1 : t + 1] if t >= SLOW - 1 else padding, index, columns)
+        for t in range(len(closes))
+    ]
+    fast_kw = {"skipna": False} if propagate_nan else {"min_count": FAST}
+    slow_kw = {"skipna": False} if propagate_nan else {"min_count": SLOW}
+
+    def signals(t: int) -> tuple[np.ndarray, np.ndarray]:
+        frame = frames[t]
+        fast = frame.iloc[-FAST:].sum(axis=0, **fast_kw).to_numpy() / FAST
+        slow = frame.sum(axis=0, **slow_kw).to_numpy() / SLOW
+        return fast > slow, frame.iloc[-1].to_numpy()
+
+    return _seconds(signals, len(closes), assets)
+
+
+def _pandas_nan_propagating(closes: np.ndarray, assets: list[Asset]) -> float:
+    return pandas_code_seconds(closes, assets, propagate_nan=True)
+
+
 def main(scenarios: list[str]) -> None:
     home = RbtHome(BENCH_HOME)
     for sc in scenarios:
         bars = load_bundle(home, f"bench_{sc.lower()}")
         closes = np.ascontiguousarray(bars.floats["close"])
         n, d = closes.shape[1], closes.shape[0]
+        measured: dict[str, float] = {}
         for idiom, measure in (
             ("history", user_code_seconds),
             ("indicator", indicator_code_seconds),
+            ("pandas", pandas_code_seconds),
+            ("pandas, skipna=False", _pandas_nan_propagating),
         ):
-            seconds = min(measure(closes, list(bars.assets)) for _ in range(3))
+            if idiom.startswith("pandas") and d > 10_000:  # a frame per bar: daily data only
+                continue
+            seconds = measured[idiom] = min(measure(closes, list(bars.assets)) for _ in range(3))
             print(
                 f"{sc} ({idiom} idiom): user code with a free engine {seconds:.3f} CPU s "
                 f"-> at most {n * d / seconds / 1e3:,.0f} k asset-bars/s"
             )
+        for idiom in ("pandas", "pandas, skipna=False"):
+            if idiom in measured:  # T_pandas >= T_numpy + (pandas - history) <= 3 T_numpy
+                floor = (measured[idiom] - measured["history"]) / 2
+                print(
+                    f"{sc} ({idiom}): pandas <= 3 x numpy needs the numpy variant to take "
+                    f">= {floor:.3f} s, so at most {n * d / floor / 1e3:,.0f} k asset-bars/s"
+                )
 
 
 if __name__ == "__main__":
