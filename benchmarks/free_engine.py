@@ -7,6 +7,7 @@ value a float, and an order an assignment. What is left is what CPython costs fo
 strategy as a user writes it, so ``N·D / seconds`` is the most any engine could reach::
 
     uv run python benchmarks/free_engine.py M L MIN
+    uv run python benchmarks/free_engine.py M --json     # one RESULT line per scenario
 
 Three idioms: ``dual_ma.py``'s window sums, ``dual_ma_indicator.py``'s precomputed rows
 and ``dual_ma_pandas.py``'s DataFrame reductions. The last is timed on frames built before
@@ -22,6 +23,7 @@ close, no next-open fills), which is close enough for membership tests to cost t
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -119,34 +121,53 @@ def _pandas_nan_propagating(closes: np.ndarray, assets: list[Asset]) -> float:
     return pandas_code_seconds(closes, assets, propagate_nan=True)
 
 
-def main(scenarios: list[str]) -> None:
-    home = RbtHome(BENCH_HOME)
-    for sc in scenarios:
-        bars = load_bundle(home, f"bench_{sc.lower()}")
-        closes = np.ascontiguousarray(bars.floats["close"])
-        n, d = closes.shape[1], closes.shape[0]
-        measured: dict[str, float] = {}
-        for idiom, measure in (
-            ("history", user_code_seconds),
-            ("indicator", indicator_code_seconds),
-            ("pandas", pandas_code_seconds),
-            ("pandas, skipna=False", _pandas_nan_propagating),
-        ):
-            if idiom.startswith("pandas") and d > 10_000:  # a frame per bar: daily data only
-                continue
-            seconds = measured[idiom] = min(measure(closes, list(bars.assets)) for _ in range(3))
+def measure(sc: str) -> dict[str, float]:
+    """CPU seconds of each idiom's user code on scenario ``sc`` (best of 3); the pandas
+    idioms on daily data only (a frame per bar)."""
+    bars = load_bundle(RbtHome(BENCH_HOME), f"bench_{sc.lower()}")
+    closes = np.ascontiguousarray(bars.floats["close"])
+    measured: dict[str, float] = {}
+    for idiom, code in (
+        ("history", user_code_seconds),
+        ("indicator", indicator_code_seconds),
+        ("pandas", pandas_code_seconds),
+        ("pandas, skipna=False", _pandas_nan_propagating),
+    ):
+        if idiom.startswith("pandas") and len(closes) > 10_000:
+            continue
+        measured[idiom] = min(code(closes, list(bars.assets)) for _ in range(3))
+    return measured
+
+
+def guard_floor(measured: dict[str, float], idiom: str = "pandas") -> float:
+    """The least time the numpy variant may take with the pandas guard met: the pandas
+    variant takes at least the numpy one's time T plus the difference of their user codes,
+    and T + difference <= 3 T needs T >= difference / 2."""
+    return (measured[idiom] - measured["history"]) / 2
+
+
+def main(argv: list[str]) -> None:
+    as_json = "--json" in argv
+    for sc in [a.upper() for a in argv if a != "--json"] or ["M"]:
+        meta = json.loads((BENCH_HOME / "data" / sc / "meta.json").read_text())
+        cells = meta["asset_bars"]
+        measured = measure(sc)
+        if as_json:
+            print("RESULT " + json.dumps({"scenario": sc, "asset_bars": cells, **measured}))
+            continue
+        for idiom, seconds in measured.items():
             print(
                 f"{sc} ({idiom} idiom): user code with a free engine {seconds:.3f} CPU s "
-                f"-> at most {n * d / seconds / 1e3:,.0f} k asset-bars/s"
+                f"-> at most {cells / seconds / 1e3:,.0f} k asset-bars/s"
             )
         for idiom in ("pandas", "pandas, skipna=False"):
-            if idiom in measured:  # T_pandas >= T_numpy + (pandas - history) <= 3 T_numpy
-                floor = (measured[idiom] - measured["history"]) / 2
+            if idiom in measured:
+                floor = guard_floor(measured, idiom)
                 print(
                     f"{sc} ({idiom}): pandas <= 3 x numpy needs the numpy variant to take "
-                    f">= {floor:.3f} s, so at most {n * d / floor / 1e3:,.0f} k asset-bars/s"
+                    f">= {floor:.3f} s, so at most {cells / floor / 1e3:,.0f} k asset-bars/s"
                 )
 
 
 if __name__ == "__main__":
-    main([a.upper() for a in sys.argv[1:]] or ["M"])
+    main(sys.argv[1:])

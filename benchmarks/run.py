@@ -366,7 +366,23 @@ def run_variants(sc: str, fallback: bool, row: dict, runs: int) -> bool:
             "runs": count,
         }
         log(f"[{sc}] {strategy}: {med:.3f} s (CPU {cpu:.3f} s), exact={exact}")
+    if "pandas" in row:
+        row["pandas"]["user_code"] = free_engine(sc)
     return ok
+
+
+def free_engine(sc: str) -> dict | None:
+    """``benchmarks/free_engine.py``'s CPU seconds of each idiom's own code on ``sc`` (None
+    when it fails: the bound it gives is a note, not a target)."""
+    script = str(Path(__file__).resolve().parent / "free_engine.py")
+    proc = subprocess.run(
+        [sys.executable, script, sc, "--json"], capture_output=True, text=True, cwd=REPO, env=WARM
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    log(f"[{sc}] free_engine.py failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return None
 
 
 def measure_startup(rows: list[dict]) -> dict:
@@ -592,6 +608,33 @@ def _targets(rows: list[dict], startup: dict | None) -> list[tuple[str, str, str
     return out
 
 
+def _guard_bound(rows: list[dict]) -> str | None:
+    """The paragraph showing what the pandas guard leaves the M target, from the same run's
+    ``benchmarks/free_engine.py M`` (the strategies' own code, the engine free)."""
+    m = next((r for r in rows if r["scenario"] == "M"), None)
+    code = ((m or {}).get("pandas") or {}).get("user_code")
+    if not code or "pandas" not in code:
+        return None
+    cells = code["asset_bars"]
+
+    def at_most(idiom: str) -> tuple[float, str]:
+        floor = (code[idiom] - code["history"]) / 2
+        return floor, fmt_rate(cells / floor)
+
+    floor, rate = at_most("pandas")
+    text = (
+        "**The pandas guard caps M.** With the engine free (`benchmarks/free_engine.py M`, "
+        f"this run) the pandas variant's own code takes {code['pandas']:.3f} CPU s on M and "
+        f"the numpy variant's {code['history']:.3f} s. The pandas variant takes at least the "
+        "numpy variant's time T plus that difference, so pandas ≤ 3 × numpy holds only while "
+        f"T ≥ {floor:.3f} s: at most **{rate} asset-bars/s** on M"
+    )
+    if "pandas, skipna=False" in code:
+        _, rate2 = at_most("pandas, skipna=False")
+        text += f" ({rate2} with `skipna=False`, the cheapest spelling of the same sums)"
+    return text + ". The M target (≥ 1 M) and the guard cannot both be met on this machine."
+
+
 def _ratio(x: float) -> str:
     return f"{x:.1f}" if x >= 1 else f"{x:.2g}"
 
@@ -685,6 +728,10 @@ def write_doc(
         for label, need, got, met in targets:
             a(f"| {label} | {need} | {got} | {'–' if met is None else '✓' if met else '✗'} |")
         a("")
+        bound = _guard_bound(rows)
+        if bound:
+            a(bound)
+            a("")
     a("## Results (canonical strategy, next-open fills, zero costs)")
     a("")
     a(
