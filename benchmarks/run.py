@@ -632,7 +632,15 @@ def _guard_bound(rows: list[dict]) -> str | None:
     if "pandas, skipna=False" in code:
         _, rate2 = at_most("pandas, skipna=False")
         text += f" ({rate2} with `skipna=False`, the cheapest spelling of the same sums)"
-    return text + ". The M target (≥ 1 M) and the guard cannot both be met on this machine."
+    needs = ["the M target ≥ 1.00 M"]
+    for peer, times in (("zipline-reloaded", 200), ("nautilus_trader", 60)):
+        p = next((x for x in m.get("peers", []) if x["engine"] == peer and x.get("rate")), None)
+        if p:  # the same-run ratio, as a rate
+            needs.append(f"{times}× {peer} = {fmt_rate(times * p['rate'])}")
+    return (
+        text + f". What M needs ({'; '.join(needs)}) and the guard cannot both be met on this "
+        "machine."
+    )
 
 
 def _ratio(x: float) -> str:
