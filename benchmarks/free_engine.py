@@ -100,9 +100,13 @@ def pandas_code_seconds(
     sums (NaN in, NaN out, as numpy's), to show the bound does not hang on the spelling.
     """
     padding = np.full((SLOW, len(assets)), np.nan)
-    columns, index = pd.Index(assets, dtype=object), pd.RangeIndex(SLOW)
+    columns = pd.Index(assets, dtype=object)
+    # data.history's shape: dates without a freq, assets as objects
+    dates = pd.DatetimeIndex(pd.date_range("2000-01-03", periods=len(closes), freq="B").values)
     frames = [
-        pd.DataFrame(closes[t - SLOW + 1 : t + 1] if t >= SLOW - 1 else padding, index, columns)
+        pd.DataFrame(closes[t - SLOW + 1 : t + 1], dates[t - SLOW + 1 : t + 1], columns)
+        if t >= SLOW - 1
+        else pd.DataFrame(padding, dates[:SLOW], columns)
         for t in range(len(closes))
     ]
     fast_kw = {"skipna": False} if propagate_nan else {"min_count": FAST}
