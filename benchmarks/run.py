@@ -372,8 +372,9 @@ def run_variants(sc: str, fallback: bool, row: dict, runs: int) -> bool:
 
 
 def free_engine(sc: str) -> dict | None:
-    """``benchmarks/free_engine.py``'s CPU seconds of each idiom's own code on ``sc`` (None
-    when it fails: the bound it gives is a note, not a target)."""
+    """``benchmarks/free_engine.py``'s CPU seconds of each idiom's own code on ``sc`` and
+    the floors the pandas guard puts on the numpy variant (None when it fails: the bound it
+    gives is a note, not a target)."""
     script = str(Path(__file__).resolve().parent / "free_engine.py")
     proc = subprocess.run(
         [sys.executable, script, sc, "--json"], capture_output=True, text=True, cwd=REPO, env=WARM
@@ -613,25 +614,23 @@ def _guard_bound(rows: list[dict]) -> str | None:
     ``benchmarks/free_engine.py M`` (the strategies' own code, the engine free)."""
     m = next((r for r in rows if r["scenario"] == "M"), None)
     code = ((m or {}).get("pandas") or {}).get("user_code")
-    if not code or "pandas" not in code:
+    if m is None or not code or "pandas" not in code["floors"]:
         return None
-    cells = code["asset_bars"]
-
-    def at_most(idiom: str) -> tuple[float, str]:
-        floor = (code[idiom] - code["history"]) / 2
-        return floor, fmt_rate(cells / floor)
-
-    floor, rate = at_most("pandas")
+    seconds, floors, cells = code["seconds"], code["floors"], code["asset_bars"]
+    floor = floors["pandas"]
     text = (
         "**The pandas guard caps M.** With the engine free (`benchmarks/free_engine.py M`, "
-        f"this run) the pandas variant's own code takes {code['pandas']:.3f} CPU s on M and "
-        f"the numpy variant's {code['history']:.3f} s. The pandas variant takes at least the "
+        f"this run) the pandas variant's own code takes {seconds['pandas']:.3f} CPU s on M and "
+        f"the numpy variant's {seconds['history']:.3f} s. The pandas variant takes at least the "
         "numpy variant's time T plus that difference, so pandas ≤ 3 × numpy holds only while "
-        f"T ≥ {floor:.3f} s: at most **{rate} asset-bars/s** on M"
+        f"T ≥ {floor:.3f} s: at most **{fmt_rate(cells / floor)} asset-bars/s** on M"
     )
-    if "pandas, skipna=False" in code:
-        _, rate2 = at_most("pandas, skipna=False")
-        text += f" ({rate2} with `skipna=False`, the cheapest spelling of the same sums)"
+    cheapest = floors.get("pandas, skipna=False")
+    if cheapest:
+        text += (
+            f" ({fmt_rate(cells / cheapest)} with `skipna=False`, the cheapest spelling of the "
+            "same sums)"
+        )
     needs = ["the M target ≥ 1.00 M"]
     for peer, times in (("zipline-reloaded", 200), ("nautilus_trader", 60)):
         p = next((x for x in m.get("peers", []) if x["engine"] == peer and x.get("rate")), None)
