@@ -426,6 +426,38 @@ def test_can_trade_respects_listing_dates():
     assert portal.can_trade_each(universe).tolist() == [True, False, False, False, True]
 
 
+_DAY = st.one_of(st.none(), st.integers(0, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(_DAY, _DAY, _DAY), min_size=1, max_size=6),
+    st.integers(0, 5),
+    st.data(),
+)
+def test_can_trade_each_is_can_trade_of_each_under_listing_dates(dates, cursor, data):
+    """Any listing dates, any session: the one-step answer is each asset's own, also for a
+    universe that changes its objects (equal by sid) or is mutated between calls."""
+    _, sessions, bars = make_bars(6, 1, np.zeros((6, 1), bool), np.zeros((6, 1), np.int64))
+    portal = BarPortal(bars, CAL)
+    portal.advance(CAL.session_times(sessions[cursor]).close)
+
+    def day(k):
+        return None if k is None else sessions[k]
+
+    universe = [
+        Asset(sid=10, symbol="S0", start_date=day(a), end_date=day(b), auto_close_date=day(c))
+        for a, b, c in dates
+    ]
+    assert portal.can_trade_each(universe).tolist() == [portal.can_trade(a) for a in universe]
+    k = data.draw(st.integers(0, len(universe) - 1))
+    universe[k] = Asset(sid=10, symbol="S0", end_date=sessions[0])  # delisted: never tradable
+    assert portal.can_trade_each(universe).tolist() == [portal.can_trade(a) for a in universe]
+    assert not portal.can_trade_each(universe)[k] or cursor == 0
+    fresh = [Asset(sid=10, symbol="S0") for _ in universe]  # equal by sid, never delisted
+    assert portal.can_trade_each(fresh).all()
+
+
 def test_history_arguments_are_checked():
     assets, sessions, bars = make_bars(3, 2, np.zeros((3, 2), bool), np.zeros((3, 2), np.int64))
     portal = BarPortal(bars, CAL)

@@ -30,7 +30,7 @@ import datetime as dt
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
-from operator import attrgetter
+from operator import attrgetter, is_
 from typing import Any
 
 import numpy as np
@@ -108,6 +108,8 @@ class BarPortal:
         self._pd_index: tuple[Any, Any] | None = None
         self._pd_seen: Any = None
         self._pd_columns: tuple[Any, list[Asset] | None, Any] | None = None
+        # can_trade_each: the last universe's listing dates (its assets, by identity)
+        self._listings: tuple[tuple[Asset, ...], _Listings | None] | None = None
 
     # -- cursor ------------------------------------------------------------------
     def advance(self, ts: int) -> None:
@@ -588,10 +590,14 @@ class BarPortal:
         if self.row < 0:
             return np.zeros(len(assets), dtype=np.bool_)
         out = self._last_rows()[self.row, self._cols(assets)] >= 0
-        session = self.bars.sessions[self.row].item()
-        for i, asset in enumerate(assets):
-            if out[i] and (asset.start_date or asset.end_date or asset.auto_close_date):
-                out[i] = _listed_on(asset, session)
+        cached = self._listings
+        if cached is None or len(cached[0]) != len(assets) or not all(map(is_, cached[0], assets)):
+            held = tuple(assets)  # the objects: assets equal by sid may list differently
+            cached = self._listings = (held, _Listings.of(held))
+        listings = cached[1]
+        if listings is not None:
+            session = self.bars.sessions[self.row]
+            out &= (listings.first <= session) & (session <= listings.last)
         return out
 
     def is_stale_each(self, assets: Sequence[Asset]) -> npt.NDArray[np.bool_]:
@@ -708,6 +714,26 @@ def as_sequence(assets: Iterable[Asset]) -> Sequence[Asset]:
     if assets.__class__ is list or assets.__class__ is tuple:
         return assets
     return list(assets)
+
+
+class _Listings:
+    """The listed life of each asset of a universe, as ``datetime64[D]`` arrays:
+    ``first <= session <= last`` is :func:`_listed_on` of each."""
+
+    __slots__ = ("first", "last")
+
+    def __init__(self, first: npt.NDArray[np.datetime64], last: npt.NDArray[np.datetime64]):
+        self.first = first
+        self.last = last
+
+    @classmethod
+    def of(cls, assets: Sequence[Asset]) -> _Listings | None:
+        """None when no asset has a listing date (every bar is then tradable)."""
+        if not any(a.start_date or a.end_date or a.auto_close_date for a in assets):
+            return None
+        first = [a.start_date or dt.date.min for a in assets]
+        last = [a.auto_close_date or a.end_date or dt.date.max for a in assets]
+        return cls(np.array(first, dtype="datetime64[D]"), np.array(last, dtype="datetime64[D]"))
 
 
 def _listed_on(asset: Asset, session: dt.date) -> bool:
