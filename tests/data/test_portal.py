@@ -437,7 +437,7 @@ _DAY = st.one_of(st.none(), st.integers(0, 5))
 )
 def test_can_trade_each_is_can_trade_of_each_under_listing_dates(dates, cursor, data):
     """Any listing dates, any session: the one-step answer is each asset's own, also for a
-    universe that changes its objects (equal by sid) or is mutated between calls."""
+    universe that changes its objects (equal by sid), is mutated or grows between calls."""
     _, sessions, bars = make_bars(6, 1, np.zeros((6, 1), bool), np.zeros((6, 1), np.int64))
     portal = BarPortal(bars, CAL)
     portal.advance(CAL.session_times(sessions[cursor]).close)
@@ -454,6 +454,9 @@ def test_can_trade_each_is_can_trade_of_each_under_listing_dates(dates, cursor, 
     universe[k] = Asset(sid=10, symbol="S0", end_date=sessions[0])  # delisted: never tradable
     assert portal.can_trade_each(universe).tolist() == [portal.can_trade(a) for a in universe]
     assert not portal.can_trade_each(universe)[k] or cursor == 0
+    universe.append(Asset(sid=10, symbol="S0", start_date=sessions[5]))  # grown: listed later
+    assert portal.can_trade_each(universe).tolist() == [portal.can_trade(a) for a in universe]
+    assert not portal.can_trade_each(universe)[-1] or cursor == 5
     fresh = [Asset(sid=10, symbol="S0") for _ in universe]  # equal by sid, never delisted
     assert portal.can_trade_each(fresh).all()
 

@@ -596,8 +596,8 @@ class BarPortal:
             cached = self._listings = (held, _Listings.of(held))
         listings = cached[1]
         if listings is not None:
-            session = self.bars.sessions[self.row]
-            out &= (listings.first <= session) & (session <= listings.last)
+            day = int(self.bars.sessions[self.row].astype(np.int64)) + _EPOCH_ORDINAL
+            out &= (listings.first <= day) & (day <= listings.last)
         return out
 
     def is_stale_each(self, assets: Sequence[Asset]) -> npt.NDArray[np.bool_]:
@@ -716,13 +716,18 @@ def as_sequence(assets: Iterable[Asset]) -> Sequence[Asset]:
     return list(assets)
 
 
+#: ``date.toordinal()`` of 1970-01-01, day 0 of ``datetime64[D]``
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_FIRST_DAY, _LAST_DAY = dt.date.min.toordinal(), dt.date.max.toordinal()
+
+
 class _Listings:
-    """The listed life of each asset of a universe, as ``datetime64[D]`` arrays:
-    ``first <= session <= last`` is :func:`_listed_on` of each."""
+    """The listed life of each asset of a universe, as day ordinals: ``first <= session <=
+    last`` is :func:`_listed_on` of each."""
 
     __slots__ = ("first", "last")
 
-    def __init__(self, first: npt.NDArray[np.datetime64], last: npt.NDArray[np.datetime64]):
+    def __init__(self, first: npt.NDArray[np.int64], last: npt.NDArray[np.int64]) -> None:
         self.first = first
         self.last = last
 
@@ -731,9 +736,12 @@ class _Listings:
         """None when no asset has a listing date (every bar is then tradable)."""
         if not any(a.start_date or a.end_date or a.auto_close_date for a in assets):
             return None
-        first = [a.start_date or dt.date.min for a in assets]
-        last = [a.auto_close_date or a.end_date or dt.date.max for a in assets]
-        return cls(np.array(first, dtype="datetime64[D]"), np.array(last, dtype="datetime64[D]"))
+        # ordinals, not datetime64 arrays: converting dates to datetime64 costs ~1.4 us each
+        first = (a.start_date.toordinal() if a.start_date else _FIRST_DAY for a in assets)
+        end = (a.auto_close_date or a.end_date for a in assets)
+        last = (d.toordinal() if d else _LAST_DAY for d in end)
+        n = len(assets)
+        return cls(np.fromiter(first, np.int64, n), np.fromiter(last, np.int64, n))
 
 
 def _listed_on(asset: Asset, session: dt.date) -> bool:
