@@ -1,7 +1,9 @@
-"""``dual_ma.py`` with the pandas-returning ``data.history`` (Zipline's shapes).
+"""``dual_ma.py`` with the pandas-returning ``data.history`` and its sums as DataFrame
+reductions (``iloc``, ``sum(min_count=...)``): Zipline-style pandas arithmetic.
 
-Used only for the guard that the Zipline-compatible ``data.history`` stays within 3x
-of ``frame="numpy"`` on scenario M (benchmarks/run.py, "pandas history" row).
+Reported next to the guard's variant (``dual_ma_pandas.py``), not a target: what it adds
+over that variant is pandas' own per-call cost (≈ 110-190 µs per reduction here), which
+no engine changes (``benchmarks/free_engine.py`` measures it with the engine free).
 """
 
 import math
