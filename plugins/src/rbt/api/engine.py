@@ -339,6 +339,7 @@ class Engine:
         self._bundle_bars: Any = None
         self._first_bar_row: npt.NDArray[np.int64] | None = None
         self._uniform_scale: int | None = None  # one price scale for the whole bundle
+        self._all_seen_row = 2**62  # from this row every column has had a bar (uniform scale)
         # whole amounts per version of the books, for the closes valued later: the version
         # the last snapshot is of, and per snapshot its amounts and their sum of |amount|
         self._snap_version = -1
@@ -496,6 +497,8 @@ class Engine:
             )
         if self._bundle_bars is not portal.bars:
             self._bundle_facts(last_rows, scales)
+        if row >= self._all_seen_row:  # every column has had a bar, one price scale: any holding
+            return True
         version, start = self._held_start  # once per version of the books
         if version != self._book_version:
             cols = self._held_columns()
@@ -511,12 +514,14 @@ class Engine:
     def _bundle_facts(
         self, last_rows: npt.NDArray[np.int64], price_scales: npt.NDArray[np.int64]
     ) -> None:
-        """Once, for fixed portal arrays: per column the first row with a bar, and the one
-        price scale (None when they differ)."""
+        """Once, for fixed portal arrays: per column the first row with a bar, the one price
+        scale (None when they differ) and the row from which every column has had a bar
+        (never reached with mixed scales)."""
         seen = last_rows >= 0
-        self._first_bar_row = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
+        self._first_bar_row = first = np.where(seen[-1], np.argmax(seen, axis=0), len(seen))
         uniform = price_scales.size and int(price_scales.min()) == int(price_scales.max())
         self._uniform_scale = int(price_scales[0]) if uniform else None
+        self._all_seen_row = int(first.max(initial=0)) if uniform else 2**62
         self._bundle_bars = self.portal.bars
 
     def _value_pending_closes(self) -> None:
