@@ -8,13 +8,13 @@ Implementations live in plugins (the Parquet bundle reader, live feeds).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
 from rbt.kernel.model import Asset
 
-__all__ = ["FIELDS", "DataPortal"]
+__all__ = ["FIELDS", "DataPortal", "advance_each"]
 
 #: Bar fields every portal serves. ``price`` is the last close, forward-filled.
 FIELDS = ("open", "high", "low", "close", "volume", "price")
@@ -69,3 +69,12 @@ class DataPortal(Protocol):
     def exact_prices(self, assets: Sequence[Asset], field: str) -> Sequence[Decimal | None]:
         """:meth:`exact_price` of several assets at once (marking positions each close)."""
         ...
+
+
+def advance_each(portal: DataPortal, times: Iterable[int]) -> Iterator[int]:
+    """Yield each of ``times`` with ``portal`` advanced to it, one :meth:`~DataPortal.advance`
+    per time: what a portal's optional ``walk(times)`` does, for any portal."""
+    advance = portal.advance
+    for ts in times:
+        advance(ts)
+        yield ts

@@ -10,8 +10,9 @@ both onto the bus.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker
@@ -29,7 +30,7 @@ from rbt.kernel.events import (
 from rbt.kernel.ledger import Ledger
 from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle, new_order
 from rbt.kernel.orders import OrderEventKind
-from rbt.kernel.portal import DataPortal
+from rbt.kernel.portal import DataPortal, advance_each
 
 if TYPE_CHECKING:
     from rbt.kernel.manager import RbtPluginManager
@@ -104,7 +105,7 @@ class Session:
         """Advance by one clock event, in the order documented in :mod:`rbt.kernel.events`."""
         kind = event.kind
         if kind is ClockEventKind.BAR:
-            self._bars(self._advancing((event.ts,)), event.session)
+            self._bars(advance_each(self.portal, (event.ts,)), event.session)
             return
         self.now = event.ts
         # every event moves the portal's clock (data.current_dt in before_trading_start is
@@ -144,12 +145,6 @@ class Session:
         finally:
             self.finish(outcome)
 
-    def _advancing(self, times: Iterable[int]) -> Iterator[int]:
-        advance = self.portal.advance
-        for ts in times:
-            advance(ts)
-            yield ts
-
     def _bars(self, times: Iterable[int], session: Any) -> None:
         """Bars' steps, the portal's cursor already at each of ``times`` as it is yielded:
         the broker matches, then the strategy decides (the per-bar fixed cost: an event
@@ -175,9 +170,9 @@ class Session:
         step = self.step
         # a portal that walks a session's bars (moving its cursor as it yields each) in
         # one go, or one advance() per bar
-        walk: Callable[[Sequence[int]], Iterable[int]] = (
-            getattr(self.portal, "walk", None) or self._advancing
-        )
+        walk: Callable[[Sequence[int]], Iterable[int]] = getattr(
+            self.portal, "walk", None
+        ) or partial(advance_each, self.portal)
         for segment in segments:
             session = segment.session
             step(ClockEvent(ClockEventKind.SESSION_START, segment.start, session))

@@ -42,6 +42,7 @@ from rbt.kernel.clock import Frequency, TradingCalendar
 from rbt.kernel.errors import DataError
 from rbt.kernel.model import Asset
 from rbt.kernel.numeric import ledger_context
+from rbt.kernel.portal import advance_each
 
 __all__ = ["BarPortal"]
 
@@ -142,24 +143,18 @@ class BarPortal:
             or not self.fixed_arrays
             or type(self).advance is not BarPortal.advance
         ):
-            return self._advance_each(times)
+            return advance_each(self, times)
         if isinstance(times, range):  # a minute session's bar ends (SimClock): ascending
             if times.step <= 0 or times[0] < self.now:
-                return self._advance_each(times)  # raises where advance() raises
+                return advance_each(self, times)  # raises where advance() raises
             stamps = np.arange(times.start, times.stop, times.step, dtype=np.int64)
         else:
             stamps = np.asarray(times, dtype=np.int64)
             if stamps.item(0) < self.now or (np.diff(stamps) < 0).any():
-                return self._advance_each(times)  # raises where advance() raises
+                return advance_each(self, times)  # raises where advance() raises
             times = stamps.tolist()
         rows = np.searchsorted(self._visible, stamps, side="right") - 1
         return self._set_each(times, rows.tolist())
-
-    def _advance_each(self, times: Iterable[int]) -> Iterator[int]:
-        advance = self.advance
-        for ts in times:
-            advance(ts)
-            yield ts
 
     def _set_each(self, times: Sequence[int], rows: list[int]) -> Iterator[int]:
         for ts, row in zip(times, rows, strict=True):
