@@ -161,12 +161,11 @@ def ingest(sc: str, meta: dict) -> dict:
         cwd=REPO,
         env=WARM,
     )
-    for line in api.stdout.splitlines():
-        if line.startswith("RESULT "):
-            res = json.loads(line[len("RESULT ") :])
-            out["api_s"] = res["ingest_s"]
-            out["api_rows_per_s"] = rows / res["ingest_s"]
-    if "api_s" not in out:
+    res = _result(api.stdout)
+    if res is not None:
+        out["api_s"] = res["ingest_s"]
+        out["api_rows_per_s"] = rows / res["ingest_s"]
+    else:
         log(f"[{sc}] in-process ingest timing failed:\n{api.stderr.strip()[-2000:]}")
     return out
 
@@ -309,6 +308,14 @@ def fallback_bars(sc: str, meta: dict):
     return bars_from_floats(assets, sessions, fields, price_scale=3)
 
 
+def _result(stdout: str) -> dict | None:
+    """The ``RESULT {json}`` line a child process printed (None without one)."""
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    return None
+
+
 def run_once(
     sc: str, fallback: bool, profile: str | None = None, strategy: str = "dual_ma"
 ) -> dict:
@@ -318,9 +325,9 @@ def run_once(
     if profile:
         cmd += ["--profile", profile]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=WARM)
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+    res = _result(proc.stdout)
+    if res is not None:
+        return res
     raise RuntimeError(
         f"[{sc}] run failed (exit {proc.returncode}):\n{proc.stderr.strip()[-4000:]}"
     )
@@ -385,9 +392,9 @@ def free_engine(sc: str) -> dict | None:
     except subprocess.TimeoutExpired:
         log(f"[{sc}] free_engine.py took over 15 minutes; no bound written")
         return None
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+    res = _result(proc.stdout)
+    if res is not None:
+        return res
     log(f"[{sc}] free_engine.py failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     return None
 
@@ -626,15 +633,18 @@ def _pandas_arithmetic_note(rows: list[dict]) -> str | None:
         return None
     seconds, cells = code["seconds"], code["asset_bars"]
     ops = m["pandas_ops"]["median_s"] / m["median_s"]
+    skipna = code["floors"].get("pandas, skipna=False") or 0
+    cheapest = f"; {fmt_rate(cells / skipna)} with `skipna=False`" if skipna > 0 else ""
     return (
         "**pandas arithmetic on top (not a target).** `dual_ma_pandas_ops.py` does the same sums "
         f"as DataFrame reductions: {ops:.2f}× the numpy variant's time in this run. With the "
         "engine free (`benchmarks/free_engine.py M`) its own code takes "
         f"{seconds['pandas']:.3f} CPU s on M against the numpy variant's "
         f"{seconds['history']:.3f} s, so it stays within 3× only while the numpy variant takes "
-        f"≥ {floor:.3f} s (≤ {fmt_rate(cells / floor)} asset-bars/s): pandas' own cost per "
-        "reduction, which no engine changes. The guard above measures the pandas-returning "
-        "`data.history` itself (`dual_ma_pandas.py`: the DataFrame, then `.to_numpy()`)."
+        f"≥ {floor:.3f} s (≤ {fmt_rate(cells / floor)} asset-bars/s{cheapest}): pandas' own "
+        "cost per reduction, which no engine changes. The guard above measures the "
+        "pandas-returning `data.history` itself (`dual_ma_pandas.py`: the DataFrame, then "
+        "`.to_numpy()`)."
     )
 
 
