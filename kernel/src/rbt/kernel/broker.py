@@ -21,6 +21,7 @@ from rbt.kernel.secrets import Secret
 
 __all__ = [
     "AccountSnapshot",
+    "BooksFillBatches",
     "Broker",
     "BrokerEvents",
     "ClientOrderIds",
@@ -89,6 +90,17 @@ class DecidesAtOnce(Protocol):
         """The decision, or None: a function that takes ``order`` (state NEW; the copy the
         broker keeps stays NEW) and returns None when it now works (accepted), or why it
         is rejected (then nothing of it is kept)."""
+        ...
+
+
+class BooksFillBatches(Protocol):
+    """A broker event sink that takes the fills a broker reports at one instant together
+    (the session): the same as :meth:`BrokerEvents.fill` for each, in order. A broker
+    that finds ``book_fills`` on its sink may report fills so, as long as it reports
+    nothing else in between (the simulator: a bar's plain market orders)."""
+
+    def book_fills(self, fills: Sequence[Fill]) -> None:
+        """Orders (partly) filled at one instant, in this order."""
         ...
 
 

@@ -163,57 +163,75 @@ class Ledger:
             ) from None
 
     # -- entries ---------------------------------------------------------------
-    def apply_fill(self, fill: Fill) -> None:
-        """Book a fill and check the books.
+    def apply_fill(self, fill: Fill) -> Decimal:
+        """Book a fill and check the books; return the position's amount after it.
 
         :raises LedgerInvariantError: when the books no longer balance.
         """
+        previous = enter_ledger_context()  # ledger_context(), without a copy per fill
+        try:
+            return self._book(fill)
+        finally:
+            setcontext(previous)
+
+    def apply_fills(self, fills: Sequence[Fill]) -> list[Decimal]:
+        """:meth:`apply_fill` each of ``fills`` in turn (the context entered once); return
+        the position's amount after each.
+
+        :raises LedgerInvariantError: when the books no longer balance (the fills before
+            the one that broke them stay booked, as with :meth:`apply_fill`).
+        """
+        previous = enter_ledger_context()
+        try:
+            return [self._book(fill) for fill in fills]
+        finally:
+            setcontext(previous)
+
+    def _book(self, fill: Fill) -> Decimal:
+        """Book ``fill`` (in the ledger's context) and check the books."""
         asset = fill.asset
         if self._pending_marks is not None:  # the fill's price replaces a deferred mark
             self._marked_since.add(asset.sid)
-        previous = enter_ledger_context()  # ledger_context(), without a copy per fill
-        try:
-            holding = self._holdings.get(asset.sid)
-            if holding is None:
-                holding = self._holdings[asset.sid] = _Holding(asset)
-            notional = fill.notional
-            commission = fill.commission
-            currency = asset.quote_currency
-            rate = None if currency == self.base_currency or not currency else self._rate(asset)
-            if rate is not None:  # settles in the base currency at the rate in force
-                notional *= rate
-                commission *= rate
-            self.cash -= notional + commission
-            self.commissions += commission
-            old_amount = holding.amount
-            new_amount = old_amount + fill.amount
-            if old_amount == 0 or (old_amount > 0) == (fill.amount > 0):
-                # opening or adding: cost grows by exactly what was paid
-                cost_delta = notional
-            elif new_amount == 0 or (new_amount > 0) == (old_amount > 0):
-                # reducing: apportion the cost of the closed part
-                if new_amount == 0:  # all of it: its whole cost, no division
-                    removed = holding.cost_value
-                else:
-                    removed = (holding.cost_value * -fill.amount / old_amount).quantize(
-                        LEDGER_SCALE, rounding=ROUND_HALF_EVEN
-                    )
-                self.realized_pnl += -notional - removed
-                cost_delta = -removed
+        holding = self._holdings.get(asset.sid)
+        if holding is None:
+            holding = self._holdings[asset.sid] = _Holding(asset)
+        notional = fill.notional
+        commission = fill.commission
+        currency = asset.quote_currency
+        rate = None if currency == self.base_currency or not currency else self._rate(asset)
+        if rate is not None:  # settles in the base currency at the rate in force
+            notional *= rate
+            commission *= rate
+        self.cash -= notional + commission
+        self.commissions += commission
+        old_amount = holding.amount
+        new_amount = old_amount + fill.amount
+        if old_amount == 0 or (old_amount > 0) == (fill.amount > 0):
+            # opening or adding: cost grows by exactly what was paid
+            cost_delta = notional
+        elif new_amount == 0 or (new_amount > 0) == (old_amount > 0):
+            # reducing: apportion the cost of the closed part
+            if new_amount == 0:  # all of it: its whole cost, no division
+                removed = holding.cost_value
             else:
-                # flipping through zero: close everything, open the rest at the fill price
-                unit = fill.price * fill.asset.multiplier * (rate if rate is not None else 1)
-                closed_notional = -old_amount * unit
-                self.realized_pnl += -closed_notional - holding.cost_value
-                cost_delta = -holding.cost_value + new_amount * unit
-            holding.amount = new_amount
-            holding.cost_value += cost_delta
-            holding.last_price = fill.price
-            self._cost_total += cost_delta
-            self._entries.append(fill)
-            self._check()
-        finally:
-            setcontext(previous)
+                removed = (holding.cost_value * -fill.amount / old_amount).quantize(
+                    LEDGER_SCALE, rounding=ROUND_HALF_EVEN
+                )
+            self.realized_pnl += -notional - removed
+            cost_delta = -removed
+        else:
+            # flipping through zero: close everything, open the rest at the fill price
+            unit = fill.price * fill.asset.multiplier * (rate if rate is not None else 1)
+            closed_notional = -old_amount * unit
+            self.realized_pnl += -closed_notional - holding.cost_value
+            cost_delta = -holding.cost_value + new_amount * unit
+        holding.amount = new_amount
+        holding.cost_value += cost_delta
+        holding.last_price = fill.price
+        self._cost_total += cost_delta
+        self._entries.append(fill)
+        self._check()
+        return new_amount
 
     def apply_cash_flow(self, flow: CashFlow) -> None:
         """Book money that moves without a trade (see ``stage`` in the module doc)."""
@@ -429,15 +447,21 @@ class Ledger:
     ) -> Ledger:
         """Rebuild a ledger from its entries."""
         ledger = cls(starting_cash, base_currency)
+        fills: list[Fill] = []  # a run of fills, booked together
         for entry in entries:
             if isinstance(entry, Fill):
-                ledger.apply_fill(entry)
-            elif isinstance(entry, CashFlow):
+                fills.append(entry)
+                continue
+            if fills:
+                ledger.apply_fills(fills)
+                fills = []
+            if isinstance(entry, CashFlow):
                 ledger.apply_cash_flow(entry)
             elif isinstance(entry, Split):
                 ledger.apply_split(entry)
             else:
                 ledger.set_rate(entry)
+        ledger.apply_fills(fills)
         return ledger
 
     def verify_replay(self) -> None:

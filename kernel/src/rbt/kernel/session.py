@@ -35,13 +35,16 @@ from rbt.kernel.portal import DataPortal, advance_each
 if TYPE_CHECKING:
     from rbt.kernel.manager import RbtPluginManager
 
-__all__ = ["PreTradeCheck", "Session", "TurnHandler"]
+__all__ = ["BookedHandler", "PreTradeCheck", "Session", "TurnHandler"]
 
 #: A pre-trade check returns a denial reason, or None to let the order pass.
 PreTradeCheck = Callable[[Order, "Session"], str | None]
 
 #: The strategy's turn called directly: ``(bar end ts, session label)``.
 TurnHandler = Callable[[int, Any], None]
+
+#: The books' mirror told of fills just booked: ``(fills, position amount after each)``.
+BookedHandler = Callable[[Sequence[Fill], Sequence[Decimal]], None]
 
 _TURN_RANK = StrategyTurn.rank
 _ACCEPTED = (OrderEventKind.SUBMIT, OrderEventKind.ACCEPT)
@@ -85,6 +88,10 @@ class Session:
         #: The strategy's turn, called at every bar before the bus's StrategyTurn
         #: subscribers (the one per-bar handler every run has: no event object for it).
         self.turn: TurnHandler | None = None
+        #: The strategy's view of the books (its portfolio), told of every booking right
+        #: after the ledger and before OrderFilled subscribers: of a batch
+        #: (:meth:`book_fills`) once, with the books as of its last fill.
+        self.booked: BookedHandler | None = None
         broker.connect(self)
         # a broker that decides while an order is submitted (DecidesAtOnce), or None; not
         # for a subclass that hears the broker's reports or the state changes itself
@@ -245,14 +252,33 @@ class Session:
     def fill(self, fill: Fill) -> None:
         """Apply a broker-reported fill: order, ledger, then the bus."""
         order = self.orders.apply_fill(fill)
-        self.ledger.apply_fill(fill)
+        amount = self.ledger.apply_fill(fill)
         self.fills.append(fill)
+        if self.booked is not None:
+            self.booked((fill,), (amount,))
         bus = self.bus
         subscribers = bus.handlers.get(OrderFilled)
         if subscribers:
             bus.deliver(OrderFilled(self.now, fill, order), subscribers)
         else:  # nobody listens: no event, the order of events still checked
             bus.mark(self.now, OrderFilled.rank, "OrderFilled")
+
+    def book_fills(self, fills: Sequence[Fill]) -> None:
+        """Apply fills a broker reports at one instant (:class:`BooksFillBatches`): as
+        :meth:`fill` for each, in order. With nobody on the bus to see the books between
+        them, the orders, then the ledger take them all and :attr:`booked` hears them once."""
+        if self.bus.handlers.get(OrderFilled) or type(self).fill is not Session.fill:
+            for fill in fills:
+                self.fill(fill)
+            return
+        apply = self.orders.apply_fill
+        for fill in fills:
+            apply(fill)
+        amounts = self.ledger.apply_fills(fills)
+        self.fills.extend(fills)
+        self.bus.mark(self.now, OrderFilled.rank, "OrderFilled")
+        if self.booked is not None:
+            self.booked(fills, amounts)
 
     def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
         if not self.bus.wants(OrderUpdated):  # nobody listens: the state machine only

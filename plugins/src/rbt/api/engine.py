@@ -43,6 +43,7 @@ from rbt.kernel.model import (
     MARKET,
     Asset,
     AssetClass,
+    Fill,
     Order,
     OrderStatus,
     OrderStyle,
@@ -362,10 +363,14 @@ class Engine:
             raise ConfigError("this session already drives a strategy (one engine per session)")
         session.turn = self._strategy_turn
         bus.subscribe(SessionClosed, self._session_closed)
-        bus.subscribe(OrderFilled, self._order_filled)
-        # only the strategy's cancel/reject hooks need order updates: without them the
-        # session builds no OrderUpdated event per state change. A hook may be attached
-        # later (in initialize, say): looked for again after the strategy's own code runs
+        if session.booked is not None:
+            raise ConfigError("this session already mirrors its books (one engine per session)")
+        session.booked = self._booked
+        # only the strategy's hooks need fill events and order updates: without them the
+        # session builds no OrderFilled event per fill (and books a bar's fills together)
+        # nor an OrderUpdated per state change. A hook may be attached later (in
+        # initialize, say): looked for again after the strategy's own code runs
+        self._hears_fills = False
         self._hears_updates = False
         # a hook attached to the instance adds to its attributes: looked for only then
         self._strategy_attrs: dict[str, Any] = getattr(strategy, "__dict__", {})
@@ -373,12 +378,18 @@ class Engine:
         self._watch_hooks()
 
     def _watch_hooks(self) -> None:
-        """Subscribe to order updates once the strategy has a cancel or reject hook."""
+        """Subscribe to fills once the strategy has a fill hook, and to order updates once
+        it has a cancel or reject hook."""
         strategy = self.strategy
-        if self._hears_updates:
+        if self._hears_updates and self._hears_fills:
             return
         self._attrs_seen = len(self._strategy_attrs)
-        if hasattr(strategy, "on_order_cancel") or hasattr(strategy, "on_order_reject"):
+        if not self._hears_fills and hasattr(strategy, "on_order_fill"):
+            self.session.bus.subscribe(OrderFilled, self._order_filled)
+            self._hears_fills = True
+        if not self._hears_updates and (
+            hasattr(strategy, "on_order_cancel") or hasattr(strategy, "on_order_reject")
+        ):
             self.session.bus.subscribe(OrderUpdated, self._order_updated)
             self._hears_updates = True
 
@@ -417,7 +428,7 @@ class Engine:
         for item in self._scheduled:
             if session in item.sessions and (item.times is None or ts in item.times):
                 item.func(self.context, self.data)
-        if not self._hears_updates and len(self._strategy_attrs) != self._attrs_seen:
+        if len(self._strategy_attrs) != self._attrs_seen:
             self._watch_hooks()  # as active() does, when the strategy gained an attribute
 
     @property
@@ -613,31 +624,36 @@ class Engine:
             self._inexact.discard(col)
         return None
 
-    def _order_filled(self, event: OrderFilled) -> None:
-        fill = event.fill
-        asset = fill.asset
-        col = self.portal.bars.column(asset)
-        qty = self._qty
+    def _booked(self, fills: Sequence[Fill], amounts: Sequence[Decimal]) -> None:
+        """Mirror fills just booked (``amounts``: each one's position amount after it)."""
+        column = self.portal.bars.column
+        qty, first, held_mask = self._qty, self._first_fill, self._held_mask
         self._book_version += 1
-        state = self.ledger.holding(asset)
-        whole = self._set_exact_amount(col, ZERO if state is None else state[0])
-        # a whole amount's float is exact; any other adds the fill (the float view's sum)
-        qty[col] = float(whole) if whole is not None else qty.item(col) + float(fill.amount)
-        if self._first_fill.item(col) < 0:
-            self._first_fill[col] = self._fill_ranks
-            self._fill_ranks += 1
-        held = state is not None
-        if held != self._held_mask.item(col):
-            self._held_mask[col] = held
-            self._n_held += 1 if held else -1
-            if not held:
-                qty[col] = 0.0
-            self._held_idx_stale = True  # rebuilt once, when next read
-        self._refresh_view(asset, col, state)
+        for fill, amount in zip(fills, amounts, strict=True):
+            col = column(fill.asset)
+            whole = self._set_exact_amount(col, amount if amount else ZERO)
+            # a whole amount's float is exact; any other adds the fill (the float view's sum)
+            qty[col] = float(whole) if whole is not None else qty.item(col) + float(fill.amount)
+            if first.item(col) < 0:
+                first[col] = self._fill_ranks
+                self._fill_ranks += 1
+            held = amount != 0
+            if held != held_mask.item(col):
+                held_mask[col] = held
+                self._n_held += 1 if held else -1
+                if not held:
+                    qty[col] = 0.0
+                self._held_idx_stale = True  # rebuilt once, when next read
+        holding = self.ledger.holding
+        for fill in fills:  # the books as of the last fill (an asset filled twice: twice)
+            asset = fill.asset
+            self._refresh_view(asset, column(asset), holding(asset))
+
+    def _order_filled(self, event: OrderFilled) -> None:
         hook = getattr(self.strategy, "on_order_fill", None)
         if hook is not None:
             with self.active():
-                hook(self.context, fill)
+                hook(self.context, event.fill)
 
     def _order_updated(self, event: OrderUpdated) -> None:
         name = _HOOK_OF_STATUS.get(event.order.status)

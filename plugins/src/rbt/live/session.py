@@ -251,8 +251,10 @@ class LiveSession(Session):
             return
         self._seen_fills.add(fill.id)
         self.journal.record_fill(fill)
-        self.ledger.apply_fill(fill)
+        amount = self.ledger.apply_fill(fill)
         self.fills.append(fill)
+        if self.booked is not None:
+            self.booked((fill,), (amount,))
         order = self.orders.get(fill.order_id)
         assert order is not None
         self.bus.publish(OrderFilled(self.now, fill, order))

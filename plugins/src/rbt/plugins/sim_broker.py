@@ -87,6 +87,7 @@ from rbt.kernel.errors import ConfigError
 from rbt.kernel.model import (
     MARKET,
     AssetClass,
+    Fill,
     Order,
     OrderType,
     TimeInForce,
@@ -152,6 +153,9 @@ class SimBroker:
         self._groups: dict[str, list[str]] = {}  # OCO group -> member ids
         self._children: dict[str, list[str]] = {}  # bracket entry -> exit ids
         self._known: dict[str, Order] = {}  # broker-side state of bracket entries and exits
+        # fills of plain orders on the bar being matched, for a sink that books them
+        # together (BooksFillBatches); None: each fill is reported as it happens
+        self._batch: list[Fill] | None = None
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events``."""
@@ -302,20 +306,31 @@ class SimBroker:
         capacity: dict[str, Decimal] = {}
         if self._children:  # exits work for what the entry filled *before* this bar
             capacity = {p: self._exit_capacity(p) for p in self._children if p in self._known}
-        for order in self._ordered(list(self._working.values()), row):
-            oid = order.id
-            if oid not in self._working or order.created >= ts:
-                continue
-            order = self._working[oid]  # an earlier fill this bar may have changed it
-            col = bars.column(order.asset)
-            if oid not in special:  # plain GTC market order: the hot path
-                close = closes_now.item(col)  # NaN: no bar (BarArrays.has_bar)
-                if close != close or not volumes_now.item(col) > 0:
+        # the plain orders' fills go to the sink together, before anything else is reported
+        book: Callable[[list[Fill]], None] | None = getattr(self._events, "book_fills", None)
+        batch = self._batch = [] if book is not None else None
+        try:
+            for order in self._ordered(list(self._working.values()), row):
+                oid = order.id
+                if oid not in self._working or order.created >= ts:
                     continue
-                base = bars.exact(self._price_field, row, col)
-                self._match(order, None, base, used, ts, row=row, col=col)
-                continue
-            self._match_special(order, row, col, session, used, ts, capacity)
+                order = self._working[oid]  # an earlier fill this bar may have changed it
+                col = bars.column(order.asset)
+                if oid not in special:  # plain GTC market order: the hot path
+                    close = closes_now.item(col)  # NaN: no bar (BarArrays.has_bar)
+                    if close != close or not volumes_now.item(col) > 0:
+                        continue
+                    base = bars.exact(self._price_field, row, col)
+                    self._match(order, None, base, used, ts, row=row, col=col)
+                    continue
+                if batch and book is not None:
+                    book(batch)
+                    batch = self._batch = []
+                self._match_special(order, row, col, session, used, ts, capacity)
+        finally:
+            self._batch = None
+        if batch and book is not None:
+            book(batch)
         if special:
             self._expire_at_close(row, session)
 
@@ -580,7 +595,11 @@ class SimBroker:
             self._working[oid] = updated
         if oid in self._known:
             self._known[oid] = updated
-        self._require_events().fill(fill)
+        batch = self._batch
+        if batch is not None and oid not in self._special:
+            batch.append(fill)
+        else:
+            self._require_events().fill(fill)
         if oid in self._special:
             self._after_fill(updated, done)
         return amount
