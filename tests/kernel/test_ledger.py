@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -86,11 +87,11 @@ def test_random_fills_keep_the_books_exact(data: st.DataObject, steps: int) -> N
             amount = _lots(asset, lots) * data.draw(st.sampled_from([1, -1]))
         price = _price(asset, data.draw(prices_in_ticks))
         fill = ids.fill(asset, amount, price, data.draw(commissions))
-        ledger.apply_fill(fill)  # the O(1) identity is checked inside; it never raises
+        after = ledger.apply_fill(fill)  # the O(1) identity is checked inside; never raises
         spent += fill.notional + fill.commission
         fees += fill.commission
         held[asset.sid] += amount
-        assert ledger.position_amount(asset) == held[asset.sid]
+        assert ledger.position_amount(asset) == held[asset.sid] == after
 
     assert ledger.cash == START - spent + flows  # exact, to the last digit
     assert ledger.commissions == fees
@@ -111,6 +112,38 @@ def test_random_fills_keep_the_books_exact(data: st.DataObject, steps: int) -> N
     assert ledger.realized_pnl == -(spent - fees)
     assert ledger.cash == START + ledger.realized_pnl - ledger.commissions + flows
     ledger.verify_replay()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moves=st.lists(
+        st.tuples(st.sampled_from(ASSETS), st.integers(-3000, 3000).filter(bool), prices_in_ticks),
+        max_size=30,
+    ),
+    fees=st.lists(commissions, min_size=30, max_size=30),
+    cuts=st.lists(st.integers(0, 30), max_size=6),
+)
+def test_fills_booked_together_equal_fills_booked_one_by_one(
+    moves: list[tuple[Asset, int, int]], fees: list[Decimal], cuts: list[int]
+) -> None:
+    """``apply_fills`` over any split of a fill sequence (opens, adds, partial closes,
+    flips) leaves the books, the entries and each fill's resulting amount as
+    ``apply_fill`` one fill at a time does."""
+    ids = _Counter()
+    fills = [
+        ids.fill(asset, _lots(asset, lots), _price(asset, ticks), fee)
+        for (asset, lots, ticks), fee in zip(moves, fees, strict=False)
+    ]
+    one_by_one = Ledger(START)
+    amounts = [one_by_one.apply_fill(f) for f in fills]
+    together = Ledger(START)
+    bounds = [0, *sorted(c for c in cuts if c <= len(fills)), len(fills)]
+    batched = [a for lo, hi in pairwise(bounds) for a in together.apply_fills(fills[lo:hi])]
+    assert batched == amounts
+    assert together.books() == one_by_one.books()
+    assert together.entries == one_by_one.entries
+    assert together.realized_pnl == one_by_one.realized_pnl
+    together.verify_replay()
 
 
 @settings(max_examples=500, deadline=None)
