@@ -309,6 +309,7 @@ class Engine:
         # per column: contract multiplier, and the quote currency when it is not the base
         assets = portal.bars.assets
         self._mult = np.array([float(a.multiplier) for a in assets])
+        self._unit_mult = bool((self._mult == 1.0).all())  # amount × 1.0: no product needed
         base = self.ledger.base_currency
         self._foreign = {
             i: a.quote_currency
@@ -666,7 +667,7 @@ class Engine:
     def _held_columns(self) -> npt.NDArray[np.intp]:
         """Columns of the open positions, ascending."""
         if self._held_idx_stale:
-            self._held_idx = np.flatnonzero(self._held_mask)  # ascending, in C
+            self._held_idx = self._held_mask.nonzero()[0]  # ascending, in C
             self._held_idx_stale = False
         return self._held_idx
 
@@ -695,12 +696,14 @@ class Engine:
         elif held and row >= 0:
             idx = self._held_columns()
             prices = self.portal.price_row()
-            weights = self._qty[idx] * self._mult[idx]
+            weights = self._qty.take(idx)
+            if not self._unit_mult:
+                weights = weights * self._mult.take(idx)
             if self._foreign:  # foreign-quoted positions at the rate in force (float view)
                 weights = weights * np.array(
                     [self._float_rate(col) for col in idx.tolist()], dtype=np.float64
                 )
-            value = float(np.dot(weights, prices[idx]))
+            value = float(np.dot(weights, prices.take(idx)))
         self._value_cache = (row, version, value)
         return value
 
@@ -797,6 +800,8 @@ class Engine:
         lot = asset.lot_size
         if amount.__class__ is int and -_MAX_PLAIN < amount < _MAX_PLAIN and _is_one(lot):
             return Decimal(amount)  # whole units of a whole-unit lot: round_quantity's no-op
+        if amount.__class__ is Decimal:  # order_target's difference, say
+            return round_quantity(amount, lot)
         if isinstance(amount, float):
             if not math.isfinite(amount):
                 raise ValueError(f"order amount must be finite, got {amount!r}")
