@@ -6,11 +6,13 @@ are public: the paper engine (:mod:`rbt.live.engine`) composes its session with 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import hashlib
 import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -131,6 +133,27 @@ def _source_file(obj: Any) -> str | None:
     return name if name and Path(name).is_file() else None
 
 
+@contextlib.contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """The run's garbage collections scan only what the run allocates.
+
+    Everything alive before the run (imported modules, the caller's data: often a few
+    hundred thousand objects) moves to the collector's permanent generation for the run
+    (:func:`gc.freeze`) and back after it, instead of being walked by every full
+    collection the run's own allocations trigger (a few percent of a backtest). A
+    process that freezes objects itself, or runs without the collector, is left as it is.
+    """
+    if gc.get_freeze_count() or not gc.isenabled():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@_frozen_heap()
 def run_backtest(
     strategy: Any,
     *,
