@@ -548,14 +548,20 @@ class SimBroker:
             if (self.slippage_by_class)
             else self.slippage
         )
-        if snapshot is None:
-            snapshot = _NO_BAR if slippage.__class__ is NoSlippage else None
+        if slippage.__class__ is NoSlippage:
+            # NoSlippage.fill without the call: all of it at the base price. It reads
+            # neither the bar nor the volume used, so no other order of the asset (same
+            # model) needs this one's volume either.
+            amount, price = order.open_amount, base
+            if snapshot is None:
+                snapshot = _NO_BAR
+        else:
             if snapshot is None:
                 snapshot = _snapshot(self.portal.bars, row, col)
-        result = slippage.fill(order, snapshot, base, used.get(sid, ZERO))
-        if result is None:
-            return ZERO
-        amount, price = result
+            result = slippage.fill(order, snapshot, base, used.get(sid, ZERO))
+            if result is None:
+                return ZERO
+            amount, price = result
         if amount == 0:
             return ZERO
         if fok and amount != order.open_amount:
@@ -578,7 +584,8 @@ class SimBroker:
         seq = self._fill_seq.get(oid, 0) + 1
         self._fill_seq[oid] = seq
         fill = new_fill(f"{oid}-f{seq}", oid, asset, amount, price, ts, commission)
-        used[sid] = used.get(sid, ZERO) + abs(amount)
+        if slippage.__class__ is not NoSlippage:  # the volume the asset's next orders share
+            used[sid] = used.get(sid, ZERO) + abs(amount)
         filled = order.filled + amount
         done = filled == order.amount
         tracked = oid in self._known or oid in self._special
