@@ -4,7 +4,7 @@ portfolio views and result frames that booking them one by one gives.
 The simulator hands a bar's plain market fills to the session at once; the session books
 them together only when nothing on the bus can look at the books between two of them (no
 ``OrderFilled`` subscriber). A strategy with an ``on_order_fill`` hook subscribes, so the
-same run with a hook that records nothing is the one-by-one reference.
+same run with a hook that only counts the fills is the one-by-one reference.
 """
 
 from __future__ import annotations
