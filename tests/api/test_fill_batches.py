@@ -128,6 +128,40 @@ def test_batched_fills_equal_fills_booked_one_by_one(run, plan, seed, costs) -> 
     assert getattr(strategies[1], "heard", 0) == len(one_by_one.transactions)
 
 
+class _CancelsOnFill(TradingAlgorithm):
+    """Orders AAA and BBB on the first bar; AAA's fill cancels what still works of BBB."""
+
+    def initialize(self, context: Any) -> None:
+        context.placed = False
+        self.open_at_fill: list[list[str]] = []
+
+    def handle_data(self, context: Any, data: Any) -> None:
+        if not context.placed:
+            order(AAA, 10)
+            order(BBB, 5)
+            context.placed = True
+
+    def on_order_fill(self, context: Any, fill: Fill) -> None:
+        self.open_at_fill.append(
+            sorted(o.asset.symbol for orders in get_open_orders().values() for o in orders)
+        )
+        if fill.asset == AAA:
+            for working in get_open_orders(BBB):
+                cancel_order(working)
+
+
+def test_a_fill_hook_runs_before_the_next_order_of_the_bar_is_matched(run) -> None:
+    """With a fill hook every fill is reported as it happens: AAA's hook sees BBB still
+    working and cancels it before BBB is matched (nothing of the bar is held back)."""
+    strategy = _CancelsOnFill()
+    result = run(strategy, bars=build_bars(sessions=SESSIONS[:5]), start=SESSIONS[0],
+                 end=SESSIONS[4])  # fmt: skip
+    assert result.transactions["symbol"].to_list() == ["AAA"]
+    assert strategy.open_at_fill == [["BBB"]]
+    statuses = dict(zip(result.orders["symbol"], result.orders["status"], strict=True))
+    assert statuses == {"AAA": "filled", "BBB": "cancelled"}
+
+
 def _session(subscribe: bool) -> tuple[Session, list[tuple[list[Fill], list[Decimal]]]]:
     """A session over AAA and BBB with the simulator; ``booked`` records each call."""
     cal = get_calendar("XNYS")

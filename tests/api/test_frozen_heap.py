@@ -17,22 +17,32 @@ class _SeesTheCollector(TradingAlgorithm):
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.frozen_inside = -1
+        self.marker = ["made before the run"]  # a tracked object, alive through the run
+        self.marker_collectable_inside: bool | None = None
 
     def initialize(self, context: Any) -> None:
         self.frozen_inside = gc.get_freeze_count()
+        # gc.get_objects() lists what collections walk: not the frozen generation
+        self.marker_collectable_inside = _walked(self.marker)
 
     def handle_data(self, context: Any, data: Any) -> None:
         if self.fail:
             raise RuntimeError("the strategy fails")
 
 
+def _walked(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects())
+
+
 def test_the_run_freezes_the_heap_it_starts_with_and_unfreezes_it(run) -> None:
     assert gc.get_freeze_count() == 0
-    before = [object() for _ in range(10)]  # tracked only in a container: a list
     strategy = _SeesTheCollector()
+    assert _walked(strategy.marker)
     run(strategy)
-    assert strategy.frozen_inside >= len(before)  # frozen during the run
+    assert strategy.marker_collectable_inside is False  # frozen during the run
+    assert strategy.frozen_inside > 0
     assert gc.get_freeze_count() == 0  # and given back
+    assert _walked(strategy.marker)
 
 
 def test_a_failing_run_unfreezes_the_heap_too(run) -> None:
@@ -64,6 +74,7 @@ def test_a_process_without_the_collector_is_left_alone(run) -> None:
         strategy = _SeesTheCollector()
         run(strategy)
         assert strategy.frozen_inside == 0
+        assert strategy.marker_collectable_inside is True
         assert not gc.isenabled()
     finally:
         gc.enable()

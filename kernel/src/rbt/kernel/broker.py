@@ -94,13 +94,20 @@ class DecidesAtOnce(Protocol):
 
 
 class BooksFillBatches(Protocol):
-    """A broker event sink that takes the fills a broker reports at one instant together
-    (the session): the same as :meth:`BrokerEvents.fill` for each, in order. A broker
-    that finds ``book_fills`` on its sink may report fills so, as long as it reports
-    nothing else in between (the simulator: a bar's plain market orders)."""
+    """A broker event sink that can take the fills of one instant together (the session).
 
-    def book_fills(self, fills: Sequence[Fill]) -> None:
-        """Orders (partly) filled at one instant, in this order."""
+    Its ``book_fills`` is None while something must see each fill as it happens (then
+    report them one by one with :meth:`BrokerEvents.fill`); otherwise a function that
+    books ``fills`` as :meth:`BrokerEvents.fill` would each, in order. A broker reads it
+    before reporting fills so (the simulator: a bar's plain market orders) and reads it
+    again after anything else it reported, which may have run a handler that subscribed.
+
+    .. versionadded:: 0.1
+    """
+
+    @property
+    def book_fills(self) -> Callable[[Sequence[Fill]], None] | None:
+        """The function that books fills of one instant together, or None (see above)."""
         ...
 
 

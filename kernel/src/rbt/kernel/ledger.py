@@ -180,6 +180,8 @@ class Ledger:
 
         :raises LedgerInvariantError: when the books no longer balance (the fills before
             the one that broke them stay booked, as with :meth:`apply_fill`).
+
+        .. versionadded:: 0.1
         """
         previous = enter_ledger_context()
         try:

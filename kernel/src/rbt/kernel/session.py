@@ -263,22 +263,33 @@ class Session:
         else:  # nobody listens: no event, the order of events still checked
             bus.mark(self.now, OrderFilled.rank, "OrderFilled")
 
-    def book_fills(self, fills: Sequence[Fill]) -> None:
-        """Apply fills a broker reports at one instant (:class:`BooksFillBatches`): as
-        :meth:`fill` for each, in order. With nobody on the bus to see the books between
-        them, the orders, then the ledger take them all and :attr:`booked` hears them once."""
-        if self.bus.handlers.get(OrderFilled) or type(self).fill is not Session.fill:
-            for fill in fills:
-                self.fill(fill)
-            return
+    @property
+    def book_fills(self) -> Callable[[Sequence[Fill]], None] | None:
+        """Fills of one instant booked together (:class:`BooksFillBatches`), or None while
+        something sees each fill on its own: an ``OrderFilled`` subscriber, or a
+        subclass's own :meth:`fill`.
+
+        .. versionadded:: 0.1
+        """
+        if (
+            self.bus.handlers.get(OrderFilled)
+            or type(self).fill is not Session.fill
+            or "fill" in vars(self)
+        ):
+            return None
+        return self._book_fills
+
+    def _book_fills(self, fills: Sequence[Fill]) -> None:
+        # as fill() for each, with nobody to see the books between two of them: the
+        # orders, then the ledger take them all, and the mirror hears them once
         apply = self.orders.apply_fill
         for fill in fills:
             apply(fill)
         amounts = self.ledger.apply_fills(fills)
         self.fills.extend(fills)
-        self.bus.mark(self.now, OrderFilled.rank, "OrderFilled")
         if self.booked is not None:
             self.booked(fills, amounts)
+        self.bus.mark(self.now, OrderFilled.rank, "OrderFilled")
 
     def _order_changed(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
         if not self.bus.wants(OrderUpdated):  # nobody listens: the state machine only

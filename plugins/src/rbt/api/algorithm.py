@@ -15,7 +15,9 @@ class TradingAlgorithm:
     The same methods as Zipline's module functions, with ``self`` first. Declare
     parameters in ``PARAMS`` and read them from ``context.params``. Optional
     hooks ``on_order_fill``, ``on_order_cancel`` and ``on_order_reject`` run in
-    every mode when defined.
+    every mode when defined: on the class or the instance from the start, or set on
+    the instance later (looked for again after the strategy's own code runs; a hook
+    added to the class during a run is not seen).
     """
 
     PARAMS: ClassVar[Mapping[str, Any]] = {}

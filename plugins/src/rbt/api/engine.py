@@ -360,13 +360,11 @@ class Engine:
         self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
         bus = session.bus
         bus.subscribe(BeforeTradingStart, self._before_trading_start)
-        if session.turn is not None:
+        if session.turn is not None or session.booked is not None:
             raise ConfigError("this session already drives a strategy (one engine per session)")
         session.turn = self._strategy_turn
-        bus.subscribe(SessionClosed, self._session_closed)
-        if session.booked is not None:
-            raise ConfigError("this session already mirrors its books (one engine per session)")
         session.booked = self._booked
+        bus.subscribe(SessionClosed, self._session_closed)
         # only the strategy's hooks need fill events and order updates: without them the
         # session builds no OrderFilled event per fill (and books a bar's fills together)
         # nor an OrderUpdated per state change. A hook may be attached later (in

@@ -137,11 +137,13 @@ def _source_file(obj: Any) -> str | None:
 def _frozen_heap() -> Iterator[None]:
     """The run's garbage collections scan only what the run allocates.
 
-    Everything alive before the run (imported modules, the caller's data: often a few
-    hundred thousand objects) moves to the collector's permanent generation for the run
+    Everything alive before the run (imported modules, the caller's data: a hundred
+    thousand objects or more) moves to the collector's permanent generation for the run
     (:func:`gc.freeze`) and back after it, instead of being walked by every full
     collection the run's own allocations trigger (a few percent of a backtest). A
-    process that freezes objects itself, or runs without the collector, is left as it is.
+    process that freezes objects itself, or runs without the collector, is left as it is;
+    so is a run inside a run. Cyclic garbage among the frozen objects waits for the end of
+    the run, and the unfreeze also returns what anything else froze during it.
     """
     if gc.get_freeze_count() or not gc.isenabled():
         yield

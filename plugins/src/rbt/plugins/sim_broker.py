@@ -72,7 +72,7 @@ Reasons are ``"CODE: message"`` (codes in :class:`rbt.kernel.orders.ReasonCode`)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -306,9 +306,9 @@ class SimBroker:
         capacity: dict[str, Decimal] = {}
         if self._children:  # exits work for what the entry filled *before* this bar
             capacity = {p: self._exit_capacity(p) for p in self._children if p in self._known}
-        # the plain orders' fills go to the sink together, before anything else is reported
-        book: Callable[[list[Fill]], None] | None = getattr(self._events, "book_fills", None)
-        batch = self._batch = [] if book is not None else None
+        # the plain orders' fills go to the sink together when it takes them so
+        # (BooksFillBatches), reported before anything else is
+        book = self._batches()
         try:
             for order in self._ordered(list(self._working.values()), row):
                 oid = order.id
@@ -323,16 +323,32 @@ class SimBroker:
                     base = bars.exact(self._price_field, row, col)
                     self._match(order, None, base, used, ts, row=row, col=col)
                     continue
-                if batch and book is not None:
-                    book(batch)
-                    batch = self._batch = []
+                if book is not None:
+                    self._flush(book)
                 self._match_special(order, row, col, session, used, ts, capacity)
+                book = self._batches()  # its reports ran handlers: one may watch fills now
+            if book is not None:
+                self._flush(book)
+        except BaseException:
+            if book is not None:  # what filled before the failure is reported, as one by one
+                self._flush(book)
+            raise
         finally:
             self._batch = None
-        if batch and book is not None:
-            book(batch)
         if special:
             self._expire_at_close(row, session)
+
+    def _batches(self) -> Callable[[Sequence[Fill]], None] | None:
+        # the sink's book_fills now (None: each fill reported as it happens), and a new batch
+        book: Callable[[Sequence[Fill]], None] | None = getattr(self._events, "book_fills", None)
+        self._batch = [] if book is not None else None
+        return book
+
+    def _flush(self, book: Callable[[Sequence[Fill]], None]) -> None:
+        batch = self._batch
+        if batch:
+            self._batch = []  # emptied first: a failing book() is not retried with the same
+            book(batch)
 
     def _ordered(self, orders: list[Order], row: int) -> list[Order]:
         """Oldest first; within an OCO group, the member this bar fills first leads."""
