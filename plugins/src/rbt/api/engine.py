@@ -625,11 +625,12 @@ class Engine:
 
     def _booked(self, fills: Sequence[Fill], amounts: Sequence[Decimal]) -> None:
         """Mirror fills just booked (``amounts``: each one's position amount after it)."""
-        column = self.portal.bars.column
+        column, holding = self.portal.bars.column, self.ledger.holding
         qty, first, held_mask = self._qty, self._first_fill, self._held_mask
         self._book_version += 1
         for fill, amount in zip(fills, amounts, strict=True):
-            col = column(fill.asset)
+            asset = fill.asset
+            col = column(asset)
             whole = self._set_exact_amount(col, amount if amount else ZERO)
             # a whole amount's float is exact; any other adds the fill (the float view's sum)
             qty[col] = float(whole) if whole is not None else qty.item(col) + float(fill.amount)
@@ -643,10 +644,7 @@ class Engine:
                 if not held:
                     qty[col] = 0.0
                 self._held_idx_stale = True  # rebuilt once, when next read
-        holding = self.ledger.holding
-        for fill in fills:  # the books as of the last fill (an asset filled twice: twice)
-            asset = fill.asset
-            self._refresh_view(asset, column(asset), holding(asset))
+            self._refresh_view(asset, col, holding(asset))  # the books after the last fill
 
     def _order_filled(self, event: OrderFilled) -> None:
         hook = getattr(self.strategy, "on_order_fill", None)

@@ -564,7 +564,8 @@ class SimBroker:
             if (self.slippage_by_class)
             else self.slippage
         )
-        if slippage.__class__ is NoSlippage:
+        free = slippage.__class__ is NoSlippage
+        if free:
             # NoSlippage.fill without the call: all of it at the base price. It reads
             # neither the bar nor the volume used, so no other order of the asset (same
             # model) needs this one's volume either.
@@ -600,7 +601,7 @@ class SimBroker:
         seq = self._fill_seq.get(oid, 0) + 1
         self._fill_seq[oid] = seq
         fill = new_fill(f"{oid}-f{seq}", oid, asset, amount, price, ts, commission)
-        if slippage.__class__ is not NoSlippage:  # the volume the asset's next orders share
+        if not free:  # the volume the asset's next orders share
             used[sid] = used.get(sid, ZERO) + abs(amount)
         filled = order.filled + amount
         done = filled == order.amount
