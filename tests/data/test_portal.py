@@ -481,6 +481,14 @@ def test_numpy_history_is_a_read_only_view_for_contiguous_assets():
     assets, sessions, bars = make_bars(5, 3, np.zeros((5, 3), bool), np.zeros((5, 3), np.int64))
     portal = BarPortal(bars, CAL)
     portal.advance(CAL.session_times(sessions[4]).close)
-    window = portal.history(assets[:2], "close", 3, "1d", frame="numpy")
-    assert np.shares_memory(window, bars.floats["close"])
-    assert not window.flags.writeable
+    universe = assets[:2]
+    for field in ("close", "price"):
+        first = portal.history(universe, field, 3, "1d", frame="numpy")
+        again = portal.history(universe, field, 3, "1d", frame="numpy")  # the cached path
+        for window in (first, again):
+            assert not window.flags.writeable
+            with pytest.raises(ValueError, match="read-only"):
+                window[0, 0] = 0.0
+        if field == "close":
+            assert np.shares_memory(first, bars.floats["close"])
+    assert bars.floats["close"].flags.writeable  # the bundle's own arrays stay as they were

@@ -126,6 +126,9 @@ def test_minute_bars_make_utc_day_sessions() -> None:
     assert hist.shape == (3, 2)
     assert hist[-1, 0] == 100.0
     portal.advance(start + 5 * MIN)
+    for field in ("close", "price"):  # windows of the growing arrays are read-only too
+        with pytest.raises(ValueError, match="read-only"):
+            portal.history(_assets(), field, 3, "1m", frame="numpy")[0, 0] = 0.0
     daily_close = portal.history(_assets()[0], "close", 2, "1d")  # sessions from minutes
     assert [str(d.date()) for d in daily_close.index] == ["2024-01-01", "2024-01-02"]
     assert daily_close.tolist() == [100.0, 100.0]

@@ -66,6 +66,15 @@ def _universe_key(universe: Any) -> tuple[Any, list[Asset] | None] | None:
     return None
 
 
+def read_only(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """A read-only view of ``values``: every slice of it is read-only too, so a history
+    window handed to a strategy cannot write into the bars (``values`` itself stays
+    writable for whoever fills it)."""
+    view = values.view()
+    view.flags.writeable = False
+    return view
+
+
 class BarPortal:
     """A :class:`~rbt.kernel.portal.DataPortal` over bar arrays.
 
@@ -90,7 +99,7 @@ class BarPortal:
         #: :meth:`walk` move them.
         self.row = -1
         self.now = -(2**63)
-        self._floats = bars.floats
+        self._floats = {f: read_only(v) for f, v in bars.floats.items()}
         self._columns: dict[tuple[int, ...], slice | npt.NDArray[np.intp]] = {}
         # the last numpy history call's (assets, their copy, frequency, columns)
         self._fast_history: tuple[Any, list[Asset] | None, str, Any] | None = None
@@ -172,7 +181,7 @@ class BarPortal:
             price[last < 0] = np.nan
             if self._adj is not None:  # forward-filled across an ex-date: in post-action units
                 self._adj.bake_forward_fill(price, last)
-            self._price = price
+            self._price = read_only(price)  # its rows and windows go to strategies
         return self._price
 
     def price_row(self) -> npt.NDArray[np.float64]:
@@ -321,10 +330,7 @@ class BarPortal:
             if start >= 0 and bar_count >= 1 and self._adj is None and fields != "price":
                 data = self._floats.get(fields)
                 if data is not None:
-                    cols = fast[3]
-                    window = data[start:end, cols]
-                    if cols.__class__ is slice:
-                        window.flags.writeable = False
+                    window = data[start:end, fast[3]]  # read-only: a view of a read-only view
                     if frame == "numpy":
                         return window
                     idx = self._pandas_index(bar_count, self.bars.frequency is Frequency.MINUTE)
@@ -387,10 +393,7 @@ class BarPortal:
         end = self.row + 1
         start = end - bar_count
         if start >= 0:
-            window = data[start:end, cols]
-            if isinstance(cols, slice):
-                window = window.view()
-                window.flags.writeable = False
+            window = data[start:end, cols]  # a view is read-only, as its base is
         else:
             # before the first bar: pad with NaN (documented)
             have = data[0:end, cols] if end > 0 else data[0:0, cols]

@@ -30,7 +30,7 @@ import numpy as np
 
 from rbt.data.actions import CorporateActions
 from rbt.data.bars import OHLCV, BarArrays
-from rbt.data.portal import BarPortal
+from rbt.data.portal import BarPortal, read_only
 from rbt.kernel.clock import ClockEvent, ClockEventKind, Frequency, TradingCalendar
 from rbt.kernel.model import Asset
 from rbt.live.feed import Bar, BarStream, FeedError
@@ -130,10 +130,10 @@ class GrowingPortal(BarPortal):
         """Point the backtest portal's caches at the current rows."""
         n = self._n
         self.bars = self._arrays()
-        self._floats = self.bars.floats
+        self._floats = {f: read_only(v) for f, v in self.bars.floats.items()}
         self._visible = self._ts[:n]
         self._last_row = self._last_buf[:n]
-        self._price = self._price_buf[:n]
+        self._price = read_only(self._price_buf[:n])
         self._daily = None
         self._session_start = None
         self._session_of_row = None
