@@ -195,6 +195,28 @@ def ingest_child(sc: str) -> None:
 
 
 # -- one run, in a fresh interpreter -------------------------------------------------------------
+def run_kwargs(sc: str, meta: dict, manager: object, bars: object = None) -> dict:
+    """``run_backtest``'s arguments for scenario ``sc`` (``meta``: its meta.json): the
+    benchmark's bundle, dates, capital and zero-cost next-open fills."""
+    params = {"n_assets": meta["n_assets"], "prefix": meta["symbols"][0].rstrip("0123456789")}
+    if meta["freq"] == "minute":
+        params["frequency"] = "1m"
+    return {
+        "start": meta["first"][:10],
+        "end": meta["last"][:10],
+        "capital_base": CAPITAL,
+        "bundle": bundle_name(sc),
+        "bars": bars,
+        "home": BENCH_HOME,
+        "params": params,
+        "commission": "none",
+        "slippage": "none",
+        "fill_timing": "next_open",
+        "write": False,
+        "manager": manager,
+    }
+
+
 def child(args: argparse.Namespace) -> None:
     """Run the strategy once and print ``RESULT {json}``; only run_backtest is timed."""
     import importlib
@@ -224,22 +246,7 @@ def child(args: argparse.Namespace) -> None:
     bars = None
     if args.fallback:
         bars = fallback_bars(args.child, meta)
-    kwargs = {
-        "start": meta["first"][:10],
-        "end": meta["last"][:10],
-        "capital_base": CAPITAL,
-        "bundle": bundle_name(args.child),
-        "bars": bars,
-        "home": BENCH_HOME,
-        "params": {"n_assets": meta["n_assets"], "prefix": meta["symbols"][0].rstrip("0123456789")},
-        "commission": "none",
-        "slippage": "none",
-        "fill_timing": "next_open",
-        "write": False,
-        "manager": pm,
-    }
-    if meta["freq"] == "minute":
-        kwargs["params"]["frequency"] = "1m"
+    kwargs = run_kwargs(args.child, meta, pm, bars)
     before = {name.partition(".")[0] for name in sys.modules}
     if args.profile:
         import cProfile
