@@ -35,11 +35,16 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import peers as peers_mod  # noqa: E402  (benchmarks/peers.py, next to this file)
 from peers import ensure_venvs, first_bar_s, rbt_help_s, run_peer, startup_env  # noqa: E402
+
+if TYPE_CHECKING:  # the framework is imported in the child processes only
+    from rbt.data.bars import BarArrays
+    from rbt.kernel.manager import RbtPluginManager
 
 REPO = HERE.parent
 SHARED = (REPO / ".." / "shared" / "bench").resolve()
@@ -195,7 +200,9 @@ def ingest_child(sc: str) -> None:
 
 
 # -- one run, in a fresh interpreter -------------------------------------------------------------
-def run_kwargs(sc: str, meta: dict, manager: object, bars: object = None) -> dict:
+def run_kwargs(
+    sc: str, meta: dict[str, Any], manager: RbtPluginManager, bars: BarArrays | None = None
+) -> dict[str, Any]:
     """``run_backtest``'s arguments for scenario ``sc`` (``meta``: its meta.json): the
     benchmark's bundle, dates, capital and zero-cost next-open fills."""
     params = {"n_assets": meta["n_assets"], "prefix": meta["symbols"][0].rstrip("0123456789")}

@@ -96,9 +96,9 @@ def test_a_backtest_portal_indexes_its_times_once() -> None:
     take=st.sampled_from(["slice", "fancy", "read-only"]),
 )
 def test_the_block_built_frame_equals_the_constructors(rows, cols, take) -> None:
-    """window_frame (one block viewing the window) gives what pd.DataFrame gives: equal frames,
-    one float block viewing the same memory; a window the axes do not fit raises as the
-    constructor does."""
+    """window_frame (one block over the window) gives what pd.DataFrame gives: equal frames,
+    one float block viewing the same memory, except that a read-only window is copied; a
+    window the axes do not fit raises as the constructor does."""
     data = np.arange(7.0 * 6).reshape(7, 6)
     if take == "fancy":
         window = data[:rows][:, np.arange(cols)[::-1]]
@@ -112,7 +112,10 @@ def test_the_block_built_frame_equals_the_constructors(rows, cols, take) -> None
     want = pd.DataFrame(window, index=index, columns=columns)
     pd.testing.assert_frame_equal(got, want)
     assert got._mgr.nblocks == want._mgr.nblocks == 1
-    assert np.shares_memory(got.to_numpy(), window) == np.shares_memory(want.to_numpy(), window)
+    if take == "read-only":  # a view of the bars: the frame gets its own copy to write to
+        assert not np.shares_memory(got.to_numpy(), window)
+    else:
+        assert np.shares_memory(got.to_numpy(), window) == np.shares_memory(want.to_numpy(), window)
     misfit = columns[:-1] if cols > 1 else columns.append(columns)
     with pytest.raises(ValueError) as built:
         window_frame(window, index, misfit)
@@ -138,4 +141,27 @@ def test_a_history_frame_under_copy_on_write_is_the_constructors_own_copy(fancy)
             assert not np.shares_memory(frame.to_numpy(), portal.bars.floats["close"])
             frame.iloc[0, 0] = -1.0  # the strategy's own frame
             assert frame.iloc[0, 0] == -1.0
+    assert np.array_equal(portal.bars.floats["close"], closes)
+
+
+@pytest.mark.parametrize("universe", ["adjacent", "fancy", "one asset"])
+def test_history_frames_are_the_strategys_own_and_numpy_windows_read_only(universe) -> None:
+    """Without copy-on-write (pandas 2's default) too, a pandas history is the strategy's to
+    write to, as in Zipline (``fillna(inplace=True)``, ``iloc`` assignment), and writing
+    leaves the bars; a numpy window refuses writes on every path (padded, fancy, cached)."""
+    portal = BarPortal(_daily(), CAL)
+    portal.advance(CAL.session_times(SESSIONS[5]).close)
+    assets = {"adjacent": ASSETS[:2], "fancy": [ASSETS[2], ASSETS[0]], "one asset": ASSETS[1]}
+    chosen = assets[universe]
+    closes = portal.bars.floats["close"].copy()
+    with pd.option_context("mode.copy_on_write", False):
+        for bar_count in (10, 3, 3):  # padded; then the general path and the cached one
+            frame = portal.history(chosen, "close", bar_count, "1d")
+            frame.iloc[-1] = -1.0
+            frame.fillna(0.0, inplace=True)
+            assert (frame.iloc[-1] == -1.0).all()
+            window = portal.history(chosen, "close", bar_count, "1d", frame="numpy")
+            assert not window.flags.writeable
+            with pytest.raises(ValueError, match="read-only"):
+                window[-1] = 0.0
     assert np.array_equal(portal.bars.floats["close"], closes)

@@ -44,7 +44,7 @@ from rbt.kernel.model import Asset
 from rbt.kernel.numeric import ledger_context
 from rbt.kernel.portal import advance_each
 
-__all__ = ["BarPortal"]
+__all__ = ["BarPortal", "read_only"]
 
 _FIELDS = (*OHLCV, "price")
 _SID = attrgetter("sid")
@@ -309,9 +309,10 @@ class BarPortal:
     ) -> Any:
         """The last ``bar_count`` bars up to and including the cursor.
 
-        ``frame="numpy"`` returns a ``float64[bar_count, n_assets]`` array (a read-only
-        view when possible), or a dict ``field -> array`` for several fields.
-        ``"polars"`` returns a frame with a ``ts`` column; ``"pandas"`` Zipline's shapes.
+        ``frame="numpy"`` returns a read-only ``float64[bar_count, n_assets]`` array (a
+        view of the bars when the assets are adjacent columns: copy it to write to it), or a
+        dict ``field -> array`` for several fields. ``"polars"`` returns a frame with a
+        ``ts`` column; ``"pandas"`` Zipline's shapes, each the caller's own to write to.
         """
         # the hot path: the same universe list, one field, numpy or pandas, past the
         # padding — one slice (equal to the general path below, which it caches its column
@@ -330,8 +331,11 @@ class BarPortal:
             if start >= 0 and bar_count >= 1 and self._adj is None and fields != "price":
                 data = self._floats.get(fields)
                 if data is not None:
-                    window = data[start:end, fast[3]]  # read-only: a view of a read-only view
+                    cols = fast[3]
+                    window = data[start:end, cols]  # a slice: a view of a read-only view
                     if frame == "numpy":
+                        if cols.__class__ is not slice:  # a fancy index's copy
+                            window.flags.writeable = False
                         return window
                     idx = self._pandas_index(bar_count, self.bars.frequency is Frequency.MINUTE)
                     return self._pandas(
@@ -362,6 +366,8 @@ class BarPortal:
         else:
             windows = {f: self._window(f, cols, bar_count) for f in field_list}
         if frame == "numpy":
+            for w in windows.values():  # copies (padded, adjusted, fancy) as the views are
+                w.flags.writeable = False
             if single_field:
                 w = windows[field_list[0]]
                 return w[:, 0] if single_asset else w
@@ -561,8 +567,9 @@ class BarPortal:
 
         if single_field:
             w = windows[fields[0]]
-            if single_asset:
-                return pd.Series(w[:, 0], index=idx, name=assets[0])
+            if single_asset:  # the strategy's own to write to, as the frames are
+                column = w[:, 0] if w.flags.writeable else w[:, 0].copy()
+                return pd.Series(column, index=idx, name=assets[0])
             return window_frame(w, idx, self.asset_index(universe, assets))
         if single_asset:
             return pd.DataFrame({f: windows[f][:, 0] for f in fields}, index=idx)
