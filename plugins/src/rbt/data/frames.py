@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ColumnFrames", "object_index", "window_frame"]
+__all__ = ["ColumnFrames", "object_index", "owned", "window_frame"]
 
 
 class _BlockApi:
@@ -70,6 +70,12 @@ def _api() -> _BlockApi:
     return _API
 
 
+def owned(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``values`` for a frame the caller may write to: a copy when it is read-only (a view
+    of the bars), itself otherwise (already a private copy)."""
+    return values if values.flags.writeable else values.copy()
+
+
 def window_frame(values: npt.NDArray[np.float64], index: Any, columns: Any) -> Any:
     """``pd.DataFrame(values, index=index, columns=columns)`` for a 2-D float window: one
     block over ``values`` (the constructor's checks and inference are ≈ 5 of a pandas
@@ -86,8 +92,7 @@ def window_frame(values: npt.NDArray[np.float64], index: Any, columns: Any) -> A
         or api.copy_on_write()
     ):
         return api.pd.DataFrame(values, index=index, columns=columns)  # it says what is wrong
-    if not values.flags.writeable:
-        values = values.copy()
+    values = owned(values)
     block = api.block(values.T, placement=api.span(values.shape[1]), ndim=2)
     return api.frame((block,), columns, index)
 

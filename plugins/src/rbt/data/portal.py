@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rbt.data.bars import OHLCV, BarArrays
-from rbt.data.frames import window_frame
+from rbt.data.frames import owned, window_frame
 from rbt.kernel.clock import Frequency, TradingCalendar
 from rbt.kernel.errors import DataError
 from rbt.kernel.model import Asset
@@ -99,7 +99,7 @@ class BarPortal:
         #: :meth:`walk` move them.
         self.row = -1
         self.now = -(2**63)
-        self._floats = {f: read_only(v) for f, v in bars.floats.items()}
+        self._floats = self._read_only_fields()
         self._columns: dict[tuple[int, ...], slice | npt.NDArray[np.intp]] = {}
         # the last numpy history call's (assets, their copy, frequency, columns)
         self._fast_history: tuple[Any, list[Asset] | None, str, Any] | None = None
@@ -174,6 +174,10 @@ class BarPortal:
             yield ts
 
     # -- derived arrays, built once on first use ------------------------------------
+    def _read_only_fields(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Each field of :attr:`bars` as a read-only view, for the windows to slice."""
+        return {field: read_only(values) for field, values in self.bars.floats.items()}
+
     def _prices(self) -> npt.NDArray[np.float64]:
         if self._price is None:
             last = self._last_rows()
@@ -568,8 +572,7 @@ class BarPortal:
         if single_field:
             w = windows[fields[0]]
             if single_asset:  # the strategy's own to write to, as the frames are
-                column = w[:, 0] if w.flags.writeable else w[:, 0].copy()
-                return pd.Series(column, index=idx, name=assets[0])
+                return pd.Series(owned(w[:, 0]), index=idx, name=assets[0])
             return window_frame(w, idx, self.asset_index(universe, assets))
         if single_asset:
             return pd.DataFrame({f: windows[f][:, 0] for f in fields}, index=idx)

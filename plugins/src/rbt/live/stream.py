@@ -130,7 +130,7 @@ class GrowingPortal(BarPortal):
         """Point the backtest portal's caches at the current rows."""
         n = self._n
         self.bars = self._arrays()
-        self._floats = {f: read_only(v) for f, v in self.bars.floats.items()}
+        self._floats = self._read_only_fields()
         self._visible = self._ts[:n]
         self._last_row = self._last_buf[:n]
         self._price = read_only(self._price_buf[:n])
