@@ -260,6 +260,50 @@ def test_positions_read_late_are_the_snapshot_of_their_bar(run) -> None:
     assert seen_held > 0
 
 
+class _SparseKeeper(TradingAlgorithm):
+    """Buys once, then takes ``positions`` every bar but keeps it only every fourth bar
+    (keeping the other bars' object ids only)."""
+
+    def initialize(self, context):
+        context.bar = 0
+        self.ids = []
+        self.kept = {}
+
+    def handle_data(self, context, data):
+        k = context.bar
+        positions = context.portfolio.positions
+        self.ids.append(id(positions))
+        if k % 4 == 3:
+            self.kept[k] = positions
+        if k == 0:
+            order(AAA, 5)
+        context.bar += 1
+
+
+def test_unkept_positions_are_reused_and_a_kept_one_stays_its_bars(run) -> None:
+    """A bar's positions nobody kept are re-dated for the next bar instead of rebuilt; the
+    one a strategy keeps is its own bar's snapshot, and the next bar gets a new one."""
+    closes = np.round(np.random.default_rng(4).uniform(10, 200, (len(SESSIONS), 2)) * 8) / 8
+    bars = build_bars(close=closes)
+    strategy = _SparseKeeper()
+    run(strategy, bars=bars, commission="none", slippage="none")
+    ids = strategy.ids
+    assert len(ids) > 12
+    # held from bar 1 (its fill), no fill after: the bar after a kept one gets a new
+    # object (the kept one is alive, so its id is its own), the others the previous one
+    for k in range(2, len(ids)):
+        if k % 4 == 0:
+            assert ids[k] != id(strategy.kept[k - 1])
+        else:
+            assert ids[k] == ids[k - 1]
+    col = bars.column(AAA)
+    for k, positions in strategy.kept.items():
+        (view,) = positions.values()  # built now, after the run
+        assert view.amount == 5
+        assert view.last_sale_price == closes[k, col]
+    assert len({closes[k, col] for k in strategy.kept}) > 1
+
+
 def test_lazy_positions_behave_as_a_dict() -> None:
     import copy
     import pickle

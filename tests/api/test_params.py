@@ -3,6 +3,8 @@ converted to the default's type, and clear errors for unknown names or bad value
 
 from __future__ import annotations
 
+import copy
+import pickle
 import textwrap
 from decimal import Decimal
 
@@ -90,6 +92,36 @@ def test_python_values_pass_through_unchanged():
 def test_bad_values_name_the_parameter_and_type(name, text, kind):
     with pytest.raises(ConfigError, match=rf"parameter '{name}': cannot read '{text}' as {kind}"):
         merge_params(DECLARED, {name: text})
+
+
+def test_params_are_read_only_and_names_the_class_uses_stay_its_own():
+    params = Params({"fast": 3, "items": 7, "_values": 1, "with space": 2})
+    assert params.fast == 3
+    assert callable(params.items)  # the Mapping method, as a class attribute wins
+    assert params["items"] == 7
+    assert params["_values"] == 1
+    assert params["with space"] == 2
+    assert dict(params.items()) == {"fast": 3, "items": 7, "_values": 1, "with space": 2}
+    with pytest.raises(AttributeError, match="read-only"):
+        params.fast = 4
+    with pytest.raises(AttributeError, match="no parameter 'slow'; declared: fast, items"):
+        _ = params.slow
+    assert params.fast == 3
+
+
+def test_params_survive_pickle_and_copy():
+    params = merge_params(DECLARED, {"fast": "7"})
+    for clone in (
+        pickle.loads(pickle.dumps(params)),
+        copy.copy(params),
+        copy.deepcopy(params),
+    ):
+        assert isinstance(clone, Params)
+        assert clone == params
+        assert clone.fast == 7
+        assert clone.size == Decimal("1.5")
+        with pytest.raises(AttributeError, match="read-only"):
+            clone.fast = 1
 
 
 def test_unknown_names_list_the_declared_ones():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import math
+from sys import getrefcount
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -57,6 +58,10 @@ __all__ = ["Context", "Engine", "PositionRows", "SessionRecord", "current_engine
 
 _CURRENT: contextvars.ContextVar[Engine] = contextvars.ContextVar("rbt_engine")
 _NEAR_INTEGER = 1e-4  # Zipline: amounts within 1e-4 of a whole lot snap to it
+#: getrefcount() of an object only the engine holds: its attribute, a local and the
+#: call's own argument.
+_ONLY_OURS = 3
+
 _MAX_PLAIN = 10**37  # integers below this have fewer digits than the ledger context keeps
 
 
@@ -735,8 +740,19 @@ class Engine:
             table = self._view_table = (dict.fromkeys(mirror), list(mirror.values()))
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
+        build = (_build_views, table, portal, row, portal.now)
+        views = self._views
+        if (
+            views.__class__ is LazyPositions
+            and views.__dict__["_build"][1] is table
+            and getrefcount(views) == _ONLY_OURS
+        ):
+            # the last bar's, of the same positions, unread and held by nobody else (a
+            # strategy that keeps one gets a new one next bar): re-dated, not rebuilt
+            views.__dict__["_build"] = build
+            return views
         views = self._views = LazyPositions(table[0])
-        views._build = (_build_views, table, portal, row, portal.now)
+        views._build = build
         return views
 
     def _refresh_view(

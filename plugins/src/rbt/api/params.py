@@ -15,14 +15,25 @@ class Params(Mapping[str, Any]):
     """Read-only parameters, by key (``params["fast"]``) or attribute (``params.fast``)."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_values", dict(values))
+        values = dict(values)
+        object.__setattr__(self, "_values", values)
+        # each name also as an instance attribute: ``params.fast`` in a per-bar loop is
+        # then one dict lookup, not a failed lookup and a __getattr__ call (names the
+        # class or the instance already use keep resolving to those, as before)
+        taken = vars(self)
+        vars(self).update(
+            (key, value)
+            for key, value in values.items()
+            if key not in taken and not hasattr(type(self), key)
+        )
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
     def __getattr__(self, key: str) -> Any:
+        # a name that is not an attribute: a parameter the class shadows, or none
         try:
-            return self._values[key]
+            return vars(self)["_values"][key]
         except KeyError:
             raise AttributeError(
                 f"no parameter {key!r}; declared: {', '.join(self._values) or 'none'}"
@@ -39,6 +50,10 @@ class Params(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Params({self._values!r})"
+
+    def __reduce__(self) -> tuple[type[Params], tuple[dict[str, Any]]]:
+        # rebuilt through __init__ (pickle, copy): the instance refuses attribute writes
+        return (Params, (self._values,))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain copy."""
