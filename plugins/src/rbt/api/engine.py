@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import math
-from sys import getrefcount
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from sys import getrefcount
 from typing import Any, NamedTuple
 
 import attrs
