@@ -19,7 +19,7 @@ Book metrics (definitions; checked against hand-computed cases):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +115,7 @@ def exposure_series(
     portfolio value), ``max_weight`` (largest single position), ``turnover``."""
     import polars as pl
 
-    index = {s: i for i, s in enumerate(perf["session"].to_list())}  # a repeat: its last row
+    sessions = perf["session"]
     value = perf["portfolio_value"].cast(pl.Float64).to_numpy()
     net_value = perf["positions_value"].cast(pl.Float64).to_numpy()
     n = perf.height
@@ -136,7 +136,7 @@ def exposure_series(
             pl.col("notional").sum().alias("gross"), pl.col("notional").max().alias("largest")
         )
         gross_value = np.zeros(n)
-        rows, at = _place(index, per_session["session"])
+        rows, at = _place(sessions, per_session["session"])
         gross_value[at] = per_session["gross"].to_numpy()[rows]
         largest[at] = per_session["largest"].to_numpy()[rows]
     traded = np.zeros(n)
@@ -152,7 +152,7 @@ def exposure_series(
             .alias("notional"),
         )
         per_session = notional.group_by("session").agg(pl.col("notional").sum())
-        rows, at = _place(index, per_session["session"])
+        rows, at = _place(sessions, per_session["session"])
         traded[at] = per_session["notional"].to_numpy()[rows]
     positive = value > 0
     denominator = np.where(positive, value, 1.0)
@@ -302,14 +302,18 @@ def compute_metrics(
     }
 
 
-def _place(index: Mapping[Any, int], keys: pl.Series) -> tuple[Any, Any]:
-    """``(k, i)`` arrays: the positions ``k`` in ``keys`` of the run's sessions and their
-    rows ``i`` in the run (``index``: session → row; keys not in it are left out)."""
-    pairs = [(k, index[s]) for k, s in enumerate(keys.to_list()) if s in index]
-    return (
-        np.array([k for k, _ in pairs], dtype=np.intp),
-        np.array([i for _, i in pairs], dtype=np.intp),
-    )
+def _place(sessions: pl.Series, keys: pl.Series) -> tuple[Any, Any]:
+    """``(k, i)`` arrays: the positions ``k`` in ``keys`` of the run's ``sessions`` and their
+    rows ``i`` in the run (a repeated session: its last row; keys not among them are left
+    out). One search over the dates' day numbers, not a Python date per row."""
+    days = sessions.to_physical().to_numpy()
+    wanted = keys.cast(sessions.dtype).to_physical().to_numpy()
+    order = np.argsort(days, kind="stable")  # equal days keep their run order
+    ordered = days[order]
+    last = np.searchsorted(ordered, wanted, side="right") - 1  # the last of equal days
+    found = last >= 0
+    found[found] = ordered[last[found]] == wanted[found]
+    return np.nonzero(found)[0], order[last[found]]
 
 
 def _multiplier(frame: pl.DataFrame) -> pl.Expr:
