@@ -852,37 +852,78 @@ class Engine:
             raise RbtError(f"cannot size an order for {asset!r}: it has no price yet")
         return float(price)
 
-    def order_value(self, asset: Asset, value: float, **kw: Any) -> str | None:
+    def order_value(
+        self,
+        asset: Asset,
+        value: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: Any = None,
+    ) -> str | None:
         """Order ``value`` (currency) worth of ``asset`` at its last price."""
         price = self._last_price(asset)
         if price == 0:
             return None
-        return self.order(asset, value / (price * float(asset.multiplier)), **kw)
+        amount = value / (price * float(asset.multiplier))
+        return self.order(asset, amount, limit_price, stop_price, style)
 
-    def order_percent(self, asset: Asset, percent: float, **kw: Any) -> str | None:
+    # the order_* family passes its options on by position: no keyword dict built and
+    # taken apart at each of its levels (a third of a rebalancing loop's order calls)
+    def order_percent(
+        self,
+        asset: Asset,
+        percent: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: Any = None,
+    ) -> str | None:
         """Order ``percent`` of the portfolio value."""
-        return self.order_value(asset, self.context.portfolio.portfolio_value * percent, **kw)
+        value = self.context.portfolio.portfolio_value * percent
+        return self.order_value(asset, value, limit_price, stop_price, style)
 
-    def order_target(self, asset: Asset, target: float | int | Decimal, **kw: Any) -> str | None:
+    def order_target(
+        self,
+        asset: Asset,
+        target: float | int | Decimal,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: Any = None,
+    ) -> str | None:
         """Order the difference between ``target`` and the current position.
 
         Open orders are not netted, as in Zipline.
         """
         held = self.ledger.position_amount(asset)
         if isinstance(target, float):
-            return self.order(asset, target - float(held), **kw)
-        return self.order(asset, Decimal(target) - held, **kw)
+            return self.order(asset, target - float(held), limit_price, stop_price, style)
+        return self.order(asset, Decimal(target) - held, limit_price, stop_price, style)
 
-    def order_target_value(self, asset: Asset, target: float, **kw: Any) -> str | None:
+    def order_target_value(
+        self,
+        asset: Asset,
+        target: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: Any = None,
+    ) -> str | None:
         """Order so the position is worth ``target``."""
         price = self._last_price(asset)
         if price == 0:
             return None
-        return self.order_target(asset, float(target) / (price * float(asset.multiplier)), **kw)
+        amount = float(target) / (price * float(asset.multiplier))
+        return self.order_target(asset, amount, limit_price, stop_price, style)
 
-    def order_target_percent(self, asset: Asset, target: float, **kw: Any) -> str | None:
+    def order_target_percent(
+        self,
+        asset: Asset,
+        target: float,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        style: Any = None,
+    ) -> str | None:
         """Order so the position is ``target`` of the portfolio value."""
-        return self.order_target_value(asset, self.context.portfolio.portfolio_value * target, **kw)
+        value = self.context.portfolio.portfolio_value * target
+        return self.order_target_value(asset, value, limit_price, stop_price, style)
 
     def cancel_order(self, order: str | Order) -> None:
         """Cancel an open order (by id or object)."""

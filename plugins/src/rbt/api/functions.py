@@ -63,9 +63,7 @@ def order_value(
     style: OrderStyle | None = None,
 ) -> str | None:
     """Order ``value`` worth of ``asset`` at its last price."""
-    return current_engine().order_value(
-        asset, value, limit_price=limit_price, stop_price=stop_price, style=style
-    )
+    return current_engine().order_value(asset, value, limit_price, stop_price, style)
 
 
 def order_percent(
@@ -76,9 +74,7 @@ def order_percent(
     style: OrderStyle | None = None,
 ) -> str | None:
     """Order ``percent`` (0.1 = 10 %) of the portfolio value."""
-    return current_engine().order_percent(
-        asset, percent, limit_price=limit_price, stop_price=stop_price, style=style
-    )
+    return current_engine().order_percent(asset, percent, limit_price, stop_price, style)
 
 
 def order_target(
@@ -89,9 +85,7 @@ def order_target(
     style: OrderStyle | None = None,
 ) -> str | None:
     """Order up or down to hold ``target`` shares."""
-    return current_engine().order_target(
-        asset, target, limit_price=limit_price, stop_price=stop_price, style=style
-    )
+    return current_engine().order_target(asset, target, limit_price, stop_price, style)
 
 
 def order_target_value(
@@ -102,9 +96,7 @@ def order_target_value(
     style: OrderStyle | None = None,
 ) -> str | None:
     """Order up or down to hold ``target`` worth of ``asset``."""
-    return current_engine().order_target_value(
-        asset, target, limit_price=limit_price, stop_price=stop_price, style=style
-    )
+    return current_engine().order_target_value(asset, target, limit_price, stop_price, style)
 
 
 def order_target_percent(
@@ -115,9 +107,7 @@ def order_target_percent(
     style: OrderStyle | None = None,
 ) -> str | None:
     """Order up or down to hold ``target`` (0.1 = 10 %) of the portfolio value."""
-    return current_engine().order_target_percent(
-        asset, target, limit_price=limit_price, stop_price=stop_price, style=style
-    )
+    return current_engine().order_target_percent(asset, target, limit_price, stop_price, style)
 
 
 def cancel_order(order_param: str | Order) -> None:
