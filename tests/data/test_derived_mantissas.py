@@ -30,6 +30,35 @@ def test_mantissas_below_the_bound_come_back_from_their_floats(mantissas, scale)
     assert np.array_equal(derived["close"], m)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(*[st.integers(-(10**9), 10**9) for _ in OHLCV], st.booleans()),
+        min_size=1,
+        max_size=6,
+    ),
+    scales=st.tuples(st.integers(0, 8), st.integers(0, 8)),
+    built=st.sets(st.sampled_from(OHLCV)),
+)
+def test_bar_values_are_each_fields_value(data, scales, built):
+    """A fill's five mantissas at once equal value() of each field, with some fields'
+    arrays built and rows without a bar (NaN floats: 0)."""
+    price_scale, volume_scale = scales
+    floats = {}
+    for k, field in enumerate(OHLCV):
+        scale = volume_scale if field == "volume" else price_scale
+        column = [np.nan if empty else row[k] / 10.0**scale for *row, empty in data]
+        floats[field] = np.array(column, dtype=np.float64)[:, None]
+    derived = DerivedMantissas(floats, np.array([price_scale]), np.array([volume_scale]))
+    for field in built:
+        derived[field]  # builds and caches the field's array
+    for row in range(len(data)):
+        want = tuple(derived.value(field, row, 0) for field in OHLCV)
+        assert derived.bar_values(row, 0) == want
+        if data[row][-1]:
+            assert want == (0, 0, 0, 0, 0)
+
+
 def _assert_exact_bars(bars: BarArrays) -> None:
     """exact_bar (a fill's whole bar at once) is exact() of each field: values and exponents."""
     rows, cols = bars.shape

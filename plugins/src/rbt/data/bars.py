@@ -107,6 +107,23 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         f = self._floats[field].item(row, col)
         return 0 if f != f else round(f * 10.0 ** self._scale(field).item(col))
 
+    def bar_values(self, row: int, col: int) -> tuple[int, int, int, int, int]:
+        """:meth:`value` of open, high, low, close and volume at ``(row, col)``, the
+        column's scales looked up once (a simulated fill's bar)."""
+        built, floats = self._built, self._floats
+        price = 10.0 ** self._scales[0].item(col)
+        volume = 10.0 ** self._scales[1].item(col)
+        out: list[int] = []
+        for field in OHLCV:
+            known = built.get(field)
+            if known is not None:
+                out.append(known.item(row, col))
+                continue
+            f = floats[field].item(row, col)
+            out.append(0 if f != f else round(f * (volume if field == "volume" else price)))
+        o, h, low, c, v = out
+        return o, h, low, c, v
+
     def select(
         self, idx: npt.NDArray[np.int64], floats: Mapping[str, npt.NDArray[np.float64]]
     ) -> DerivedMantissas:
@@ -177,8 +194,7 @@ class BarArrays:
         price, volume = -self.price_scales.item(col), -self.volume_scales.item(col)
         mantissas = self.mantissas
         if isinstance(mantissas, DerivedMantissas):
-            value = mantissas.value
-            o, h, low, c, v = (value(f, row, col) for f in OHLCV)
+            o, h, low, c, v = mantissas.bar_values(row, col)
         else:
             o, h, low, c, v = (mantissas[f].item(row, col) for f in OHLCV)
         return (
