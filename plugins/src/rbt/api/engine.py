@@ -59,7 +59,8 @@ __all__ = ["Context", "Engine", "PositionRows", "SessionRecord", "current_engine
 _CURRENT: contextvars.ContextVar[Engine] = contextvars.ContextVar("rbt_engine")
 _NEAR_INTEGER = 1e-4  # Zipline: amounts within 1e-4 of a whole lot snap to it
 #: getrefcount() of an object only the engine holds: its attribute, a local and the
-#: call's own argument.
+#: call's own argument (weak references do not count: a strategy keeps its positions by
+#: holding them).
 _ONLY_OURS = 3
 
 _MAX_PLAIN = 10**37  # integers below this have fewer digits than the ledger context keeps
@@ -852,6 +853,8 @@ class Engine:
             raise RbtError(f"cannot size an order for {asset!r}: it has no price yet")
         return float(price)
 
+    # the order_* family passes its options on by position: no keyword dict built and
+    # taken apart at each of its levels (a third of a rebalancing loop's order calls)
     def order_value(
         self,
         asset: Asset,
@@ -867,8 +870,6 @@ class Engine:
         amount = value / (price * float(asset.multiplier))
         return self.order(asset, amount, limit_price, stop_price, style)
 
-    # the order_* family passes its options on by position: no keyword dict built and
-    # taken apart at each of its levels (a third of a rebalancing loop's order calls)
     def order_percent(
         self,
         asset: Asset,

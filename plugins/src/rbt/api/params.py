@@ -20,23 +20,22 @@ class Params(Mapping[str, Any]):
         # each name also as an instance attribute: ``params.fast`` in a per-bar loop is
         # then one dict lookup, not a failed lookup and a __getattr__ call (names the
         # class or the instance already use keep resolving to those, as before)
-        taken = vars(self)
-        vars(self).update(
-            (key, value)
-            for key, value in values.items()
-            if key not in taken and not hasattr(type(self), key)
-        )
+        attributes = vars(self)
+        for key, value in values.items():
+            if key not in attributes and not hasattr(type(self), key):
+                attributes[key] = value
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
     def __getattr__(self, key: str) -> Any:
         # a name that is not an attribute: a parameter the class shadows, or none
+        values: dict[str, Any] = vars(self).get("_values", {})
         try:
-            return vars(self)["_values"][key]
+            return values[key]
         except KeyError:
             raise AttributeError(
-                f"no parameter {key!r}; declared: {', '.join(self._values) or 'none'}"
+                f"no parameter {key!r}; declared: {', '.join(values) or 'none'}"
             ) from None
 
     def __setattr__(self, key: str, value: Any) -> None:
