@@ -599,12 +599,15 @@ class SimBroker:
             commission = commission_model.calculate(order, amount, price)
         oid = order.id
         seq = self._fill_seq.get(oid, 0) + 1
-        self._fill_seq[oid] = seq
         fill = new_fill(f"{oid}-f{seq}", oid, asset, amount, price, ts, commission)
         if not free:  # the volume the asset's next orders share
             used[sid] = used.get(sid, ZERO) + abs(amount)
         filled = order.filled + amount
         done = filled == order.amount
+        if done:  # never fills again: its count is not kept (one entry per working order)
+            self._fill_seq.pop(oid, None)
+        else:
+            self._fill_seq[oid] = seq
         tracked = oid in self._known or oid in self._special
         # the broker's copy of the order after this fill: only kept while it works on, or
         # for the bookkeeping of linked and timed orders (a plain order done: not needed)
