@@ -304,6 +304,42 @@ def test_unkept_positions_are_reused_and_a_kept_one_stays_its_bars(run) -> None:
     assert len({closes[k, col] for k in strategy.kept}) > 1
 
 
+class _MembershipOnly(TradingAlgorithm):
+    """Holds AAA, then swaps it for BBB; only ever tests membership (never keeps or reads
+    the positions), next to what the ledger holds."""
+
+    def initialize(self, context):
+        context.bar = 0
+        self.seen = []
+
+    def handle_data(self, context, data):
+        from rbt.api.engine import current_engine
+
+        k = context.bar
+        positions = context.portfolio.positions
+        ledger = current_engine().ledger
+        held = [a for a in (AAA, BBB) if ledger.position_amount(a) != 0]
+        self.seen.append(([a for a in (AAA, BBB) if a in positions], held, len(positions)))
+        if k == 0:
+            order(AAA, 5)
+        if k == 4:
+            order_target(AAA, 0)
+            order(BBB, 4)
+        context.bar += 1
+
+
+def test_reused_positions_follow_a_change_of_holdings(run) -> None:
+    """An unread snapshot is re-dated only while the positions are the same: after AAA is
+    swapped for BBB, membership tests see BBB, not AAA."""
+    strategy = _MembershipOnly()
+    run(strategy, commission="none", slippage="none")
+    for members, held, n in strategy.seen:
+        assert members == held
+        assert n == len(held)
+    kinds = {tuple(held) for _, held, _ in strategy.seen}
+    assert kinds == {(), (AAA,), (BBB,)}
+
+
 def test_lazy_positions_behave_as_a_dict() -> None:
     import copy
     import pickle

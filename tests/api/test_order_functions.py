@@ -146,6 +146,44 @@ def test_value_and_percent_orders_are_sized_at_the_last_price(run):
     }
 
 
+def test_sized_orders_pass_their_prices_and_style_on(run):
+    """limit_price, stop_price and style given to the sized functions reach the order."""
+    from rbt.finance.execution import LimitOrder
+    from rbt.kernel.model import OrderType
+
+    styles = {}
+
+    def place(label, oid):
+        order_ = get_order(oid)
+        style = order_.style
+        styles[label] = (style.type, style.limit_price, style.stop_price)
+        return oid
+
+    strategy = OnFirstBar(
+        {
+            "value": lambda: place("value", order_value(AAA, 1050.0, limit_price=99.5)),
+            "percent": lambda: place("percent", order_percent(AAA, 0.001, stop_price=120.0)),
+            "target": lambda: place(
+                "target", order_target(BBB, 30, limit_price=49.0, stop_price=51.0)
+            ),
+            "target value": lambda: place(
+                "target value", order_target_value(AAA, 2550.0, style=LimitOrder(98.0))
+            ),
+            "target percent": lambda: place(
+                "target percent", order_target_percent(BBB, 0.0025, limit_price=48.5)
+            ),
+        }
+    )
+    run(strategy)
+    assert styles == {
+        "value": (OrderType.LIMIT, D("99.5"), None),
+        "percent": (OrderType.STOP, None, D(120)),
+        "target": (OrderType.STOP_LIMIT, D(49), D(51)),
+        "target value": (OrderType.LIMIT, D(98), None),
+        "target percent": (OrderType.LIMIT, D("48.5"), None),
+    }
+
+
 class Targets(TradingAlgorithm):
     """Bar 0: buy 40 AAA. Bar 2 (40 held; AAA at 101.00, PV 1 000 040): targets."""
 

@@ -104,9 +104,17 @@ def test_params_are_read_only_and_names_the_class_uses_stay_its_own():
     assert dict(params.items()) == {"fast": 3, "items": 7, "_values": 1, "with space": 2}
     with pytest.raises(AttributeError, match="read-only"):
         params.fast = 4
+    with pytest.raises(AttributeError, match="read-only"):
+        del params.fast
     with pytest.raises(AttributeError, match="no parameter 'slow'; declared: fast, items"):
         _ = params.slow
     assert params.fast == 3
+    assert "with space" not in vars(params)  # not an attribute name: by key only
+    assert Params({1: "x"})[1] == "x"  # a key that is not a name is kept, by key
+
+
+class _MyParams(Params):
+    pass
 
 
 def test_params_survive_pickle_and_copy():
@@ -122,6 +130,9 @@ def test_params_survive_pickle_and_copy():
         assert clone.size == Decimal("1.5")
         with pytest.raises(AttributeError, match="read-only"):
             clone.fast = 1
+    mine = _MyParams({"fast": 2})
+    assert type(pickle.loads(pickle.dumps(mine))) is _MyParams
+    assert type(copy.deepcopy(mine)) is _MyParams
 
 
 def test_unknown_names_list_the_declared_ones():

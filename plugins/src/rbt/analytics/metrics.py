@@ -304,8 +304,9 @@ def compute_metrics(
 
 def _place(sessions: pl.Series, keys: pl.Series) -> tuple[Any, Any]:
     """``(k, i)`` arrays: the positions ``k`` in ``keys`` of the run's ``sessions`` and their
-    rows ``i`` in the run (a repeated session: its last row; keys not among them are left
-    out). One search over the dates' day numbers, not a Python date per row."""
+    rows ``i`` in the run (a repeated session: its last row; keys not among them, and null
+    keys, are left out; both are the run's ``pl.Date`` columns). One search over the
+    dates' day numbers, not a Python date per row."""
     days = sessions.to_physical().to_numpy()
     wanted = keys.cast(sessions.dtype).to_physical().to_numpy()
     order = np.argsort(days, kind="stable")  # equal days keep their run order

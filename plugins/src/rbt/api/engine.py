@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import math
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from sys import getrefcount
 from typing import Any, NamedTuple
 
 import attrs
@@ -60,8 +60,9 @@ _CURRENT: contextvars.ContextVar[Engine] = contextvars.ContextVar("rbt_engine")
 _NEAR_INTEGER = 1e-4  # Zipline: amounts within 1e-4 of a whole lot snap to it
 #: getrefcount() of an object only the engine holds: its attribute, a local and the
 #: call's own argument (weak references do not count: a strategy keeps its positions by
-#: holding them).
+#: holding them). Without getrefcount (not CPython) every bar's positions are new.
 _ONLY_OURS = 3
+_refcount: Callable[[object], int] | None = getattr(sys, "getrefcount", None)
 
 _MAX_PLAIN = 10**37  # integers below this have fewer digits than the ledger context keeps
 
@@ -724,6 +725,10 @@ class Engine:
         Amounts and cost bases come from a mirror of the ledger's Decimals updated fill
         by fill (turned into floats once per row, when a view is first read); only the
         last prices are read per bar, from the forward-filled closes, in one array step.
+
+        A bar's snapshot that nobody read or kept (CPython's reference count) serves the
+        next bar too, re-dated: a weak reference to it, or an attribute set on it, then
+        follows it to the later bar, where keeping the object itself keeps its bar's.
         """
         portal = self.portal
         row = portal.row
@@ -743,10 +748,12 @@ class Engine:
         # membership), from this bar's prices: the row is kept, not re-read
         build = (_build_views, table, portal, row, portal.now)
         views = self._views
+        last = views.__dict__.get("_build") if views.__class__ is LazyPositions else None
         if (
-            views.__class__ is LazyPositions
-            and views.__dict__["_build"][1] is table
-            and getrefcount(views) == _ONLY_OURS
+            last is not None
+            and last[1] is table
+            and _refcount is not None
+            and _refcount(self._views) == _ONLY_OURS  # an attribute load: an owned reference
         ):
             # the last bar's, of the same positions, unread and held by nobody else (a
             # strategy that keeps one gets a new one next bar): re-dated, not rebuilt

@@ -22,7 +22,12 @@ class Params(Mapping[str, Any]):
         # class or the instance already use keep resolving to those, as before)
         attributes = vars(self)
         for key, value in values.items():
-            if key not in attributes and not hasattr(type(self), key):
+            if (
+                isinstance(key, str)
+                and key.isidentifier()
+                and key not in attributes
+                and not hasattr(type(self), key)
+            ):
                 attributes[key] = value
 
     def __getitem__(self, key: str) -> Any:
@@ -41,6 +46,9 @@ class Params(Mapping[str, Any]):
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("parameters are read-only; override them with --param or params=")
 
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError("parameters are read-only; override them with --param or params=")
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
@@ -52,7 +60,7 @@ class Params(Mapping[str, Any]):
 
     def __reduce__(self) -> tuple[type[Params], tuple[dict[str, Any]]]:
         # rebuilt through __init__ (pickle, copy): the instance refuses attribute writes
-        return (Params, (self._values,))
+        return (type(self), (self._values,))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain copy."""

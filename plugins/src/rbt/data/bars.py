@@ -44,6 +44,11 @@ def derive_mantissas(
     return np.rint(np.nan_to_num(floats * factor)).astype(np.int64)
 
 
+def _mantissa(value: float, factor: float) -> int:
+    """One stored float's mantissa (``factor``: 10 ** its scale); 0 where NaN (no bar)."""
+    return 0 if value != value else round(value * factor)
+
+
 class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
     """The exact mantissas of each field, built from the floats on first use.
 
@@ -105,7 +110,7 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         if built is not None:
             return built.item(row, col)
         f = self._floats[field].item(row, col)
-        return 0 if f != f else round(f * 10.0 ** self._scale(field).item(col))
+        return _mantissa(f, 10.0 ** self._scale(field).item(col))
 
     def bar_values(self, row: int, col: int) -> tuple[int, int, int, int, int]:
         """:meth:`value` of open, high, low, close and volume at ``(row, col)``, the
@@ -120,7 +125,7 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
                 out.append(known.item(row, col))
                 continue
             f = floats[field].item(row, col)
-            out.append(0 if f != f else round(f * (volume if field == "volume" else price)))
+            out.append(_mantissa(f, volume if field == "volume" else price))
         o, h, low, c, v = out
         return o, h, low, c, v
 

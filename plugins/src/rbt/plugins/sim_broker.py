@@ -232,6 +232,7 @@ class SimBroker:
         order = self._working.pop(order_id, None)
         if order is None:
             return
+        self._fill_seq.pop(order_id, None)  # a partly filled order fills no more
         self._require_events().order_event(order_id, kind, self.portal.now, text)
         self._forget(order)
         self._after_end(order)
