@@ -860,6 +860,13 @@ class Engine:
             raise RbtError(f"cannot size an order for {asset!r}: it has no price yet")
         return float(price)
 
+    def _units_worth(self, asset: Asset, value: float) -> float | None:
+        """``value`` (currency) of ``asset`` in units at its last price; None at price 0."""
+        price = self._last_price(asset)
+        if price == 0:
+            return None
+        return float(value) / (price * float(asset.multiplier))
+
     # the order_* family passes its options on by position: no keyword dict built and
     # taken apart at each of its levels (a third of a rebalancing loop's order calls)
     def order_value(
@@ -871,10 +878,9 @@ class Engine:
         style: Any = None,
     ) -> str | None:
         """Order ``value`` (currency) worth of ``asset`` at its last price."""
-        price = self._last_price(asset)
-        if price == 0:
+        amount = self._units_worth(asset, value)
+        if amount is None:
             return None
-        amount = value / (price * float(asset.multiplier))
         return self.order(asset, amount, limit_price, stop_price, style)
 
     def order_percent(
@@ -915,10 +921,9 @@ class Engine:
         style: Any = None,
     ) -> str | None:
         """Order so the position is worth ``target``."""
-        price = self._last_price(asset)
-        if price == 0:
+        amount = self._units_worth(asset, target)
+        if amount is None:
             return None
-        amount = float(target) / (price * float(asset.multiplier))
         return self.order_target(asset, amount, limit_price, stop_price, style)
 
     def order_target_percent(
