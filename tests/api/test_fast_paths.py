@@ -94,6 +94,19 @@ def test_position_rows_read_as_decimal_rows() -> None:
     assert rows[1] == expected[1]
 
 
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=40),
+    st.integers(0, 18),
+)
+def test_decimal_column_from_integers_is_each_mantissa_at_the_scale(mantissas, scale) -> None:
+    # the 128-bit words are written by hand (low word, then its sign extension): every
+    # int64, the extremes and zero included, must read back as mantissa / 10**scale
+    from rbt.api.results import _decimal_from_ints
+
+    column = _decimal_from_ints("x", np.array(mantissas, dtype=np.int64), scale)
+    assert column.to_list() == [Decimal(m).scaleb(-scale) for m in mantissas]
+
+
 def test_positions_frame_from_arrays_equals_the_row_by_row_frame() -> None:
     records = _records()
     as_tuples = [attrs.evolve(r, positions=tuple(r.positions)) for r in records]

@@ -492,3 +492,29 @@ def test_numpy_history_is_a_read_only_view_for_contiguous_assets():
         if field == "close":
             assert np.shares_memory(first, bars.floats["close"])
     assert bars.floats["close"].flags.writeable  # the bundle's own arrays stay as they were
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.sampled_from([1, 3, 127, 128, 300]),
+    st.floats(0.0, 1.0),
+    st.integers(0, 2**32 - 1),
+)
+def test_last_bar_rows_is_the_latest_row_with_a_close_in_narrow_and_wide_arrays(
+    rows, cols, gaps, seed
+):
+    # narrow arrays take numpy's running maximum, wide ones a row-by-row loop: both must
+    # give, per cell, the last row at or before it whose close is there (-1 before any)
+    from rbt.data.portal import last_bar_rows
+
+    rng = np.random.default_rng(seed)
+    close = rng.random((rows, cols))
+    close[rng.random((rows, cols)) < gaps] = np.nan
+    got = last_bar_rows(close)
+    for col in range(cols):
+        last = -1
+        for row in range(rows):
+            if not math.isnan(close[row, col]):
+                last = row
+            assert got[row, col] == last

@@ -75,6 +75,23 @@ def read_only(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return view
 
 
+#: From this many columns a row-by-row running maximum beats ``np.maximum.accumulate``
+#: down the columns, which strides through memory a row apart (L's 500 columns: 15 → 3 ms).
+_WIDE = 128
+
+
+def last_bar_rows(close: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """``out[t, i]``: the latest row ``<= t`` where column ``i`` has a bar (a non-NaN
+    close), -1 before its first."""
+    rows = np.where(np.isnan(close), -1, np.arange(close.shape[0])[:, None])
+    if close.ndim != 2 or close.shape[1] < _WIDE:
+        return np.maximum.accumulate(rows, axis=0)
+    maximum = np.maximum
+    for t in range(1, len(rows)):  # each row a contiguous vector step
+        maximum(rows[t - 1], rows[t], out=rows[t])
+    return rows
+
+
 class BarPortal:
     """A :class:`~rbt.kernel.portal.DataPortal` over bar arrays.
 
@@ -227,9 +244,7 @@ class BarPortal:
     def _last_rows(self) -> npt.NDArray[np.int64]:
         # last_row[t, i]: the latest row <= t where asset i has a bar (-1 if none yet)
         if self._last_row is None:
-            has = ~np.isnan(self.bars.floats["close"])
-            rows = np.where(has, np.arange(has.shape[0])[:, None], -1)
-            self._last_row = np.maximum.accumulate(rows, axis=0)
+            self._last_row = last_bar_rows(self.bars.floats["close"])
         return self._last_row
 
     def _field(self, field: str) -> npt.NDArray[np.float64]:
