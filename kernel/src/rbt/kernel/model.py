@@ -10,11 +10,29 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import operator
+import os
+from collections.abc import Callable
 from decimal import Decimal
+from types import ModuleType
 
 import attrs
 
 from rbt.kernel.numeric import ZERO, to_decimal
+
+
+def _native_module() -> ModuleType | None:
+    """The optional C module (:mod:`rbt.kernel._native`, built at install with a C
+    compiler), or None: not built, or ``RBT_PURE_PYTHON=1`` in the environment."""
+    if os.environ.get("RBT_PURE_PYTHON") == "1":
+        return None
+    try:
+        from rbt.kernel import _native
+    except ImportError:
+        return None
+    return _native
+
+
+_NATIVE = _native_module()
 
 __all__ = [
     "OPEN_STATUSES",
@@ -129,6 +147,12 @@ class Asset:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.sid} [{self.symbol}])"
+
+
+if _NATIVE is not None:
+    # the same hash as __hash__ above, without its Python frame (a third of the cost of
+    # ``asset in positions``); a subclass of Asset keeps calling __hash__
+    _NATIVE.hash_by_slot(Asset, "sid")
 
 
 @attrs.frozen(kw_only=True)
@@ -298,13 +322,14 @@ class Order:
 # The slots' own setters: a frozen attrs class sets each field in __init__ through
 # ``object.__setattr__``, which costs a third more than the slot's setter called
 # directly. Order has no converter or validator to skip, so the result is the same.
+# With the C module, one call does it all (_order below is then its SlotBuilder).
 _NEW_ORDER = object.__new__
 _SETTERS = (Order.__dict__[f.name].__set__ for f in attrs.fields(Order))
 _SET_ID, _SET_ASSET, _SET_AMOUNT, _SET_CREATED, _SET_STYLE, *_SET_REST = _SETTERS
 _SET_STATUS, _SET_FILLED, _SET_COMMISSION, _SET_REASON = _SET_REST
 
 
-def _order(
+def _order_py(
     id: str,
     asset: Asset,
     amount: Decimal,
@@ -326,6 +351,15 @@ def _order(
     _SET_COMMISSION(new, commission)
     _SET_REASON(new, reason)
     return new
+
+
+_order: Callable[
+    [str, Asset, Decimal, int, OrderStyle, OrderStatus, Decimal, Decimal, str], Order
+] = (
+    _order_py
+    if _NATIVE is None
+    else _NATIVE.SlotBuilder(Order, tuple(f.name for f in attrs.fields(Order)))
+)
 
 
 def replace_order(
@@ -381,6 +415,33 @@ _SET_FILL_ID, _SET_FILL_ORDER, _SET_FILL_ASSET, *_SET_FILL_REST = _SET_FILL
 _SET_FILL_AMOUNT, _SET_FILL_PRICE, _SET_FILL_TS, _SET_FILL_COMMISSION = _SET_FILL_REST
 
 
+def _new_fill_py(
+    id: str,
+    order_id: str,
+    asset: Asset,
+    amount: Decimal,
+    price: Decimal,
+    ts: int,
+    commission: Decimal,
+) -> Fill:
+    new = _NEW_ORDER(Fill)
+    _SET_FILL_ID(new, id)
+    _SET_FILL_ORDER(new, order_id)
+    _SET_FILL_ASSET(new, asset)
+    _SET_FILL_AMOUNT(new, amount)
+    _SET_FILL_PRICE(new, price)
+    _SET_FILL_TS(new, ts)
+    _SET_FILL_COMMISSION(new, commission)
+    return new
+
+
+_fill: Callable[[str, str, Asset, Decimal, Decimal, int, Decimal], Fill] = (
+    _new_fill_py
+    if _NATIVE is None
+    else _NATIVE.SlotBuilder(Fill, tuple(f.name for f in attrs.fields(Fill)))
+)
+
+
 def new_fill(
     id: str,
     order_id: str,
@@ -391,15 +452,7 @@ def new_fill(
     commission: Decimal,
 ) -> Fill:
     """``Fill(id=..., ...)`` built through the slots (a simulator's every fill)."""
-    new = _NEW_ORDER(Fill)
-    _SET_FILL_ID(new, id)
-    _SET_FILL_ORDER(new, order_id)
-    _SET_FILL_ASSET(new, asset)
-    _SET_FILL_AMOUNT(new, amount)
-    _SET_FILL_PRICE(new, price)
-    _SET_FILL_TS(new, ts)
-    _SET_FILL_COMMISSION(new, commission)
-    return new
+    return _fill(id, order_id, asset, amount, price, ts, commission)
 
 
 @attrs.frozen(kw_only=True)

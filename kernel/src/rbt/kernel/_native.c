@@ -1,0 +1,218 @@
+/* rbt.kernel._native: two object-protocol steps of the kernel's value types, in C.
+ *
+ * A backtest builds a few objects per order (Order, Fill) and hashes an Asset for every
+ * `asset in positions`; in Python each is a function call with a frame. Both steps here
+ * do exactly what the Python code in rbt/kernel/model.py does (the fallback when this
+ * module is not built), without the frame:
+ *
+ * - SlotBuilder(cls, names)(*values): a new instance of the slotted class `cls` with the
+ *   slots `names` set to `values`, in order: what `object.__new__(cls)` followed by each
+ *   slot's own setter gives (no __init__, no converter, no validator).
+ * - hash_by_slot(cls, name): instances of exactly `cls` hash as a `__hash__` returning
+ *   their slot `name` would (the same number: CPython's rule for a __hash__ result).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+/* The offset of the object slot `name` of `cls`, or -1 with an exception set. */
+static Py_ssize_t
+slot_offset(PyTypeObject *cls, PyObject *name)
+{
+    PyObject *descr = _PyType_Lookup(cls, name); /* borrowed */
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "%s has no slot %R", cls->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
+        PyErr_Format(PyExc_TypeError, "%s.%U is not a writable object slot", cls->tp_name,
+                     name);
+        return -1;
+    }
+    return member->offset;
+}
+
+/* -- SlotBuilder ------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *cls;
+    Py_ssize_t count;
+    Py_ssize_t *offsets;
+} SlotBuilder;
+
+static PyObject *
+builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SlotBuilder *builder = (SlotBuilder *)self;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
+        PyErr_Format(PyExc_TypeError, "building %s takes positional values only",
+                     builder->cls->tp_name);
+        return NULL;
+    }
+    if (nargs != builder->count) {
+        PyErr_Format(PyExc_TypeError, "building %s takes %zd values, got %zd",
+                     builder->cls->tp_name, builder->count, nargs);
+        return NULL;
+    }
+    PyObject *obj = builder->cls->tp_alloc(builder->cls, 0); /* slots start NULL */
+    if (obj == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        PyObject **slot = (PyObject **)((char *)obj + builder->offsets[i]);
+        Py_INCREF(args[i]);
+        Py_XSETREF(*slot, args[i]);
+    }
+    return obj;
+}
+
+static PyObject *
+builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *cls;
+    PyObject *names;
+    static char *keywords[] = {"cls", "names", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!:SlotBuilder", keywords, &PyType_Type,
+                                     &cls, &PyTuple_Type, &names)) {
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(names);
+    SlotBuilder *self = (SlotBuilder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->vectorcall = builder_vectorcall;
+    self->cls = (PyTypeObject *)Py_NewRef(cls);
+    self->count = count;
+    self->offsets = PyMem_New(Py_ssize_t, count > 0 ? count : 1);
+    if (self->offsets == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (!PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "slot names must be strings");
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->offsets[i] = slot_offset(self->cls, name);
+        if (self->offsets[i] < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    return (PyObject *)self;
+}
+
+static void
+builder_dealloc(SlotBuilder *self)
+{
+    PyMem_Free(self->offsets);
+    Py_XDECREF(self->cls);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+builder_repr(SlotBuilder *self)
+{
+    return PyUnicode_FromFormat("<SlotBuilder of %s (%zd slots)>", self->cls->tp_name,
+                                self->count);
+}
+
+static PyTypeObject SlotBuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "rbt.kernel._native.SlotBuilder",
+    .tp_doc = PyDoc_STR("SlotBuilder(cls, names)(*values): a new cls with its slots set."),
+    .tp_basicsize = sizeof(SlotBuilder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = builder_new,
+    .tp_dealloc = (destructor)builder_dealloc,
+    .tp_repr = (reprfunc)builder_repr,
+    .tp_vectorcall_offset = offsetof(SlotBuilder, vectorcall),
+    .tp_call = PyVectorcall_Call,
+};
+
+/* -- hash_by_slot ------------------------------------------------------------------ */
+
+static Py_ssize_t hash_offset = -1; /* the kernel's Asset (a reload: the same offset) */
+
+static Py_hash_t
+hash_from_slot(PyObject *self)
+{
+    PyObject *value = *(PyObject **)((char *)self + hash_offset);
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "%s has no value to hash yet",
+                     Py_TYPE(self)->tp_name);
+        return -1;
+    }
+    if (!PyLong_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "__hash__ method should return an integer");
+        return -1;
+    }
+    /* as CPython treats an int returned by __hash__: itself when it fits, else its hash */
+    Py_ssize_t h = PyLong_AsSsize_t(value);
+    if (h == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return PyLong_Type.tp_hash(value);
+    }
+    return h == -1 ? -2 : (Py_hash_t)h;
+}
+
+static PyObject *
+hash_by_slot(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyTypeObject *cls;
+    PyObject *name;
+    if (!PyArg_ParseTuple(args, "O!U:hash_by_slot", &PyType_Type, &cls, &name)) {
+        return NULL;
+    }
+    Py_ssize_t offset = slot_offset(cls, name);
+    if (offset < 0) {
+        return NULL;
+    }
+    if (hash_offset >= 0 && offset != hash_offset) { /* one offset for every class */
+        PyErr_SetString(PyExc_RuntimeError, "hash_by_slot: a slot at another offset");
+        return NULL;
+    }
+    hash_offset = offset;
+    /* exactly this class: a subclass made later looks __hash__ up as usual */
+    cls->tp_hash = hash_from_slot;
+    PyType_Modified(cls);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef native_methods[] = {
+    {"hash_by_slot", hash_by_slot, METH_VARARGS,
+     PyDoc_STR("hash_by_slot(cls, name): instances of exactly cls hash as their slot name.")},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "rbt.kernel._native",
+    .m_doc = PyDoc_STR("C versions of two object-protocol steps of rbt.kernel.model."),
+    .m_size = -1,
+    .m_methods = native_methods,
+};
+
+PyMODINIT_FUNC
+PyInit__native(void)
+{
+    if (PyType_Ready(&SlotBuilderType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&native_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "SlotBuilder", (PyObject *)&SlotBuilderType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

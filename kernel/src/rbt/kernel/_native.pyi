@@ -1,0 +1,12 @@
+"""Types of the optional C module ``rbt.kernel._native`` (``_native.c``)."""
+
+from typing import Any
+
+class SlotBuilder:
+    """``SlotBuilder(cls, names)(*values)``: a new ``cls`` with its slots ``names`` set."""
+
+    def __init__(self, cls: type, names: tuple[str, ...]) -> None: ...
+    def __call__(self, *values: Any) -> Any: ...
+
+def hash_by_slot(cls: type, name: str, /) -> None:
+    """Instances of exactly ``cls`` hash as a ``__hash__`` returning slot ``name`` would."""

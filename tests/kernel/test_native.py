@@ -1,0 +1,157 @@
+"""The optional C module ``rbt.kernel._native`` does what the Python code it stands in for
+does: orders and fills built slot by slot, and an asset's hash."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import os
+import pickle
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rbt.kernel import model
+from rbt.kernel.model import MARKET, Asset, Fill, Order, OrderStatus, OrderStyle, OrderType
+
+native = model._NATIVE
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("RBT_PURE_PYTHON") == "1", reason="the C module is switched off"
+)
+
+ASSET = Asset(sid=3, symbol="CCC")
+decimals = st.decimals(allow_nan=False, allow_infinity=False, places=4, max_value=10**9)
+
+
+def test_the_c_module_is_built_and_used() -> None:
+    # the install builds it with the machine's C compiler; without it every step below
+    # would be the Python fallback and this file would check nothing
+    assert model._NATIVE is not None
+    assert model._order is not model._order_py
+    assert model._fill is not model._new_fill_py
+
+
+@given(
+    st.text(max_size=12),
+    st.integers(-(2**40), 2**40),
+    decimals,
+    decimals,
+    st.sampled_from(list(OrderStatus)),
+    st.sampled_from([MARKET, OrderStyle(type=OrderType.LIMIT, limit_price=Decimal("1.5"))]),
+)
+def test_orders_built_in_c_equal_the_python_ones(oid, created, amount, filled, status, style):
+    values = (oid, ASSET, amount, created, style, status, filled, Decimal("0.01"), "why")
+    built, reference = model._order(*values), model._order_py(*values)
+    assert type(built) is Order
+    assert attrs.astuple(built, recurse=False) == attrs.astuple(reference, recurse=False)
+    assert built == reference
+
+
+@given(st.text(max_size=12), decimals, decimals, st.integers(0, 2**62))
+def test_fills_built_in_c_equal_the_python_ones(fid, amount, price, ts):
+    values = (fid, "o-1", ASSET, amount, price, ts, Decimal("0.5"))
+    built, reference = model._fill(*values), model._new_fill_py(*values)
+    assert type(built) is Fill
+    assert attrs.astuple(built, recurse=False) == attrs.astuple(reference, recurse=False)
+    assert model.new_fill(*values) == reference
+
+
+def test_a_built_order_holds_its_values_and_lets_them_go() -> None:
+    reason = "".join(["a reason ", "kept only by the order"])  # a fresh object
+    before = sys.getrefcount(reason)
+    order = model._order(
+        "x", ASSET, Decimal(1), 0, MARKET, OrderStatus.NEW, Decimal(0), Decimal(0), reason
+    )
+    assert sys.getrefcount(reason) == before + 1
+    assert gc.is_tracked(order)  # slots hold objects: the collector must see it
+    assert pickle.loads(pickle.dumps(order)) == order
+    assert copy.copy(order) == order
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        order.status = OrderStatus.FILLED  # type: ignore[misc]
+    del order
+    assert sys.getrefcount(reason) == before
+
+
+def test_the_builder_refuses_what_it_cannot_build() -> None:
+    with pytest.raises(TypeError, match="takes 9 values, got 2"):
+        model._order("x", ASSET)
+    with pytest.raises(TypeError, match="positional"):
+        model._fill(id="f")
+    with pytest.raises(TypeError, match="has no slot 'nope'"):
+        native.SlotBuilder(Order, ("id", "nope"))
+    with pytest.raises(TypeError, match="has no slot 'is_open'"):
+        native.SlotBuilder(Order, ("is_open",))  # a property, not a slot
+    with pytest.raises(TypeError, match="writable object slot"):
+        native.SlotBuilder(slice, ("start",))  # a read-only member
+    with pytest.raises(TypeError):
+        native.SlotBuilder("Order", ("id",))
+
+
+@given(st.integers(-(2**70), 2**70) | st.sampled_from([-2, -1, 0, 2**61, 2**63, -(2**63)]))
+def test_an_asset_hashes_as_its_python_hash_method_makes_it_hash(sid):
+    class Listed(Asset):  # made after the C hash was set: it hashes through __hash__
+        pass
+
+    asset = Asset(sid=sid, symbol="S")
+    # CPython's rule for what __hash__ returns: -1 becomes -2, an int beyond the machine
+    # word its own hash; the C hash must follow it
+    assert hash(asset) == hash(Listed(sid=sid, symbol="S"))
+    assert hash(asset) == hash(Asset(sid=sid, symbol="other name"))
+    assert asset in {Asset(sid=sid, symbol="T"): 1}
+
+
+def test_hash_by_slot_keeps_one_offset_and_needs_the_value() -> None:
+    native.hash_by_slot(Asset, "sid")  # again (a reloaded model): the same offset, accepted
+
+    class Other:
+        __slots__ = ("sid",)  # its first slot: not where Asset's sid is
+
+    with pytest.raises(RuntimeError, match="another offset"):
+        native.hash_by_slot(Other, "sid")
+    with pytest.raises(TypeError, match="has no slot"):
+        native.hash_by_slot(Asset, "symbol_of")
+    blank = Asset.__new__(Asset)  # no __init__: no sid yet
+    with pytest.raises(AttributeError, match="no value to hash"):
+        hash(blank)
+
+
+_RUN = """
+import json, sys
+from rbt.api import run_backtest
+from rbt.kernel import model
+result = run_backtest({strategy!r}, start="2019-01-02", end="2021-12-31", home={home!r},
+                      capital_base=1_000_000, write=False)
+print(json.dumps({{"native": model._NATIVE is not None, "final": str(result.final_value),
+                  "fills": result.transactions.height,
+                  "tx": result.transactions.write_csv(), "pos": result.positions.write_csv()}}))
+"""
+
+
+def test_a_backtest_gives_the_same_books_with_and_without_the_c_module(tmp_path: Path) -> None:
+    from rbt.data.home import RbtHome
+    from rbt.data.ingest import ingest
+
+    home = RbtHome(tmp_path)
+    ingest(home, "demo", "demo", {})
+    strategy = str(Path(__file__).parents[2] / "examples" / "bracket_breakout.py")
+    script = _RUN.format(strategy=strategy, home=str(tmp_path))
+    runs = {}
+    for pure in ("0", "1"):
+        env = {**os.environ, "RBT_PURE_PYTHON": pure}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
+        runs[pure] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs["0"]["native"]
+    assert not runs["1"]["native"]
+    assert runs["0"]["fills"] == 123  # README.md, "The bracket example"
+    for key in ("final", "fills", "tx", "pos"):
+        assert runs["0"][key] == runs["1"][key]
