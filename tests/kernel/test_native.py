@@ -64,6 +64,36 @@ def test_fills_built_in_c_equal_the_python_ones(fid, amount, price, ts):
     assert model.new_fill(*values) == reference
 
 
+@given(
+    st.sampled_from(list(OrderStatus)) | st.none(),
+    decimals | st.none(),
+    decimals | st.none(),
+    st.text(max_size=8) | st.none(),
+)
+def test_replace_order_in_c_is_attrs_evolve(status, filled, commission, reason) -> None:
+    order = model.new_order("o-1", ASSET, Decimal(7), 5, MARKET)
+    changes = {"status": status, "filled": filled, "commission": commission, "reason": reason}
+    replaced = model.replace_order(order, **changes)
+    expected = attrs.evolve(order, **{k: v for k, v in changes.items() if v is not None})
+    assert type(replaced) is Order
+    assert attrs.astuple(replaced, recurse=False) == attrs.astuple(expected, recurse=False)
+
+
+def test_replace_tail_copies_only_its_own_class() -> None:
+    class Tagged(Order):
+        pass
+
+    order = model.new_order("o-2", ASSET, Decimal(1), 0, MARKET)
+    tagged = Tagged(id="o-3", asset=ASSET, amount=Decimal(2), created=1)
+    with pytest.raises(TypeError, match="copies a Order, not a Tagged"):
+        model._order.replace_tail(tagged, OrderStatus.FILLED)
+    with pytest.raises(TypeError, match="at most 9 values"):
+        model._order.replace_tail(order, *range(10))
+    # replace_order itself takes the Python path for a subclass: the same fields
+    assert model.replace_order(tagged, status=OrderStatus.FILLED).status is OrderStatus.FILLED
+    assert model._order.replace_tail(order) == order  # nothing replaced: an equal copy
+
+
 def test_a_built_order_holds_its_values_and_lets_them_go() -> None:
     reason = "".join(["a reason ", "kept only by the order"])  # a fresh object
     before = sys.getrefcount(reason)

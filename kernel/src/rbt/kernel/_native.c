@@ -7,7 +7,8 @@
  *
  * - SlotBuilder(cls, names)(*values): a new instance of the slotted class `cls` with the
  *   slots `names` set to `values`, in order: what `object.__new__(cls)` followed by each
- *   slot's own setter gives (no __init__, no converter, no validator).
+ *   slot's own setter gives (no __init__, no converter, no validator); its
+ *   replace_tail(obj, *values) copies obj with the last slots replaced.
  * - hash_by_slot(cls, name): instances of exactly `cls` hash as a `__hash__` returning
  *   their slot `name` would (the same number: CPython's rule for a __hash__ result).
  */
@@ -69,6 +70,47 @@ builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
     }
     return obj;
 }
+
+/* builder.replace_tail(obj, *values): a copy of `obj` (exactly of the builder's class)
+ * whose last len(values) slots of the builder's are `values`, None keeping obj's value:
+ * attrs.evolve for the fields that change as an order lives, without the frame. */
+static PyObject *
+builder_replace_tail(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    SlotBuilder *builder = (SlotBuilder *)self;
+    if (nargs < 1 || nargs - 1 > builder->count) {
+        PyErr_Format(PyExc_TypeError, "replace_tail takes an object and at most %zd values",
+                     builder->count);
+        return NULL;
+    }
+    PyObject *source = args[0];
+    if (Py_TYPE(source) != builder->cls) {
+        PyErr_Format(PyExc_TypeError, "replace_tail copies a %s, not a %s",
+                     builder->cls->tp_name, Py_TYPE(source)->tp_name);
+        return NULL;
+    }
+    PyObject *obj = builder->cls->tp_alloc(builder->cls, 0);
+    if (obj == NULL) {
+        return NULL;
+    }
+    Py_ssize_t first = builder->count - (nargs - 1);
+    for (Py_ssize_t i = 0; i < builder->count; i++) {
+        Py_ssize_t offset = builder->offsets[i];
+        PyObject *value = i >= first ? args[1 + i - first] : Py_None;
+        if (value == Py_None) {
+            value = *(PyObject **)((char *)source + offset); /* may be NULL: unset */
+        }
+        Py_XINCREF(value);
+        Py_XSETREF(*(PyObject **)((char *)obj + offset), value);
+    }
+    return obj;
+}
+
+static PyMethodDef builder_methods[] = {
+    {"replace_tail", (PyCFunction)(void (*)(void))builder_replace_tail, METH_FASTCALL,
+     PyDoc_STR("replace_tail(obj, *values): obj with its last slots replaced (None keeps).")},
+    {NULL, NULL, 0, NULL},
+};
 
 static PyObject *
 builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -133,6 +175,7 @@ static PyTypeObject SlotBuilderType = {
     .tp_new = builder_new,
     .tp_dealloc = (destructor)builder_dealloc,
     .tp_repr = (reprfunc)builder_repr,
+    .tp_methods = builder_methods,
     .tp_vectorcall_offset = offsetof(SlotBuilder, vectorcall),
     .tp_call = PyVectorcall_Call,
 };

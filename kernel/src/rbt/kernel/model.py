@@ -362,6 +362,13 @@ _order: Callable[
 )
 
 
+# the C copy of an order, its last four fields (those replace_order changes) replaced
+_ORDER_TAIL = ["status", "filled", "commission", "reason"]
+_replace_order_tail: Callable[..., Order] | None = None
+if _NATIVE is not None and [f.name for f in attrs.fields(Order)][-4:] == _ORDER_TAIL:
+    _replace_order_tail = _order.replace_tail  # type: ignore[attr-defined]
+
+
 def replace_order(
     order: Order,
     *,
@@ -372,6 +379,8 @@ def replace_order(
 ) -> Order:
     """``attrs.evolve(order, ...)`` for the fields that change as an order lives, at a
     third of the cost (the per-order hot path of every broker)."""
+    if _replace_order_tail is not None and order.__class__ is Order:
+        return _replace_order_tail(order, status, filled, commission, reason)
     return _order(
         order.id,
         order.asset,
