@@ -8,13 +8,30 @@
  * - SlotBuilder(cls, names)(*values): a new instance of the slotted class `cls` with the
  *   slots `names` set to `values`, in order: what `object.__new__(cls)` followed by each
  *   slot's own setter gives (no __init__, no converter, no validator); its
- *   replace_tail(obj, *values) copies obj with the last slots replaced.
+ *   replace_tail(obj, *values) copies obj with the last slots replaced. Only for a class
+ *   that object.__new__ may build (a Python class over `object`, not abstract) and its
+ *   own slots: anything else is refused, as the slot setters and object.__new__ refuse it.
  * - hash_by_slot(cls, name): instances of exactly `cls` hash as a `__hash__` returning
  *   their slot `name` would (the same number: CPython's rule for a __hash__ result).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+
+/* Whether `object.__new__(cls)` would build `cls` (the only layout the builders write
+ * into), else 0 with an exception set. */
+static int
+buildable(PyTypeObject *cls)
+{
+    if (!(cls->tp_flags & Py_TPFLAGS_HEAPTYPE) || cls->tp_new != PyBaseObject_Type.tp_new
+        || (cls->tp_flags & Py_TPFLAGS_IS_ABSTRACT)) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s is not a concrete Python class that object.__new__ builds",
+                     cls->tp_name);
+        return 0;
+    }
+    return 1;
+}
 
 /* The offset of the object slot `name` of `cls`, or -1 with an exception set. */
 static Py_ssize_t
@@ -23,6 +40,13 @@ slot_offset(PyTypeObject *cls, PyObject *name)
     PyObject *descr = _PyType_Lookup(cls, name); /* borrowed */
     if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
         PyErr_Format(PyExc_TypeError, "%s has no slot %R", cls->tp_name, name);
+        return -1;
+    }
+    /* a slot of this class or a base: a descriptor of another class put on it (its setter
+     * would refuse the object) points into someone else's layout */
+    if (!PyType_IsSubtype(cls, PyDescr_TYPE(descr))) {
+        PyErr_Format(PyExc_TypeError, "%s.%U is a slot of %s", cls->tp_name, name,
+                     PyDescr_TYPE(descr)->tp_name);
         return -1;
     }
     PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
@@ -72,7 +96,7 @@ builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
 }
 
 /* builder.replace_tail(obj, *values): a copy of `obj` (exactly of the builder's class)
- * whose last len(values) slots of the builder's are `values`, None keeping obj's value:
+ * in which the builder's last len(values) slots take `values`, a None keeping obj's value:
  * attrs.evolve for the fields that change as an order lives, without the frame. */
 static PyObject *
 builder_replace_tail(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -122,6 +146,9 @@ builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
                                      &cls, &PyTuple_Type, &names)) {
         return NULL;
     }
+    if (!buildable((PyTypeObject *)cls)) {
+        return NULL;
+    }
     Py_ssize_t count = PyTuple_GET_SIZE(names);
     SlotBuilder *self = (SlotBuilder *)type->tp_alloc(type, 0);
     if (self == NULL) {
@@ -151,11 +178,28 @@ builder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     return (PyObject *)self;
 }
 
+/* The builder holds its class: seen by the collector (class -> its functions' globals ->
+ * the builder -> the class is a cycle for a class made at run time). */
+static int
+builder_traverse(SlotBuilder *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->cls);
+    return 0;
+}
+
+static int
+builder_clear(SlotBuilder *self)
+{
+    Py_CLEAR(self->cls);
+    return 0;
+}
+
 static void
 builder_dealloc(SlotBuilder *self)
 {
+    PyObject_GC_UnTrack(self);
+    builder_clear(self);
     PyMem_Free(self->offsets);
-    Py_XDECREF(self->cls);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -171,9 +215,11 @@ static PyTypeObject SlotBuilderType = {
     .tp_name = "rbt.kernel._native.SlotBuilder",
     .tp_doc = PyDoc_STR("SlotBuilder(cls, names)(*values): a new cls with its slots set."),
     .tp_basicsize = sizeof(SlotBuilder),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_HAVE_GC,
     .tp_new = builder_new,
     .tp_dealloc = (destructor)builder_dealloc,
+    .tp_traverse = (traverseproc)builder_traverse,
+    .tp_clear = (inquiry)builder_clear,
     .tp_repr = (reprfunc)builder_repr,
     .tp_methods = builder_methods,
     .tp_vectorcall_offset = offsetof(SlotBuilder, vectorcall),
@@ -182,7 +228,9 @@ static PyTypeObject SlotBuilderType = {
 
 /* -- hash_by_slot ------------------------------------------------------------------ */
 
-static Py_ssize_t hash_offset = -1; /* the kernel's Asset (a reload: the same offset) */
+/* One offset per process: the kernel's Asset's sid (a reloaded model's Asset has the same
+ * layout, so the same offset). Only classes passed to hash_by_slot get hash_from_slot. */
+static Py_ssize_t hash_offset = -1;
 
 static Py_hash_t
 hash_from_slot(PyObject *self)
@@ -214,12 +262,17 @@ hash_by_slot(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "O!U:hash_by_slot", &PyType_Type, &cls, &name)) {
         return NULL;
     }
+    if (!buildable(cls)) {
+        return NULL;
+    }
     Py_ssize_t offset = slot_offset(cls, name);
     if (offset < 0) {
         return NULL;
     }
-    if (hash_offset >= 0 && offset != hash_offset) { /* one offset for every class */
-        PyErr_SetString(PyExc_RuntimeError, "hash_by_slot: a slot at another offset");
+    if (hash_offset >= 0 && offset != hash_offset) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "hash_by_slot serves one slot offset per process (%zd); %s.%U is at %zd",
+                     hash_offset, cls->tp_name, name, offset);
         return NULL;
     }
     hash_offset = offset;

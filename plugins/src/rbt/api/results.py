@@ -366,8 +366,8 @@ def _decimal_from_ints(name: str, mantissas: Any, scale: int) -> pl.Series:
 
     words = np.empty((len(mantissas), 2), dtype=np.int64)
     words[:, 0] = mantissas
-    # two's complement sign extension (-1 below zero, else 0), written in place
-    np.right_shift(mantissas, 63, out=words[:, 1], casting="unsafe")
+    # two's complement sign extension of the low word written (-1 below zero, else 0)
+    np.right_shift(words[:, 0], 63, out=words[:, 1])
     array = pa.Array.from_buffers(
         pa.decimal128(38, scale),
         len(mantissas),

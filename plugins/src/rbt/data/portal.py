@@ -84,7 +84,7 @@ def last_bar_rows(close: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """``out[t, i]``: the latest row ``<= t`` where column ``i`` has a bar (a non-NaN
     close), -1 before its first."""
     rows = np.where(np.isnan(close), -1, np.arange(close.shape[0])[:, None])
-    if close.ndim != 2 or close.shape[1] < _WIDE:
+    if close.shape[1] < _WIDE:
         return np.maximum.accumulate(rows, axis=0)
     maximum = np.maximum
     for t in range(1, len(rows)):  # each row a contiguous vector step
