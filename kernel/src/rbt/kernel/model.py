@@ -19,21 +19,6 @@ import attrs
 
 from rbt.kernel.numeric import ZERO, to_decimal
 
-
-def _native_module() -> ModuleType | None:
-    """The optional C module (:mod:`rbt.kernel._native`, built at install with a C
-    compiler), or None: not built, or ``RBT_PURE_PYTHON=1`` in the environment."""
-    if os.environ.get("RBT_PURE_PYTHON") == "1":
-        return None
-    try:
-        from rbt.kernel import _native
-    except ImportError:
-        return None
-    return _native
-
-
-_NATIVE = _native_module()
-
 __all__ = [
     "OPEN_STATUSES",
     "Account",
@@ -51,6 +36,21 @@ __all__ = [
     "new_order",
     "replace_order",
 ]
+
+
+def _native_module() -> ModuleType | None:
+    """The optional C module (:mod:`rbt.kernel._native`, built at install with a C
+    compiler), or None: not built, or ``RBT_PURE_PYTHON=1`` in the environment."""
+    if os.environ.get("RBT_PURE_PYTHON") == "1":
+        return None
+    try:
+        from rbt.kernel import _native
+    except ImportError:
+        return None
+    return _native
+
+
+_NATIVE = _native_module()
 
 
 def _dec(value: Decimal | int | str) -> Decimal:
