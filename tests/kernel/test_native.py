@@ -257,3 +257,20 @@ def test_a_backtest_gives_the_same_books_with_and_without_the_c_module(tmp_path:
     assert runs["0"]["fills"] == 123  # README.md, "The bracket example"
     for key in ("final", "fills", "tx", "pos"):
         assert runs["0"][key] == runs["1"][key]
+
+
+def test_a_class_holding_its_builder_is_collected() -> None:
+    # the builder holds its class: without the collector's view of that reference, a class
+    # made at run time that keeps its builder would never be freed
+    import weakref
+
+    @attrs.frozen
+    class Made:
+        a: int
+
+    Made.build = native.SlotBuilder(Made, ("a",))  # type: ignore[attr-defined]
+    assert Made.build(3) == Made(3)  # type: ignore[attr-defined]
+    gone = weakref.ref(Made)
+    del Made
+    gc.collect()
+    assert gone() is None

@@ -1,7 +1,7 @@
-/* rbt.kernel._native: two object-protocol steps of the kernel's value types, in C.
+/* rbt.kernel._native: object-protocol steps of the kernel's value types, in C.
  *
  * A backtest builds a few objects per order (Order, Fill) and hashes an Asset for every
- * `asset in positions`; in Python each is a function call with a frame. Both steps here
+ * `asset in positions`; in Python each is a function call with a frame. The steps here
  * do exactly what the Python code in rbt/kernel/model.py does (the fallback when this
  * module is not built), without the frame:
  *
@@ -73,6 +73,10 @@ builder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf, PyObjec
 {
     SlotBuilder *builder = (SlotBuilder *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (builder->cls == NULL) { /* cleared by the collector: garbage being torn down */
+        PyErr_SetString(PyExc_RuntimeError, "this SlotBuilder was cleared");
+        return NULL;
+    }
     if (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0) {
         PyErr_Format(PyExc_TypeError, "building %s takes positional values only",
                      builder->cls->tp_name);
@@ -102,6 +106,10 @@ static PyObject *
 builder_replace_tail(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     SlotBuilder *builder = (SlotBuilder *)self;
+    if (builder->cls == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "this SlotBuilder was cleared");
+        return NULL;
+    }
     if (nargs < 1 || nargs - 1 > builder->count) {
         PyErr_Format(PyExc_TypeError, "replace_tail takes an object and at most %zd values",
                      builder->count);
@@ -206,8 +214,8 @@ builder_dealloc(SlotBuilder *self)
 static PyObject *
 builder_repr(SlotBuilder *self)
 {
-    return PyUnicode_FromFormat("<SlotBuilder of %s (%zd slots)>", self->cls->tp_name,
-                                self->count);
+    const char *name = self->cls != NULL ? self->cls->tp_name : "nothing (cleared)";
+    return PyUnicode_FromFormat("<SlotBuilder of %s (%zd slots)>", name, self->count);
 }
 
 static PyTypeObject SlotBuilderType = {
