@@ -424,28 +424,9 @@ _SET_FILL_ID, _SET_FILL_ORDER, _SET_FILL_ASSET, *_SET_FILL_REST = _SET_FILL
 _SET_FILL_AMOUNT, _SET_FILL_PRICE, _SET_FILL_TS, _SET_FILL_COMMISSION = _SET_FILL_REST
 
 
-def _new_fill_py(
-    id: str,
-    order_id: str,
-    asset: Asset,
-    amount: Decimal,
-    price: Decimal,
-    ts: int,
-    commission: Decimal,
-) -> Fill:
-    new = _NEW_ORDER(Fill)
-    _SET_FILL_ID(new, id)
-    _SET_FILL_ORDER(new, order_id)
-    _SET_FILL_ASSET(new, asset)
-    _SET_FILL_AMOUNT(new, amount)
-    _SET_FILL_PRICE(new, price)
-    _SET_FILL_TS(new, ts)
-    _SET_FILL_COMMISSION(new, commission)
-    return new
-
-
-_fill: Callable[[str, str, Asset, Decimal, Decimal, int, Decimal], Fill] = (
-    _new_fill_py
+# the C module's builder of a fill (one call), or None: the slots set one by one below
+_fill: Callable[[str, str, Asset, Decimal, Decimal, int, Decimal], Fill] | None = (
+    None
     if _NATIVE is None
     else _NATIVE.SlotBuilder(Fill, tuple(f.name for f in attrs.fields(Fill)))
 )
@@ -461,7 +442,17 @@ def new_fill(
     commission: Decimal,
 ) -> Fill:
     """``Fill(id=..., ...)`` built through the slots (a simulator's every fill)."""
-    return _fill(id, order_id, asset, amount, price, ts, commission)
+    if _fill is not None:
+        return _fill(id, order_id, asset, amount, price, ts, commission)
+    new = _NEW_ORDER(Fill)
+    _SET_FILL_ID(new, id)
+    _SET_FILL_ORDER(new, order_id)
+    _SET_FILL_ASSET(new, asset)
+    _SET_FILL_AMOUNT(new, amount)
+    _SET_FILL_PRICE(new, price)
+    _SET_FILL_TS(new, ts)
+    _SET_FILL_COMMISSION(new, commission)
+    return new
 
 
 @attrs.frozen(kw_only=True)
