@@ -22,6 +22,10 @@ one. Loading verifies every file's size and sha256 against the manifest; a
 mismatch moves the bundle to ``.quarantine`` and raises
 :class:`~rbt.kernel.errors.DataError`.
 
+The first load of a bundle's content keeps the dense arrays it decodes in
+``$RBT_HOME/cache/bundles`` (:mod:`rbt.data.array_cache`); later loads map them
+from there instead of decoding the bar files again, and still verify every file.
+
 This module (the load path) imports polars and numpy only — never pandas or
 sqlalchemy — so loading a bundle stays fast.
 
@@ -52,6 +56,7 @@ import numpy as np
 import polars as pl
 
 from rbt.data.actions import ADJUSTMENTS, FUNDING, CorporateActions
+from rbt.data.array_cache import CachedArrays, cache_path, read_arrays, write_arrays
 from rbt.data.bars import DERIVABLE, OHLCV, BarArrays, DerivedMantissas, derive_mantissas
 from rbt.data.home import RbtHome
 from rbt.data.runs import run_starts
@@ -448,24 +453,35 @@ def bundle_hash(home: RbtHome, name: str) -> str:
     return read_manifest(home, name).content_hash
 
 
-def _verified_bytes(home: RbtHome, name: str) -> tuple[Manifest, dict[str, bytes]]:
-    """The manifest and every file's bytes, each checked for size and sha256."""
-    manifest = read_manifest(home, name)
+def _verified_bytes(
+    home: RbtHome,
+    name: str,
+    manifest: Manifest | None = None,
+    checked_only: Callable[[str], bool] | None = None,
+) -> tuple[Manifest, dict[str, bytes]]:
+    """The manifest and every file's bytes, each checked for size and sha256; the files
+    ``checked_only`` selects are checked the same way but not kept (read in chunks)."""
+    manifest = manifest or read_manifest(home, name)
     root = home.bundle(name)
     blobs: dict[str, bytes] = {}
     for relative, expected in sorted(manifest.files.items()):
+        keep = checked_only is None or not checked_only(relative)
         try:
-            data = (root / relative).read_bytes()
+            if keep:
+                data = (root / relative).read_bytes()
+                size, digest = len(data), hashlib.sha256(data).hexdigest()
+            else:
+                with (root / relative).open("rb") as handle:
+                    size = os.fstat(handle.fileno()).st_size
+                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
         except OSError as exc:
             raise _quarantine(home, name, f"{relative} is missing ({exc.strerror})") from exc
-        if len(data) != expected["size"]:
+        if size != expected["size"]:
             raise _quarantine(
                 home,
                 name,
-                f"{relative} has {len(data)} bytes, the manifest "
-                f"says {expected['size']} (truncated?)",
+                f"{relative} has {size} bytes, the manifest says {expected['size']} (truncated?)",
             )
-        digest = hashlib.sha256(data).hexdigest()
         if digest != expected["sha256"]:
             raise _quarantine(
                 home,
@@ -473,7 +489,8 @@ def _verified_bytes(home: RbtHome, name: str) -> tuple[Manifest, dict[str, bytes
                 f"{relative} has sha256 {digest[:12]}…, the manifest "
                 f"says {expected['sha256'][:12]}…",
             )
-        blobs[relative] = data
+        if keep:
+            blobs[relative] = data
     return manifest, blobs
 
 
@@ -532,6 +549,10 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     before any of it is used. The timeline is the union of all bar timestamps;
     an asset without a bar at a row has NaN floats and 0 mantissas there.
 
+    The first load keeps the decoded arrays in ``$RBT_HOME/cache``
+    (:mod:`rbt.data.array_cache`); later loads of the same content map them from there
+    instead of decoding the bar files (which are still checked against the manifest).
+
     Memory: the final arrays are allocated once and filled file by file (one year
     of bars decoded at a time), so the peak stays near the arrays themselves.
 
@@ -539,15 +560,56 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     :raises DataError: when a file is missing, truncated, altered or corrupt; the
         bundle is moved to ``bundles/.quarantine/<name>-<timestamp>`` first.
     """
-    manifest, blobs = _verified_bytes(home, name)
+    manifest = read_manifest(home, name)
+    cache = cache_path(home.cache, name, manifest.content_hash)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the files are checked beside the cache (hashlib and zlib release the GIL);
+        # the bar files' bytes are not kept, the cache holds what they decode to
+        checked = pool.submit(_verified_bytes, home, name, manifest, _is_bar_file)
+        cached = read_arrays(cache, manifest.content_hash, manifest.asset_count)
+        _, blobs = checked.result()
+    if cached is None:  # decoded from the files, read again
+        _, blobs = _verified_bytes(home, name, manifest)
     asset_frame = _parquet(home, name, ASSETS, blobs.pop(ASSETS))
     assets = assets_from_frame(asset_frame)
     extra = {k: _parquet(home, name, k, blobs.pop(k)) for k in (ADJUSTMENTS, FUNDING) if k in blobs}
     actions = CorporateActions.from_frames(extra.get(ADJUSTMENTS), extra.get(FUNDING))
-    sids = asset_frame["sid"].to_numpy().astype(np.int64)
     price_scales = asset_frame["price_scale"].to_numpy().astype(np.int64)
     volume_scales = asset_frame["volume_scale"].to_numpy().astype(np.int64)
-    files = sorted(k for k in blobs if k.startswith("bars/"))
+    if cached is None:
+        sids = asset_frame["sid"].to_numpy().astype(np.int64)
+        scales = {f: volume_scales if f == "volume" else price_scales for f in OHLCV}
+        cached = _decode_bars(home, name, blobs, sids, scales)
+        if len(cached.ts) and len(assets):
+            write_arrays(cache, manifest.content_hash, cached)
+    return BarArrays(
+        frequency=Frequency(manifest.frequency),
+        calendar=manifest.calendar,
+        assets=assets,
+        ts=cached.ts,
+        sessions=cached.sessions,
+        floats=cached.floats,
+        mantissas=DerivedMantissas(cached.floats, price_scales, volume_scales, cached.stored),
+        price_scales=price_scales,
+        volume_scales=volume_scales,
+        actions=actions,
+    )
+
+
+def _is_bar_file(relative: str) -> bool:
+    return relative.startswith("bars/")
+
+
+def _decode_bars(
+    home: RbtHome,
+    name: str,
+    blobs: dict[str, bytes],
+    sids: np.ndarray[Any, np.dtype[np.int64]],
+    scales: Mapping[str, np.ndarray[Any, np.dtype[np.int64]]],
+) -> CachedArrays:
+    """The dense arrays of the bar files in ``blobs`` (verified bytes, consumed), one
+    column per asset of ``sids``."""
+    files = sorted(k for k in blobs if _is_bar_file(k))
     # Pass 1: the timeline (rows are sorted by (ts, sid): a new row where ts changes).
     times, sessions, heights = [], [], []
     for relative in files:
@@ -560,10 +622,9 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     timeline = np.concatenate(times) if times else np.zeros(0, np.int64)
     if len(timeline) > 1 and not (np.diff(timeline) > 0).all():
         raise _quarantine(home, name, "its bar files overlap in time")
-    shape = (len(timeline), len(assets))
+    shape = (len(timeline), len(sids))
     column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
     column_of[sids] = np.arange(len(sids))
-    scales = {f: volume_scales if f == "volume" else price_scales for f in OHLCV}
     powers = {f: np.power(10.0, scales[f]) for f in OHLCV}
     # Only the floats are kept: the mantissas are rebuilt from them on demand
     # (DerivedMantissas), except for a field holding a mantissa too large for that.
@@ -579,7 +640,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         frame = _parquet(home, name, relative, data, ["sid", *(OHLCV if together else ())])
         rows = slice(row0, row0 + len(block_ts))
         bar_sids = frame["sid"].to_numpy()
-        block = (len(block_ts), len(assets))
+        block = (len(block_ts), len(sids))
         dense = _is_dense(bar_sids, sids, block)
         if not dense:
             bar_ts = _parquet(home, name, relative, data, ["ts"])["ts"].to_numpy()
@@ -607,18 +668,8 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
                     exact[rows] = 0
                     exact.ravel()[flat] = values
         row0 += len(block_ts)
-    return BarArrays(
-        frequency=Frequency(manifest.frequency),
-        calendar=manifest.calendar,
-        assets=assets,
-        ts=timeline,
-        sessions=np.concatenate(sessions) if sessions else np.zeros(0, "datetime64[D]"),
-        floats=floats,
-        mantissas=DerivedMantissas(floats, price_scales, volume_scales, stored),
-        price_scales=price_scales,
-        volume_scales=volume_scales,
-        actions=actions,
-    )
+    days = np.concatenate(sessions) if sessions else np.zeros(0, "datetime64[D]")
+    return CachedArrays(timeline, days, floats, stored)
 
 
 #: Most values (rows x fields) of a bar file decoded in one read by :func:`load_bundle`.

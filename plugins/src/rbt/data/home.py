@@ -6,7 +6,8 @@ Layout (design.md §2.1a.7)::
       bundles/<name>/        Parquet bundles with their manifest
       rbt.sqlite             the one database (assets, runs, ...), Alembic-managed
       results/<run_id>/      result files of each run
-      cache/                 derived data that can be rebuilt (calendar schedules)
+      cache/                 derived data that can be rebuilt (calendar schedules, the
+                             decoded arrays of loaded bundles)
       credentials            the encrypted credential store
 
 Default: ``platformdirs.user_data_dir("rbt")``; every command takes ``--home``.
