@@ -201,10 +201,9 @@ def ingest_child(sc: str) -> None:
     ingest_s = time.perf_counter() - t0
     # The first load after an ingest decodes the bar files and writes the array cache
     # (rbt.data.array_cache) that every timed run then maps: timed here, on its own.
-    from rbt.data.array_cache import cache_path
-    from rbt.data.bundles import load_bundle, read_manifest
+    from rbt.data.bundles import array_cache_file, load_bundle
 
-    cache_path(home.cache, name, read_manifest(home, name).content_hash).unlink(missing_ok=True)
+    array_cache_file(home, name).unlink(missing_ok=True)
     t0 = time.perf_counter()
     load_bundle(home, name)
     first_load_s = time.perf_counter() - t0

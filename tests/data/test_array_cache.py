@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
+import zlib
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,17 +19,38 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from rbt.data.array_cache import MAGIC, CachedArrays, cache_path, read_arrays, write_arrays
+from rbt.data.array_cache import MAGIC, CachedArrays, read_arrays, write_arrays
 from rbt.data.bars import OHLCV, BarArrays
-from rbt.data.bundles import load_bundle, read_manifest
+from rbt.data.bundles import array_cache_file, load_bundle, read_manifest
 from rbt.data.home import RbtHome
 from rbt.data.ingest import ingest
 from rbt.kernel.errors import DataError
 
+_PREFIX = len(MAGIC) + 8 + 4  # magic, header length, header CRC-32
+
 
 def _cache_file(home: RbtHome, name: str) -> Path:
-    manifest = read_manifest(home, name)
-    return cache_path(home.cache, name, manifest.content_hash)
+    return array_cache_file(home, name)
+
+
+def _header(path: Path) -> dict:
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
+    return json.loads(raw[_PREFIX : _PREFIX + length])
+
+
+def _rewrite_header(path: Path, change) -> None:
+    """Rewrite the header through ``change(dict)``, with a valid CRC-32 of the new text and
+    the arrays where they were: damage a checksum cannot see."""
+    raw = path.read_bytes()
+    length = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
+    header = json.loads(raw[_PREFIX : _PREFIX + length])
+    change(header)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    assert len(text) <= length  # fits where the old one was (arrays keep their offsets)
+    text = text.ljust(length)  # JSON ignores the trailing blanks
+    prefix = MAGIC + length.to_bytes(8, "little") + zlib.crc32(text).to_bytes(4, "little")
+    path.write_bytes(prefix + text + raw[_PREFIX + length :])
 
 
 def _assert_same_bars(a: BarArrays, b: BarArrays) -> None:
@@ -99,17 +123,39 @@ def _flip(path: Path, offset: int) -> None:
 
 @pytest.mark.parametrize(
     "damage",
-    ["flip a byte of an array", "truncate", "garble the header", "another layout", "empty"],
+    [
+        "flip a byte of an array",
+        "truncate",
+        "flip a byte of the header",
+        "big-endian floats",
+        "a field renamed",
+        "a negative row count",
+        "an array past the end",
+        "another layout",
+        "empty",
+    ],
 )
 def test_a_damaged_cache_is_ignored_logged_and_replaced(home, bundle, damage, caplog):
     path = _cache_file(home, "b")
     good = path.read_bytes()
     if damage == "flip a byte of an array":
-        _flip(path, len(good) - 9)  # inside the last array
+        header = _header(path)
+        close = next(e for e in header["arrays"] if e["name"] == "floats/close")
+        length = int.from_bytes(good[len(MAGIC) : len(MAGIC) + 8], "little")
+        start = -(-(_PREFIX + length) // 64) * 64
+        _flip(path, start + close["offset"] + 5)  # inside the first close
     elif damage == "truncate":
         path.write_bytes(good[: len(good) // 2])
-    elif damage == "garble the header":
-        path.write_bytes(good[: len(MAGIC) + 8] + b"{not json" + good[len(MAGIC) + 17 :])
+    elif damage == "flip a byte of the header":
+        _flip(path, _PREFIX + 20)
+    elif damage == "big-endian floats":  # the header's own CRC-32 made right again
+        _rewrite_header(path, lambda h: h["arrays"][2].update(dtype=">f8"))
+    elif damage == "a field renamed":
+        _rewrite_header(path, lambda h: h["arrays"][2].update(name="floats/clos"))
+    elif damage == "a negative row count":
+        _rewrite_header(path, lambda h: h.update(rows=-1))
+    elif damage == "an array past the end":
+        _rewrite_header(path, lambda h: h["arrays"][-1].update(offset=10**9))
     elif damage == "another layout":
         path.write_bytes(b"RBTARRAYS0\n" + good[len(MAGIC) :])
     else:
@@ -122,21 +168,74 @@ def test_a_damaged_cache_is_ignored_logged_and_replaced(home, bundle, damage, ca
     assert not list(path.parent.glob(".*.tmp"))
 
 
-def test_a_cache_of_other_content_is_not_used(home, bundle, tmp_path):
+def test_a_cache_for_another_identity_or_fields_is_not_used(home, bundle, tmp_path):
     path = _cache_file(home, "b")
-    manifest = read_manifest(home, "b")
-    assert read_arrays(path, manifest.content_hash, manifest.asset_count) is not None
-    assert read_arrays(path, "0" * 64, manifest.asset_count) is None
-    assert read_arrays(path, manifest.content_hash, manifest.asset_count + 1) is None
-    assert read_arrays(tmp_path / "nothing.arrays", manifest.content_hash, 4) is None
+    identity = _header(path)["identity"]
+    assert read_manifest(home, "b").content_hash in identity
+    assert read_arrays(path, identity, OHLCV) is not None
+    assert read_arrays(path, identity.replace("v1", "v0"), OHLCV) is None  # another decoder
+    assert read_arrays(path, identity, (*OHLCV, "vwap")) is None  # a field it lacks
+    assert read_arrays(tmp_path / "nothing.arrays", identity, OHLCV) is None
 
 
-def test_bar_files_are_still_checked_when_the_cache_is_used(home, bundle):
-    target = home.bundle("b").resolve() / "bars" / "2010.parquet"
-    _flip(target, 100)
-    with pytest.raises(DataError, match=r"bars/2010.parquet has sha256"):
+def test_a_manifest_whose_content_hash_is_not_its_files_is_quarantined(home, bundle):
+    # the cache is keyed on the content hash: files changed under an unchanged hash would
+    # otherwise be verified and then not used
+    root = home.bundle("b").resolve()
+    data = json.loads((root / "manifest.json").read_text())
+    data["content_hash"] = "0" * 64
+    (root / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"content_hash does not match its files"):
+        load_bundle(home, "b")
+    assert not home.bundle("b").exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("flip a bar file's byte", r"bars/2010.parquet has sha256"),
+        ("truncate a bar file", r"bars/2010.parquet has \d+ bytes"),
+        ("delete a bar file", r"bars/2010.parquet is missing"),
+        ("flip an assets byte", r"assets.parquet has sha256"),
+    ],
+)
+def test_the_bundle_files_are_still_checked_when_the_cache_is_used(home, bundle, damage, message):
+    root = home.bundle("b").resolve()
+    target = root / ("assets.parquet" if "assets" in damage else "bars/2010.parquet")
+    if damage.startswith("flip"):
+        _flip(target, 100)
+    elif damage.startswith("truncate"):
+        target.write_bytes(target.read_bytes()[:50])
+    else:
+        target.unlink()
+    assert _cache_file(home, "b").exists()
+    with pytest.raises(DataError, match=message):
         load_bundle(home, "b")
     assert not home.bundle("b").exists()  # quarantined, as without a cache
+
+
+def test_writing_empty_arrays_leaves_a_readable_file_and_no_temporary_one(tmp_path):
+    floats = {f: np.zeros((0, 3)) for f in OHLCV}
+    empty = CachedArrays(np.zeros(0, np.int64), np.zeros(0, "datetime64[D]"), floats, {})
+    path = tmp_path / "bundles" / "e-0.arrays"
+    write_arrays(path, "id", empty)
+    back = read_arrays(path, "id", OHLCV)
+    assert back is not None
+    assert back.columns == 3
+    assert back.floats["close"].shape == (0, 3)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_a_crashed_writers_old_temporary_file_is_removed_by_the_next_writer(home, bundle):
+    folder = _cache_file(home, "b").parent
+    old, fresh = folder / ".b-x.arrays.dead.tmp", folder / ".b-x.arrays.busy.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"half")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    _cache_file(home, "b").unlink()
+    load_bundle(home, "b")  # writes the cache again
+    assert not old.exists()
+    assert fresh.exists()  # perhaps another process's, still writing
 
 
 def test_new_content_replaces_the_old_cache_and_other_bundles_keep_theirs(
@@ -185,8 +284,9 @@ def test_written_arrays_read_back_equal(tmp_path, data, shape, stored):
     days = (np.arange(rows) + 14_000).astype("datetime64[D]")
     path = tmp_path / "bundles" / f"x-{'ab' * 16}.arrays"
     write_arrays(path, "ab" * 32, CachedArrays(ts, days, floats, mantissas))
-    back = read_arrays(path, "ab" * 32, columns)
+    back = read_arrays(path, "ab" * 32, OHLCV)
     assert back is not None
+    assert back.columns == columns
     assert np.array_equal(back.ts, ts)
     assert np.array_equal(back.sessions, days)
     for f in OHLCV:
@@ -194,7 +294,17 @@ def test_written_arrays_read_back_equal(tmp_path, data, shape, stored):
     assert set(back.stored) == stored
     for f in stored:
         assert np.array_equal(back.stored[f], mantissas[f])
-    raw = path.read_bytes()
-    length = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    header = json.loads(raw[len(MAGIC) + 8 : len(MAGIC) + 8 + length])
-    assert all(entry["offset"] % 64 == 0 for entry in header["arrays"])
+    assert all(entry["offset"] % 64 == 0 for entry in _header(path)["arrays"])
+
+
+def test_a_cache_as_wide_as_other_assets_is_not_used(home, bundle, caplog):
+    path = _cache_file(home, "b")
+    identity = _header(path)["identity"]
+    right = load_bundle(home, "b")
+    floats = {f: np.ones((len(right.ts), 5)) for f in OHLCV}  # 5 columns, the bundle has 4
+    write_arrays(path, identity, CachedArrays(right.ts, right.sessions, floats, {}))
+    with caplog.at_level(logging.WARNING, logger="rbt.data.bundles"):
+        bars = load_bundle(home, "b")
+    assert "not 4 assets wide" in caplog.text
+    _assert_same_bars(bars, right)
+    assert read_arrays(path, identity, OHLCV).columns == 4  # written again, for 4

@@ -9,25 +9,30 @@ that file copy-on-write instead of decoding: its pages come from the operating
 system's file cache, and nothing is copied unless it is written to.
 
 The file is derived data. It is written atomically (a temporary file renamed into
-place) but not fsynced, and checked on every read: its layout version, the bundle's
-content hash, the shapes, and a CRC-32 of every array. A file that fails a check is
-not used (the caller decodes the Parquet files again and writes a new one).
+place) but not fsynced, and checked on every read: its layout version, a CRC-32 of its
+header, the identity it was written for (the bundle's content hash and the decoder's
+version), the name, dtype, shape and place of every array, and a CRC-32 of each. A
+file that fails a check is not used (the caller decodes the Parquet files again and
+writes a new one).
 
-Layout: :data:`MAGIC`, the header's length (8 bytes, little-endian), the header
-(JSON: ``content_hash``, ``rows``, ``columns`` and one entry per array with its
-dtype, shape, offset and CRC-32), then the arrays, each at a 64-byte aligned offset.
+Layout: :data:`MAGIC`, the header's length (8 bytes, little-endian) and CRC-32 (4
+bytes), the header (JSON: ``identity``, ``rows``, ``columns`` and one entry per array
+with its name, dtype, shape, offset and CRC-32), then the arrays, each at a 64-byte
+aligned offset.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import mmap
 import os
+import time
 import uuid
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +45,16 @@ __all__ = ["MAGIC", "CachedArrays", "cache_path", "read_arrays", "write_arrays"]
 log = logging.getLogger(__name__)
 
 #: The file's first bytes; the digit is the layout version (a new one ignores old files).
-MAGIC = b"RBTARRAYS1\n"
+MAGIC = b"RBTARRAYS2\n"
 _ALIGN = 64
 _LENGTH_BYTES = 8
+_CRC_BYTES = 4
+_PREFIX = len(MAGIC) + _LENGTH_BYTES + _CRC_BYTES
+#: What each array must be: the timeline and sessions (days since 1970) one value per
+#: row, the floats and stored mantissas one per row and column, all little-endian.
+_DTYPES = {"ts": "<i8", "sessions": "<i8", "floats": "<f8", "stored": "<i8"}
+#: A temporary file older than this is a crashed writer's, removed by the next writer.
+_STALE_TMP_S = 3600.0
 
 
 @attrs.frozen(eq=False)
@@ -56,27 +68,35 @@ class CachedArrays:
     floats: Mapping[str, npt.NDArray[np.float64]]
     stored: Mapping[str, npt.NDArray[np.int64]]
 
+    @property
+    def columns(self) -> int:
+        """How many assets (columns) the arrays hold."""
+        return next(iter(self.floats.values())).shape[1] if self.floats else 0
 
-def cache_path(cache_dir: Path, bundle: str, content_hash: str) -> Path:
-    """Where bundle ``bundle`` with content hash ``content_hash`` keeps its arrays."""
-    return cache_dir / "bundles" / f"{bundle}-{content_hash[:32]}.arrays"
+
+def cache_path(cache_dir: Path, bundle: str, identity: str) -> Path:
+    """Where bundle ``bundle`` keeps the arrays written for ``identity`` (see
+    :func:`write_arrays`)."""
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+    return cache_dir / "bundles" / f"{bundle}-{digest}.arrays"
 
 
 def _named(arrays: CachedArrays) -> dict[str, npt.NDArray[Any]]:
     named: dict[str, npt.NDArray[Any]] = {
-        "ts": arrays.ts,
-        "sessions": arrays.sessions.astype("datetime64[D]").view(np.int64),
+        "ts": arrays.ts.astype("<i8"),
+        "sessions": arrays.sessions.astype("datetime64[D]").view(np.int64).astype("<i8"),
     }
-    named.update({f"floats/{field}": values for field, values in arrays.floats.items()})
-    named.update({f"stored/{field}": values for field, values in arrays.stored.items()})
-    return named
+    named.update({f"floats/{f}": v.astype("<f8") for f, v in arrays.floats.items()})
+    named.update({f"stored/{f}": v.astype("<i8") for f, v in arrays.stored.items()})
+    return {k: np.ascontiguousarray(v) for k, v in named.items()}
 
 
-def write_arrays(path: Path, content_hash: str, arrays: CachedArrays) -> None:
-    """Write ``arrays`` to ``path`` atomically; a failure (a read-only home, a full disk)
-    is logged and leaves no file behind: the cache is an optimization."""
-    named = {k: np.ascontiguousarray(v) for k, v in _named(arrays).items()}
-    rows, columns = len(arrays.ts), next(iter(arrays.floats.values())).shape[1]
+def write_arrays(path: Path, identity: str, arrays: CachedArrays) -> None:
+    """Write ``arrays`` to ``path`` atomically, for ``identity`` (what a reader must ask
+    for: the bundle's content and the decoder that made the arrays). A failure to write
+    (a read-only home, a full disk) is logged and leaves no file behind: the cache is an
+    optimization."""
+    named = _named(arrays)
     entries: list[dict[str, Any]] = []
     offset = 0
     for key, values in named.items():
@@ -86,45 +106,70 @@ def write_arrays(path: Path, content_hash: str, arrays: CachedArrays) -> None:
                 "dtype": values.dtype.str,
                 "shape": list(values.shape),
                 "offset": offset,
-                "crc32": zlib.crc32(values.data),
+                "crc32": zlib.crc32(_bytes(values)),
             }
         )
         offset += _aligned(values.nbytes)
     header = json.dumps(
-        {"content_hash": content_hash, "rows": rows, "columns": columns, "arrays": entries},
+        {
+            "identity": identity,
+            "rows": len(arrays.ts),
+            "columns": arrays.columns,
+            "arrays": entries,
+        },
         sort_keys=True,
     ).encode()
-    start = _aligned(len(MAGIC) + _LENGTH_BYTES + len(header))
+    start = _aligned(_PREFIX + len(header))
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as out:
-            out.write(MAGIC + len(header).to_bytes(_LENGTH_BYTES, "little") + header)
+            out.write(MAGIC)
+            out.write(len(header).to_bytes(_LENGTH_BYTES, "little"))
+            out.write(zlib.crc32(header).to_bytes(_CRC_BYTES, "little"))
+            out.write(header)
             for entry, values in zip(entries, named.values(), strict=True):
                 out.seek(start + entry["offset"])
-                out.write(values.data.cast("B"))
+                out.write(_bytes(values))
             out.truncate(start + offset)
         os.replace(tmp, path)  # readers see no file or the whole file
-    except OSError as exc:
+    except BaseException as exc:  # interrupted too: no temporary file is left behind
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
+        if not isinstance(exc, OSError):
+            raise
         log.info("bundle arrays not cached at %s: %s", path, exc)
         return
-    bundle = path.name.rpartition("-")[0]  # the hash holds no "-"; a bundle name may
-    for stale in path.parent.glob("*.arrays"):
-        if stale != path and stale.name.rpartition("-")[0] == bundle:  # an older content
-            stale.unlink(missing_ok=True)
+    _remove_stale(path)
 
 
-def read_arrays(path: Path, content_hash: str, columns: int) -> CachedArrays | None:
-    """The arrays cached at ``path``, mapped copy-on-write; None when there is no file or
-    it fails a check (another layout, another bundle content, not ``columns`` assets, a
-    bad CRC-32), which is logged."""
+def _bytes(values: npt.NDArray[Any]) -> memoryview:
+    return values.reshape(-1).view(np.uint8).data  # a flat byte view, empty or not
+
+
+def _remove_stale(path: Path) -> None:
+    """Remove the files of the same bundle for other content, and crashed writers' temporary
+    files; one that cannot be removed (mapped by a process, on Windows) stays."""
+    bundle = path.name.rpartition("-")[0]  # the digest holds no "-"; a bundle name may
+    now = time.time()
+    for other in path.parent.iterdir():
+        with contextlib.suppress(OSError):
+            if other.name.endswith(".arrays") and other != path:
+                if other.name.rpartition("-")[0] == bundle:
+                    other.unlink()
+            elif other.name.endswith(".tmp") and now - other.stat().st_mtime > _STALE_TMP_S:
+                other.unlink()
+
+
+def read_arrays(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays | None:
+    """The arrays cached at ``path`` for ``identity``, mapped copy-on-write, with the
+    floats of every one of ``fields``; None when there is no file or it fails a check,
+    which is logged."""
     try:
-        return _read(path, content_hash, columns)
+        return _read(path, identity, fields)
     except (FileNotFoundError, NotADirectoryError):  # none written (or none can be)
         return None
-    except _Unusable as exc:
+    except Exception as exc:  # whatever is wrong with a cache, the bundle is decoded
         log.warning("ignoring the cached bundle arrays %s: %s; decoding the bundle", path, exc)
         return None
 
@@ -133,50 +178,60 @@ class _Unusable(Exception):
     """Why a cache file is not used."""
 
 
-def _read(path: Path, content_hash: str, columns: int) -> CachedArrays:
-    try:
-        with path.open("rb") as handle:
-            if os.fstat(handle.fileno()).st_size < len(MAGIC) + _LENGTH_BYTES:
-                raise _Unusable("it is truncated")
-            # ACCESS_COPY: arrays written by a caller change its private copy, not the file
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
-    except (FileNotFoundError, NotADirectoryError):
-        raise
-    except (OSError, ValueError) as exc:
-        raise _Unusable(str(exc)) from exc
+def _read(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays:
+    with path.open("rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size < _PREFIX:
+            raise _Unusable("it is truncated")
+        # ACCESS_COPY: arrays written by a caller change its private copy, not the file
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
     if mapped[: len(MAGIC)] != MAGIC:
         raise _Unusable("it has another layout version")
     length = int.from_bytes(mapped[len(MAGIC) : len(MAGIC) + _LENGTH_BYTES], "little")
-    try:
-        header = json.loads(mapped[len(MAGIC) + _LENGTH_BYTES :][:length])
-        if header["content_hash"] != content_hash:
-            raise _Unusable("it holds another content of the bundle")
-        if header["columns"] != columns:
-            raise _Unusable(f"it has {header['columns']} assets, the bundle {columns}")
-        start = _aligned(len(MAGIC) + _LENGTH_BYTES + length)
-        arrays: dict[str, npt.NDArray[Any]] = {}
-        for entry in header["arrays"]:
-            shape = tuple(entry["shape"])
-            values = np.frombuffer(
-                mapped,
-                dtype=np.dtype(entry["dtype"]),
-                count=int(np.prod(shape)),
-                offset=start + entry["offset"],
-            ).reshape(shape)
-            if zlib.crc32(values.data) != entry["crc32"]:
-                raise _Unusable(f"{entry['name']} fails its CRC-32 check")
-            arrays[entry["name"]] = values
-        rows = header["rows"]
-        ts, days = arrays.pop("ts"), arrays.pop("sessions")
-    except (ValueError, KeyError, TypeError) as exc:  # a garbled header or offsets
-        raise _Unusable(f"its header is unreadable ({exc})") from exc
-    if ts.shape != (rows,) or days.shape != (rows,):
-        raise _Unusable("its timeline has the wrong length")
-    floats = {k.partition("/")[2]: v for k, v in arrays.items() if k.startswith("floats/")}
-    stored = {k.partition("/")[2]: v for k, v in arrays.items() if k.startswith("stored/")}
-    if any(v.shape != (rows, columns) for v in (*floats.values(), *stored.values())):
-        raise _Unusable("an array has the wrong shape")
-    return CachedArrays(ts, days.view("datetime64[D]"), floats, stored)
+    crc = int.from_bytes(mapped[len(MAGIC) + _LENGTH_BYTES : _PREFIX], "little")
+    text = mapped[_PREFIX : _PREFIX + length]  # a copy of the header only
+    if len(text) != length or zlib.crc32(text) != crc:
+        raise _Unusable("its header fails its CRC-32 check")
+    header = json.loads(text)
+    if header["identity"] != identity:
+        raise _Unusable("it was written for another content of the bundle or another decoder")
+    rows, columns = header["rows"], header["columns"]
+    if not all(type(n) is int and n >= 0 for n in (rows, columns)):
+        raise _Unusable(f"its shape {rows!r} x {columns!r} is not two counts")
+    start = _aligned(_PREFIX + length)
+    arrays: dict[str, npt.NDArray[Any]] = {}
+    for entry in header["arrays"]:
+        name = entry["name"]
+        kind, _, field = name.partition("/")
+        if name in ("ts", "sessions"):
+            want: tuple[int, ...] = (rows,)
+        elif kind in ("floats", "stored") and field in fields:
+            want = (rows, columns)
+        else:
+            raise _Unusable(f"it holds an unknown array {name!r}")
+        if name in arrays or entry["dtype"] != _DTYPES[kind] or tuple(entry["shape"]) != want:
+            raise _Unusable(f"array {name!r} is not {_DTYPES[kind]} of shape {want}")
+        offset, count = entry["offset"], int(np.prod(want))
+        if (
+            type(offset) is not int
+            or offset < 0
+            or offset % _ALIGN
+            or start + offset + count * 8 > size
+        ):
+            raise _Unusable(f"array {name!r} lies outside the file")
+        values = np.frombuffer(mapped, dtype=_DTYPES[kind], count=count, offset=start + offset)
+        if zlib.crc32(_bytes(values)) != entry["crc32"]:
+            raise _Unusable(f"array {name!r} fails its CRC-32 check")
+        arrays[name] = values.reshape(want)
+    missing = [n for n in ("ts", "sessions", *(f"floats/{f}" for f in fields)) if n not in arrays]
+    if missing:
+        raise _Unusable(f"it lacks {', '.join(missing)}")
+    return CachedArrays(
+        arrays["ts"],
+        arrays["sessions"].view("datetime64[D]"),
+        {f: arrays[f"floats/{f}"] for f in fields},
+        {f: arrays[f"stored/{f}"] for f in fields if f"stored/{f}" in arrays},
+    )
 
 
 def _aligned(offset: int) -> int:

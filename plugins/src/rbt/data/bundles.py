@@ -40,6 +40,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -69,6 +70,7 @@ __all__ = [
     "BundleInfo",
     "Manifest",
     "ParquetBundleStore",
+    "array_cache_file",
     "bundle_hash",
     "bundle_lock",
     "check_bundle_name",
@@ -85,6 +87,8 @@ VERSIONS = ".versions"
 QUARANTINE = ".quarantine"
 MANIFEST = "manifest.json"
 ASSETS = "assets.parquet"
+log = logging.getLogger(__name__)
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -561,17 +565,29 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         bundle is moved to ``bundles/.quarantine/<name>-<timestamp>`` first.
     """
     manifest = read_manifest(home, name)
-    cache = cache_path(home.cache, name, manifest.content_hash)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # the files are checked beside the cache (hashlib and zlib release the GIL);
-        # the bar files' bytes are not kept, the cache holds what they decode to
-        checked = pool.submit(_verified_bytes, home, name, manifest, _is_bar_file)
-        cached = read_arrays(cache, manifest.content_hash, manifest.asset_count)
-        _, blobs = checked.result()
-    if cached is None:  # decoded from the files, read again
+    # the cache is found by the content hash: files changed under an unchanged one would
+    # be verified, then not used
+    consistent = _content_hash(manifest.files) == manifest.content_hash
+    identity = _cache_identity(manifest)
+    cache = cache_path(home.cache, name, identity)
+    cached = None
+    if consistent and cache.exists():
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the files are checked beside the cache (hashlib and zlib release the GIL);
+            # the bar files' bytes are not kept, the cache holds what they decode to
+            checked = pool.submit(_verified_bytes, home, name, manifest, _is_bar_file)
+            cached = read_arrays(cache, identity, OHLCV)
+            _, blobs = checked.result()
+    if cached is None:
         _, blobs = _verified_bytes(home, name, manifest)
     asset_frame = _parquet(home, name, ASSETS, blobs.pop(ASSETS))
+    if not consistent:  # after the checks that name a damaged file
+        raise _quarantine(home, name, f"{MANIFEST}'s content_hash does not match its files")
     assets = assets_from_frame(asset_frame)
+    if cached is not None and cached.columns != len(assets):  # not for these assets
+        log.warning("ignoring the cached arrays %s: not %d assets wide", cache, len(assets))
+        cached = None
+        _, blobs = _verified_bytes(home, name, manifest)
     extra = {k: _parquet(home, name, k, blobs.pop(k)) for k in (ADJUSTMENTS, FUNDING) if k in blobs}
     actions = CorporateActions.from_frames(extra.get(ADJUSTMENTS), extra.get(FUNDING))
     price_scales = asset_frame["price_scale"].to_numpy().astype(np.int64)
@@ -581,7 +597,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         scales = {f: volume_scales if f == "volume" else price_scales for f in OHLCV}
         cached = _decode_bars(home, name, blobs, sids, scales)
         if len(cached.ts) and len(assets):
-            write_arrays(cache, manifest.content_hash, cached)
+            write_arrays(cache, identity, cached)
     return BarArrays(
         frequency=Frequency(manifest.frequency),
         calendar=manifest.calendar,
@@ -594,6 +610,16 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         volume_scales=volume_scales,
         actions=actions,
     )
+
+
+def array_cache_file(home: RbtHome, name: str) -> Path:
+    """Where :func:`load_bundle` keeps the decoded arrays of bundle ``name``'s current
+    content (there or not)."""
+    return cache_path(home.cache, name, _cache_identity(read_manifest(home, name)))
+
+
+def _cache_identity(manifest: Manifest) -> str:
+    return f"{manifest.content_hash} decoded by {_DECODER}"
 
 
 def _is_bar_file(relative: str) -> bool:
@@ -671,6 +697,10 @@ def _decode_bars(
     days = np.concatenate(sessions) if sessions else np.zeros(0, "datetime64[D]")
     return CachedArrays(timeline, days, floats, stored)
 
+
+#: The version of :func:`_decode_bars`' output (and the bound below which mantissas are
+#: derived from the floats): a cache written by another version is not used.
+_DECODER = f"v1 derivable<{DERIVABLE}"
 
 #: Most values (rows x fields) of a bar file decoded in one read by :func:`load_bundle`.
 _DECODE_AT_ONCE = 1 << 18
