@@ -308,3 +308,15 @@ def test_a_cache_as_wide_as_other_assets_is_not_used(home, bundle, caplog):
     assert "not 4 assets wide" in caplog.text
     _assert_same_bars(bars, right)
     assert read_arrays(path, identity, OHLCV).columns == 4  # written again, for 4
+
+
+def test_the_cache_can_be_turned_off(home, manager, make_csv_dir, tmp_path, monkeypatch):
+    ingest(home, "csv", "b", {"path": str(make_csv_dir(tmp_path / "csv", 2, 10))}, manager=manager)
+    monkeypatch.setenv("RBT_ARRAY_CACHE", "off")
+    first, second = load_bundle(home, "b"), load_bundle(home, "b")
+    assert not _cache_file(home, "b").exists()
+    assert second.floats["close"].flags.owndata  # decoded, not mapped
+    _assert_same_bars(first, second)
+    monkeypatch.setenv("RBT_ARRAY_CACHE", "on")
+    load_bundle(home, "b")
+    assert _cache_file(home, "b").exists()

@@ -556,6 +556,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     The first load keeps the decoded arrays in ``$RBT_HOME/cache``
     (:mod:`rbt.data.array_cache`); later loads of the same content map them from there
     instead of decoding the bar files (which are still checked against the manifest).
+    ``RBT_ARRAY_CACHE=off`` neither reads nor writes that cache.
 
     Memory: the final arrays are allocated once and filled file by file (one year
     of bars decoded at a time), so the peak stays near the arrays themselves.
@@ -570,8 +571,9 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     consistent = _content_hash(manifest.files) == manifest.content_hash
     identity = _cache_identity(manifest)
     cache = cache_path(home.cache, name, identity)
+    use_cache = os.environ.get("RBT_ARRAY_CACHE", "on").lower() not in _OFF
     cached = None
-    if consistent and cache.exists():
+    if use_cache and consistent and cache.exists():
         with ThreadPoolExecutor(max_workers=1) as pool:
             # the files are checked beside the cache (hashlib and zlib release the GIL);
             # the bar files' bytes are not kept, the cache holds what they decode to
@@ -596,7 +598,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         sids = asset_frame["sid"].to_numpy().astype(np.int64)
         scales = {f: volume_scales if f == "volume" else price_scales for f in OHLCV}
         cached = _decode_bars(home, name, blobs, sids, scales)
-        if len(cached.ts) and len(assets):
+        if use_cache and len(cached.ts) and len(assets):
             write_arrays(cache, identity, cached)
     return BarArrays(
         frequency=Frequency(manifest.frequency),
@@ -697,6 +699,9 @@ def _decode_bars(
     days = np.concatenate(sessions) if sessions else np.zeros(0, "datetime64[D]")
     return CachedArrays(timeline, days, floats, stored)
 
+
+#: Values of ``RBT_ARRAY_CACHE`` that turn the array cache off.
+_OFF = ("off", "0", "false", "no")
 
 #: The version of :func:`_decode_bars`' output (and the bound below which mantissas are
 #: derived from the floats): a cache written by another version is not used.
