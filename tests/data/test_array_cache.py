@@ -5,6 +5,7 @@ Real bundles written by a real ingest, real cache files damaged on disk; nothing
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -26,31 +27,35 @@ from rbt.data.home import RbtHome
 from rbt.data.ingest import ingest
 from rbt.kernel.errors import DataError
 
-_PREFIX = len(MAGIC) + 8 + 4  # magic, header length, header CRC-32
-
 
 def _cache_file(home: RbtHome, name: str) -> Path:
     return array_cache_file(home, name)
 
 
+def _where(raw: bytes) -> tuple[int, int]:
+    at = len(MAGIC)
+    return int.from_bytes(raw[at : at + 8], "little"), int.from_bytes(
+        raw[at + 8 : at + 16], "little"
+    )
+
+
 def _header(path: Path) -> dict:
     raw = path.read_bytes()
-    length = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    return json.loads(raw[_PREFIX : _PREFIX + length])
+    where, length = _where(raw)
+    return json.loads(raw[where : where + length])
 
 
 def _rewrite_header(path: Path, change) -> None:
-    """Rewrite the header through ``change(dict)``, with a valid CRC-32 of the new text and
-    the arrays where they were: damage a checksum cannot see."""
+    """Rewrite the header (the file's end) through ``change(dict)``, with a valid CRC-32 of
+    the new text: damage a checksum cannot see."""
     raw = path.read_bytes()
-    length = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8], "little")
-    header = json.loads(raw[_PREFIX : _PREFIX + length])
+    where, length = _where(raw)
+    header = json.loads(raw[where : where + length])
     change(header)
-    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    assert len(text) <= length  # fits where the old one was (arrays keep their offsets)
-    text = text.ljust(length)  # JSON ignores the trailing blanks
-    prefix = MAGIC + length.to_bytes(8, "little") + zlib.crc32(text).to_bytes(4, "little")
-    path.write_bytes(prefix + text + raw[_PREFIX + length :])
+    text = json.dumps(header, sort_keys=True).encode()
+    crc = zlib.crc32(text).to_bytes(4, "little")
+    prefix = MAGIC + where.to_bytes(8, "little") + len(text).to_bytes(8, "little") + crc
+    path.write_bytes(prefix + raw[len(prefix) : where] + text)
 
 
 def _assert_same_bars(a: BarArrays, b: BarArrays) -> None:
@@ -73,14 +78,10 @@ def bundle(home, manager, make_csv_dir, tmp_path) -> str:
 
 
 def _decoded(home: RbtHome, name: str) -> BarArrays:
-    """``name`` loaded from its Parquet files (the cache moved away and back)."""
-    path = _cache_file(home, name)
-    aside = path.with_name("aside")
-    path.rename(aside)
-    try:
+    """``name`` decoded from its Parquet files, the cache neither read nor written."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RBT_ARRAY_CACHE", "off")
         return load_bundle(home, name)
-    finally:
-        aside.replace(path)
 
 
 def test_a_later_load_maps_the_cache_and_gives_the_decoded_arrays(home, bundle):
@@ -91,6 +92,47 @@ def test_a_later_load_maps_the_cache_and_gives_the_decoded_arrays(home, bundle):
     assert decoded.floats["close"].flags.owndata  # allocated and filled by the decoder
     assert not cached.floats["close"].flags.owndata  # a view of the mapped file
     _assert_same_bars(cached, decoded)
+
+
+def test_the_first_load_decodes_into_the_cache_file_and_maps_it(home, manager, csv_dir):
+    header = "date,open,high,low,close,volume"
+    rows = ["2024-01-02,1,1,1,1,1", "2024-01-03,2.5,3,2,2.25,2", "2025-01-02,3,3,3,3,3"]
+    ingest(home, "csv", "s", {"path": str(csv_dir({"A": [header, *rows]}))}, manager=manager)
+    first = load_bundle(home, "s")
+    assert not first.floats["close"].flags.owndata  # a view of the published file
+    assert _cache_file(home, "s").exists()
+    assert [p.name for p in _cache_file(home, "s").parent.iterdir()] == [
+        _cache_file(home, "s").name
+    ]  # no temporary file left
+    before = _cache_file(home, "s").read_bytes()
+    first.floats["close"][0, 0] = -1.0
+    assert _cache_file(home, "s").read_bytes() == before  # copy-on-write, as later loads
+    _assert_same_bars(load_bundle(home, "s"), _decoded(home, "s"))
+
+
+def test_a_bundle_failing_midway_through_decoding_leaves_no_cache_file(home, bundle):
+    # a bar file without its volume column, its manifest entry (and content hash) made to
+    # match: the timeline is read, the file's arrays are allocated, then the decode fails
+    import polars as pl
+
+    from rbt.data import bundles
+
+    root = home.bundle("b").resolve()
+    _cache_file(home, "b").unlink()
+    target = root / "bars" / "2010.parquet"
+    pl.read_parquet(target).drop("volume").write_parquet(target)
+    manifest = json.loads((root / "manifest.json").read_text())
+    data = target.read_bytes()
+    manifest["files"]["bars/2010.parquet"] = {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+    }
+    manifest["content_hash"] = bundles._content_hash(manifest["files"])
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    folder = _cache_file(home, "b").parent
+    with pytest.raises(DataError, match=r"bars/2010.parquet is not readable Parquet"):
+        load_bundle(home, "b")
+    assert list(folder.iterdir()) == []
 
 
 def test_writing_a_mapped_array_changes_the_process_copy_not_the_file(home, bundle):
@@ -139,15 +181,12 @@ def test_a_damaged_cache_is_ignored_logged_and_replaced(home, bundle, damage, ca
     path = _cache_file(home, "b")
     good = path.read_bytes()
     if damage == "flip a byte of an array":
-        header = _header(path)
-        close = next(e for e in header["arrays"] if e["name"] == "floats/close")
-        length = int.from_bytes(good[len(MAGIC) : len(MAGIC) + 8], "little")
-        start = -(-(_PREFIX + length) // 64) * 64
-        _flip(path, start + close["offset"] + 5)  # inside the first close
+        close = next(e for e in _header(path)["arrays"] if e["name"] == "floats/close")
+        _flip(path, close["offset"] + 5)  # inside the first close
     elif damage == "truncate":
         path.write_bytes(good[: len(good) // 2])
     elif damage == "flip a byte of the header":
-        _flip(path, _PREFIX + 20)
+        _flip(path, _where(good)[0] + 20)
     elif damage == "big-endian floats":  # the header's own CRC-32 made right again
         _rewrite_header(path, lambda h: h["arrays"][2].update(dtype=">f8"))
     elif damage == "a field renamed":

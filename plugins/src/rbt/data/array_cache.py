@@ -3,22 +3,24 @@
 Decoding a bundle's Parquet files into dense ``[bar, asset]`` arrays costs far more
 than the files' size suggests: the decoder's buffers and the arrays themselves are
 fresh memory, and a fresh page costs a fault (several microseconds on a virtual
-machine) before it is first written. A bundle's first load therefore writes its
-arrays to ``$RBT_HOME/cache/bundles/<name>-<content hash>.arrays``; later loads map
-that file copy-on-write instead of decoding: its pages come from the operating
-system's file cache, and nothing is copied unless it is written to.
+machine) before it is first written. A bundle's first load therefore decodes its
+arrays straight into ``$RBT_HOME/cache/bundles/<name>-<digest>.arrays``
+(:class:`ArrayFile`); later loads map that file copy-on-write instead of decoding: its
+pages come from the operating system's file cache, and nothing is copied unless it is
+written to.
 
-The file is derived data. It is written atomically (a temporary file renamed into
-place) but not fsynced, and checked on every read: its layout version, a CRC-32 of its
-header, the identity it was written for (the bundle's content hash and the decoder's
-version), the name, dtype, shape and place of every array, and a CRC-32 of each. A
-file that fails a check is not used (the caller decodes the Parquet files again and
-writes a new one).
+The file is derived data. It is renamed into place when complete (readers never see a
+part of one) but not fsynced, and checked on every read: its layout version, a CRC-32
+of its header, the identity it was written for (the bundle's content hash and the
+decoder's version), the name, dtype, shape and place of every array, and a CRC-32 of
+each. A file that fails a check is not used (the caller decodes the Parquet files again
+and writes a new one).
 
-Layout: :data:`MAGIC`, the header's length (8 bytes, little-endian) and CRC-32 (4
-bytes), the header (JSON: ``identity``, ``rows``, ``columns`` and one entry per array
-with its name, dtype, shape, offset and CRC-32), then the arrays, each at a 64-byte
-aligned offset.
+Layout: :data:`MAGIC`, the header's offset and length (8 bytes each, little-endian) and
+its CRC-32 (4 bytes); the arrays, each at a 64-byte aligned offset from 64 on (the
+timeline, its sessions, the floats, then any stored mantissas); the header last (JSON:
+``identity``, ``rows``, ``columns`` and each array's name, dtype, shape, offset and
+CRC-32).
 """
 
 from __future__ import annotations
@@ -40,16 +42,24 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAGIC", "CachedArrays", "cache_path", "read_arrays", "write_arrays"]
+__all__ = [
+    "MAGIC",
+    "ArrayFile",
+    "CachedArrays",
+    "cache_path",
+    "new_array_file",
+    "read_arrays",
+    "write_arrays",
+]
 
 log = logging.getLogger(__name__)
 
 #: The file's first bytes; the digit is the layout version (a new one ignores old files).
-MAGIC = b"RBTARRAYS2\n"
+MAGIC = b"RBTARRAYS3\n"
 _ALIGN = 64
 _LENGTH_BYTES = 8
 _CRC_BYTES = 4
-_PREFIX = len(MAGIC) + _LENGTH_BYTES + _CRC_BYTES
+_PREFIX = len(MAGIC) + 2 * _LENGTH_BYTES + _CRC_BYTES
 #: What each array must be: the timeline and sessions (days since 1970) one value per
 #: row, the floats and stored mantissas one per row and column, all little-endian.
 _DTYPES = {"ts": "<i8", "sessions": "<i8", "floats": "<f8", "stored": "<i8"}
@@ -75,20 +85,144 @@ class CachedArrays:
 
 
 def cache_path(cache_dir: Path, bundle: str, identity: str) -> Path:
-    """Where bundle ``bundle`` keeps the arrays written for ``identity`` (see
-    :func:`write_arrays`)."""
+    """Where bundle ``bundle`` keeps the arrays written for ``identity`` (the content and
+    decoder they come from)."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return cache_dir / "bundles" / f"{bundle}-{digest}.arrays"
 
 
-def _named(arrays: CachedArrays) -> dict[str, npt.NDArray[Any]]:
-    named: dict[str, npt.NDArray[Any]] = {
-        "ts": arrays.ts.astype("<i8"),
-        "sessions": arrays.sessions.astype("datetime64[D]").view(np.int64).astype("<i8"),
-    }
-    named.update({f"floats/{f}": v.astype("<f8") for f, v in arrays.floats.items()})
-    named.update({f"stored/{f}": v.astype("<i8") for f, v in arrays.stored.items()})
-    return {k: np.ascontiguousarray(v) for k, v in named.items()}
+class ArrayFile:
+    """A cache file being written: its timeline and float arrays are allocated in the file
+    (a shared mapping of space reserved on disk) for a decoder to fill in place, so the
+    arrays are never also built in memory and copied out; :meth:`publish` then adds the
+    rest and renames it into place.
+
+    :raises OSError: when the file cannot be made (a read-only home, a full disk).
+    """
+
+    def __init__(self, path: Path, rows: int, columns: int, fields: Sequence[str]) -> None:
+        self.path = path
+        self._tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        shapes: dict[str, tuple[int, ...]] = {"ts": (rows,), "sessions": (rows,)}
+        shapes.update({f"floats/{f}": (rows, columns) for f in fields})
+        self._offsets: dict[str, int] = {}
+        end = _ALIGN  # the prefix's block first
+        for name, shape in shapes.items():
+            self._offsets[name] = end
+            end += _aligned(8 * int(np.prod(shape)))
+        self._end, self._rows, self._columns, self._fields = end, rows, columns, tuple(fields)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            if hasattr(os, "posix_fallocate"):
+                # the blocks now: a full disk fails here, not as SIGBUS when a page is filled
+                os.posix_fallocate(fd, 0, end)
+            else:  # pragma: no cover - not on Linux
+                os.ftruncate(fd, end)
+            self._map = mmap.mmap(fd, end, access=mmap.ACCESS_WRITE)
+        except BaseException:
+            os.close(fd)
+            self._tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)  # the mapping keeps the file
+        self.arrays = {
+            name: np.frombuffer(
+                self._map, dtype=_DTYPES[name.partition("/")[0]], count=int(np.prod(shape)),
+                offset=self._offsets[name],
+            ).reshape(shape)
+            for name, shape in shapes.items()
+        }  # fmt: skip
+
+    @property
+    def floats(self) -> dict[str, npt.NDArray[np.float64]]:
+        """Each field's float array, to fill."""
+        return {f: self.arrays[f"floats/{f}"] for f in self._fields}
+
+    def publish(self, identity: str, arrays: CachedArrays) -> CachedArrays:
+        """Complete the file with ``arrays`` (its floats must be :attr:`floats`, filled) and
+        rename it into place for ``identity``; return the arrays mapped copy-on-write from
+        it, or, when that fails (logged), copies of them in memory."""
+        try:
+            self._publish(identity, arrays)
+            # its arrays' CRC-32s were just computed from these pages: not checked again
+            published = _read(self.path, identity, self._fields, check_arrays=False)
+        except Exception as exc:
+            log.info("bundle arrays not cached at %s: %s", self.path, exc)
+            published = CachedArrays(
+                arrays.ts.copy(),
+                arrays.sessions.copy(),
+                {f: v.copy() for f, v in arrays.floats.items()},
+                dict(arrays.stored),
+            )
+            self.discard()
+        except BaseException:  # interrupted: no temporary file is left behind
+            self.discard()
+            raise
+        self.arrays = {}  # the shared mapping closes with its last view
+        _remove_stale(self.path)
+        return published
+
+    def _publish(self, identity: str, arrays: CachedArrays) -> None:
+        mine = self.arrays
+        if any(arrays.floats[f] is not mine[f"floats/{f}"] for f in self._fields):
+            raise ValueError("the floats to publish are not this file's")
+        mine["ts"][:] = arrays.ts
+        mine["sessions"][:] = arrays.sessions.astype("datetime64[D]").view(np.int64)
+        named = dict(mine)
+        named.update({f"stored/{f}": v.astype("<i8") for f, v in arrays.stored.items()})
+        end = self._end
+        entries: list[dict[str, Any]] = []
+        with self._tmp.open("r+b") as out:
+            for name, values in named.items():
+                offset = self._offsets.get(name)
+                if offset is None:  # a stored mantissa array: after the mapped part
+                    offset, end = end, end + _aligned(values.nbytes)
+                    out.seek(offset)
+                    out.write(_bytes(np.ascontiguousarray(values)))
+                entries.append(
+                    {
+                        "name": name,
+                        "dtype": values.dtype.str,
+                        "shape": list(values.shape),
+                        "offset": offset,
+                        "crc32": zlib.crc32(_bytes(np.ascontiguousarray(values))),
+                    }
+                )
+            header = json.dumps(
+                {
+                    "identity": identity,
+                    "rows": self._rows,
+                    "columns": self._columns,
+                    "arrays": entries,
+                },
+                sort_keys=True,
+            ).encode()
+            out.seek(end)
+            out.write(header)
+            out.truncate(end + len(header))
+            out.seek(0)
+            out.write(
+                MAGIC
+                + end.to_bytes(_LENGTH_BYTES, "little")
+                + len(header).to_bytes(_LENGTH_BYTES, "little")
+                + zlib.crc32(header).to_bytes(_CRC_BYTES, "little")
+            )
+        os.replace(self._tmp, self.path)  # readers see no file or the whole file
+
+    def discard(self) -> None:
+        """Remove the unfinished file (its arrays stay readable while referenced)."""
+        self.arrays = {}
+        with contextlib.suppress(OSError):
+            self._tmp.unlink(missing_ok=True)
+
+
+def new_array_file(path: Path, rows: int, columns: int, fields: Sequence[str]) -> ArrayFile | None:
+    """An :class:`ArrayFile` at ``path``, or None (logged) when it cannot be made."""
+    try:
+        return ArrayFile(path, rows, columns, fields)
+    except OSError as exc:
+        log.info("bundle arrays not cached at %s: %s", path, exc)
+        return None
 
 
 def write_arrays(path: Path, identity: str, arrays: CachedArrays) -> None:
@@ -96,51 +230,13 @@ def write_arrays(path: Path, identity: str, arrays: CachedArrays) -> None:
     for: the bundle's content and the decoder that made the arrays). A failure to write
     (a read-only home, a full disk) is logged and leaves no file behind: the cache is an
     optimization."""
-    named = _named(arrays)
-    entries: list[dict[str, Any]] = []
-    offset = 0
-    for key, values in named.items():
-        entries.append(
-            {
-                "name": key,
-                "dtype": values.dtype.str,
-                "shape": list(values.shape),
-                "offset": offset,
-                "crc32": zlib.crc32(_bytes(values)),
-            }
-        )
-        offset += _aligned(values.nbytes)
-    header = json.dumps(
-        {
-            "identity": identity,
-            "rows": len(arrays.ts),
-            "columns": arrays.columns,
-            "arrays": entries,
-        },
-        sort_keys=True,
-    ).encode()
-    start = _aligned(_PREFIX + len(header))
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as out:
-            out.write(MAGIC)
-            out.write(len(header).to_bytes(_LENGTH_BYTES, "little"))
-            out.write(zlib.crc32(header).to_bytes(_CRC_BYTES, "little"))
-            out.write(header)
-            for entry, values in zip(entries, named.values(), strict=True):
-                out.seek(start + entry["offset"])
-                out.write(_bytes(values))
-            out.truncate(start + offset)
-        os.replace(tmp, path)  # readers see no file or the whole file
-    except BaseException as exc:  # interrupted too: no temporary file is left behind
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if not isinstance(exc, OSError):
-            raise
-        log.info("bundle arrays not cached at %s: %s", path, exc)
+    target = new_array_file(path, len(arrays.ts), arrays.columns, tuple(arrays.floats))
+    if target is None:
         return
-    _remove_stale(path)
+    floats = target.floats
+    for field, values in arrays.floats.items():
+        floats[field][:] = values
+    target.publish(identity, attrs.evolve(arrays, floats=floats))
 
 
 def _bytes(values: npt.NDArray[Any]) -> memoryview:
@@ -178,7 +274,9 @@ class _Unusable(Exception):
     """Why a cache file is not used."""
 
 
-def _read(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays:
+def _read(
+    path: Path, identity: str, fields: Sequence[str], *, check_arrays: bool = True
+) -> CachedArrays:
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size < _PREFIX:
@@ -187,9 +285,11 @@ def _read(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays:
         mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY)
     if mapped[: len(MAGIC)] != MAGIC:
         raise _Unusable("it has another layout version")
-    length = int.from_bytes(mapped[len(MAGIC) : len(MAGIC) + _LENGTH_BYTES], "little")
-    crc = int.from_bytes(mapped[len(MAGIC) + _LENGTH_BYTES : _PREFIX], "little")
-    text = mapped[_PREFIX : _PREFIX + length]  # a copy of the header only
+    at = len(MAGIC)
+    where = int.from_bytes(mapped[at : at + _LENGTH_BYTES], "little")
+    length = int.from_bytes(mapped[at + _LENGTH_BYTES : at + 2 * _LENGTH_BYTES], "little")
+    crc = int.from_bytes(mapped[at + 2 * _LENGTH_BYTES : _PREFIX], "little")
+    text = mapped[where : where + length]  # a copy of the header only
     if len(text) != length or zlib.crc32(text) != crc:
         raise _Unusable("its header fails its CRC-32 check")
     header = json.loads(text)
@@ -198,7 +298,6 @@ def _read(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays:
     rows, columns = header["rows"], header["columns"]
     if not all(type(n) is int and n >= 0 for n in (rows, columns)):
         raise _Unusable(f"its shape {rows!r} x {columns!r} is not two counts")
-    start = _aligned(_PREFIX + length)
     arrays: dict[str, npt.NDArray[Any]] = {}
     for entry in header["arrays"]:
         name = entry["name"]
@@ -212,15 +311,11 @@ def _read(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays:
         if name in arrays or entry["dtype"] != _DTYPES[kind] or tuple(entry["shape"]) != want:
             raise _Unusable(f"array {name!r} is not {_DTYPES[kind]} of shape {want}")
         offset, count = entry["offset"], int(np.prod(want))
-        if (
-            type(offset) is not int
-            or offset < 0
-            or offset % _ALIGN
-            or start + offset + count * 8 > size
-        ):
+        inside = type(offset) is int and offset >= _PREFIX and offset + count * 8 <= size
+        if not inside or offset % _ALIGN:
             raise _Unusable(f"array {name!r} lies outside the file")
-        values = np.frombuffer(mapped, dtype=_DTYPES[kind], count=count, offset=start + offset)
-        if zlib.crc32(_bytes(values)) != entry["crc32"]:
+        values = np.frombuffer(mapped, dtype=_DTYPES[kind], count=count, offset=offset)
+        if check_arrays and zlib.crc32(_bytes(values)) != entry["crc32"]:
             raise _Unusable(f"array {name!r} fails its CRC-32 check")
         arrays[name] = values.reshape(want)
     missing = [n for n in ("ts", "sessions", *(f"floats/{f}" for f in fields)) if n not in arrays]

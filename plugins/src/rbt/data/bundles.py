@@ -57,7 +57,13 @@ import numpy as np
 import polars as pl
 
 from rbt.data.actions import ADJUSTMENTS, FUNDING, CorporateActions
-from rbt.data.array_cache import CachedArrays, cache_path, read_arrays, write_arrays
+from rbt.data.array_cache import (
+    ArrayFile,
+    CachedArrays,
+    cache_path,
+    new_array_file,
+    read_arrays,
+)
 from rbt.data.bars import DERIVABLE, OHLCV, BarArrays, DerivedMantissas, derive_mantissas
 from rbt.data.home import RbtHome
 from rbt.data.runs import run_starts
@@ -597,9 +603,23 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     if cached is None:
         sids = asset_frame["sid"].to_numpy().astype(np.int64)
         scales = {f: volume_scales if f == "volume" else price_scales for f in OHLCV}
-        cached = _decode_bars(home, name, blobs, sids, scales)
-        if use_cache and len(cached.ts) and len(assets):
-            write_arrays(cache, identity, cached)
+        target: list[ArrayFile] = []  # the cache file being written, when there is one
+
+        def allocate(shape: tuple[int, int]) -> dict[str, np.ndarray[Any, Any]]:
+            made = new_array_file(cache, *shape, OHLCV) if use_cache and all(shape) else None
+            if made is None:
+                return {f: np.empty(shape, dtype=np.float64) for f in OHLCV}
+            target.append(made)
+            return made.floats  # decoded straight into the file
+
+        try:
+            cached = _decode_bars(home, name, blobs, sids, scales, allocate)
+        except BaseException:
+            for unfinished in target:
+                unfinished.discard()
+            raise
+        if target:
+            cached = target[0].publish(identity, cached)
     return BarArrays(
         frequency=Frequency(manifest.frequency),
         calendar=manifest.calendar,
@@ -634,9 +654,10 @@ def _decode_bars(
     blobs: dict[str, bytes],
     sids: np.ndarray[Any, np.dtype[np.int64]],
     scales: Mapping[str, np.ndarray[Any, np.dtype[np.int64]]],
+    allocate: Callable[[tuple[int, int]], dict[str, np.ndarray[Any, Any]]],
 ) -> CachedArrays:
     """The dense arrays of the bar files in ``blobs`` (verified bytes, consumed), one
-    column per asset of ``sids``."""
+    column per asset of ``sids``; the floats are filled into ``allocate(shape)``."""
     files = sorted(k for k in blobs if _is_bar_file(k))
     # Pass 1: the timeline (rows are sorted by (ts, sid): a new row where ts changes).
     times, sessions, heights = [], [], []
@@ -656,7 +677,7 @@ def _decode_bars(
     powers = {f: np.power(10.0, scales[f]) for f in OHLCV}
     # Only the floats are kept: the mantissas are rebuilt from them on demand
     # (DerivedMantissas), except for a field holding a mantissa too large for that.
-    floats = {f: np.empty(shape, dtype=np.float64) for f in OHLCV}
+    floats = allocate(shape)
     stored: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
     # Pass 2: each file's values straight into the final arrays.
     row0 = 0
