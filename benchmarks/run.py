@@ -787,7 +787,9 @@ def write_doc(
         "`getrusage(RUSAGE_SELF).ru_maxrss` of the whole run process. **exact** = final "
         "value and fill count equal the reference (`../shared/bench/README.md`) to the last "
         "digit. The timed runs open the bundle from its array cache (`rbt.data.array_cache`), "
-        "which the first load after an ingest writes; that first load is timed on its own: "
+        "which the first load after an ingest writes; that first load is timed on its own "
+        "(right after the in-process ingest, so the bundle's files are in the OS file cache; "
+        "the cache file is not synced, the OS writes it back later): "
         + (
             ", ".join(
                 f"{r['scenario']} {r['first_load_s']:.3f} s" for r in rows if r.get("first_load_s")

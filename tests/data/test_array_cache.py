@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from rbt.data import array_cache, bundles
 from rbt.data.array_cache import MAGIC, CachedArrays, read_arrays, write_arrays
 from rbt.data.bars import OHLCV, BarArrays
 from rbt.data.bundles import array_cache_file, load_bundle, read_manifest
@@ -110,12 +111,10 @@ def test_the_first_load_decodes_into_the_cache_file_and_maps_it(home, manager, c
     _assert_same_bars(load_bundle(home, "s"), _decoded(home, "s"))
 
 
-def test_a_bundle_failing_midway_through_decoding_leaves_no_cache_file(home, bundle):
+def test_a_bundle_failing_midway_through_decoding_leaves_no_cache_file(home, bundle, monkeypatch):
     # a bar file without its volume column, its manifest entry (and content hash) made to
     # match: the timeline is read, the file's arrays are allocated, then the decode fails
     import polars as pl
-
-    from rbt.data import bundles
 
     root = home.bundle("b").resolve()
     _cache_file(home, "b").unlink()
@@ -130,8 +129,17 @@ def test_a_bundle_failing_midway_through_decoding_leaves_no_cache_file(home, bun
     manifest["content_hash"] = bundles._content_hash(manifest["files"])
     (root / "manifest.json").write_text(json.dumps(manifest))
     folder = _cache_file(home, "b").parent
+    made = []
+
+    def recording(*args):  # the real file, recorded: the failure comes after it was made
+        made.append(array_cache.new_array_file(*args))
+        return made[-1]
+
+    monkeypatch.setattr(bundles, "new_array_file", recording)
     with pytest.raises(DataError, match=r"bars/2010.parquet is not readable Parquet"):
         load_bundle(home, "b")
+    assert len(made) == 1
+    assert made[0] is not None
     assert list(folder.iterdir()) == []
 
 
@@ -149,12 +157,15 @@ def test_huge_mantissas_are_cached_with_the_floats(home, manager, csv_dir):
     header = "date,open,high,low,close,volume"
     directory = csv_dir({"A": [header, *rows], "B": [header, rows[2]]})  # B: sparse
     ingest(home, "csv", "h", {"path": str(directory)}, manager=manager)
-    decoded = load_bundle(home, "h")
-    cached = load_bundle(home, "h")
-    assert cached.mantissas.stored_fields == ("volume",)  # type: ignore[attr-defined]
-    assert cached.exact("volume", 0, 0) == Decimal(big)
-    assert np.isnan(cached.floats["close"][0, 1])
-    _assert_same_bars(cached, decoded)
+    first, cached = load_bundle(home, "h"), load_bundle(home, "h")  # written, then mapped
+    names = [entry["name"] for entry in _header(_cache_file(home, "h"))["arrays"]]
+    assert "stored/volume" in names
+    for bars in (first, cached):
+        assert not bars.floats["close"].flags.owndata  # both from the file
+        assert bars.mantissas.stored_fields == ("volume",)  # type: ignore[attr-defined]
+        assert bars.exact("volume", 0, 0) == Decimal(big)
+        assert np.isnan(bars.floats["close"][0, 1])
+        _assert_same_bars(bars, _decoded(home, "h"))
 
 
 def _flip(path: Path, offset: int) -> None:
@@ -172,6 +183,7 @@ def _flip(path: Path, offset: int) -> None:
         "big-endian floats",
         "a field renamed",
         "a negative row count",
+        "two arrays overlapping",
         "an array past the end",
         "another layout",
         "empty",
@@ -193,6 +205,8 @@ def test_a_damaged_cache_is_ignored_logged_and_replaced(home, bundle, damage, ca
         _rewrite_header(path, lambda h: h["arrays"][2].update(name="floats/clos"))
     elif damage == "a negative row count":
         _rewrite_header(path, lambda h: h.update(rows=-1))
+    elif damage == "two arrays overlapping":
+        _rewrite_header(path, lambda h: h["arrays"][3].update(offset=h["arrays"][2]["offset"]))
     elif damage == "an array past the end":
         _rewrite_header(path, lambda h: h["arrays"][-1].update(offset=10**9))
     elif damage == "another layout":
@@ -359,3 +373,27 @@ def test_the_cache_can_be_turned_off(home, manager, make_csv_dir, tmp_path, monk
     monkeypatch.setenv("RBT_ARRAY_CACHE", "on")
     load_bundle(home, "b")
     assert _cache_file(home, "b").exists()
+
+
+def test_a_failed_publish_gives_the_decoded_arrays_and_leaves_no_temporary_file(
+    home, manager, make_csv_dir, tmp_path, caplog
+):
+    ingest(home, "csv", "b", {"path": str(make_csv_dir(tmp_path / "csv", 2, 10))}, manager=manager)
+    path = _cache_file(home, "b")
+    (path / "in the way").mkdir(parents=True)  # a folder where the file would be renamed to
+    with caplog.at_level(logging.INFO, logger="rbt.data.array_cache"):
+        bars = load_bundle(home, "b")
+    assert "not cached" in caplog.text
+    assert bars.floats["close"].flags.owndata  # copies: the file was not published
+    _assert_same_bars(bars, _decoded(home, "b"))
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # the folder only
+
+
+def test_a_long_bundle_name_gets_a_short_cache_file_name(home, manager, make_csv_dir, tmp_path):
+    name = "b" * 220
+    ingest(home, "csv", name, {"path": str(make_csv_dir(tmp_path / "csv", 2, 10))}, manager=manager)
+    load_bundle(home, name)
+    path = _cache_file(home, name)
+    assert path.exists()
+    assert len(path.name) + len(".{}.12345678.tmp") < 160  # its temporary name too, < 255
+    assert not load_bundle(home, name).floats["close"].flags.owndata  # mapped

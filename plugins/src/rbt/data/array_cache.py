@@ -26,9 +26,12 @@ CRC-32).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import itertools
 import json
 import logging
+import math
 import mmap
 import os
 import time
@@ -63,6 +66,8 @@ _PREFIX = len(MAGIC) + 2 * _LENGTH_BYTES + _CRC_BYTES
 #: What each array must be: the timeline and sessions (days since 1970) one value per
 #: row, the floats and stored mantissas one per row and column, all little-endian.
 _DTYPES = {"ts": "<i8", "sessions": "<i8", "floats": "<f8", "stored": "<i8"}
+#: Bundle names longer than this (bytes) are shortened in cache file names (:func:`_stem`).
+_LONGEST_NAME = 120
 #: A temporary file older than this is a crashed writer's, removed by the next writer.
 _STALE_TMP_S = 3600.0
 
@@ -88,7 +93,15 @@ def cache_path(cache_dir: Path, bundle: str, identity: str) -> Path:
     """Where bundle ``bundle`` keeps the arrays written for ``identity`` (the content and
     decoder they come from)."""
     digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-    return cache_dir / "bundles" / f"{bundle}-{digest}.arrays"
+    return cache_dir / "bundles" / f"{_stem(bundle)}-{digest}.arrays"
+
+
+def _stem(bundle: str) -> str:
+    """The bundle's part of a cache file name: the name, or for a long one (file names end
+    at 255 bytes, and a temporary one adds ~60) its start and a digest of the rest."""
+    if len(bundle.encode()) <= _LONGEST_NAME:
+        return bundle
+    return f"{bundle[:64]}~{hashlib.sha256(bundle.encode()).hexdigest()[:16]}"
 
 
 class ArrayFile:
@@ -109,9 +122,15 @@ class ArrayFile:
         end = _ALIGN  # the prefix's block first
         for name, shape in shapes.items():
             self._offsets[name] = end
-            end += _aligned(8 * int(np.prod(shape)))
+            end += _aligned(8 * math.prod(shape))
         self._end, self._rows, self._columns, self._fields = end, rows, columns, tuple(fields)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if hasattr(os, "statvfs"):
+            # room for the file and as much again: a copy-on-write or network file system
+            # may need blocks beyond those reserved below when a page is written
+            disk = os.statvfs(path.parent)
+            if disk.f_bavail * disk.f_frsize < 2 * end:
+                raise OSError(errno.ENOSPC, f"less than {2 * end} bytes free", str(path.parent))
         fd = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             if hasattr(os, "posix_fallocate"):
@@ -119,15 +138,16 @@ class ArrayFile:
                 os.posix_fallocate(fd, 0, end)
             else:  # pragma: no cover - not on Linux
                 os.ftruncate(fd, end)
-            self._map = mmap.mmap(fd, end, access=mmap.ACCESS_WRITE)
+            mapped = mmap.mmap(fd, end, access=mmap.ACCESS_WRITE)
         except BaseException:
             os.close(fd)
             self._tmp.unlink(missing_ok=True)
             raise
         os.close(fd)  # the mapping keeps the file
+        self._map: mmap.mmap | None = mapped
         self.arrays = {
             name: np.frombuffer(
-                self._map, dtype=_DTYPES[name.partition("/")[0]], count=int(np.prod(shape)),
+                mapped, dtype=_DTYPES[name.partition("/")[0]], count=math.prod(shape),
                 offset=self._offsets[name],
             ).reshape(shape)
             for name, shape in shapes.items()
@@ -143,9 +163,11 @@ class ArrayFile:
         rename it into place for ``identity``; return the arrays mapped copy-on-write from
         it, or, when that fails (logged), copies of them in memory."""
         try:
-            self._publish(identity, arrays)
-            # its arrays' CRC-32s were just computed from these pages: not checked again
-            published = _read(self.path, identity, self._fields, check_arrays=False)
+            written = self._publish(identity, arrays)
+            # its arrays' CRC-32s were just computed from these pages: not checked again,
+            # unless another process's file took the name meanwhile
+            mine = os.stat(self.path).st_ino == written
+            published = _read(self.path, identity, self._fields, check_arrays=not mine)
         except Exception as exc:
             log.info("bundle arrays not cached at %s: %s", self.path, exc)
             published = CachedArrays(
@@ -158,21 +180,29 @@ class ArrayFile:
         except BaseException:  # interrupted: no temporary file is left behind
             self.discard()
             raise
-        self.arrays = {}  # the shared mapping closes with its last view
+        self._drop()
         _remove_stale(self.path)
         return published
 
-    def _publish(self, identity: str, arrays: CachedArrays) -> None:
+    def _drop(self) -> None:
+        # the shared mapping is unmapped with its last view: the decoder's arrays, which an
+        # exception's traceback may keep (and the file's space with them) for a while
+        self.arrays = {}
+        self._map = None
+
+    def _publish(self, identity: str, arrays: CachedArrays) -> int:
+        """Complete and rename the file; return its inode number."""
         mine = self.arrays
         if any(arrays.floats[f] is not mine[f"floats/{f}"] for f in self._fields):
             raise ValueError("the floats to publish are not this file's")
         mine["ts"][:] = arrays.ts
         mine["sessions"][:] = arrays.sessions.astype("datetime64[D]").view(np.int64)
         named = dict(mine)
-        named.update({f"stored/{f}": v.astype("<i8") for f, v in arrays.stored.items()})
+        named.update({f"stored/{f}": v.astype("<i8", copy=False) for f, v in arrays.stored.items()})
         end = self._end
         entries: list[dict[str, Any]] = []
         with self._tmp.open("r+b") as out:
+            inode = os.fstat(out.fileno()).st_ino
             for name, values in named.items():
                 offset = self._offsets.get(name)
                 if offset is None:  # a stored mantissa array: after the mapped part
@@ -208,10 +238,11 @@ class ArrayFile:
                 + zlib.crc32(header).to_bytes(_CRC_BYTES, "little")
             )
         os.replace(self._tmp, self.path)  # readers see no file or the whole file
+        return inode
 
     def discard(self) -> None:
         """Remove the unfinished file (its arrays stay readable while referenced)."""
-        self.arrays = {}
+        self._drop()
         with contextlib.suppress(OSError):
             self._tmp.unlink(missing_ok=True)
 
@@ -248,13 +279,14 @@ def _remove_stale(path: Path) -> None:
     files; one that cannot be removed (mapped by a process, on Windows) stays."""
     bundle = path.name.rpartition("-")[0]  # the digest holds no "-"; a bundle name may
     now = time.time()
-    for other in path.parent.iterdir():
-        with contextlib.suppress(OSError):
-            if other.name.endswith(".arrays") and other != path:
-                if other.name.rpartition("-")[0] == bundle:
+    with contextlib.suppress(OSError):  # the folder itself unreadable or gone: nothing to do
+        for other in list(path.parent.iterdir()):
+            with contextlib.suppress(OSError):
+                if other.name.endswith(".arrays") and other != path:
+                    if other.name.rpartition("-")[0] == bundle:
+                        other.unlink()
+                elif other.name.endswith(".tmp") and now - other.stat().st_mtime > _STALE_TMP_S:
                     other.unlink()
-            elif other.name.endswith(".tmp") and now - other.stat().st_mtime > _STALE_TMP_S:
-                other.unlink()
 
 
 def read_arrays(path: Path, identity: str, fields: Sequence[str]) -> CachedArrays | None:
@@ -299,6 +331,7 @@ def _read(
     if not all(type(n) is int and n >= 0 for n in (rows, columns)):
         raise _Unusable(f"its shape {rows!r} x {columns!r} is not two counts")
     arrays: dict[str, npt.NDArray[Any]] = {}
+    spans: list[tuple[int, int]] = []
     for entry in header["arrays"]:
         name = entry["name"]
         kind, _, field = name.partition("/")
@@ -310,14 +343,18 @@ def _read(
             raise _Unusable(f"it holds an unknown array {name!r}")
         if name in arrays or entry["dtype"] != _DTYPES[kind] or tuple(entry["shape"]) != want:
             raise _Unusable(f"array {name!r} is not {_DTYPES[kind]} of shape {want}")
-        offset, count = entry["offset"], int(np.prod(want))
-        inside = type(offset) is int and offset >= _PREFIX and offset + count * 8 <= size
+        offset, count = entry["offset"], math.prod(want)
+        inside = type(offset) is int and offset >= _PREFIX and offset + count * 8 <= where
         if not inside or offset % _ALIGN:
             raise _Unusable(f"array {name!r} lies outside the file")
         values = np.frombuffer(mapped, dtype=_DTYPES[kind], count=count, offset=offset)
         if check_arrays and zlib.crc32(_bytes(values)) != entry["crc32"]:
             raise _Unusable(f"array {name!r} fails its CRC-32 check")
         arrays[name] = values.reshape(want)
+        spans.append((offset, offset + count * 8))
+    spans.sort()
+    if any(end > start for (_, end), (start, _) in itertools.pairwise(spans)):
+        raise _Unusable("two of its arrays overlap")
     missing = [n for n in ("ts", "sessions", *(f"floats/{f}" for f in fields)) if n not in arrays]
     if missing:
         raise _Unusable(f"it lacks {', '.join(missing)}")

@@ -579,7 +579,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     cache = cache_path(home.cache, name, identity)
     use_cache = os.environ.get("RBT_ARRAY_CACHE", "on").lower() not in _OFF
     cached = None
-    if use_cache and consistent and cache.exists():
+    if use_cache and consistent and _exists(cache):
         with ThreadPoolExecutor(max_workers=1) as pool:
             # the files are checked beside the cache (hashlib and zlib release the GIL);
             # the bar files' bytes are not kept, the cache holds what they decode to
@@ -642,6 +642,13 @@ def array_cache_file(home: RbtHome, name: str) -> Path:
 
 def _cache_identity(manifest: Manifest) -> str:
     return f"{manifest.content_hash} decoded by {_DECODER}"
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long, a folder that cannot be searched: no cache there
+        return False
 
 
 def _is_bar_file(relative: str) -> bool:
