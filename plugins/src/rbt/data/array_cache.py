@@ -198,24 +198,27 @@ class ArrayFile:
         mine["ts"][:] = arrays.ts
         mine["sessions"][:] = arrays.sessions.astype("datetime64[D]").view(np.int64)
         named = dict(mine)
-        named.update({f"stored/{f}": v.astype("<i8", copy=False) for f, v in arrays.stored.items()})
+        named.update(
+            {f"stored/{f}": np.ascontiguousarray(v, "<i8") for f, v in arrays.stored.items()}
+        )
         end = self._end
         entries: list[dict[str, Any]] = []
         with self._tmp.open("r+b") as out:
             inode = os.fstat(out.fileno()).st_ino
             for name, values in named.items():
+                data = _bytes(values)
                 offset = self._offsets.get(name)
                 if offset is None:  # a stored mantissa array: after the mapped part
                     offset, end = end, end + _aligned(values.nbytes)
                     out.seek(offset)
-                    out.write(_bytes(np.ascontiguousarray(values)))
+                    out.write(data)
                 entries.append(
                     {
                         "name": name,
                         "dtype": values.dtype.str,
                         "shape": list(values.shape),
                         "offset": offset,
-                        "crc32": zlib.crc32(_bytes(np.ascontiguousarray(values))),
+                        "crc32": zlib.crc32(data),
                     }
                 )
             header = json.dumps(

@@ -87,14 +87,14 @@ __all__ = [
     "write_bundle",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Version of the on-disk layout; a loader refuses bundles it does not know.
 SCHEMA_VERSION = 1
 VERSIONS = ".versions"
 QUARANTINE = ".quarantine"
 MANIFEST = "manifest.json"
 ASSETS = "assets.parquet"
-log = logging.getLogger(__name__)
-
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
