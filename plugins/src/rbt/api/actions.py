@@ -134,13 +134,15 @@ class AccountEvents:
         self._fx = conversion_assets(bars, self.ledger.base_currency)
         self._previous_session: dt.date | None = None
         self._to_cancel: set[int] = set()
+        # nothing to do otherwise (cancellations come from splits and auto-closes, unpaid
+        # dividends from dividends): no subscription, so the session builds no event
         bus = session.bus
-        bus.subscribe(SessionStarted, self._session_started)
+        if self._splits or self._dividends or self._auto_close:
+            bus.subscribe(SessionStarted, self._session_started)
         if self._fx or self._funding or self._splits or self._auto_close:
-            # nothing to do per bar otherwise (cancellations come from splits and
-            # auto-closes): no subscription, so the session does not build the event
             bus.subscribe(BarClosed, self._bar_closed)
-        bus.subscribe(SessionClosed, self._session_closed)
+        if self.borrow_rate or self.financing_rate:
+            bus.subscribe(SessionClosed, self._session_closed)
 
     def _known_at(self, day: dt.date) -> int:
         """The close of the last session before ``day``: actions of ``day`` are known after it."""
@@ -256,9 +258,8 @@ class AccountEvents:
 
     # -- session close ---------------------------------------------------------------
     def _session_closed(self, event: SessionClosed) -> None:
+        # subscribed only with a borrow or financing rate
         previous, self._previous_session = self._previous_session, event.session
-        if not (self.borrow_rate or self.financing_rate):
-            return
         days = (event.session - previous).days if previous is not None else 1
         ledger = self.ledger
         with ledger_context():
