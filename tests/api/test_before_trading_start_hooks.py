@@ -56,3 +56,34 @@ def test_each_definition_runs_once_per_session(run) -> None:
     assert function_subclass.calls == len(SESSIONS)
     assert counts == {"function": len(SESSIONS), "attached": len(SESSIONS)}
     assert sub.calls == len(SESSIONS)
+
+
+class Attaching(TradingAlgorithm):
+    """Attaches ``before_trading_start`` to itself in ``initialize`` or at the third bar."""
+
+    def __init__(self, when: str) -> None:
+        super().__init__()
+        self.when = when
+        self.bars = 0
+        self.seen: list[object] = []
+
+    def _attach(self) -> None:
+        self.before_trading_start = lambda context, data: self.seen.append(data.current_dt)
+
+    def initialize(self, context):
+        if self.when == "initialize":
+            self._attach()
+
+    def handle_data(self, context, data):
+        self.bars += 1
+        if self.when == "third bar" and self.bars == 3:
+            self._attach()
+
+
+def test_a_hook_attached_during_the_run_is_heard_from_the_next_session_on(run) -> None:
+    early, late = Attaching("initialize"), Attaching("third bar")
+    run(early)
+    run(late)
+    assert len(early.seen) == len(SESSIONS)
+    assert len(late.seen) == len(SESSIONS) - 3  # sessions 4 onwards
+    assert late.seen == early.seen[3:]

@@ -366,7 +366,6 @@ class Engine:
         self._views_row = -2  # the cursor row self._views is for (-2: none, rebuild)
         self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
         bus = session.bus
-        bus.subscribe(BeforeTradingStart, self._before_trading_start)
         if session.turn is not None or session.booked is not None:
             raise ConfigError("this session already drives a strategy (one engine per session)")
         session.turn = self._strategy_turn
@@ -378,18 +377,23 @@ class Engine:
         # initialize, say): looked for again after the strategy's own code runs
         self._hears_fills = False
         self._hears_updates = False
+        self._hears_open = False  # before_trading_start: no event per session without it
         # a hook attached to the instance adds to its attributes: looked for only then
         self._strategy_attrs: dict[str, Any] = getattr(strategy, "__dict__", {})
         self._attrs_seen = -1
         self._watch_hooks()
 
     def _watch_hooks(self) -> None:
-        """Subscribe to fills once the strategy has a fill hook, and to order updates once
-        it has a cancel or reject hook."""
+        """Subscribe to fills once the strategy has a fill hook, to order updates once it
+        has a cancel or reject hook, and to the time before the open once it has a
+        ``before_trading_start``."""
         strategy = self.strategy
-        if self._hears_updates and self._hears_fills:
+        if self._hears_updates and self._hears_fills and self._hears_open:
             return
         self._attrs_seen = len(self._strategy_attrs)
+        if not self._hears_open and _has_before_trading_start(strategy):
+            self.session.bus.subscribe(BeforeTradingStart, self._before_trading_start)
+            self._hears_open = True
         if not self._hears_fills and hasattr(strategy, "on_order_fill"):
             self.session.bus.subscribe(OrderFilled, self._order_filled)
             self._hears_fills = True
@@ -417,8 +421,6 @@ class Engine:
         self._initialized = True
 
     def _before_trading_start(self, event: BeforeTradingStart) -> None:
-        if not _has_before_trading_start(self.strategy):
-            return  # a daily backtest's per-session fixed cost: no context switch for nothing
         with self.active():
             self.strategy.before_trading_start(self.context, self.data)
 
