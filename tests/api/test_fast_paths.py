@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import attrs
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rbt.api import order, order_target
@@ -116,6 +116,64 @@ def test_positions_frame_from_arrays_equals_the_row_by_row_frame() -> None:
     assert fast.schema == slow.schema
     assert fast.equals(slow)
     assert fast["last_price"].to_list() == [Decimal("100.125"), Decimal("3.000"), Decimal("0")]
+
+
+HALF = Asset(sid=2, symbol="HALF", multiplier="0.5")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sessions=st.lists(
+        st.lists(st.tuples(st.sampled_from([1, 2]), st.integers(-(10**6), 10**6)), max_size=2),
+        min_size=1,
+        max_size=12,
+    ),
+    scale=st.integers(0, 3),
+    odd=st.none() | st.tuples(st.integers(0, 11), st.integers(0, 3)),
+    block_rows=st.integers(1, 5),
+)
+@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=None, block_rows=1)  # two multipliers
+@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=(1, 2), block_rows=1)  # across blocks
+@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=(1, 2), block_rows=2)  # within a block
+def test_positions_frame_built_in_blocks_equals_the_row_by_row_frame(
+    sessions, scale, odd, block_rows
+) -> None:
+    # blocks of at most block_rows rows (a session's rows never split), chained; prices of
+    # several scales (one session's ``odd`` one, in its block or another) take the
+    # row-by-row path
+    from rbt.api.results import _positions_from_arrays, positions_frame
+
+    scales = [scale] * 12
+    if odd is not None:
+        scales[odd[0]] = odd[1]
+    d = dt.date(2024, 1, 2)
+    records = []
+    for k, rows in enumerate(sessions):
+        positions: object = ()
+        if rows:
+            sids = np.array([sid for sid, _ in rows], dtype=np.int64)
+            positions = PositionRows(
+                sids,
+                np.array([k + 1 for _ in rows], dtype=np.int64),
+                np.array([m for _, m in rows], dtype=np.int64),
+                np.full(len(rows), scales[k], dtype=np.int64),
+            )
+        records.append(SessionRecord(
+            session=d + dt.timedelta(days=k), ts=k, cash=Decimal(1), positions_value=Decimal(0),
+            fills=0, orders=0, recorded={}, positions=positions,
+        ))  # fmt: skip
+    as_tuples = [attrs.evolve(r, positions=tuple(r.positions)) for r in records]
+    assets = {1: AAA, 2: HALF}  # a block holding only AAA: the multipliers' scale is still 1
+    slow = positions_frame(as_tuples, assets)
+    blocked = _positions_from_arrays(records, assets, block_rows=block_rows)
+    used = {scales[k] for k, rows in enumerate(sessions) if rows}
+    if len(used) > 1 or not used:
+        assert blocked is None
+        return
+    assert blocked is not None
+    assert blocked.schema == slow.schema
+    assert blocked.equals(slow)
+    assert blocked.equals(positions_frame(records, assets))
 
 
 def test_position_views_are_immutable_records_with_zipline_fields() -> None:

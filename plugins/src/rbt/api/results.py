@@ -24,7 +24,7 @@ from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderType
 if TYPE_CHECKING:
     import polars as pl
 
-    from rbt.api.engine import SessionRecord
+    from rbt.api.engine import PositionRows, SessionRecord
 
 __all__ = [
     "PERF_COLUMNS",
@@ -301,11 +301,12 @@ def positions_frame(records: Sequence[SessionRecord], assets: Mapping[int, Asset
 
 
 def _positions_from_arrays(
-    records: Sequence[SessionRecord], assets: Mapping[int, Asset]
+    records: Sequence[SessionRecord], assets: Mapping[int, Asset], block_rows: int = 1 << 17
 ) -> pl.DataFrame | None:
     """The positions frame built from integer arrays (:class:`~rbt.api.engine.PositionRows`)
-    in a few vectorized steps; the same frame as the row-by-row path. None when a record
-    holds Decimal rows (then the caller builds it row by row)."""
+    in a few vectorized steps, ``block_rows`` rows at most at a time (a session's rows kept
+    together); the same frame as the row-by-row path. None when a record holds Decimal rows
+    or the prices have more than one scale (then the caller builds it row by row)."""
     import numpy as np
     import polars as pl
 
@@ -314,30 +315,65 @@ def _positions_from_arrays(
     parts = [r.positions for r in records]
     if not all(isinstance(p, PositionRows) or len(p) == 0 for p in parts):
         return None
-    filled = [p for p in parts if isinstance(p, PositionRows)]
-    if not filled:
+    lengths = [len(p) for p in parts]
+    if not any(lengths):
         return None  # no rows at all: the general path builds the empty frame
-    lengths = np.array([len(p) for p in parts], dtype=np.int64)
-    sids = np.concatenate([p.sids for p in filled])
-    amounts = np.concatenate([p.amounts for p in filled])
-    mantissas = np.concatenate([p.mantissas for p in filled])
-    scales = np.concatenate([p.scales for p in filled])
-    top = int(scales.max())
-    if top > _MAX_SCALE or int(scales.min()) != top:
-        return None
+    # a block of sessions at a time, the blocks' frames chained (not copied): each step's
+    # arrays stay below the size numpy asks huge pages for (4 MiB), which a page fault may
+    # stall on while the kernel compacts memory (0-70 ms of an L run here)
     sessions = pl.Series("session", [r.session for r in records], dtype=pl.Date)
-    which = np.repeat(np.arange(len(records)), lengths)
+    frames: list[pl.DataFrame] = []
+    top: int | None = None
+    lo = 0
+    while lo < len(parts):
+        hi, rows = lo, 0
+        while hi < len(parts) and (hi == lo or rows + lengths[hi] <= block_rows):
+            rows += lengths[hi]
+            hi += 1
+        filled = [p for p in parts[lo:hi] if isinstance(p, PositionRows) and len(p)]
+        if filled:
+            scales = np.concatenate([p.scales for p in filled])
+            scale = int(scales.max())
+            if scale > _MAX_SCALE or int(scales.min()) != scale or top not in (None, scale):
+                return None  # not one Decimal scale: the row-by-row path
+            top = scale
+            which = np.repeat(np.arange(lo, hi), lengths[lo:hi])
+            frames.append(_positions_block(filled, sessions.gather(which), scale, assets))
+        lo = hi
+    # each block's multipliers at the smallest scale holding its own: all at the largest,
+    # the row-by-row path's scale (exact), or that path when one needs text
+    kinds = [frame.schema["multiplier"] for frame in frames]
+    if len(set(kinds)) > 1:
+        decimals = [kind for kind in kinds if isinstance(kind, pl.Decimal)]
+        if len(decimals) < len(kinds):
+            return None
+        widest = max(decimals, key=lambda kind: kind.scale)
+        frames = [frame.with_columns(pl.col("multiplier").cast(widest)) for frame in frames]
+    return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
+
+
+def _positions_block(
+    filled: Sequence[PositionRows], sessions: pl.Series, scale: int, assets: Mapping[int, Asset]
+) -> pl.DataFrame:
+    """The rows of some sessions' PositionRows (``filled``; ``sessions``: each row's), their
+    prices all at ``scale``."""
+    import numpy as np
+    import polars as pl
+
+    sids = np.concatenate([p.sids for p in filled])
     unique, inverse_array = _distinct(sids)
     inverse = _int64_series("inverse", inverse_array)
     symbols = pl.Series([assets[int(sid)].symbol for sid in unique], dtype=pl.String)
     multipliers = decimal_column("multiplier", [assets[int(sid)].multiplier for sid in unique])
     return pl.DataFrame(
         {
-            "session": sessions.gather(_int64_series("which", which)),
+            "session": sessions,
             "sid": _int64_series("sid", sids),
             "symbol": symbols.gather(inverse).alias("symbol"),
-            "amount": _decimal_from_ints("amount", amounts, 0),
-            "last_price": _decimal_from_ints("last_price", mantissas, top),
+            "amount": _decimal_from_ints("amount", np.concatenate([p.amounts for p in filled]), 0),
+            "last_price": _decimal_from_ints(
+                "last_price", np.concatenate([p.mantissas for p in filled]), scale
+            ),
             "multiplier": multipliers.gather(inverse),
         }
     )
