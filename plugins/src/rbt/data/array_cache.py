@@ -76,7 +76,8 @@ _STALE_TMP_S = 3600.0
 class CachedArrays:
     """The arrays of a bundle that :func:`~rbt.data.bundles.load_bundle` builds from its
     bar files: the timeline, its sessions, each field's floats, and the mantissas of the
-    fields too large to derive from their floats (``stored``)."""
+    fields too large to derive from their floats (``stored``; a cache file also keeps the
+    closes', which every run reads whole)."""
 
     ts: npt.NDArray[np.int64]
     sessions: npt.NDArray[np.datetime64]

@@ -619,6 +619,11 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
                 unfinished.discard()
             raise
         if target:
+            # the close mantissas too, which every run reads whole (the positions' value at
+            # each close): mapped from the file, not derived from the floats per run
+            if _KEPT_MANTISSAS not in cached.stored:
+                close = derive_mantissas(cached.floats[_KEPT_MANTISSAS], price_scales)
+                cached = attrs.evolve(cached, stored={**cached.stored, _KEPT_MANTISSAS: close})
             cached = target[0].publish(identity, cached)
     return BarArrays(
         frequency=Frequency(manifest.frequency),
@@ -731,9 +736,13 @@ def _decode_bars(
 #: Values of ``RBT_ARRAY_CACHE`` that turn the array cache off.
 _OFF = ("off", "0", "false", "no")
 
+#: The field whose mantissas a cache file holds even where they are derivable.
+_KEPT_MANTISSAS = "close"
+
 #: The version of :func:`_decode_bars`' output (and the bound below which mantissas are
-#: derived from the floats): a cache written by another version is not used.
-_DECODER = f"v1 derivable<{DERIVABLE}"
+#: derived from the floats, and the field whose mantissas are kept all the same): a cache
+#: written by another version is not used.
+_DECODER = f"v2 derivable<{DERIVABLE} kept {_KEPT_MANTISSAS}"
 
 #: Most values (rows x fields) of a bar file decoded in one read by :func:`load_bundle`.
 _DECODE_AT_ONCE = 1 << 18
