@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from decimal import Decimal
 
 import attrs
 import numpy as np
+import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -174,6 +178,69 @@ def test_positions_frame_built_in_blocks_equals_the_row_by_row_frame(
     assert blocked.schema == slow.schema
     assert blocked.equals(slow)
     assert blocked.equals(positions_frame(records, assets))
+
+
+FINE = Asset(sid=3, symbol="FINE", multiplier="1.0000000000000000001")  # text in a frame
+
+
+@pytest.mark.parametrize(
+    ("sessions", "block_rows", "from_arrays"),
+    [
+        ([[1], [3]], 1, False),  # a Decimal block and a text block: the row-by-row path
+        ([[1], [3]], 2, True),  # one block, text: as the row-by-row path
+        ([[3], [3, 1]], 1, True),  # text in every block: chained
+    ],
+)
+def test_positions_frame_with_multipliers_beyond_a_decimal_column(
+    sessions, block_rows, from_arrays
+) -> None:
+    from rbt.api.results import _positions_from_arrays, positions_frame
+
+    d = dt.date(2024, 1, 2)
+    records = [
+        SessionRecord(
+            session=d + dt.timedelta(days=k), ts=k, cash=Decimal(1), positions_value=Decimal(0),
+            fills=0, orders=0, recorded={},
+            positions=PositionRows(
+                np.array(sids), np.ones(len(sids), np.int64), np.full(len(sids), 7, np.int64),
+                np.full(len(sids), 2, np.int64),
+            ),
+        )
+        for k, sids in enumerate(sessions)
+    ]  # fmt: skip
+    assets = {1: AAA, 3: FINE}
+    blocked = _positions_from_arrays(records, assets, block_rows=block_rows)
+    as_tuples = [attrs.evolve(r, positions=tuple(r.positions)) for r in records]
+    slow = positions_frame(as_tuples, assets)
+    assert slow.schema["multiplier"] == pl.String
+    if not from_arrays:
+        assert blocked is None
+        return
+    assert blocked is not None
+    assert blocked.schema == slow.schema
+    assert blocked.equals(slow)
+
+
+def test_positions_frame_does_not_import_numpy_ma() -> None:
+    """Building the frame in blocks leaves ``numpy.ma`` unimported (a fresh interpreter:
+    this one has it already; polars imports it for a numpy argument)."""
+    code = (
+        "import sys, datetime as dt, numpy as np\n"
+        "from decimal import Decimal\n"
+        "from rbt.api.engine import PositionRows, SessionRecord\n"
+        "from rbt.api.results import _positions_from_arrays\n"
+        "from rbt.kernel.model import Asset\n"
+        "one = np.ones(2, dtype=np.int64)\n"
+        "rows = PositionRows(np.array([1, 2]), one, one * 5, one * 2)\n"
+        "records = [SessionRecord(session=dt.date(2024, 1, 2 + k), ts=k, cash=Decimal(1),\n"
+        "    positions_value=Decimal(0), fills=0, orders=0, recorded={}, positions=rows)\n"
+        "    for k in range(3)]\n"
+        "assets = {1: Asset(sid=1, symbol='A'), 2: Asset(sid=2, symbol='B')}\n"
+        "assert len(_positions_from_arrays(records, assets, block_rows=2)) == 6\n"
+        "print('numpy.ma' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_position_views_are_immutable_records_with_zipline_fields() -> None:

@@ -22,7 +22,7 @@ from hypothesis.extra import numpy as hnp
 
 from rbt.data import array_cache, bundles
 from rbt.data.array_cache import MAGIC, CachedArrays, read_arrays, write_arrays
-from rbt.data.bars import OHLCV, BarArrays
+from rbt.data.bars import OHLCV, BarArrays, content_digest
 from rbt.data.bundles import array_cache_file, load_bundle, read_manifest
 from rbt.data.home import RbtHome
 from rbt.data.ingest import ingest
@@ -160,11 +160,13 @@ def test_huge_mantissas_are_cached_with_the_floats(home, manager, csv_dir):
     first, cached = load_bundle(home, "h"), load_bundle(home, "h")  # written, then mapped
     names = [entry["name"] for entry in _header(_cache_file(home, "h"))["arrays"]]
     assert "stored/volume" in names
-    assert "stored/close" in names  # kept although derivable: every run reads them whole
+    assert "kept/close" in names  # derivable, kept: every run reads them whole
+    decoded = _decoded(home, "h")
     for bars in (first, cached):
         assert not bars.floats["close"].flags.owndata  # both from the file
         assert not bars.mantissas["close"].flags.owndata
-        assert bars.mantissas.stored_fields == ("close", "volume")  # type: ignore[attr-defined]
+        assert bars.mantissas.stored_fields == ("volume",)  # type: ignore[attr-defined]
+        assert content_digest(bars) == content_digest(decoded)  # kept: not content
         assert bars.exact("volume", 0, 0) == Decimal(big)
         assert np.isnan(bars.floats["close"][0, 1])
         _assert_same_bars(bars, _decoded(home, "h"))
@@ -327,8 +329,13 @@ _shapes = st.tuples(st.integers(1, 7), st.integers(1, 5))
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(data=st.data(), shape=_shapes, stored=st.sets(st.sampled_from(OHLCV)))
-def test_written_arrays_read_back_equal(tmp_path, data, shape, stored):
+@given(
+    data=st.data(),
+    shape=_shapes,
+    stored=st.sets(st.sampled_from(OHLCV)),
+    kept=st.sets(st.sampled_from(OHLCV)),
+)
+def test_written_arrays_read_back_equal(tmp_path, data, shape, stored, kept):
     rows, columns = shape
     floats = {
         f: data.draw(hnp.arrays(np.float64, shape, elements=st.floats(allow_infinity=False)))
@@ -336,10 +343,11 @@ def test_written_arrays_read_back_equal(tmp_path, data, shape, stored):
     }
     big = st.integers(-(2**63), 2**63 - 1)
     mantissas = {f: data.draw(hnp.arrays(np.int64, shape, elements=big)) for f in sorted(stored)}
+    derived = {f: data.draw(hnp.arrays(np.int64, shape, elements=big)) for f in sorted(kept)}
     ts = np.arange(rows, dtype=np.int64) * 7 + data.draw(st.integers(0, 2**40))
     days = (np.arange(rows) + 14_000).astype("datetime64[D]")
     path = tmp_path / "bundles" / f"x-{'ab' * 16}.arrays"
-    write_arrays(path, "ab" * 32, CachedArrays(ts, days, floats, mantissas))
+    write_arrays(path, "ab" * 32, CachedArrays(ts, days, floats, mantissas, derived))
     back = read_arrays(path, "ab" * 32, OHLCV)
     assert back is not None
     assert back.columns == columns
@@ -350,6 +358,9 @@ def test_written_arrays_read_back_equal(tmp_path, data, shape, stored):
     assert set(back.stored) == stored
     for f in stored:
         assert np.array_equal(back.stored[f], mantissas[f])
+    assert set(back.kept) == kept
+    for f in kept:
+        assert np.array_equal(back.kept[f], derived[f])
     assert all(entry["offset"] % 64 == 0 for entry in _header(path)["arrays"])
 
 

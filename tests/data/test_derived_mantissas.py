@@ -1,4 +1,4 @@
-"""A loaded bundle keeps the floats only; its exact mantissas are rebuilt from them, exactly."""
+"""A loaded bundle's bars are its floats; its exact mantissas are rebuilt from them, exactly."""
 
 from __future__ import annotations
 

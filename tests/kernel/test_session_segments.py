@@ -196,6 +196,27 @@ def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
         session.run(clock if segments else list(clock))
 
 
+@pytest.mark.parametrize("segments", [True, False])
+def test_a_session_event_nobody_hears_is_still_checked_on_both_paths(segments) -> None:
+    # no subscriber to the session's own events: none is built, each is still checked
+    portal = BarPortal(_bars(3), CAL)
+    session = Session(
+        portal=portal,
+        broker=SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage()),
+        ledger=Ledger(Decimal(1000)),
+        order_ids=ClientOrderIds("t", "unheard"),
+    )
+    late = 2**62
+    session.bus.subscribe(
+        BarClosed,
+        lambda e: None if e.ts >= late else session.bus.publish(BarClosed(late, e.session)),
+    )
+    clock = SimClock(CAL, SESSIONS[0], SESSIONS[2])
+    assert not {SessionStarted, BeforeTradingStart, SessionClosed} & set(session.bus.handlers)
+    with pytest.raises(EventOrderError, match=r"SessionClosed at ts=\d+ rank=4 published after"):
+        session.run(clock if segments else list(clock))
+
+
 class _CountingSession(Session):
     """A session subclass with its own step (as the live session has)."""
 

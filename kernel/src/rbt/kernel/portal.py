@@ -31,7 +31,7 @@ class DataPortal(Protocol):
     """
 
     def advance(self, ts: int) -> None:
-        """Move the cursor to ``ts`` (never backwards)."""
+        """Move the cursor to ``ts`` (never backwards; to the current time, a no-op)."""
         ...
 
     @property

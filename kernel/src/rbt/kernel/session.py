@@ -120,12 +120,12 @@ class Session:
         self.portal.advance(event.ts)
         if kind is ClockEventKind.SESSION_START:
             self.session_label = event.session
-            self.bus.publish(SessionStarted(event.ts, event.session))
+            self._announce(SessionStarted, event.ts, event.session)
         elif kind is ClockEventKind.BEFORE_TRADING_START:
-            self.bus.publish(BeforeTradingStart(event.ts, event.session))
+            self._announce(BeforeTradingStart, event.ts, event.session)
         elif kind is ClockEventKind.SESSION_END:
             self.mark_positions()
-            self.bus.publish(SessionClosed(event.ts, event.session))
+            self._announce(SessionClosed, event.ts, event.session)
 
     def run(self, events: Iterable[ClockEvent]) -> None:
         """Drive the session through ``events`` and finish it (backtests).
@@ -185,7 +185,9 @@ class Session:
         announce = self._announce
         for segment in segments:
             session, start = segment.session, segment.start
-            self.now = start  # SESSION_START, then BEFORE_TRADING_START at the same time
+            # SESSION_START, then BEFORE_TRADING_START at the same time (the portal's
+            # cursor already there: advancing to the current time moves nothing)
+            self.now = start
             advance(start)
             self.session_label = session
             announce(SessionStarted, start, session)

@@ -386,11 +386,17 @@ class Engine:
     def _watch_hooks(self) -> None:
         """Subscribe to fills once the strategy has a fill hook, to order updates once it
         has a cancel or reject hook, and to the time before the open once it has a
-        ``before_trading_start``."""
+        ``before_trading_start``.
+
+        Looked for when the engine is made, after ``initialize`` and whenever the strategy
+        instance gains an attribute: a hook of its class, or one attached to the instance
+        at any time, is heard (from then on, after the bus's earlier subscribers); one
+        added to the class mid-run is not.
+        """
         strategy = self.strategy
+        self._attrs_seen = len(self._strategy_attrs)
         if self._hears_updates and self._hears_fills and self._hears_open:
             return
-        self._attrs_seen = len(self._strategy_attrs)
         if not self._hears_open and _has_before_trading_start(strategy):
             self.session.bus.subscribe(BeforeTradingStart, self._before_trading_start)
             self._hears_open = True

@@ -305,8 +305,9 @@ def _positions_from_arrays(
 ) -> pl.DataFrame | None:
     """The positions frame built from integer arrays (:class:`~rbt.api.engine.PositionRows`)
     in a few vectorized steps, ``block_rows`` rows at most at a time (a session's rows kept
-    together); the same frame as the row-by-row path. None when a record holds Decimal rows
-    or the prices have more than one scale (then the caller builds it row by row)."""
+    together); the same frame as the row-by-row path. None (then the caller builds it row by
+    row) without rows, when a record holds Decimal rows, when the prices have more than one
+    scale, or when some multipliers need text (beyond a Decimal column's scale)."""
     import numpy as np
     import polars as pl
 
@@ -337,7 +338,7 @@ def _positions_from_arrays(
             if scale > _MAX_SCALE or int(scales.min()) != scale or top not in (None, scale):
                 return None  # not one Decimal scale: the row-by-row path
             top = scale
-            which = np.repeat(np.arange(lo, hi), lengths[lo:hi])
+            which = _int64_series("which", np.repeat(np.arange(lo, hi), lengths[lo:hi]))
             frames.append(_positions_block(filled, sessions.gather(which), scale, assets))
         lo = hi
     # each block's multipliers at the smallest scale holding its own: all at the largest,

@@ -18,7 +18,7 @@ and writes a new one).
 
 Layout: :data:`MAGIC`, the header's offset and length (8 bytes each, little-endian) and
 its CRC-32 (4 bytes); the arrays, each at a 64-byte aligned offset from 64 on (the
-timeline, its sessions, the floats, then any stored mantissas); the header last (JSON:
+timeline, its sessions, the floats, then any stored and kept mantissas); the header last (JSON:
 ``identity``, ``rows``, ``columns`` and each array's name, dtype, shape, offset and
 CRC-32).
 """
@@ -64,8 +64,9 @@ _LENGTH_BYTES = 8
 _CRC_BYTES = 4
 _PREFIX = len(MAGIC) + 2 * _LENGTH_BYTES + _CRC_BYTES
 #: What each array must be: the timeline and sessions (days since 1970) one value per
-#: row, the floats and stored mantissas one per row and column, all little-endian.
-_DTYPES = {"ts": "<i8", "sessions": "<i8", "floats": "<f8", "stored": "<i8"}
+#: row, the floats and the stored and kept mantissas one per row and column, all
+#: little-endian.
+_DTYPES = {"ts": "<i8", "sessions": "<i8", "floats": "<f8", "stored": "<i8", "kept": "<i8"}
 #: Bundle names longer than this (bytes) are shortened in cache file names (:func:`_stem`).
 _LONGEST_NAME = 120
 #: A temporary file older than this is a crashed writer's, removed by the next writer.
@@ -75,14 +76,16 @@ _STALE_TMP_S = 3600.0
 @attrs.frozen(eq=False)
 class CachedArrays:
     """The arrays of a bundle that :func:`~rbt.data.bundles.load_bundle` builds from its
-    bar files: the timeline, its sessions, each field's floats, and the mantissas of the
-    fields too large to derive from their floats (``stored``; a cache file also keeps the
-    closes', which every run reads whole)."""
+    bar files: the timeline, its sessions, each field's floats, the mantissas of the
+    fields too large to derive from their floats (``stored``: part of the content), and
+    mantissas derived from the floats, kept so that a later load need not derive them
+    again (``kept``: a cache of what the floats give)."""
 
     ts: npt.NDArray[np.int64]
     sessions: npt.NDArray[np.datetime64]
     floats: Mapping[str, npt.NDArray[np.float64]]
     stored: Mapping[str, npt.NDArray[np.int64]]
+    kept: Mapping[str, npt.NDArray[np.int64]] = attrs.field(factory=dict)
 
     @property
     def columns(self) -> int:
@@ -176,6 +179,7 @@ class ArrayFile:
                 arrays.sessions.copy(),
                 {f: v.copy() for f, v in arrays.floats.items()},
                 dict(arrays.stored),
+                dict(arrays.kept),
             )
             self.discard()
         except BaseException:  # interrupted: no temporary file is left behind
@@ -200,7 +204,11 @@ class ArrayFile:
         mine["sessions"][:] = arrays.sessions.astype("datetime64[D]").view(np.int64)
         named = dict(mine)
         named.update(
-            {f"stored/{f}": np.ascontiguousarray(v, "<i8") for f, v in arrays.stored.items()}
+            {
+                f"{kind}/{f}": np.ascontiguousarray(v, "<i8")
+                for kind, mantissas in (("stored", arrays.stored), ("kept", arrays.kept))
+                for f, v in mantissas.items()
+            }
         )
         end = self._end
         entries: list[dict[str, Any]] = []
@@ -209,7 +217,7 @@ class ArrayFile:
             for name, values in named.items():
                 data = _bytes(values)
                 offset = self._offsets.get(name)
-                if offset is None:  # a stored mantissa array: after the mapped part
+                if offset is None:  # a stored or kept mantissa array: after the mapped part
                     offset, end = end, end + _aligned(values.nbytes)
                     out.seek(offset)
                     out.write(data)
@@ -341,7 +349,7 @@ def _read(
         kind, _, field = name.partition("/")
         if name in ("ts", "sessions"):
             want: tuple[int, ...] = (rows,)
-        elif kind in ("floats", "stored") and field in fields:
+        elif kind in ("floats", "stored", "kept") and field in fields:
             want = (rows, columns)
         else:
             raise _Unusable(f"it holds an unknown array {name!r}")
@@ -367,6 +375,7 @@ def _read(
         arrays["sessions"].view("datetime64[D]"),
         {f: arrays[f"floats/{f}"] for f in fields},
         {f: arrays[f"stored/{f}"] for f in fields if f"stored/{f}" in arrays},
+        {f: arrays[f"kept/{f}"] for f in fields if f"kept/{f}" in arrays},
     )
 
 

@@ -54,16 +54,17 @@ def _mantissa(value: float, factor: float) -> int:
 class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
     """The exact mantissas of each field, built from the floats on first use.
 
-    A loaded bundle keeps one copy of its bars (the floats) instead of two: for a
-    field whose mantissas are all below :data:`DERIVABLE` in magnitude, the mantissa
-    array is ``rint(floats * 10**scale)`` (0 where there is no bar), rebuilt on first
-    access and cached; single values are computed without building the array. Fields
-    with larger mantissas are given in ``stored``.
+    A loaded bundle's bars are its floats: for a field whose mantissas are all below
+    :data:`DERIVABLE` in magnitude, the mantissa array is ``rint(floats * 10**scale)``
+    (0 where there is no bar), rebuilt on first access and cached; single values are
+    computed without building the array. Fields with larger mantissas are given in
+    ``stored``; derived arrays already at hand (a cache file maps the closes') in ``built``.
 
     :param floats: ``field -> float64[T, N]`` (NaN where there is no bar).
     :param price_scales: decimal places of each asset's prices.
     :param volume_scales: decimal places of each asset's volumes.
-    :param stored: the fields whose mantissas are not derivable (or already built).
+    :param stored: the fields whose mantissas are not derivable (part of the content).
+    :param built: mantissa arrays equal to what the floats give (not part of the content).
     """
 
     def __init__(

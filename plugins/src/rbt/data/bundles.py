@@ -623,7 +623,7 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
             # each close): mapped from the file, not derived from the floats per run
             if _KEPT_MANTISSAS not in cached.stored:
                 close = derive_mantissas(cached.floats[_KEPT_MANTISSAS], price_scales)
-                cached = attrs.evolve(cached, stored={**cached.stored, _KEPT_MANTISSAS: close})
+                cached = attrs.evolve(cached, kept={_KEPT_MANTISSAS: close})
             cached = target[0].publish(identity, cached)
     return BarArrays(
         frequency=Frequency(manifest.frequency),
@@ -632,7 +632,9 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
         ts=cached.ts,
         sessions=cached.sessions,
         floats=cached.floats,
-        mantissas=DerivedMantissas(cached.floats, price_scales, volume_scales, cached.stored),
+        mantissas=DerivedMantissas(
+            cached.floats, price_scales, volume_scales, cached.stored, built=cached.kept
+        ),
         price_scales=price_scales,
         volume_scales=volume_scales,
         actions=actions,
@@ -687,8 +689,9 @@ def _decode_bars(
     column_of = np.full(int(sids.max(initial=-1)) + 1, -1, dtype=np.int64)
     column_of[sids] = np.arange(len(sids))
     powers = {f: np.power(10.0, scales[f]) for f in OHLCV}
-    # Only the floats are kept: the mantissas are rebuilt from them on demand
-    # (DerivedMantissas), except for a field holding a mantissa too large for that.
+    # The floats hold the bars: the mantissas are rebuilt from them on demand
+    # (DerivedMantissas), except for a field holding a mantissa too large for that (a
+    # cache file also keeps the closes', load_bundle's choice).
     floats = allocate(shape)
     stored: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
     # Pass 2: each file's values straight into the final arrays.
