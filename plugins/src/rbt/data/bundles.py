@@ -745,7 +745,7 @@ _KEPT_MANTISSAS = "close"
 #: The version of :func:`_decode_bars`' output (and the bound below which mantissas are
 #: derived from the floats, and the field whose mantissas are kept all the same): a cache
 #: written by another version is not used.
-_DECODER = f"v2 derivable<{DERIVABLE} kept {_KEPT_MANTISSAS}"
+_DECODER = f"v3 derivable<{DERIVABLE} kept {_KEPT_MANTISSAS}"
 
 #: Most values (rows x fields) of a bar file decoded in one read by :func:`load_bundle`.
 _DECODE_AT_ONCE = 1 << 18
