@@ -518,3 +518,40 @@ def test_last_bar_rows_is_the_latest_row_with_a_close_in_narrow_and_wide_arrays(
             if not math.isnan(close[row, col]):
                 last = row
             assert got[row, col] == last
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 4),
+    st.sampled_from([0.0, 0.0, 0.3]),  # no gap anywhere (the closes served as they are) twice
+    st.integers(0, 2**32 - 1),
+)
+def test_forward_filled_prices_with_and_without_gaps(rows, cols, gaps, seed):
+    from rbt.data.portal import last_bar_rows
+
+    rng = np.random.default_rng(seed)
+    holes = rng.random((rows, cols)) < gaps
+    fracs = rng.integers(0, 10**SCALE, (rows, cols))
+    assets, _, bars = make_bars(rows, cols, holes, fracs)
+    portal = BarPortal(bars, CAL)
+    close = bars.floats["close"]
+    last = last_bar_rows(close)  # the general path's rows
+    closes = [CAL.session_times(day).close for day in bars.sessions.tolist()]
+    for t, ts in enumerate(closes):
+        portal.advance(ts)  # a daily bar is visible from its session's close
+        assert portal.row == t
+        filled = [close[last[t, c], c] if last[t, c] >= 0 else np.nan for c in range(cols)]
+        np.testing.assert_array_equal(portal.price_row(), filled)
+        np.testing.assert_array_equal(portal.current(assets, "price"), filled)
+        window = portal.history(assets, "price", t + 1, "1d", frame="numpy")
+        np.testing.assert_array_equal(window[-1], filled)
+        with pytest.raises(ValueError, match="read-only"):
+            window[-1, 0] = 0.0
+        exact = portal.exact_prices(assets, "close")
+        want = [
+            None if last[t, c] < 0 else bars.exact("close", int(last[t, c]), c) for c in range(cols)
+        ]
+        assert exact == want
+    assert bars.floats["close"].flags.writeable  # the bundle's own arrays stay as they were
+    np.testing.assert_array_equal(portal.close_mantissa_source()[0], last)

@@ -122,6 +122,7 @@ class BarPortal:
         self._fast_history: tuple[Any, list[Asset] | None, str, Any] | None = None
         self._price: npt.NDArray[np.float64] | None = None
         self._last_row: npt.NDArray[np.int64] | None = None
+        self._every_bar: bool | None = None  # every column has a bar at every row
         self._pad: dict[tuple[int, int], npt.NDArray[np.float64]] = {}
         self._adj = (
             _Adjustments.build(self) if (bars.actions.splits or bars.actions.dividends) else None
@@ -197,6 +198,9 @@ class BarPortal:
 
     def _prices(self) -> npt.NDArray[np.float64]:
         if self._price is None:
+            if self._adj is None and self._no_gaps():  # nothing to fill: the closes
+                self._price = read_only(self.bars.floats["close"])
+                return self._price
             last = self._last_rows()
             price = self.bars.floats["close"][last, np.arange(self.bars.shape[1])]
             price[last < 0] = np.nan
@@ -244,8 +248,24 @@ class BarPortal:
     def _last_rows(self) -> npt.NDArray[np.int64]:
         # last_row[t, i]: the latest row <= t where asset i has a bar (-1 if none yet)
         if self._last_row is None:
-            self._last_row = last_bar_rows(self.bars.floats["close"])
+            close = self.bars.floats["close"]
+            if self._no_gaps():  # row t's own bar, for every column: no array of them
+                rows = np.arange(close.shape[0], dtype=np.int64)[:, None]
+                self._last_row = np.broadcast_to(rows, close.shape)
+            else:
+                self._last_row = last_bar_rows(close)
         return self._last_row
+
+    def _no_gaps(self) -> bool:
+        """Whether every asset has a bar at every row (no NaN close), for the whole run:
+        then the latest bar at a row is the row's own, and the forward-filled closes are
+        the closes. Never for arrays that grow."""
+        if self._every_bar is None:
+            # a NaN anywhere makes the sum NaN (so may +inf and -inf: then the general
+            # path, which is right for any bars); one pass, nothing allocated
+            close = self.bars.floats["close"]
+            self._every_bar = self.fixed_arrays and not np.isnan(np.sum(close))
+        return self._every_bar
 
     def _field(self, field: str) -> npt.NDArray[np.float64]:
         if field == "price":
