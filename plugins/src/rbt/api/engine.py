@@ -233,13 +233,12 @@ def _mirror_floats(row: list[Any]) -> tuple[float, float, float]:
 
 
 def _build_views(
-    table: tuple[Any, ...], portal: BarPortal, row: int, now: int
+    table: dict[Asset, list[Any]], portal: BarPortal, row: int, now: int
 ) -> Iterator[tuple[Asset, PositionView]]:
-    """``(asset, view)`` pairs from the mirror's rows and the forward-filled closes as of
-    cursor ``row`` at time ``now``."""
+    """``(asset, view)`` pairs from a snapshot of the mirror's rows and the forward-filled
+    closes as of cursor ``row`` at time ``now``."""
     prices = portal.price_row_as_of(row, now) if row >= 0 else None
-    keys, rows_ = table
-    assets = list(keys)
+    assets, rows_ = list(table), list(table.values())
     cols = [m[0] for m in rows_]
     floats = [m[5] or _mirror_floats(m) for m in rows_]
     amounts = [f[0] for f in floats]
@@ -364,7 +363,7 @@ class Engine:
         self._mirror: dict[Asset, list[Any]] = {}
         self._views = Positions()
         self._views_row = -2  # the cursor row self._views is for (-2: none, rebuild)
-        self._view_table: tuple[Any, ...] | None = None  # the mirror as columns
+        self._view_table: dict[Asset, list[Any]] | None = None  # the mirror, a snapshot
         bus = session.bus
         if session.turn is not None or session.booked is not None:
             raise ConfigError("this session already drives a strategy (one engine per session)")
@@ -749,9 +748,8 @@ class Engine:
                 views = self._views = Positions()
             return views
         table = self._view_table
-        if table is None:
-            mirror = self._mirror  # its rows, taken now; split into columns when read
-            table = self._view_table = (dict.fromkeys(mirror), list(mirror.values()))
+        if table is None:  # the mirror's rows as of now (a fill replaces a row, never edits)
+            table = self._view_table = self._mirror.copy()
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
         build = (_build_views, table, portal, row, portal.now)
@@ -767,7 +765,7 @@ class Engine:
             # strategy that keeps one gets a new one next bar): re-dated, not rebuilt
             views.__dict__["_build"] = build
             return views
-        views = self._views = LazyPositions(table[0])
+        views = self._views = LazyPositions(table)  # type: ignore[arg-type]  # rows until read
         views._build = build
         return views
 
