@@ -565,16 +565,23 @@ class Engine:
             snaps = [self._snaps[p.snap] for p in pending]
             amounts = np.stack([a for a, _ in snaps])[:, order]
             rows = np.array([p.row for p in pending])
-            # a column not held reads some close (its -1 row wraps): its amount is 0
-            mantissas = closes[last_rows[rows][:, order], order]
-            # the held cells, session after session, each in the ledger's order
-            held = amounts != 0
-            ends = np.cumsum(held.sum(axis=1)).tolist()
-            q, m = amounts[held], mantissas[held]
-            sid, scale = (np.broadcast_to(v, held.shape)[held] for v in (sids, col_scales))
+            # the held cells, session after session, each in the ledger's order: only they
+            # are priced (a held column has had a bar by its close, so its last row is one)
+            flat = np.flatnonzero(amounts)
+            session_of, column = np.divmod(flat, amounts.shape[1])
+            cols = order[column]
+            q = amounts.ravel()[flat]
+            m = closes[last_rows[rows[session_of], cols], cols]
+            sid, scale = sids[column], col_scales[column]
+            counts = np.bincount(session_of, minlength=len(pending))
+            ends = np.cumsum(counts).tolist()
             # |sum q*m| <= sum |q| * max |m|: below 2**62 the int64 sums are exact
             if max(b for _, b in snaps) * int(np.abs(m).max(initial=0)) < 2**62:
-                totals = np.einsum("ij,ij->i", amounts, mantissas).tolist()
+                sums = np.zeros(len(pending), dtype=np.int64)
+                some = counts > 0  # each run of cells summed from its first (reduceat)
+                if some.any():
+                    sums[some] = np.add.reduceat(q * m, (np.cumsum(counts) - counts)[some])
+                totals = sums.tolist()
             else:  # exact Python integers
                 pairs = list(zip(q.tolist(), m.tolist(), strict=True))
                 totals = [
