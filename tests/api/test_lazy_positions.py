@@ -3,6 +3,10 @@ views, also through a bound method taken before the first read or a second lazy 
 
 from __future__ import annotations
 
+import copy
+import pickle
+from collections import ChainMap
+
 from rbt.api.portfolio import LazyPositions, Positions, make_view
 from rbt.kernel.model import Asset
 
@@ -11,10 +15,35 @@ BBB = Asset(sid=2, symbol="BBB")
 VIEWS = {AAA: make_view((AAA, 3.0, 10.5, 11.0)), BBB: make_view((BBB, -2.0, 5.0, 4.5))}
 
 
+STAND_IN = ["a mirror row"]  # what the engine's lazy positions hold until a view is read
+
+
 def lazy() -> LazyPositions:
-    positions = LazyPositions(dict.fromkeys(VIEWS))
+    positions = LazyPositions(dict.fromkeys(VIEWS, STAND_IN))
     positions._build = (iter, VIEWS.items())  # type: ignore[attr-defined]  # (function, args)
     return positions
+
+
+def test_every_read_of_a_value_sees_the_views_never_what_stands_in() -> None:
+    reads = [
+        lambda p: dict(p),
+        lambda p: {**p},
+        lambda p: dict(p.items()),
+        lambda p: dict(zip(p, p.values(), strict=True)),
+        lambda p: {a: p[a] for a in list(p.keys())},
+        lambda p: {a: p.get(a) for a in list(p.keys())},
+        lambda p: dict(copy.copy(p)),
+        lambda p: dict(copy.deepcopy(p)),
+        lambda p: dict(pickle.loads(pickle.dumps(p))),
+        lambda p: dict(sorted(p.items(), key=lambda kv: kv[0].sid)),
+        lambda p: {} | p,
+        lambda p: dict(ChainMap(p)),
+    ]
+    for read in reads:
+        assert read(lazy()) == VIEWS
+    assert AAA in lazy()
+    assert len(lazy()) == 2
+    assert set(lazy().keys()) == set(VIEWS)
 
 
 def test_a_bound_method_taken_before_the_first_read_keeps_working() -> None:

@@ -576,7 +576,8 @@ class Engine:
             counts = np.bincount(session_of, minlength=len(pending))
             ends = np.cumsum(counts).tolist()
             # |sum q*m| <= sum |q| * max |m|: below 2**62 the int64 sums are exact
-            if max(b for _, b in snaps) * int(np.abs(m).max(initial=0)) < 2**62:
+            largest = max(int(m.max(initial=0)), -int(m.min(initial=0)))  # abs(-2**63) wraps
+            if max(b for _, b in snaps) * largest < 2**62:
                 sums = np.zeros(len(pending), dtype=np.int64)
                 some = counts > 0  # each run of cells summed from its first (reduceat)
                 if some.any():
@@ -593,7 +594,8 @@ class Engine:
                 rows_: Sequence[tuple[int, Decimal, Decimal]] = ()
                 if self._record_positions:
                     rows_ = PositionRows(sid[lo:hi], q[lo:hi], m[lo:hi], scale[lo:hi])
-                value = Decimal(total).scaleb(-scale.item(lo))  # the held columns' scale
+                # the held columns' scale (a session without a held cell is not pending)
+                value = Decimal(total).scaleb(-scale.item(lo)) if hi > lo else ZERO
                 self._records[i] = p.record(value, rows_)
                 lo = hi
         self._pending_at = []
@@ -772,7 +774,9 @@ class Engine:
             # strategy that keeps one gets a new one next bar): re-dated, not rebuilt
             views.__dict__["_build"] = build
             return views
-        views = self._views = LazyPositions(table)  # type: ignore[arg-type]  # rows until read
+        # the rows stand in for the views until one is read (only dict's own unbound
+        # methods, dict.values(views) say, could see them: the views' methods build first)
+        views = self._views = LazyPositions(table)  # type: ignore[arg-type]
         views._build = build
         return views
 
