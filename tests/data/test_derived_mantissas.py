@@ -57,6 +57,10 @@ def test_bar_values_are_each_fields_value(data, scales, built):
         assert derived.bar_values(row, 0) == want
         if data[row][-1]:
             assert want == (0, 0, 0, 0, 0)
+        for field, mantissa in zip(OHLCV, want, strict=True):  # a fill's price, exactly
+            scale = volume_scale if field == "volume" else price_scale
+            got = derived.exact(field, row, 0)
+            assert got.as_tuple() == Decimal(mantissa).scaleb(-scale).as_tuple()
 
 
 def _assert_exact_bars(bars: BarArrays) -> None:

@@ -78,6 +78,9 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
     ) -> None:
         self._floats = floats
         self._scales = (price_scales, volume_scales)
+        # per column, price then volume: 10 ** scale as a float (a mantissa from its float)
+        # and -scale (a value's exponent); built on the first single value read
+        self._per_column: tuple[tuple[list[float], list[int]], ...] | None = None
         # what the floats cannot give back; unlike ``built`` (a cache) part of the content
         self._stored = tuple(sorted(stored or {}))
         self._built: dict[str, npt.NDArray[np.int64]] = {**(built or {}), **(stored or {})}
@@ -114,6 +117,24 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
             return built.item(row, col)
         f = self._floats[field].item(row, col)
         return _mantissa(f, 10.0 ** self._scale(field).item(col))
+
+    def exact(self, field: str, row: int, col: int) -> Decimal:
+        """The exact value at ``(row, col)``: :meth:`value` at the column's scale (a
+        simulated fill's price, once per fill)."""
+        per_column = self._per_column
+        if per_column is None:
+            per_column = self._per_column = tuple(
+                ([10.0**s for s in scales.tolist()], [-s for s in scales.tolist()])
+                for scales in self._scales
+            )
+        factors, exponents = per_column[1 if field == "volume" else 0]
+        built = self._built.get(field)
+        if built is not None:
+            mantissa = built.item(row, col)
+        else:
+            f = self._floats[field].item(row, col)
+            mantissa = 0 if f != f else round(f * factors[col])  # _mantissa, inline
+        return Decimal(mantissa).scaleb(exponents[col])
 
     def bar_values(self, row: int, col: int) -> tuple[int, int, int, int, int]:
         """:meth:`value` of open, high, low, close and volume at ``(row, col)``, the
@@ -190,10 +211,10 @@ class BarArrays:
 
     def exact(self, field: str, row: int, col: int) -> Decimal:
         """The exact stored value of ``field`` at ``(row, col)``."""
-        scale = (self.volume_scales if field == "volume" else self.price_scales).item(col)
         mantissas = self.mantissas
         if isinstance(mantissas, DerivedMantissas):
-            return Decimal(mantissas.value(field, row, col)).scaleb(-scale)
+            return mantissas.exact(field, row, col)
+        scale = (self.volume_scales if field == "volume" else self.price_scales).item(col)
         return Decimal(mantissas[field].item(row, col)).scaleb(-scale)
 
     def exact_bar(self, row: int, col: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
