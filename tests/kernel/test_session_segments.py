@@ -174,23 +174,28 @@ def test_segments_list_exactly_the_clocks_events(calendar) -> None:
     assert all(isinstance(e, ClockEvent) for e in clock)
 
 
-@pytest.mark.parametrize("segments", [True, False])
-def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
+def _session_with_a_late_event() -> Session:
+    """A session whose first bar's close publishes an event from the far future (a
+    misbehaving plugin): whatever the bus takes next must be refused."""
     portal = BarPortal(_bars(3), CAL)
     session = Session(
         portal=portal,
         broker=SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage()),
         ledger=Ledger(Decimal(1000)),
-        order_ids=ClientOrderIds("t", "bad"),
+        order_ids=ClientOrderIds("t", "late"),
     )
     late = 2**62
-    # a misbehaving plugin publishes an event from the far future when the first bar closes:
-    # the strategy turn that follows is refused
-    session.bus.subscribe(StrategyTurn, lambda e: None)
     session.bus.subscribe(
         BarClosed,
         lambda e: None if e.ts >= late else session.bus.publish(BarClosed(late, e.session)),
     )
+    return session
+
+
+@pytest.mark.parametrize("segments", [True, False])
+def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
+    session = _session_with_a_late_event()
+    session.bus.subscribe(StrategyTurn, lambda e: None)  # the strategy turn that follows
     clock = SimClock(CAL, SESSIONS[0], SESSIONS[2])
     with pytest.raises(EventOrderError, match=r"StrategyTurn at .* published after"):
         session.run(clock if segments else list(clock))
@@ -199,18 +204,7 @@ def test_a_turn_after_a_later_event_is_refused_on_both_paths(segments) -> None:
 @pytest.mark.parametrize("segments", [True, False])
 def test_a_session_event_nobody_hears_is_still_checked_on_both_paths(segments) -> None:
     # no subscriber to the session's own events: none is built, each is still checked
-    portal = BarPortal(_bars(3), CAL)
-    session = Session(
-        portal=portal,
-        broker=SimBroker(portal, commission=PerShare(), slippage=FixedBasisPointsSlippage()),
-        ledger=Ledger(Decimal(1000)),
-        order_ids=ClientOrderIds("t", "unheard"),
-    )
-    late = 2**62
-    session.bus.subscribe(
-        BarClosed,
-        lambda e: None if e.ts >= late else session.bus.publish(BarClosed(late, e.session)),
-    )
+    session = _session_with_a_late_event()
     clock = SimClock(CAL, SESSIONS[0], SESSIONS[2])
     assert not {SessionStarted, BeforeTradingStart, SessionClosed} & set(session.bus.handlers)
     with pytest.raises(EventOrderError, match=r"SessionClosed at ts=\d+ rank=4 published after"):

@@ -574,14 +574,15 @@ class Engine:
             m = closes[last_rows[rows[session_of], cols], cols]
             sid, scale = sids[column], col_scales[column]
             counts = np.bincount(session_of, minlength=len(pending))
-            ends = np.cumsum(counts).tolist()
+            cumulative = np.cumsum(counts)
+            ends = cumulative.tolist()
             # |sum q*m| <= sum |q| * max |m|: below 2**62 the int64 sums are exact
             largest = max(int(m.max(initial=0)), -int(m.min(initial=0)))  # abs(-2**63) wraps
             if max(b for _, b in snaps) * largest < 2**62:
                 sums = np.zeros(len(pending), dtype=np.int64)
                 some = counts > 0  # each run of cells summed from its first (reduceat)
                 if some.any():
-                    sums[some] = np.add.reduceat(q * m, (np.cumsum(counts) - counts)[some])
+                    sums[some] = np.add.reduceat(q * m, (cumulative - counts)[some])
                 totals = sums.tolist()
             else:  # exact Python integers
                 pairs = list(zip(q.tolist(), m.tolist(), strict=True))

@@ -78,9 +78,10 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
     ) -> None:
         self._floats = floats
         self._scales = (price_scales, volume_scales)
-        # per column, price then volume: 10 ** scale as a float (a mantissa from its float)
-        # and -scale (a value's exponent); built on the first single value read
-        self._per_column: tuple[tuple[list[float], list[int]], ...] | None = None
+        # per column, for prices then volumes: 10 ** scale as a float (a single value's
+        # mantissa from its float) and -scale (its exponent)
+        self._factors = tuple([10.0**s for s in scales.tolist()] for scales in self._scales)
+        self._exponents = tuple([-s for s in scales.tolist()] for scales in self._scales)
         # what the floats cannot give back; unlike ``built`` (a cache) part of the content
         self._stored = tuple(sorted(stored or {}))
         self._built: dict[str, npt.NDArray[np.int64]] = {**(built or {}), **(stored or {})}
@@ -116,32 +117,19 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         if built is not None:
             return built.item(row, col)
         f = self._floats[field].item(row, col)
-        return _mantissa(f, 10.0 ** self._scale(field).item(col))
+        return _mantissa(f, self._factors[1 if field == "volume" else 0][col])
 
     def exact(self, field: str, row: int, col: int) -> Decimal:
         """The exact value at ``(row, col)``: :meth:`value` at the column's scale (a
         simulated fill's price, once per fill)."""
-        per_column = self._per_column
-        if per_column is None:
-            per_column = self._per_column = tuple(
-                ([10.0**s for s in scales.tolist()], [-s for s in scales.tolist()])
-                for scales in self._scales
-            )
-        factors, exponents = per_column[1 if field == "volume" else 0]
-        built = self._built.get(field)
-        if built is not None:
-            mantissa = built.item(row, col)
-        else:
-            f = self._floats[field].item(row, col)
-            mantissa = 0 if f != f else round(f * factors[col])  # _mantissa, inline
-        return Decimal(mantissa).scaleb(exponents[col])
+        exponent = self._exponents[1 if field == "volume" else 0][col]
+        return Decimal(self.value(field, row, col)).scaleb(exponent)
 
     def bar_values(self, row: int, col: int) -> tuple[int, int, int, int, int]:
         """:meth:`value` of open, high, low, close and volume at ``(row, col)``, the
         column's scales looked up once (a simulated fill's bar)."""
         built, floats = self._built, self._floats
-        price = 10.0 ** self._scales[0].item(col)
-        volume = 10.0 ** self._scales[1].item(col)
+        price, volume = self._factors[0][col], self._factors[1][col]
         out: list[int] = []
         for field in OHLCV:
             known = built.get(field)
