@@ -1,4 +1,4 @@
-/* rbt.kernel._native: object-protocol steps of the kernel's value types, in C.
+/* rbt.kernel._native: hot steps of the kernel's value types and ledger, in C.
  *
  * A backtest builds a few objects per order (Order, Fill) and hashes an Asset for every
  * `asset in positions`; in Python each is a function call with a frame. The steps here
@@ -13,6 +13,12 @@
  *   own slots: anything else is refused, as the slot setters and object.__new__ refuse it.
  * - hash_by_slot(cls, name): instances of exactly `cls` hash as a `__hash__` returning
  *   their slot `name` would (the same number: CPython's rule for a __hash__ result).
+ * - book_fills(ledger, fills, Fill, _Holding, ledger._book): the loop of
+ *   rbt/kernel/ledger.py's Ledger.apply_fills. The fills most runs book (opening, adding
+ *   to or wholly closing a base-currency position) are booked here with the same Decimal
+ *   operations in the same order, the identity checked after each; every other fill is
+ *   handed to Ledger._book. A backtest books every fill twice (live, then the replay
+ *   that checks the books), and its Decimal steps cost less without a frame each.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -290,16 +296,369 @@ hash_by_slot(PyObject *Py_UNUSED(module), PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* -- book_fills -------------------------------------------------------------------- */
+
+/* Attribute names, interned once at import; and the int 0 the signs are compared with. */
+static PyObject *s_asset, *s_amount, *s_price, *s_commission, *s_sid, *s_quote_currency,
+    *s_multiplier, *s_cost_value, *s_last_price, *s_cash, *s_commissions, *s_realized_pnl,
+    *s_cost_total, *s_receivables, *s_starting_cash, *s_other_flows, *s_holdings,
+    *s_entries, *s_pending_marks, *s_marked_since, *s_base_currency, *s_check, *int_zero;
+
+/* The ledger's four totals a fill moves, held here while a batch is booked: read at the
+ * start, written back before any Python code could read them (the fallback, a failed
+ * check, an error) and at the end, so the ledger's attributes are always what
+ * Ledger._book would have left. */
+typedef struct {
+    PyObject *cash, *commissions, *realized_pnl, *cost_total;
+} Totals;
+
+static void
+totals_clear(Totals *t)
+{
+    Py_CLEAR(t->cash);
+    Py_CLEAR(t->commissions);
+    Py_CLEAR(t->realized_pnl);
+    Py_CLEAR(t->cost_total);
+}
+
+static int
+totals_load(Totals *t, PyObject *ledger)
+{
+    totals_clear(t);
+    t->cash = PyObject_GetAttr(ledger, s_cash);
+    t->commissions = t->cash ? PyObject_GetAttr(ledger, s_commissions) : NULL;
+    t->realized_pnl = t->commissions ? PyObject_GetAttr(ledger, s_realized_pnl) : NULL;
+    t->cost_total = t->realized_pnl ? PyObject_GetAttr(ledger, s_cost_total) : NULL;
+    return t->cost_total ? 0 : -1;
+}
+
+/* Write the totals back to the ledger; an exception already set stays the one raised. */
+static int
+totals_store(Totals *t, PyObject *ledger)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    int rc = 0;
+    PyObject *names[4] = {s_cash, s_commissions, s_realized_pnl, s_cost_total};
+    PyObject *values[4] = {t->cash, t->commissions, t->realized_pnl, t->cost_total};
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        if (values[i] != NULL && PyObject_SetAttr(ledger, names[i], values[i]) < 0) {
+            rc = -1;
+        }
+    }
+    if (type != NULL) {
+        if (rc < 0) {
+            PyErr_Clear();
+        }
+        PyErr_Restore(type, value, traceback);
+        return -1;
+    }
+    return rc;
+}
+
+/* `*slot = op(*slot, operand)`; on failure *slot keeps its value. */
+static int
+update(PyObject **slot, PyObject *operand, binaryfunc op)
+{
+    PyObject *result = op(*slot, operand);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_SETREF(*slot, result);
+    return 0;
+}
+
+/* A fill's fields and its holding, as Ledger._book reads them. */
+typedef struct {
+    PyObject *asset, *holding, *amount, *price, *commission, *old, *after;
+    int closes; /* the fill closes the whole position */
+} Booking;
+
+static void
+booking_clear(Booking *b)
+{
+    Py_CLEAR(b->asset);
+    Py_CLEAR(b->holding);
+    Py_CLEAR(b->amount);
+    Py_CLEAR(b->price);
+    Py_CLEAR(b->commission);
+    Py_CLEAR(b->old);
+    Py_CLEAR(b->after);
+}
+
+/* Whether `fill` is one this module books: exactly a Fill of a base-currency asset whose
+ * holding (exactly a _Holding) exists, opening, adding to or wholly closing it. 1 yes
+ * (`b` filled in), 0 no (Ledger._book books it: a first fill of the asset, a part
+ * closed, a flip, another currency), -1 error (_book books it too, and raises at the
+ * step it reaches first). Nothing is changed either way. */
+static int
+plain_fill(PyObject *fill, PyObject *fill_cls, PyObject *holding_cls, PyObject *holdings,
+           PyObject *base, Booking *b)
+{
+    if ((PyObject *)Py_TYPE(fill) != fill_cls) {
+        return 0;
+    }
+    PyObject *currency = NULL, *sid = NULL;
+    int rc = -1;
+    b->asset = PyObject_GetAttr(fill, s_asset);
+    if (b->asset == NULL || (currency = PyObject_GetAttr(b->asset, s_quote_currency)) == NULL) {
+        goto done;
+    }
+    int same = PyObject_RichCompareBool(currency, base, Py_EQ);
+    int foreign = same == 0 ? PyObject_IsTrue(currency) : 0; /* "" or None: the base */
+    if (same < 0 || foreign < 0) {
+        goto done;
+    }
+    if (foreign || (sid = PyObject_GetAttr(b->asset, s_sid)) == NULL) {
+        rc = foreign ? 0 : -1;
+        goto done;
+    }
+    PyObject *holding = PyDict_GetItemWithError(holdings, sid); /* borrowed */
+    if (holding == NULL || (PyObject *)Py_TYPE(holding) != holding_cls) {
+        rc = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    b->holding = Py_NewRef(holding);
+    if ((b->old = PyObject_GetAttr(holding, s_amount)) == NULL
+        || (b->amount = PyObject_GetAttr(fill, s_amount)) == NULL
+        || (b->after = PyNumber_Add(b->old, b->amount)) == NULL) {
+        goto done;
+    }
+    /* Ledger._book's branches: opening or adding, else reducing (all of it here) */
+    int adds = PyObject_RichCompareBool(b->old, int_zero, Py_EQ);
+    if (adds == 0) {
+        int held_long = PyObject_RichCompareBool(b->old, int_zero, Py_GT);
+        int buys = held_long < 0 ? -1 : PyObject_RichCompareBool(b->amount, int_zero, Py_GT);
+        adds = buys < 0 ? -1 : held_long == buys;
+    }
+    if (adds < 0) {
+        goto done;
+    }
+    if (!adds) {
+        b->closes = PyObject_RichCompareBool(b->after, int_zero, Py_EQ);
+        if (b->closes <= 0) {
+            rc = b->closes; /* 0: a part closed, or a flip through zero */
+            goto done;
+        }
+    }
+    if ((b->price = PyObject_GetAttr(fill, s_price)) == NULL
+        || (b->commission = PyObject_GetAttr(fill, s_commission)) == NULL) {
+        goto done;
+    }
+    rc = 1;
+done:
+    Py_XDECREF(currency);
+    Py_XDECREF(sid);
+    return rc;
+}
+
+/* Ledger._check on the totals: 0 when the books balance, else -1 (Ledger._check itself
+ * raises, with its message, after the totals are written back). */
+static int
+check_books(Totals *t, PyObject *ledger, PyObject *receivables, PyObject *rhs_fixed)
+{
+    /* lhs = cash + receivables + cost; rhs = starting + realized - commissions + flows */
+    PyObject *lhs = PyNumber_Add(t->cash, receivables);
+    Py_XSETREF(lhs, lhs ? PyNumber_Add(lhs, t->cost_total) : NULL);
+    PyObject *rhs = PyNumber_Add(PyTuple_GET_ITEM(rhs_fixed, 0), t->realized_pnl);
+    Py_XSETREF(rhs, rhs ? PyNumber_Subtract(rhs, t->commissions) : NULL);
+    Py_XSETREF(rhs, rhs ? PyNumber_Add(rhs, PyTuple_GET_ITEM(rhs_fixed, 1)) : NULL);
+    int equal = lhs && rhs ? PyObject_RichCompareBool(lhs, rhs, Py_EQ) : -1;
+    Py_XDECREF(lhs);
+    Py_XDECREF(rhs);
+    if (equal == 1) {
+        return 0;
+    }
+    if (equal == 0 && totals_store(t, ledger) == 0) {
+        PyObject *result = PyObject_CallMethodNoArgs(ledger, s_check); /* raises */
+        if (result != NULL) { /* it found them balanced after all */
+            Py_DECREF(result);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Book a plain fill `b` into the totals and its holding, as Ledger._book does. */
+static int
+book_plain(Totals *t, PyObject *fill, Booking *b, PyObject *entries)
+{
+    PyObject *multiplier = PyObject_GetAttr(b->asset, s_multiplier);
+    PyObject *notional = multiplier ? PyNumber_Multiply(b->amount, b->price) : NULL;
+    Py_XSETREF(notional, notional ? PyNumber_Multiply(notional, multiplier) : NULL);
+    Py_XDECREF(multiplier);
+    PyObject *paid = notional ? PyNumber_Add(notional, b->commission) : NULL;
+    PyObject *cost_delta = NULL, *cost_value = NULL;
+    int rc = -1;
+    if (paid == NULL || update(&t->cash, paid, PyNumber_Subtract) < 0
+        || update(&t->commissions, b->commission, PyNumber_Add) < 0) {
+        goto done;
+    }
+    if ((cost_value = PyObject_GetAttr(b->holding, s_cost_value)) == NULL) {
+        goto done;
+    }
+    if (!b->closes) { /* opening or adding: cost grows by exactly what was paid */
+        cost_delta = Py_NewRef(notional);
+    }
+    else { /* all of it: realized = -notional - its whole cost */
+        PyObject *realized = PyNumber_Negative(notional);
+        Py_XSETREF(realized, realized ? PyNumber_Subtract(realized, cost_value) : NULL);
+        int failed = realized == NULL || update(&t->realized_pnl, realized, PyNumber_Add) < 0;
+        Py_XDECREF(realized);
+        if (failed || (cost_delta = PyNumber_Negative(cost_value)) == NULL) {
+            goto done;
+        }
+    }
+    if (PyObject_SetAttr(b->holding, s_amount, b->after) < 0
+        || update(&cost_value, cost_delta, PyNumber_Add) < 0
+        || PyObject_SetAttr(b->holding, s_cost_value, cost_value) < 0
+        || PyObject_SetAttr(b->holding, s_last_price, b->price) < 0
+        || update(&t->cost_total, cost_delta, PyNumber_Add) < 0
+        || PyList_Append(entries, fill) < 0) {
+        goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(notional);
+    Py_XDECREF(paid);
+    Py_XDECREF(cost_delta);
+    Py_XDECREF(cost_value);
+    return rc;
+}
+
+/* book_fills(ledger, fills, fill_cls, holding_cls, book): Ledger.apply_fills' loop. */
+static PyObject *
+book_fills(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "book_fills(ledger, fills, fill_cls, holding_cls, book) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *ledger = args[0], *fill_cls = args[2], *holding_cls = args[3], *book = args[4];
+    PyObject *fills = PySequence_Fast(args[1], "book_fills needs a sequence of fills");
+    if (fills == NULL) {
+        return NULL;
+    }
+    Totals t = {NULL, NULL, NULL, NULL};
+    Booking b = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0};
+    PyObject *out = NULL, *holdings = NULL, *entries = NULL, *base = NULL, *pending = NULL;
+    PyObject *receivables = NULL, *rhs_fixed = NULL, *starting = NULL, *flows = NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fills);
+    if ((out = PyList_New(n)) == NULL || (holdings = PyObject_GetAttr(ledger, s_holdings)) == NULL
+        || (entries = PyObject_GetAttr(ledger, s_entries)) == NULL
+        || (base = PyObject_GetAttr(ledger, s_base_currency)) == NULL
+        || (pending = PyObject_GetAttr(ledger, s_pending_marks)) == NULL
+        || (receivables = PyObject_GetAttr(ledger, s_receivables)) == NULL
+        || (starting = PyObject_GetAttr(ledger, s_starting_cash)) == NULL
+        || (flows = PyObject_GetAttr(ledger, s_other_flows)) == NULL
+        || (rhs_fixed = PyTuple_Pack(2, starting, flows)) == NULL) {
+        goto fail;
+    }
+    if (!PyDict_CheckExact(holdings) || !PyList_CheckExact(entries)) {
+        PyErr_SetString(PyExc_TypeError, "book_fills needs a Ledger's own dict and list");
+        goto fail;
+    }
+    if (totals_load(&t, ledger) < 0) {
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *fill = PySequence_Fast_GET_ITEM(fills, i);
+        booking_clear(&b);
+        b.closes = 0;
+        int plain = plain_fill(fill, fill_cls, holding_cls, holdings, base, &b);
+        if (plain < 0) { /* a value that refuses a sign test: _book raises where it would */
+            PyErr_Clear();
+        }
+        if (plain <= 0) { /* Ledger._book, reading and writing the ledger's own totals */
+            if (totals_store(&t, ledger) < 0) {
+                goto fail;
+            }
+            PyObject *amount = PyObject_CallOneArg(book, fill);
+            if (amount == NULL || totals_load(&t, ledger) < 0) {
+                Py_XDECREF(amount);
+                totals_clear(&t); /* the ledger holds what _book left */
+                goto fail;
+            }
+            PyList_SET_ITEM(out, i, amount);
+            continue;
+        }
+        if (pending != Py_None) { /* the fill's price replaces a deferred mark */
+            PyObject *marked = PyObject_GetAttr(ledger, s_marked_since);
+            PyObject *sid = marked ? PyObject_GetAttr(b.asset, s_sid) : NULL;
+            int added = sid ? PySet_Add(marked, sid) : -1;
+            Py_XDECREF(marked);
+            Py_XDECREF(sid);
+            if (added < 0) {
+                goto fail;
+            }
+        }
+        if (book_plain(&t, fill, &b, entries) < 0 || check_books(&t, ledger, receivables, rhs_fixed) < 0) {
+            goto fail;
+        }
+        PyList_SET_ITEM(out, i, Py_NewRef(b.after));
+    }
+    if (totals_store(&t, ledger) < 0) {
+        goto fail;
+    }
+    goto done;
+fail:
+    totals_store(&t, ledger);
+    Py_CLEAR(out);
+done:
+    booking_clear(&b);
+    totals_clear(&t);
+    Py_DECREF(fills);
+    Py_XDECREF(holdings);
+    Py_XDECREF(entries);
+    Py_XDECREF(base);
+    Py_XDECREF(pending);
+    Py_XDECREF(receivables);
+    Py_XDECREF(rhs_fixed);
+    Py_XDECREF(starting);
+    Py_XDECREF(flows);
+    return out;
+}
+
+static int
+intern_names(void)
+{
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&s_asset, "asset"}, {&s_amount, "amount"}, {&s_price, "price"},
+        {&s_commission, "commission"}, {&s_sid, "sid"}, {&s_quote_currency, "quote_currency"},
+        {&s_multiplier, "multiplier"}, {&s_cost_value, "cost_value"},
+        {&s_last_price, "last_price"}, {&s_cash, "cash"}, {&s_commissions, "commissions"},
+        {&s_realized_pnl, "realized_pnl"}, {&s_cost_total, "_cost_total"},
+        {&s_receivables, "receivables"}, {&s_starting_cash, "starting_cash"},
+        {&s_other_flows, "other_flows"}, {&s_holdings, "_holdings"}, {&s_entries, "_entries"},
+        {&s_pending_marks, "_pending_marks"}, {&s_marked_since, "_marked_since"},
+        {&s_base_currency, "base_currency"}, {&s_check, "_check"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL) {
+            return -1;
+        }
+    }
+    int_zero = PyLong_FromLong(0);
+    return int_zero ? 0 : -1;
+}
+
 static PyMethodDef native_methods[] = {
     {"hash_by_slot", hash_by_slot, METH_VARARGS,
      PyDoc_STR("hash_by_slot(cls, name): instances of exactly cls hash as their slot name.")},
+    {"book_fills", (PyCFunction)(void (*)(void))book_fills, METH_FASTCALL,
+     PyDoc_STR("book_fills(ledger, fills, fill_cls, holding_cls, book): Ledger.apply_fills' "
+               "loop, the plain fills booked here.")},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "rbt.kernel._native",
-    .m_doc = PyDoc_STR("C versions of two object-protocol steps of rbt.kernel.model."),
+    .m_doc = PyDoc_STR("C versions of hot steps of rbt.kernel.model and rbt.kernel.ledger."),
     .m_size = -1,
     .m_methods = native_methods,
 };
@@ -307,7 +666,7 @@ static struct PyModuleDef native_module = {
 PyMODINIT_FUNC
 PyInit__native(void)
 {
-    if (PyType_Ready(&SlotBuilderType) < 0) {
+    if (PyType_Ready(&SlotBuilderType) < 0 || intern_names() < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&native_module);
