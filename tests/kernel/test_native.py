@@ -12,19 +12,15 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from decimal import Decimal, InvalidOperation
-from itertools import pairwise
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from rbt.kernel import ledger as ledger_module
 from rbt.kernel import model
-from rbt.kernel.errors import LedgerInvariantError
-from rbt.kernel.ledger import ConversionRate, Ledger
 from rbt.kernel.model import MARKET, Asset, Fill, Order, OrderStatus, OrderStyle, OrderType
 
 native = model._NATIVE
@@ -56,7 +52,6 @@ def test_the_c_module_is_built_and_used() -> None:
     assert model._order is not model._order_py
     assert model._fill is not None
     assert model._replace_order_tail is not None  # Order's changing fields are its last
-    assert ledger_module._BOOK_FILLS is native.book_fills
 
 
 @given(
@@ -289,167 +284,3 @@ def test_a_class_holding_its_builder_is_collected() -> None:
     del Made
     gc.collect()
     assert gone() is None
-
-
-# -- book_fills: Ledger.apply_fills' loop ---------------------------------------------
-
-EURO_STOCK = Asset(sid=7, symbol="EEE", quote_currency="EUR")
-LEDGER_ASSETS = (ASSET, Asset(sid=4, symbol="DDD", lot_size="0.5", multiplier=10), EURO_STOCK)
-
-
-class _PythonLoopLedger(Ledger):
-    """A Ledger whose apply_fills runs its Python loop (the C loop books only Ledger)."""
-
-
-class _OtherFill(Fill):
-    """A Fill subclass: booked by Ledger._book, as anything that is not exactly a Fill."""
-
-
-def _fill(n: int, asset: Asset, amount: Decimal, price: Decimal, fee: Decimal, sub: bool) -> Fill:
-    cls = _OtherFill if sub else Fill
-    return cls(
-        id=f"f{n}", order_id=f"o{n}", asset=asset, amount=amount, price=price, ts=n, commission=fee
-    )
-
-
-def _books_of(ledger: Ledger) -> tuple[object, ...]:
-    positions = {a.sid: attrs.astuple(p) for a, p in ledger.positions().items()}
-    return (
-        ledger.books(),
-        ledger.entries,
-        ledger._cost_total,
-        positions,
-        {str(v) for v in (ledger.cash, ledger.realized_pnl, ledger.commissions)},
-    )
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    moves=st.lists(
-        st.tuples(
-            st.sampled_from(LEDGER_ASSETS),
-            st.sampled_from(["open", "add", "close", "partial", "flip"]),
-            st.integers(1, 400),
-            st.integers(1, 10**6),
-            st.integers(0, 500),
-            st.booleans(),
-        ),
-        max_size=40,
-    ),
-    cuts=st.lists(st.integers(0, 40), max_size=6),
-    defer=st.booleans(),
-)
-def test_fills_booked_in_c_equal_the_python_loop(moves, cuts, defer) -> None:
-    """Every kind of fill (first fills, adds, whole and partial closes, flips, a foreign
-    quote, a Fill subclass), in batches cut anywhere, with marks deferred or not: the same
-    amounts, books, entries, marks and digits as the Python loop."""
-    native_ledger, python_ledger = Ledger(Decimal(10**6)), _PythonLoopLedger(Decimal(10**6))
-    held = {a.sid: Decimal(0) for a in LEDGER_ASSETS}
-    fills = []
-    for n, (asset, kind, lots, ticks, fee, sub) in enumerate(moves):
-        size = asset.lot_size * lots
-        now = held[asset.sid]
-        side = -1 if now < 0 else 1
-        amount = {
-            "open": size * (1 if n % 2 else -1) if not now else size * side,
-            "add": size * side,
-            "close": -now if now else size,
-            "partial": -now / 2 if now and (now / 2) % asset.lot_size == 0 else size,
-            "flip": -now - size * side,
-        }[kind]
-        held[asset.sid] += amount
-        fills.append(
-            _fill(n, asset, amount, Decimal(ticks).scaleb(-2), Decimal(fee).scaleb(-2), sub)
-        )
-    results = {}
-    for ledger in (native_ledger, python_ledger):
-        ledger.set_rate(ConversionRate(currency="EUR", rate=Decimal("1.0825"), ts=0))
-        if defer:  # a deferred mark that the fills' own prices replace
-            ledger.defer_marks(lambda assets: [Decimal("3.5")] * len(assets))
-        bounds = [0, *sorted(c for c in cuts if c <= len(fills)), len(fills)]
-        amounts = [a for lo, hi in pairwise(bounds) for a in ledger.apply_fills(fills[lo:hi])]
-        marked = set(ledger._marked_since)
-        results[type(ledger)] = (amounts, marked, _books_of(ledger))
-        ledger.verify_replay()
-    assert results[Ledger] == results[_PythonLoopLedger]
-    assert results[Ledger][0] == [
-        sum(f.amount for f in fills[: i + 1] if f.asset == fills[i].asset)
-        for i in range(len(fills))
-    ]
-
-
-def test_book_fills_books_plain_fills_itself_and_hands_over_the_rest() -> None:
-    ledger = Ledger(Decimal(10**6))
-    ledger.set_rate(ConversionRate(currency="EUR", rate=Decimal(2), ts=0))
-    fills = [
-        _fill(1, ASSET, Decimal(10), Decimal("5.5"), Decimal(0), False),  # first: opens it
-        _fill(2, ASSET, Decimal(5), Decimal(6), Decimal("0.1"), False),  # adds
-        _fill(3, ASSET, Decimal(-15), Decimal(7), Decimal(0), False),  # closes all
-        _fill(4, ASSET, Decimal(-4), Decimal(7), Decimal(0), False),  # opens short
-        _fill(5, ASSET, Decimal(2), Decimal(7), Decimal(0), False),  # closes a part
-        _fill(6, ASSET, Decimal(5), Decimal(7), Decimal(0), False),  # flips
-        _fill(7, ASSET, Decimal(-3), Decimal(7), Decimal(0), True),  # not exactly a Fill
-        _fill(8, EURO_STOCK, Decimal(1), Decimal(7), Decimal(0), False),  # another currency
-        _fill(9, EURO_STOCK, Decimal(1), Decimal(7), Decimal(0), False),
-    ]
-    handed = []
-
-    def book(fill: Fill) -> Decimal:
-        handed.append(fill.id)
-        return ledger._book(fill)
-
-    amounts = native.book_fills(ledger, fills, Fill, ledger_module._Holding, book)
-    assert handed == ["f1", "f5", "f6", "f7", "f8", "f9"]
-    assert amounts == [10, 15, 0, -4, -2, 3, 0, 1, 2]
-    reference = _PythonLoopLedger(Decimal(10**6))
-    reference.set_rate(ConversionRate(currency="EUR", rate=Decimal(2), ts=0))
-    reference.apply_fills(fills)
-    assert _books_of(ledger) == _books_of(reference)
-
-
-def _broken(cls: type[Ledger]) -> Ledger:
-    ledger = cls(Decimal(1000))
-    ledger.apply_fills([_fill(1, ASSET, Decimal(1), Decimal(10), Decimal(0), False)])
-    ledger.cash += Decimal("0.01")  # books that no longer balance
-    return ledger
-
-
-def test_a_broken_identity_fails_in_c_as_in_python() -> None:
-    failed = {}
-    for cls in (Ledger, _PythonLoopLedger):
-        ledger = _broken(cls)
-        batch = [
-            _fill(2, ASSET, Decimal(1), Decimal(10), Decimal(1), False),
-            _fill(3, ASSET, Decimal(1), Decimal(10), Decimal(0), False),
-        ]
-        with pytest.raises(LedgerInvariantError) as raised:
-            ledger.apply_fills(batch)
-        failed[cls] = (str(raised.value), _books_of(ledger))
-    assert failed[Ledger] == failed[_PythonLoopLedger]
-    assert "after entry #2" in failed[Ledger][0]  # the first fill of the batch broke them
-
-
-def test_a_value_that_fails_midway_leaves_the_books_as_python_does() -> None:
-    failed = {}
-    for cls in (Ledger, _PythonLoopLedger):
-        ledger = cls(Decimal(1000))
-        ledger.apply_fills([_fill(1, ASSET, Decimal(1), Decimal(10), Decimal(0), False)])
-        batch = [
-            _fill(2, ASSET, Decimal(2), Decimal(10), Decimal(0), False),
-            _fill(3, ASSET, Decimal("NaN"), Decimal(10), Decimal(0), False),  # refuses a sign
-            _fill(4, ASSET, Decimal(1), Decimal(10), Decimal(0), False),
-        ]
-        with pytest.raises(InvalidOperation):
-            ledger.apply_fills(batch)
-        failed[cls] = (str(ledger.cash), str(ledger.commissions), len(ledger.entries))
-    assert failed[Ledger] == failed[_PythonLoopLedger]
-    assert failed[Ledger][2] == 2  # the fill before the failing one stays booked
-
-
-def test_book_fills_refuses_what_is_not_a_ledger() -> None:
-    with pytest.raises(TypeError, match="5 arguments"):
-        native.book_fills(Ledger(Decimal(1)), [], Fill)
-    with pytest.raises(TypeError, match="sequence of fills"):
-        native.book_fills(Ledger(Decimal(1)), 3, Fill, ledger_module._Holding, print)
-    with pytest.raises(AttributeError):
-        native.book_fills(object(), [], Fill, ledger_module._Holding, print)

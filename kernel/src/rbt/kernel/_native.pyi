@@ -12,9 +12,3 @@ class SlotBuilder:
 
 def hash_by_slot(cls: type, name: str, /) -> None:
     """Instances of exactly ``cls`` hash as a ``__hash__`` returning slot ``name`` would."""
-
-def book_fills(
-    ledger: Any, fills: Any, fill_cls: type, holding_cls: type, book: Any, /
-) -> list[Any]:
-    """``Ledger.apply_fills``' loop (in the ledger's context): plain fills booked in C,
-    every other one by ``book`` (``ledger._book``); each position's amount after it."""

@@ -42,7 +42,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, setcontext
 import attrs
 
 from rbt.kernel.errors import LedgerInvariantError
-from rbt.kernel.model import _NATIVE, Account, Asset, Fill, Position
+from rbt.kernel.model import Account, Asset, Fill, Position
 from rbt.kernel.numeric import (
     LEDGER_EXPONENT,
     LEDGER_SCALE,
@@ -124,13 +124,6 @@ class _Holding:
     last_price: Decimal = ZERO
 
 
-#: ``book_fills(ledger, fills, Fill, _Holding, ledger._book)`` of the optional C module
-#: (:mod:`rbt.kernel._native`): :meth:`Ledger.apply_fills`' loop; None without the module.
-_BOOK_FILLS: Callable[..., list[Decimal]] | None = (
-    getattr(_NATIVE, "book_fills", None) if _NATIVE is not None else None
-)
-
-
 class Ledger:
     """Exact books of one account.
 
@@ -192,11 +185,6 @@ class Ledger:
         """
         previous = enter_ledger_context()
         try:
-            if _BOOK_FILLS is not None and type(self) is Ledger:
-                # the C loop books opening, adding and closing fills itself, as _book
-                # does, and hands every other fill to _book
-                amounts: list[Decimal] = _BOOK_FILLS(self, fills, Fill, _Holding, self._book)
-                return amounts
             return [self._book(fill) for fill in fills]
         finally:
             setcontext(previous)
