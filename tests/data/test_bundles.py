@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from rbt.data.bundles import (
 from rbt.data.home import RbtHome
 from rbt.data.ingest import ingest
 from rbt.kernel.errors import DataError, DataUnavailableError
+from tests.fresh_interpreter import imported_by
 
 
 @pytest.fixture
@@ -175,16 +174,12 @@ def test_unknown_bundle_lists_the_known_ones(home, bundle):
 
 def test_load_path_imports_neither_pandas_nor_sqlalchemy(home, bundle):
     code = (
-        "import sys\n"
         "from rbt.data.bundles import load_bundle\n"
         "from rbt.data.home import RbtHome\n"
         f"bars = load_bundle(RbtHome({str(home.root)!r}), 'b')\n"
         "assert bars.shape == (30, 4)\n"
-        "print(sorted(m for m in ('pandas', 'sqlalchemy', 'alembic', 'exchange_calendars')"
-        " if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert imported_by(code, ["pandas", "sqlalchemy", "alembic", "exchange_calendars"]) == []
 
 
 def test_leftovers_of_a_crashed_writer_are_removed_on_next_ingest(home, manager, bundle, tmp_path):
