@@ -464,3 +464,34 @@ def test_an_order_submitted_in_on_bar_before_matching_fills_on_that_bar(busy: bo
     (fill,) = session.fills
     assert (fill.order_id, fill.price) == (placed[0], D("11.0055"))
     assert fill.ts == CAL.session_times(SESSIONS[1]).close
+
+
+def _row_broker(cls: type[SimBroker] = SimBroker, **models: object) -> SimBroker:
+    bars = make_bars([[10.0], [11.0]], [[1000.0], [1000.0]])
+    models = {"commission": NoCommission(), "slippage": NoSlippage(), **models}
+    return cls(BarPortal(bars, CAL), **models)  # type: ignore[arg-type]
+
+
+def test_rows_are_taken_only_by_the_simulator_itself_with_free_fills(monkeypatch) -> None:
+    """``take_row`` is offered with free models, and refused (None) for a subclass, with
+    ``RBT_ORDER_ROWS=off``, or (False: nothing kept) while a commission or slippage model
+    would price the fill, for an asset without data, and while an order works as one."""
+
+    class Subclass(SimBroker):
+        pass
+
+    assert _row_broker().take_row is not None
+    assert _row_broker(Subclass).take_row is None
+    monkeypatch.setenv("RBT_ORDER_ROWS", "off")
+    assert _row_broker().take_row is None
+    monkeypatch.delenv("RBT_ORDER_ROWS")
+    priced = _row_broker(commission=PerShare())
+    assert priced.take_row is not None
+    assert not priced.take_row("t-1", A, D(5), 0, SESSIONS[0])
+    broker = _row_broker()
+    take = broker.take_row
+    assert take is not None
+    assert not take("t-1", B, D(5), 0, SESSIONS[0])  # BBB: not in the bars
+    assert take("t-2", A, D(5), 0, SESSIONS[0])
+    assert broker.open_orders()[0].id == "t-2"  # asked for its orders: the row becomes one
+    assert not take("t-3", A, D(5), 0, SESSIONS[0])  # t-2 works as an Order now

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from rbt.kernel.errors import InvalidTransitionError
-from rbt.kernel.model import OPEN_STATUSES, Asset, Fill, Order, OrderStatus, replace_order
+from rbt.kernel.model import (
+    MARKET,
+    OPEN_STATUSES,
+    Asset,
+    Fill,
+    Order,
+    OrderStatus,
+    new_order,
+    replace_order,
+)
 from rbt.kernel.orders import TRANSITIONS, OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
@@ -28,15 +37,22 @@ __all__ = [
     "DecidesAtOnce",
     "LiveBroker",
     "OrderTracker",
+    "TakeRow",
     "VenueEndpoint",
     "VenueOrder",
+    "WorksRows",
 ]
 
 #: The state machine as a plain dict (the read-only proxy costs a call per lookup).
 _TRANSITIONS = dict(TRANSITIONS)
-#: Where a row of state changes leads from a state (:meth:`OrderTracker.advance`), for the
-#: rows taken so far: the machine is fixed, so a row is walked through it once.
+#: Where a sequence of state changes leads from a state (:meth:`OrderTracker.advance`), for
+#: the sequences taken so far: the machine is fixed, so each is walked through it once.
 _PATHS: dict[tuple[OrderStatus, tuple[OrderEventKind, ...]], OrderStatus] = {}
+#: A row's states (OrderTracker.add_row): placed and accepted, then filled whole.
+_ROW_ACCEPTED = next_status(
+    next_status(OrderStatus.NEW, OrderEventKind.SUBMIT), OrderEventKind.ACCEPT
+)
+_ROW_FILLED = next_status(_ROW_ACCEPTED, OrderEventKind.FILL)
 
 
 class BrokerEvents(Protocol):
@@ -90,6 +106,30 @@ class DecidesAtOnce(Protocol):
         """The decision, or None: a function that takes ``order`` (state NEW; the copy the
         broker keeps stays NEW) and returns None when it now works (accepted), or why it
         is rejected (then nothing of it is kept)."""
+        ...
+
+
+#: ``take_row(order_id, asset, amount, created, session)``: see :class:`WorksRows`.
+TakeRow = Callable[[str, Asset, Decimal, int, Any], bool]
+
+
+class WorksRows(Protocol):
+    """A broker that can work a plain market order (the shared ``MARKET`` style) without
+    an :class:`Order` object (the simulator), for a session that keeps it as a row too
+    (:meth:`OrderTracker.add_row`) until something reads it.
+
+    Its ``take_row`` is None when it cannot; otherwise a function that checks the order as
+    :func:`~rbt.kernel.orders.validation_check` would and as its decision would
+    (:class:`DecidesAtOnce`), and either works it (True) or keeps nothing of it (False:
+    then the session places it as an :class:`Order`, which gets the reason). Its fills are
+    reported as any others, each of all of the order at once.
+
+    .. versionadded:: 0.1
+    """
+
+    @property
+    def take_row(self) -> TakeRow | None:
+        """The function that takes a plain market order as a row, or None (see above)."""
         ...
 
 
@@ -223,30 +263,59 @@ class OrderTracker:
 
     _orders: dict[str, Order] = attrs.field(factory=dict)
     _open: dict[str, Order] = attrs.field(factory=dict)
+    # accepted plain market orders not built yet (add_row), newer than every order in
+    # _orders: id -> [asset, amount, created, the fill of all of it or None]; any read
+    # but len() builds them first (_build_rows)
+    _rows: dict[str, list[Any]] = attrs.field(factory=dict)
 
     def add(self, order: Order) -> None:
         """Track a new order.
 
         :raises ValueError: for a duplicate client order id.
         """
+        if self._rows:
+            self._build_rows()
         if order.id in self._orders:
             raise ValueError(f"duplicate client order id {order.id!r}")
         self._orders[order.id] = order
         if order.is_open:
             self._open[order.id] = order
 
+    def add_row(self, order_id: str, asset: Asset, amount: Decimal, created: int) -> None:
+        """Track an accepted plain market order (the shared ``MARKET`` style) without
+        building it: it is built when first read, equal to the order :meth:`add` and
+        :meth:`advance` would hold (a fill of all of it taken by :meth:`apply_fills`
+        included).
+
+        :raises ValueError: for a duplicate client order id.
+
+        .. versionadded:: 0.1
+        """
+        if order_id in self._orders or order_id in self._rows:
+            raise ValueError(f"duplicate client order id {order_id!r}")
+        self._rows[order_id] = [asset, amount, created, None]
+
     def get(self, order_id: str) -> Order | None:
         """The order with ``order_id``, or None."""
+        if self._rows:
+            self._build_rows()
         return self._orders.get(order_id)
 
+    def __contains__(self, order_id: object) -> bool:
+        return order_id in self._orders or order_id in self._rows
+
     def __iter__(self) -> Iterator[Order]:
+        if self._rows:
+            self._build_rows()
         return iter(self._orders.values())
 
     def __len__(self) -> int:
-        return len(self._orders)
+        return len(self._orders) + len(self._rows)
 
     def open_orders(self) -> Sequence[Order]:
         """Orders that may still fill, oldest first."""
+        if self._rows:
+            self._build_rows()
         return tuple(self._open.values())
 
     def transition(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
@@ -265,6 +334,8 @@ class OrderTracker:
         :raises InvalidTransitionError: for a fill that exceeds the order or goes
             the wrong way.
         """
+        if self._rows:
+            self._build_rows()
         order = self._orders[fill.order_id]
         amount, ordered = fill.amount, order.amount
         filled = order.filled + amount
@@ -288,6 +359,42 @@ class OrderTracker:
         self._store(updated)
         return updated
 
+    def apply_fills(self, fills: Sequence[Fill]) -> None:
+        """:meth:`apply_fill` each of ``fills`` in turn, without returning the orders: a
+        fill of all of an order still kept as a row (:meth:`add_row`) is kept with it.
+
+        :raises KeyError: as :meth:`apply_fill`.
+        :raises InvalidTransitionError: as :meth:`apply_fill`.
+
+        .. versionadded:: 0.1
+        """
+        rows = self._rows
+        for fill in fills:
+            row = rows.get(fill.order_id) if rows else None
+            if row is not None and row[3] is None and fill.amount == row[1]:
+                row[3] = fill
+            else:
+                self.apply_fill(fill)  # builds the rows first
+
+    def _build_rows(self) -> None:
+        """Turn the rows into the orders :meth:`add`, :meth:`advance` (SUBMIT, ACCEPT) and
+        :meth:`apply_fill` of the fill kept with each would have left."""
+        orders, opened = self._orders, self._open
+        for oid, (asset, amount, created, fill) in self._rows.items():
+            order = new_order(oid, asset, amount, created, MARKET)
+            order = replace_order(order, status=_ROW_ACCEPTED)
+            if fill is None:
+                opened[oid] = order
+            else:
+                order = replace_order(
+                    order,
+                    status=_ROW_FILLED,
+                    filled=order.filled + fill.amount,
+                    commission=order.commission + fill.commission,
+                )
+            orders[oid] = order
+        self._rows.clear()  # in place: a caller's reference to it sees it built
+
     def advance(self, order_id: str, kinds: Sequence[OrderEventKind], reason: str = "") -> Order:
         """Apply several state changes in a row and return the updated order: what
         :meth:`transition` gives for each of ``kinds`` in turn, building one order for the
@@ -296,6 +403,8 @@ class OrderTracker:
         :raises KeyError: for an unknown order id.
         :raises InvalidTransitionError: as :meth:`transition`, for the first refused change.
         """
+        if self._rows:
+            self._build_rows()
         order = self._orders[order_id]
         path = (order.status, tuple(kinds))  # read once: ``kinds`` may be an iterator
         status = _PATHS.get(path)
@@ -323,11 +432,13 @@ class OrderTracker:
 
     def open_amount(self, sid: int) -> Decimal:
         """Signed open quantity of all open orders for asset ``sid``."""
+        if self._rows:
+            self._build_rows()
         return sum((o.open_amount for o in self._open.values() if o.asset.sid == sid), Decimal(0))
 
     def status_counts(self) -> dict[OrderStatus, int]:
         """How many orders are in each state."""
         counts: dict[OrderStatus, int] = {}
-        for order in self._orders.values():
+        for order in self:
             counts[order.status] = counts.get(order.status, 0) + 1
         return counts

@@ -64,6 +64,7 @@ __all__ = [
     "next_status",
     "reason",
     "round_order",
+    "validate_market",
     "validate_order",
     "validation_check",
 ]
@@ -233,24 +234,17 @@ def validate_order(
     """
     asset, style, amount = order.asset, order.style, order.amount
     r = ReasonCode
-    if not _finite(amount) or amount == 0:
-        return reason(r.INVALID_QUANTITY, f"quantity {amount} is not a non-zero number")
-    if not _on_grid(amount, asset.lot_size):
-        return reason(
-            r.OFF_GRID, f"quantity {amount} is not a multiple of the lot {asset.lot_size}"
-        )
+    denied = _quantity_denial(asset, amount)
+    if denied is not None:
+        return denied
     if style is not MARKET:  # the shared plain market style has no prices, links or dates
         denied = _style_denial(style, asset, session)
         if denied is not None:
             return denied
     if session is not None:
-        if asset.start_date is not None and session < asset.start_date:
-            return reason(r.ASSET_NOT_TRADING, f"{asset!r} trades from {asset.start_date}")
-        last = asset.end_date
-        if last is not None and session > last:
-            return reason(r.ASSET_NOT_TRADING, f"{asset!r} stopped trading on {last}")
-        if asset.auto_close_date is not None and session >= asset.auto_close_date:
-            return reason(r.ASSET_NOT_TRADING, f"{asset!r} closes out on {asset.auto_close_date}")
+        denied = _listing_denial(asset, session)
+        if denied is not None:
+            return denied
     buy = amount > 0
     stop = style.stop_price
     if (
@@ -273,6 +267,43 @@ def validate_order(
                     r.BELOW_MIN_NOTIONAL,
                     f"notional {notional} is below the minimum {asset.min_notional}",
                 )
+    return None
+
+
+def validate_market(asset: Asset, amount: Decimal, session: dt.date | None) -> str | None:
+    """:func:`validate_order` of a plain market order (the shared ``MARKET`` style) of
+    ``amount`` in ``asset``, for an asset without a minimum notional (no last price needed).
+
+    .. versionadded:: 0.1
+    """
+    denied = _quantity_denial(asset, amount)
+    if denied is None and session is not None:
+        return _listing_denial(asset, session)
+    return denied
+
+
+def _quantity_denial(asset: Asset, amount: Decimal) -> str | None:
+    """Why ``amount`` is not an order quantity of ``asset`` (zero, not finite, off the lot)."""
+    if not _finite(amount) or amount == 0:
+        return reason(ReasonCode.INVALID_QUANTITY, f"quantity {amount} is not a non-zero number")
+    if not _on_grid(amount, asset.lot_size):
+        return reason(
+            ReasonCode.OFF_GRID, f"quantity {amount} is not a multiple of the lot {asset.lot_size}"
+        )
+    return None
+
+
+def _listing_denial(asset: Asset, session: dt.date) -> str | None:
+    """Why ``asset`` cannot be traded in ``session`` (before its listing, after its end, on
+    or after its auto-close date)."""
+    r = ReasonCode
+    if asset.start_date is not None and session < asset.start_date:
+        return reason(r.ASSET_NOT_TRADING, f"{asset!r} trades from {asset.start_date}")
+    last = asset.end_date
+    if last is not None and session > last:
+        return reason(r.ASSET_NOT_TRADING, f"{asset!r} stopped trading on {last}")
+    if asset.auto_close_date is not None and session >= asset.auto_close_date:
+        return reason(r.ASSET_NOT_TRADING, f"{asset!r} closes out on {asset.auto_close_date}")
     return None
 
 

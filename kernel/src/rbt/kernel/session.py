@@ -15,7 +15,7 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker
+from rbt.kernel.broker import Broker, ClientOrderIds, OrderTracker, TakeRow
 from rbt.kernel.bus import EventBus
 from rbt.kernel.clock import ClockEvent, ClockEventKind, ClockSegment, SimClock
 from rbt.kernel.events import (
@@ -28,8 +28,8 @@ from rbt.kernel.events import (
     StrategyTurn,
 )
 from rbt.kernel.ledger import Ledger
-from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderStyle, new_order
-from rbt.kernel.orders import OrderEventKind
+from rbt.kernel.model import MARKET, Asset, Fill, Order, OrderStatus, OrderStyle, new_order
+from rbt.kernel.orders import OrderEventKind, validation_check
 from rbt.kernel.portal import DataPortal, advance_each
 
 if TYPE_CHECKING:
@@ -100,6 +100,11 @@ class Session:
             getattr(broker, "accept_or_reject", None)
             if hears == (Session.order_event, Session._order_changed)
             else None
+        )
+        # a broker that works plain market orders as rows (WorksRows), with the same
+        # condition: the states between placing and accepting are nobody's to see
+        self._take_row: TakeRow | None = (
+            getattr(broker, "take_row", None) if self._decide is not None else None
         )
 
     # -- driving ---------------------------------------------------------------
@@ -244,7 +249,37 @@ class Session:
     # -- orders ----------------------------------------------------------------
     def place_order(self, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:
         """Create an order, run the pre-trade checks, and send it unless denied."""
-        order = new_order(self.order_ids.next(), asset, amount, self.now, style)
+        return self._place(self.order_ids.next(), asset, amount, style)
+
+    def place_market_order(self, asset: Asset, amount: Decimal) -> str:
+        """``place_order(asset, amount, MARKET).id``, the order built only when something
+        reads it, while nothing else can see it meanwhile: the broker works it as a row
+        (:class:`~rbt.kernel.broker.WorksRows`) and the only check is
+        :func:`~rbt.kernel.orders.validation_check`, with nobody subscribed to
+        ``OrderUpdated``. Otherwise, and for an order the broker does not take so, as
+        :meth:`place_order`.
+
+        .. versionadded:: 0.1
+        """
+        take = self._take_row
+        checks = self.checks
+        if (
+            take is None
+            or len(checks) != 1
+            or checks[0] is not validation_check
+            or OrderUpdated in self.bus.handlers
+        ):
+            return self.place_order(asset, amount, MARKET).id
+        order_id = self.order_ids.next()
+        if order_id not in self.orders and take(
+            order_id, asset, amount, self.now, self.session_label
+        ):
+            self.orders.add_row(order_id, asset, amount, self.now)
+            return order_id
+        return self._place(order_id, asset, amount, MARKET).id
+
+    def _place(self, order_id: str, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:
+        order = new_order(order_id, asset, amount, self.now, style)
         self.orders.add(order)
         for check in self.checks:
             reason = check(order, self)
@@ -308,9 +343,7 @@ class Session:
     def _book_fills(self, fills: Sequence[Fill]) -> None:
         # as fill() for each, with nobody to see the books between two of them: the
         # orders, then the ledger take them all, and the mirror hears them once
-        apply = self.orders.apply_fill
-        for fill in fills:
-            apply(fill)
+        self.orders.apply_fills(fills)
         amounts = self.ledger.apply_fills(fills)
         self.fills.extend(fills)
         if self.booked is not None:

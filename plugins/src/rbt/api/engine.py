@@ -815,10 +815,10 @@ class Engine:
         if quantity == 0:
             return None
         if style is None and limit_price is None and stop_price is None:  # a market order
-            placed = self.session.place_order(asset, quantity, MARKET)
+            order_id = self.session.place_market_order(asset, quantity)
             for control in self._controls:
                 control.raise_failure()
-            return placed.id
+            return order_id
         bracket = style if isinstance(style, BracketOrder) else None
         if bracket is not None:
             style = bracket.entry

@@ -72,6 +72,7 @@ Reasons are ``"CODE: message"`` (codes in :class:`rbt.kernel.orders.ReasonCode`)
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
@@ -79,23 +80,26 @@ from typing import Any
 import attrs
 
 from rbt.data.portal import BarPortal
+from rbt.finance.commission import NoCommission
 from rbt.finance.slippage import NoSlippage
 from rbt.kernel import hookimpl
-from rbt.kernel.broker import BrokerEvents
+from rbt.kernel.broker import BrokerEvents, TakeRow
 from rbt.kernel.costs import BarSnapshot, CommissionModel, SlippageModel
 from rbt.kernel.errors import ConfigError
 from rbt.kernel.model import (
     MARKET,
+    Asset,
     AssetClass,
     Fill,
     Order,
     OrderType,
     TimeInForce,
     new_fill,
+    new_order,
     replace_order,
 )
 from rbt.kernel.numeric import ZERO, ledger_context, quantize
-from rbt.kernel.orders import OrderEventKind, ReasonCode, reason
+from rbt.kernel.orders import OrderEventKind, ReasonCode, reason, validate_market
 from rbt.kernel.registry import Provider, ProviderKind
 
 __all__ = ["FILL_TIMINGS", "SimBroker"]
@@ -104,6 +108,8 @@ __all__ = ["FILL_TIMINGS", "SimBroker"]
 FILL_TIMINGS = {"next_close": "close", "next_open": "open"}
 
 _SUPPORTED = frozenset(OrderType)
+#: Values of ``RBT_ORDER_ROWS`` that turn rows off (every order an Order from the start).
+_OFF = ("off", "0", "false", "no")
 _STOPS = (OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP)
 
 
@@ -156,6 +162,9 @@ class SimBroker:
         # fills of plain orders on the bar being matched, for a sink that books them
         # together (BooksFillBatches); None: each fill is reported as it happens
         self._batch: list[Fill] | None = None
+        # plain market orders worked as rows (take_row), oldest first: (id, asset, column,
+        # amount, created); only while no order works as an Order (then they become ones)
+        self._rows: list[tuple[str, Asset, int, Decimal, int]] = []
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events``."""
@@ -178,8 +187,40 @@ class SimBroker:
         otherwise (a paper broker's latency, say)."""
         return self._take if type(self).submit is SimBroker.submit else None
 
+    @property
+    def take_row(self) -> TakeRow | None:
+        """Work a plain market order as a row (:class:`~rbt.kernel.broker.WorksRows`):
+        while no other order works and every fill is free (no slippage, no commission),
+        for an asset in the bundle without a minimum notional. None for a subclass, and
+        with ``RBT_ORDER_ROWS=off`` (read when a session connects: per run)."""
+        if type(self) is not SimBroker or os.environ.get("RBT_ORDER_ROWS", "on").lower() in _OFF:
+            return None
+        return self._take_row
+
+    def _take_row(
+        self, order_id: str, asset: Asset, amount: Decimal, created: int, session: Any
+    ) -> bool:
+        if self._working or asset.min_notional > 0 or not self._free():
+            return False
+        try:
+            col = self.portal.bars.column(asset)
+        except KeyError:
+            return False  # rejected as an Order (NO_DATA)
+        if validate_market(asset, amount, session) is not None:
+            return False  # denied as an Order, with its reason
+        self._rows.append((order_id, asset, col, amount, created))
+        return True
+
+    def _rows_to_orders(self) -> None:
+        """Work the rows as orders from now on (oldest first: nothing else works)."""
+        for oid, asset, _col, amount, created in self._rows:
+            self._working[oid] = new_order(oid, asset, amount, created, MARKET)
+        self._rows = []
+
     def _take(self, order: Order) -> str | None:
         """Start working ``order`` (None) or say why it is rejected (nothing kept)."""
+        if self._rows:
+            self._rows_to_orders()
         style = order.style
         if style.type not in _SUPPORTED:  # pragma: no cover - every kernel type is supported
             return reason(ReasonCode.UNSUPPORTED, f"{style.type.value} orders are not simulated")
@@ -213,6 +254,8 @@ class SimBroker:
 
     def register_bracket_entry(self, order_id: str) -> None:
         """Mark ``order_id`` as a bracket entry, before its exits are submitted."""
+        if self._rows:
+            self._rows_to_orders()
         order = self._working.get(order_id)
         if order is not None:
             self._special.add(order_id)
@@ -221,10 +264,14 @@ class SimBroker:
 
     def cancel(self, order_id: str) -> None:
         """Cancel a working order at once."""
+        if self._rows:
+            self._rows_to_orders()
         self._end(order_id, OrderEventKind.CANCEL, "")
 
     def open_orders(self) -> list[Order]:
         """Orders still working."""
+        if self._rows:
+            self._rows_to_orders()
         return list(self._working.values())
 
     def _end(self, order_id: str, kind: OrderEventKind, text: str) -> None:
@@ -296,6 +343,12 @@ class SimBroker:
         if row == self._matched_row:
             return  # no new bar (a session missing from the data): never re-match the old one
         self._matched_row = row  # matched even when idle: a later order waits for a new row
+        if self._rows and row >= 0:
+            book = getattr(self._events, "book_fills", None)
+            if book is not None and self._free():
+                self._match_rows(row, ts, book)  # nothing else works meanwhile
+                return
+            self._rows_to_orders()  # fills to report one by one: as orders
         if not self._working or row < 0:
             return
         bars = self.portal.bars
@@ -310,18 +363,31 @@ class SimBroker:
         # the plain orders' fills go to the sink together when it takes them so
         # (BooksFillBatches), reported before anything else is
         book = self._batches()
+        free = self._free()
+        working, fill_seq, field = self._working, self._fill_seq, self._price_field
         try:
-            for order in self._ordered(list(self._working.values()), row):
+            for order in self._ordered(list(working.values()), row):
                 oid = order.id
-                if oid not in self._working or order.created >= ts:
+                if oid not in working or order.created >= ts:
                     continue
-                order = self._working[oid]  # an earlier fill this bar may have changed it
+                order = working[oid]  # an earlier fill this bar may have changed it
                 col = bars.column(order.asset)
                 if oid not in special:  # plain GTC market order: the hot path
                     close = closes_now.item(col)  # NaN: no bar (BarArrays.has_bar)
                     if close != close or not volumes_now.item(col) > 0:
                         continue
-                    base = bars.exact(self._price_field, row, col)
+                    base = bars.exact(field, row, col)
+                    batch = self._batch
+                    if free and batch is not None:
+                        # _match() under free models: all of it at the base price, no
+                        # commission, no volume shared; done, so neither kept nor counted
+                        seq = fill_seq.pop(oid, 0) + 1
+                        amount = order.open_amount
+                        del working[oid]
+                        batch.append(
+                            new_fill(f"{oid}-f{seq}", oid, order.asset, amount, base, ts, ZERO)
+                        )
+                        continue
                     self._match(order, None, base, used, ts, row=row, col=col)
                     continue
                 if book is not None:
@@ -338,6 +404,37 @@ class SimBroker:
             self._batch = None
         if special:
             self._expire_at_close(row, session)
+
+    def _match_rows(self, row: int, ts: int, book: Callable[[Sequence[Fill]], None]) -> None:
+        """The free fills of the rows placed before ``ts`` whose asset has a bar with volume
+        at ``row`` (what the plain order path gives them), booked together."""
+        bars = self.portal.bars
+        closes, volumes = bars.floats["close"][row], bars.floats["volume"][row]
+        exact, field = bars.exact, self._price_field
+        fills: list[Fill] = []
+        waiting = []
+        for item in self._rows:
+            oid, asset, col, amount, created = item
+            close = closes.item(col)  # NaN: no bar
+            if created >= ts or close != close or not volumes.item(col) > 0:
+                waiting.append(item)
+                continue
+            fills.append(
+                new_fill(f"{oid}-f1", oid, asset, amount, exact(field, row, col), ts, ZERO)
+            )
+        self._rows = waiting
+        if fills:
+            book(fills)
+
+    def _free(self) -> bool:
+        """Whether every asset fills without slippage or commission (the whole open amount
+        at the base price, commission zero): :meth:`_match`'s result known in advance."""
+        return (
+            self.slippage.__class__ is NoSlippage
+            and self.commission.__class__ is NoCommission
+            and not self.slippage_by_class
+            and not self.commission_by_class
+        )
 
     def _batches(self) -> Callable[[Sequence[Fill]], None] | None:
         # the sink's book_fills now (None: each fill reported as it happens), and a new batch
