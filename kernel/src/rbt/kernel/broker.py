@@ -25,6 +25,7 @@ from rbt.kernel.model import (
     new_order,
     replace_order,
 )
+from rbt.kernel.numeric import ZERO
 from rbt.kernel.orders import TRANSITIONS, OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
@@ -295,6 +296,13 @@ class OrderTracker:
             raise ValueError(f"duplicate client order id {order_id!r}")
         self._rows[order_id] = [asset, amount, created, None]
 
+    def discard_row(self, order_id: str) -> None:
+        """Forget the row :meth:`add_row` just added (a broker that did not take it).
+
+        .. versionadded:: 0.1
+        """
+        del self._rows[order_id]
+
     def get(self, order_id: str) -> Order | None:
         """The order with ``order_id``, or None."""
         if self._rows:
@@ -381,18 +389,21 @@ class OrderTracker:
         :meth:`apply_fill` of the fill kept with each would have left."""
         orders, opened = self._orders, self._open
         for oid, (asset, amount, created, fill) in self._rows.items():
-            order = new_order(oid, asset, amount, created, MARKET)
-            order = replace_order(order, status=_ROW_ACCEPTED)
             if fill is None:
-                opened[oid] = order
-            else:
-                order = replace_order(
-                    order,
-                    status=_ROW_FILLED,
-                    filled=order.filled + fill.amount,
-                    commission=order.commission + fill.commission,
+                orders[oid] = opened[oid] = new_order(
+                    oid, asset, amount, created, MARKET, _ROW_ACCEPTED
                 )
-            orders[oid] = order
+            else:  # nothing filled before it, no commission before it
+                orders[oid] = new_order(
+                    oid,
+                    asset,
+                    amount,
+                    created,
+                    MARKET,
+                    _ROW_FILLED,
+                    ZERO + fill.amount,
+                    ZERO + fill.commission,
+                )
         self._rows.clear()  # in place: a caller's reference to it sees it built
 
     def advance(self, order_id: str, kinds: Sequence[OrderEventKind], reason: str = "") -> Order:

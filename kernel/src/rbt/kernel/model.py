@@ -394,10 +394,20 @@ def replace_order(
     )
 
 
-def new_order(id: str, asset: Asset, amount: Decimal, created: int, style: OrderStyle) -> Order:
-    """``Order(id=..., asset=..., amount=..., created=..., style=...)``, a new order in
-    its first state, built as :func:`replace_order` builds one (every order placed)."""
-    return _order(id, asset, amount, created, style, OrderStatus.NEW, ZERO, ZERO, "")
+def new_order(
+    id: str,
+    asset: Asset,
+    amount: Decimal,
+    created: int,
+    style: OrderStyle,
+    status: OrderStatus = OrderStatus.NEW,
+    filled: Decimal = ZERO,
+    commission: Decimal = ZERO,
+) -> Order:
+    """``Order(id=..., asset=..., amount=..., created=..., style=..., status=...,
+    filled=..., commission=...)``, a new order (by default in its first state), built as
+    :func:`replace_order` builds one (every order placed)."""
+    return _order(id, asset, amount, created, style, status, filled, commission, "")
 
 
 @attrs.frozen(kw_only=True)

@@ -271,11 +271,10 @@ class Session:
         ):
             return self.place_order(asset, amount, MARKET).id
         order_id = self.order_ids.next()
-        if order_id not in self.orders and take(
-            order_id, asset, amount, self.now, self.session_label
-        ):
-            self.orders.add_row(order_id, asset, amount, self.now)
+        self.orders.add_row(order_id, asset, amount, self.now)  # a duplicate: before the broker
+        if take(order_id, asset, amount, self.now, self.session_label):
             return order_id
+        self.orders.discard_row(order_id)
         return self._place(order_id, asset, amount, MARKET).id
 
     def _place(self, order_id: str, asset: Asset, amount: Decimal, style: OrderStyle) -> Order:

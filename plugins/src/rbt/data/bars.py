@@ -9,7 +9,7 @@ mantissas with a per-asset decimal scale (value = mantissa / 10**scale).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 
 import attrs
@@ -125,6 +125,18 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         exponent = self._exponents[1 if field == "volume" else 0][col]
         return Decimal(self.value(field, row, col)).scaleb(exponent)
 
+    def exact_in_row(self, field: str, row: int) -> Callable[[int], Decimal]:
+        """:meth:`exact` of ``field`` at ``row``, as a function of the column (the row's
+        lookups done once: the fills of one bar)."""
+        volume = field == "volume"
+        exponents = self._exponents[1 if volume else 0]
+        built = self._built.get(field)
+        if built is not None:
+            mantissas = built[row]
+            return lambda col: Decimal(mantissas.item(col)).scaleb(exponents[col])
+        floats, factors = self._floats[field][row], self._factors[1 if volume else 0]
+        return lambda col: Decimal(_mantissa(floats.item(col), factors[col])).scaleb(exponents[col])
+
     def bar_values(self, row: int, col: int) -> tuple[int, int, int, int, int]:
         """:meth:`value` of open, high, low, close and volume at ``(row, col)``, the
         column's scales looked up once (a simulated fill's bar)."""
@@ -204,6 +216,16 @@ class BarArrays:
             return mantissas.exact(field, row, col)
         scale = (self.volume_scales if field == "volume" else self.price_scales).item(col)
         return Decimal(mantissas[field].item(row, col)).scaleb(-scale)
+
+    def exact_in_row(self, field: str, row: int) -> Callable[[int], Decimal]:
+        """``lambda col: exact(field, row, col)``, the row's lookups done once (the fills of
+        one bar)."""
+        mantissas = self.mantissas
+        if isinstance(mantissas, DerivedMantissas):
+            return mantissas.exact_in_row(field, row)
+        values = mantissas[field][row]
+        scales = self.volume_scales if field == "volume" else self.price_scales
+        return lambda col: Decimal(values.item(col)).scaleb(-scales.item(col))
 
     def exact_bar(self, row: int, col: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
         """``exact(field, row, col)`` of open, high, low, close and volume, in that order

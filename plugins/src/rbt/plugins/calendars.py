@@ -79,7 +79,7 @@ class ExchangeCalendar:
             i = self._index[session]
         except KeyError:
             raise ConfigError(f"{session} is not a {self.name} session") from None
-        return SessionTimes(session, int(self._opens[i]), int(self._closes[i]))
+        return SessionTimes(session, self._opens.item(i), self._closes.item(i))
 
     def is_session(self, day: dt.date) -> bool:
         """Whether ``day`` is a session."""

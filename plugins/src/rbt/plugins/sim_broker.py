@@ -410,7 +410,7 @@ class SimBroker:
         at ``row`` (what the plain order path gives them), booked together."""
         bars = self.portal.bars
         closes, volumes = bars.floats["close"][row], bars.floats["volume"][row]
-        exact, field = bars.exact, self._price_field
+        price = bars.exact_in_row(self._price_field, row)
         fills: list[Fill] = []
         waiting = []
         for item in self._rows:
@@ -419,9 +419,7 @@ class SimBroker:
             if created >= ts or close != close or not volumes.item(col) > 0:
                 waiting.append(item)
                 continue
-            fills.append(
-                new_fill(f"{oid}-f1", oid, asset, amount, exact(field, row, col), ts, ZERO)
-            )
+            fills.append(new_fill(f"{oid}-f1", oid, asset, amount, price(col), ts, ZERO))
         self._rows = waiting
         if fills:
             book(fills)
