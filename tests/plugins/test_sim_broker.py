@@ -467,9 +467,14 @@ def test_an_order_submitted_in_on_bar_before_matching_fills_on_that_bar(busy: bo
 
 
 def _row_broker(cls: type[SimBroker] = SimBroker, **models: object) -> SimBroker:
-    bars = make_bars([[10.0], [11.0]], [[1000.0], [1000.0]])
+    """A simulator over AAA's bars, connected to a session (the switch is read then)."""
+    portal = BarPortal(make_bars([[10.0], [11.0]], [[1000.0], [1000.0]]), CAL)
     models = {"commission": NoCommission(), "slippage": NoSlippage(), **models}
-    return cls(BarPortal(bars, CAL), **models)  # type: ignore[arg-type]
+    broker = cls(portal, **models)  # type: ignore[arg-type]
+    Session(
+        portal=portal, broker=broker, ledger=Ledger(CAPITAL), order_ids=ClientOrderIds("t", "r")
+    )
+    return broker
 
 
 def test_rows_are_taken_only_by_the_simulator_itself_with_free_fills(monkeypatch) -> None:
@@ -480,6 +485,7 @@ def test_rows_are_taken_only_by_the_simulator_itself_with_free_fills(monkeypatch
     class Subclass(SimBroker):
         pass
 
+    monkeypatch.delenv("RBT_ORDER_ROWS", raising=False)
     assert _row_broker().take_row is not None
     assert _row_broker(Subclass).take_row is None
     monkeypatch.setenv("RBT_ORDER_ROWS", "off")

@@ -110,7 +110,7 @@ class DecidesAtOnce(Protocol):
         ...
 
 
-#: ``take_row(order_id, asset, amount, created, session)``: see :class:`WorksRows`.
+#: ``take_row(order_id, asset, amount, created, session_label)``: see :class:`WorksRows`.
 TakeRow = Callable[[str, Asset, Decimal, int, Any], bool]
 
 
@@ -255,7 +255,7 @@ class ClientOrderIds:
         return f"{self.prefix}{self.seq}"
 
 
-@attrs.define
+@attrs.define(eq=False)
 class OrderTracker:
     """Orders of a run, updated only through the state machine.
 
@@ -265,8 +265,8 @@ class OrderTracker:
     _orders: dict[str, Order] = attrs.field(factory=dict)
     _open: dict[str, Order] = attrs.field(factory=dict)
     # accepted plain market orders not built yet (add_row), newer than every order in
-    # _orders: id -> [asset, amount, created, the fill of all of it or None]; any read
-    # but len() builds them first (_build_rows)
+    # _orders: id -> [asset, amount, created, (filled, commission) once filled whole]; a
+    # read of an order builds them first (_build_rows), len() and ``in`` do not
     _rows: dict[str, list[Any]] = attrs.field(factory=dict)
 
     def add(self, order: Order) -> None:
@@ -311,6 +311,16 @@ class OrderTracker:
 
     def __contains__(self, order_id: object) -> bool:
         return order_id in self._orders or order_id in self._rows
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, OrderTracker):
+            return NotImplemented
+        for tracker in (self, other):
+            if tracker._rows:
+                tracker._build_rows()
+        return (self._orders, self._open) == (other._orders, other._open)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __iter__(self) -> Iterator[Order]:
         if self._rows:
@@ -379,31 +389,25 @@ class OrderTracker:
         rows = self._rows
         for fill in fills:
             row = rows.get(fill.order_id) if rows else None
-            if row is not None and row[3] is None and fill.amount == row[1]:
-                row[3] = fill
-            else:
-                self.apply_fill(fill)  # builds the rows first
+            if row is not None and row[3] is None:
+                # apply_fill's sums, done now: in the Decimal context of now
+                filled = ZERO + fill.amount
+                if filled == row[1]:  # all of it (so neither nothing nor the wrong way)
+                    row[3] = (filled, ZERO + fill.commission)
+                    continue
+            self.apply_fill(fill)  # builds the rows first
 
     def _build_rows(self) -> None:
         """Turn the rows into the orders :meth:`add`, :meth:`advance` (SUBMIT, ACCEPT) and
         :meth:`apply_fill` of the fill kept with each would have left."""
         orders, opened = self._orders, self._open
-        for oid, (asset, amount, created, fill) in self._rows.items():
-            if fill is None:
+        for oid, (asset, amount, created, filled) in self._rows.items():
+            if filled is None:
                 orders[oid] = opened[oid] = new_order(
                     oid, asset, amount, created, MARKET, _ROW_ACCEPTED
                 )
-            else:  # nothing filled before it, no commission before it
-                orders[oid] = new_order(
-                    oid,
-                    asset,
-                    amount,
-                    created,
-                    MARKET,
-                    _ROW_FILLED,
-                    ZERO + fill.amount,
-                    ZERO + fill.commission,
-                )
+            else:
+                orders[oid] = new_order(oid, asset, amount, created, MARKET, _ROW_FILLED, *filled)
         self._rows.clear()  # in place: a caller's reference to it sees it built
 
     def advance(self, order_id: str, kinds: Sequence[OrderEventKind], reason: str = "") -> Order:

@@ -102,9 +102,12 @@ class Session:
             else None
         )
         # a broker that works plain market orders as rows (WorksRows), with the same
-        # condition: the states between placing and accepting are nobody's to see
+        # condition and placing not overridden: the states between placing and accepting,
+        # and the order itself, are nobody's to see
         self._take_row: TakeRow | None = (
-            getattr(broker, "take_row", None) if self._decide is not None else None
+            getattr(broker, "take_row", None)
+            if self._decide is not None and type(self).place_order is Session.place_order
+            else None
         )
 
     # -- driving ---------------------------------------------------------------
@@ -254,10 +257,10 @@ class Session:
     def place_market_order(self, asset: Asset, amount: Decimal) -> str:
         """``place_order(asset, amount, MARKET).id``, the order built only when something
         reads it, while nothing else can see it meanwhile: the broker works it as a row
-        (:class:`~rbt.kernel.broker.WorksRows`) and the only check is
-        :func:`~rbt.kernel.orders.validation_check`, with nobody subscribed to
-        ``OrderUpdated``. Otherwise, and for an order the broker does not take so, as
-        :meth:`place_order`.
+        (:class:`~rbt.kernel.broker.WorksRows`), the only check is
+        :func:`~rbt.kernel.orders.validation_check`, nobody subscribes to ``OrderUpdated``,
+        and neither :meth:`place_order` nor the state changes are overridden. Otherwise, and
+        for an order the broker does not take so, as :meth:`place_order`.
 
         .. versionadded:: 0.1
         """

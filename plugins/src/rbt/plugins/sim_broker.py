@@ -164,11 +164,15 @@ class SimBroker:
         self._batch: list[Fill] | None = None
         # plain market orders worked as rows (take_row), oldest first: (id, asset, column,
         # amount, created); only while no order works as an Order (then they become ones)
-        self._rows: list[tuple[str, Asset, int, Decimal, int]] = []
+        self._market_rows: list[tuple[str, Asset, int, Decimal, int]] = []
+        # RBT_ORDER_ROWS (read at connect: per run): the free plain market path, rows and
+        # all; off, every order is an Order and every fill goes through _match
+        self._fast_market = True
 
     def connect(self, events: BrokerEvents) -> None:
         """Report to ``events``."""
         self._events = events
+        self._fast_market = os.environ.get("RBT_ORDER_ROWS", "on").lower() not in _OFF
 
     # -- orders -------------------------------------------------------------------
     def submit(self, order: Order) -> None:
@@ -192,13 +196,13 @@ class SimBroker:
         """Work a plain market order as a row (:class:`~rbt.kernel.broker.WorksRows`):
         while no other order works and every fill is free (no slippage, no commission),
         for an asset in the bundle without a minimum notional. None for a subclass, and
-        with ``RBT_ORDER_ROWS=off`` (read when a session connects: per run)."""
-        if type(self) is not SimBroker or os.environ.get("RBT_ORDER_ROWS", "on").lower() in _OFF:
+        with ``RBT_ORDER_ROWS=off``."""
+        if type(self) is not SimBroker or not self._fast_market:
             return None
         return self._take_row
 
     def _take_row(
-        self, order_id: str, asset: Asset, amount: Decimal, created: int, session: Any
+        self, order_id: str, asset: Asset, amount: Decimal, created: int, session_label: Any
     ) -> bool:
         if self._working or asset.min_notional > 0 or not self._free():
             return False
@@ -206,21 +210,21 @@ class SimBroker:
             col = self.portal.bars.column(asset)
         except KeyError:
             return False  # rejected as an Order (NO_DATA)
-        if validate_market(asset, amount, session) is not None:
+        if validate_market(asset, amount, session_label) is not None:
             return False  # denied as an Order, with its reason
-        self._rows.append((order_id, asset, col, amount, created))
+        self._market_rows.append((order_id, asset, col, amount, created))
         return True
 
-    def _rows_to_orders(self) -> None:
+    def _market_rows_to_orders(self) -> None:
         """Work the rows as orders from now on (oldest first: nothing else works)."""
-        for oid, asset, _col, amount, created in self._rows:
+        for oid, asset, _col, amount, created in self._market_rows:
             self._working[oid] = new_order(oid, asset, amount, created, MARKET)
-        self._rows = []
+        self._market_rows = []
 
     def _take(self, order: Order) -> str | None:
         """Start working ``order`` (None) or say why it is rejected (nothing kept)."""
-        if self._rows:
-            self._rows_to_orders()
+        if self._market_rows:
+            self._market_rows_to_orders()
         style = order.style
         if style.type not in _SUPPORTED:  # pragma: no cover - every kernel type is supported
             return reason(ReasonCode.UNSUPPORTED, f"{style.type.value} orders are not simulated")
@@ -254,8 +258,8 @@ class SimBroker:
 
     def register_bracket_entry(self, order_id: str) -> None:
         """Mark ``order_id`` as a bracket entry, before its exits are submitted."""
-        if self._rows:
-            self._rows_to_orders()
+        if self._market_rows:
+            self._market_rows_to_orders()
         order = self._working.get(order_id)
         if order is not None:
             self._special.add(order_id)
@@ -264,14 +268,14 @@ class SimBroker:
 
     def cancel(self, order_id: str) -> None:
         """Cancel a working order at once."""
-        if self._rows:
-            self._rows_to_orders()
+        if self._market_rows:
+            self._market_rows_to_orders()
         self._end(order_id, OrderEventKind.CANCEL, "")
 
     def open_orders(self) -> list[Order]:
         """Orders still working."""
-        if self._rows:
-            self._rows_to_orders()
+        if self._market_rows:
+            self._market_rows_to_orders()
         return list(self._working.values())
 
     def _end(self, order_id: str, kind: OrderEventKind, text: str) -> None:
@@ -343,12 +347,11 @@ class SimBroker:
         if row == self._matched_row:
             return  # no new bar (a session missing from the data): never re-match the old one
         self._matched_row = row  # matched even when idle: a later order waits for a new row
-        if self._rows and row >= 0:
+        if self._market_rows and row >= 0:
             book = getattr(self._events, "book_fills", None)
-            if book is not None and self._free():
-                self._match_rows(row, ts, book)  # nothing else works meanwhile
-                return
-            self._rows_to_orders()  # fills to report one by one: as orders
+            if book is not None and self._free() and self._match_market_rows(row, ts, book):
+                return  # nothing else works meanwhile
+            self._market_rows_to_orders()  # fills to report one by one: as orders
         if not self._working or row < 0:
             return
         bars = self.portal.bars
@@ -363,7 +366,7 @@ class SimBroker:
         # the plain orders' fills go to the sink together when it takes them so
         # (BooksFillBatches), reported before anything else is
         book = self._batches()
-        free = self._free()
+        free = self._fast_market and type(self)._match is SimBroker._match and self._free()
         working, fill_seq, field = self._working, self._fill_seq, self._price_field
         try:
             for order in self._ordered(list(working.values()), row):
@@ -378,15 +381,12 @@ class SimBroker:
                         continue
                     base = bars.exact(field, row, col)
                     batch = self._batch
-                    if free and batch is not None:
-                        # _match() under free models: all of it at the base price, no
-                        # commission, no volume shared; done, so neither kept nor counted
+                    amount = order.open_amount
+                    if free and batch is not None and order.filled + amount == order.amount:
+                        # _match's fill, which leaves it done: neither kept nor counted
                         seq = fill_seq.pop(oid, 0) + 1
-                        amount = order.open_amount
                         del working[oid]
-                        batch.append(
-                            new_fill(f"{oid}-f{seq}", oid, order.asset, amount, base, ts, ZERO)
-                        )
+                        batch.append(_free_fill(oid, seq, order.asset, amount, base, ts))
                         continue
                     self._match(order, None, base, used, ts, row=row, col=col)
                     continue
@@ -405,24 +405,34 @@ class SimBroker:
         if special:
             self._expire_at_close(row, session)
 
-    def _match_rows(self, row: int, ts: int, book: Callable[[Sequence[Fill]], None]) -> None:
+    def _match_market_rows(self, row: int, ts: int, book: Callable[[Sequence[Fill]], None]) -> bool:
         """The free fills of the rows placed before ``ts`` whose asset has a bar with volume
-        at ``row`` (what the plain order path gives them), booked together."""
+        at ``row`` (what the plain order path gives them), booked together. False when a
+        row's open amount does not come out whole (rounded by a Decimal context too narrow
+        for it): the fills before it are booked, and the caller matches the rest as orders."""
         bars = self.portal.bars
         closes, volumes = bars.floats["close"][row], bars.floats["volume"][row]
         price = bars.exact_in_row(self._price_field, row)
         fills: list[Fill] = []
         waiting = []
-        for item in self._rows:
+        rows = self._market_rows
+        whole = True
+        for i, item in enumerate(rows):
             oid, asset, col, amount, created = item
             close = closes.item(col)  # NaN: no bar
             if created >= ts or close != close or not volumes.item(col) > 0:
                 waiting.append(item)
                 continue
-            fills.append(new_fill(f"{oid}-f1", oid, asset, amount, price(col), ts, ZERO))
-        self._rows = waiting
+            open_amount = amount - ZERO  # as Order.open_amount (nothing filled yet) gives it
+            if open_amount != amount:
+                waiting += rows[i:]
+                whole = False
+                break
+            fills.append(_free_fill(oid, 1, asset, open_amount, price(col), ts))
+        self._market_rows = waiting
         if fills:
             book(fills)
+        return whole
 
     def _free(self) -> bool:
         """Whether every asset fills without slippage or commission (the whole open amount
@@ -776,6 +786,14 @@ class SimBroker:
         if self._events is None:
             raise RuntimeError("SimBroker.connect() must be called before use")
         return self._events
+
+
+def _free_fill(
+    order_id: str, seq: int, asset: Asset, amount: Decimal, price: Decimal, ts: int
+) -> Fill:
+    """What :meth:`SimBroker._match` gives under free models (:meth:`SimBroker._free`): all
+    of the open ``amount`` at the base ``price``, no commission, the order's ``seq``-th fill."""
+    return new_fill(f"{order_id}-f{seq}", order_id, asset, amount, price, ts, ZERO)
 
 
 #: What :class:`NoSlippage` (which never reads the bar) is given instead of the bar.
