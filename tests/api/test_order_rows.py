@@ -249,11 +249,15 @@ def test_rows_give_what_orders_built_from_the_start_give(
     event(f"rows held: {results[0][0].rows_held > 0}")
 
 
-def test_a_run_of_market_orders_holds_them_as_rows(run, monkeypatch) -> None:
-    """Market orders only, no costs, nothing reading them: each is a row until the end,
-    and the run still equals the one without rows."""
+@pytest.mark.parametrize("costs", [("none", "none"), ("per_share", "fixed_bps")])
+def test_a_run_of_market_orders_holds_them_as_rows(run, monkeypatch, costs) -> None:
+    """Market orders only, nothing reading them: each is a row until the end (until the
+    next bar under costs, when the models price its fills as an order's), and the run
+    still equals the one without rows."""
     plan = [(bar, k, 10 * (k + 1) * (-1) ** (bar // 3), 0) for bar in range(20) for k in (0, 1)]
-    results = _both(run, monkeypatch, plan, _bars(7, False), commission="none", slippage="none")
+    commission, slippage = costs
+    results = _both(run, monkeypatch, plan, _bars(7, False), commission=commission,
+                    slippage=slippage)  # fmt: skip
     _assert_same(results)
     (rows, with_rows), _ = results
     assert rows.rows_held >= 2

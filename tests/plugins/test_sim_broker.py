@@ -477,10 +477,10 @@ def _row_broker(cls: type[SimBroker] = SimBroker, **models: object) -> SimBroker
     return broker
 
 
-def test_rows_are_taken_only_by_the_simulator_itself_with_free_fills(monkeypatch) -> None:
-    """``take_row`` is offered with free models, and refused (None) for a subclass, with
-    ``RBT_ORDER_ROWS=off``, or (False: nothing kept) while a commission or slippage model
-    would price the fill, for an asset without data, and while an order works as one."""
+def test_rows_are_taken_only_by_the_simulator_itself(monkeypatch) -> None:
+    """``take_row`` is offered, and refused (None) for a subclass or with
+    ``RBT_ORDER_ROWS=off``; it keeps nothing (False) for an asset without data, or while an
+    order works as one. Under a commission model the rows become orders at the next bar."""
 
     class Subclass(SimBroker):
         pass
@@ -493,7 +493,8 @@ def test_rows_are_taken_only_by_the_simulator_itself_with_free_fills(monkeypatch
     monkeypatch.delenv("RBT_ORDER_ROWS")
     priced = _row_broker(commission=PerShare())
     assert priced.take_row is not None
-    assert not priced.take_row("t-1", A, D(5), 0, SESSIONS[0])
+    assert priced.take_row("t-1", A, D(5), 0, SESSIONS[0])
+    assert [o.id for o in priced.open_orders()] == ["t-1"]  # read: the row is an order now
     broker = _row_broker()
     take = broker.take_row
     assert take is not None

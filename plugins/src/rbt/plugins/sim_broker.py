@@ -194,9 +194,11 @@ class SimBroker:
     @property
     def take_row(self) -> TakeRow | None:
         """Work a plain market order as a row (:class:`~rbt.kernel.broker.WorksRows`):
-        while no other order works and every fill is free (no slippage, no commission),
-        for an asset in the bundle without a minimum notional. None for a subclass, and
-        with ``RBT_ORDER_ROWS=off``."""
+        while no other order works, for an asset in the bundle without a minimum notional.
+        None for a subclass, and with ``RBT_ORDER_ROWS=off``.
+
+        Rows are matched as rows when every fill is free (no slippage, no commission);
+        otherwise they become orders at the next bar, before it is matched."""
         if type(self) is not SimBroker or not self._fast_market:
             return None
         return self._take_row
@@ -204,7 +206,7 @@ class SimBroker:
     def _take_row(
         self, order_id: str, asset: Asset, amount: Decimal, created: int, session_label: Any
     ) -> bool:
-        if self._working or asset.min_notional > 0 or not self._free():
+        if self._working or asset.min_notional > 0:
             return False
         try:
             col = self.portal.bars.column(asset)
@@ -351,7 +353,7 @@ class SimBroker:
             book = getattr(self._events, "book_fills", None)
             if book is not None and self._free() and self._match_market_rows(row, ts, book):
                 return  # nothing else works meanwhile
-            self._market_rows_to_orders()  # fills to report one by one: as orders
+            self._market_rows_to_orders()  # fills priced by models or reported one by one
         if not self._working or row < 0:
             return
         bars = self.portal.bars
