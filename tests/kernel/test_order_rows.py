@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from rbt.kernel.broker import OrderTracker
+from rbt.kernel.broker import ORDER_COLUMNS, OrderTracker
 from rbt.kernel.errors import InvalidTransitionError
 from rbt.kernel.model import MARKET, Asset, Fill, OrderStyle, new_fill, new_order
 from rbt.kernel.orders import OrderEventKind
@@ -24,6 +24,11 @@ def _eager_add(tracker: OrderTracker, oid: str, asset: Asset, amount: Decimal, t
     """What the session does for an order placed as an object and accepted at once."""
     tracker.add(new_order(oid, asset, amount, ts, MARKET))
     tracker.advance(oid, _ACCEPTED)
+
+
+def _columns(tracker: OrderTracker) -> dict[str, list[object]]:
+    """Each order's fields, read from the built orders."""
+    return {name: [getattr(o, name) for o in tracker] for name in ORDER_COLUMNS}
 
 
 def _outcome(call: Callable[[], object]) -> object:
@@ -44,7 +49,9 @@ _STEPS = st.one_of(
     _FILL,
     _PLACE,
     _FILL,
-    st.tuples(st.just("read"), st.sampled_from(["get", "iter", "open", "amount", "counts"])),
+    st.tuples(
+        st.just("read"), st.sampled_from(["get", "iter", "open", "amount", "counts", "columns"])
+    ),
     st.tuples(st.just("cancel"), st.integers(0, 12)),
     st.tuples(st.just("object"), st.integers(0, 1), st.integers(1, 9)),
 )
@@ -124,10 +131,15 @@ def test_rows_read_as_the_orders_kept_from_the_start(
                 assert repr(rows.open_orders()) == repr(eager.open_orders())
             elif what == "amount":
                 assert repr(rows.open_amount(1)) == repr(eager.open_amount(1))
+            elif what == "columns":
+                held = dict(rows._rows)
+                assert repr(rows.columns()) == repr(_columns(eager))
+                assert rows._rows == held  # read without building a row
             else:
                 assert rows.status_counts() == eager.status_counts()
     flush()
     assert len(rows) == len(eager)
+    assert repr(rows.columns()) == repr(_columns(eager))
     assert repr(list(rows)) == repr(list(eager))
     assert rows == eager
     assert [o.id for o in rows] == [oid for oid, _, _ in placed]

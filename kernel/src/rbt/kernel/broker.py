@@ -30,6 +30,7 @@ from rbt.kernel.orders import TRANSITIONS, OrderEventKind, next_status
 from rbt.kernel.secrets import Secret
 
 __all__ = [
+    "ORDER_COLUMNS",
     "AccountSnapshot",
     "BooksFillBatches",
     "Broker",
@@ -54,6 +55,8 @@ _ROW_ACCEPTED = next_status(
     next_status(OrderStatus.NEW, OrderEventKind.SUBMIT), OrderEventKind.ACCEPT
 )
 _ROW_FILLED = next_status(_ROW_ACCEPTED, OrderEventKind.FILL)
+#: The fields of :meth:`OrderTracker.columns`, in order (an :class:`Order`'s).
+ORDER_COLUMNS = tuple(f.name for f in attrs.fields(Order))
 
 
 class BrokerEvents(Protocol):
@@ -396,6 +399,29 @@ class OrderTracker:
                     row[3] = (filled, ZERO + fill.commission)
                     continue
             self.apply_fill(fill)  # builds the rows first
+
+    def columns(self) -> dict[str, list[Any]]:
+        """Every order's :data:`ORDER_COLUMNS` as lists, oldest first: what reading each
+        order gives, the rows read without being built (a run's results).
+
+        .. versionadded:: 0.1
+        """
+        built = list(self._orders.values())
+        rows = list(self._rows.values())
+        done = [row[3] for row in rows]
+        return {
+            "id": [o.id for o in built] + list(self._rows),
+            "asset": [o.asset for o in built] + [row[0] for row in rows],
+            "amount": [o.amount for o in built] + [row[1] for row in rows],
+            "created": [o.created for o in built] + [row[2] for row in rows],
+            "style": [o.style for o in built] + [MARKET] * len(rows),
+            "status": [o.status for o in built]
+            + [_ROW_ACCEPTED if d is None else _ROW_FILLED for d in done],
+            "filled": [o.filled for o in built] + [ZERO if d is None else d[0] for d in done],
+            "commission": [o.commission for o in built]
+            + [ZERO if d is None else d[1] for d in done],
+            "reason": [o.reason for o in built] + [""] * len(rows),
+        }
 
     def _build_rows(self) -> None:
         """Turn the rows into the orders :meth:`add`, :meth:`advance` (SUBMIT, ACCEPT) and

@@ -155,7 +155,7 @@ class BacktestResult:
 def build_frames(
     records: Sequence[SessionRecord],
     fills: Sequence[Fill],
-    orders: Sequence[Order],
+    orders: Sequence[Order] | Mapping[str, Sequence[Any]],
     assets: Mapping[int, Asset],
     starting_cash: Decimal,
     session_of: Mapping[int, Any],
@@ -244,35 +244,47 @@ def transactions_frame(fills: Sequence[Fill], session_of: Mapping[int, Any]) -> 
     )
 
 
-def orders_frame(orders: Sequence[Order]) -> pl.DataFrame:
-    """One row per order, in its final state."""
+def orders_frame(orders: Sequence[Order] | Mapping[str, Sequence[Any]]) -> pl.DataFrame:
+    """One row per order, in its final state: from the orders, or from their columns
+    (:meth:`~rbt.kernel.broker.OrderTracker.columns`, which need no order built)."""
     import polars as pl
 
+    columns = orders if isinstance(orders, Mapping) else _order_columns(orders)
+    assets = columns["asset"]
     return pl.DataFrame(
         {
-            "id": pl.Series([o.id for o in orders], dtype=pl.String),
-            "created": pl.Series([o.created for o in orders], dtype=pl.Int64),
-            "sid": pl.Series([o.asset.sid for o in orders], dtype=pl.Int64),
-            "symbol": pl.Series([o.asset.symbol for o in orders], dtype=pl.String),
+            "id": pl.Series(columns["id"], dtype=pl.String),
+            "created": pl.Series(columns["created"], dtype=pl.Int64),
+            "sid": pl.Series([a.sid for a in assets], dtype=pl.Int64),
+            "symbol": pl.Series([a.symbol for a in assets], dtype=pl.String),
             # enum values through a dict: Enum.value is a slow descriptor
             "type": pl.Series(
-                list(map(_TYPE_VALUE.__getitem__, [o.style.type for o in orders])),
+                list(map(_TYPE_VALUE.__getitem__, [s.type for s in columns["style"]])),
                 dtype=pl.String,
             ),
-            **decimal_columns(
-                {
-                    "amount": [o.amount for o in orders],
-                    "filled": [o.filled for o in orders],
-                    "commission": [o.commission for o in orders],
-                }
-            ),
+            **decimal_columns({name: columns[name] for name in ("amount", "filled", "commission")}),
             "status": pl.Series(
-                list(map(_STATUS_VALUE.__getitem__, [o.status for o in orders])),
-                dtype=pl.String,
+                list(map(_STATUS_VALUE.__getitem__, columns["status"])), dtype=pl.String
             ),
-            "reason": pl.Series([o.reason for o in orders], dtype=pl.String),
+            "reason": pl.Series(columns["reason"], dtype=pl.String),
         }
     )
+
+
+def _order_columns(orders: Sequence[Order]) -> dict[str, list[Any]]:
+    """``OrderTracker.columns()`` of ``orders`` (attribute loads: several times faster than
+    ``getattr`` or ``attrgetter`` here)."""
+    return {
+        "id": [o.id for o in orders],
+        "asset": [o.asset for o in orders],
+        "amount": [o.amount for o in orders],
+        "created": [o.created for o in orders],
+        "style": [o.style for o in orders],
+        "status": [o.status for o in orders],
+        "filled": [o.filled for o in orders],
+        "commission": [o.commission for o in orders],
+        "reason": [o.reason for o in orders],
+    }
 
 
 _TYPE_VALUE = {t: t.value for t in OrderType}

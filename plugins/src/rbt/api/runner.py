@@ -306,7 +306,7 @@ def run_backtest(
     perf, transactions, orders, positions = build_frames(
         engine.records,
         session.fills,
-        list(session.orders),
+        session.orders.columns(),  # the rows read as they are, none built
         {a.sid: a for a in bars.assets},
         capital,
         session_of,
