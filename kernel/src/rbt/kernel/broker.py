@@ -43,6 +43,7 @@ __all__ = [
     "VenueEndpoint",
     "VenueOrder",
     "WorksRows",
+    "order_columns",
 ]
 
 #: The state machine as a plain dict (the read-only proxy costs a call per lookup).
@@ -55,8 +56,27 @@ _ROW_ACCEPTED = next_status(
     next_status(OrderStatus.NEW, OrderEventKind.SUBMIT), OrderEventKind.ACCEPT
 )
 _ROW_FILLED = next_status(_ROW_ACCEPTED, OrderEventKind.FILL)
-#: The fields of :meth:`OrderTracker.columns`, in order (an :class:`Order`'s).
+#: The fields of :func:`order_columns`, in order (an :class:`Order`'s).
 ORDER_COLUMNS = tuple(f.name for f in attrs.fields(Order))
+
+
+def order_columns(orders: Sequence[Order]) -> dict[str, list[Any]]:
+    """Each of :data:`ORDER_COLUMNS` of ``orders`` as a list (attribute loads: several
+    times faster here than ``getattr`` or ``attrgetter``).
+
+    .. versionadded:: 0.1
+    """
+    return {
+        "id": [o.id for o in orders],
+        "asset": [o.asset for o in orders],
+        "amount": [o.amount for o in orders],
+        "created": [o.created for o in orders],
+        "style": [o.style for o in orders],
+        "status": [o.status for o in orders],
+        "filled": [o.filled for o in orders],
+        "commission": [o.commission for o in orders],
+        "reason": [o.reason for o in orders],
+    }
 
 
 class BrokerEvents(Protocol):
@@ -406,22 +426,19 @@ class OrderTracker:
 
         .. versionadded:: 0.1
         """
-        built = list(self._orders.values())
+        columns = order_columns(list(self._orders.values()))
         rows = list(self._rows.values())
         done = [row[3] for row in rows]
-        return {
-            "id": [o.id for o in built] + list(self._rows),
-            "asset": [o.asset for o in built] + [row[0] for row in rows],
-            "amount": [o.amount for o in built] + [row[1] for row in rows],
-            "created": [o.created for o in built] + [row[2] for row in rows],
-            "style": [o.style for o in built] + [MARKET] * len(rows),
-            "status": [o.status for o in built]
-            + [_ROW_ACCEPTED if d is None else _ROW_FILLED for d in done],
-            "filled": [o.filled for o in built] + [ZERO if d is None else d[0] for d in done],
-            "commission": [o.commission for o in built]
-            + [ZERO if d is None else d[1] for d in done],
-            "reason": [o.reason for o in built] + [""] * len(rows),
-        }
+        columns["id"] += self._rows
+        columns["asset"] += [row[0] for row in rows]
+        columns["amount"] += [row[1] for row in rows]
+        columns["created"] += [row[2] for row in rows]
+        columns["style"] += [MARKET] * len(rows)
+        columns["status"] += [_ROW_ACCEPTED if d is None else _ROW_FILLED for d in done]
+        columns["filled"] += [ZERO if d is None else d[0] for d in done]
+        columns["commission"] += [ZERO if d is None else d[1] for d in done]
+        columns["reason"] += [""] * len(rows)
+        return columns
 
     def _build_rows(self) -> None:
         """Turn the rows into the orders :meth:`add`, :meth:`advance` (SUBMIT, ACCEPT) and

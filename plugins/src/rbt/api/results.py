@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from rbt.kernel.broker import order_columns
 from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderType
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def orders_frame(orders: Sequence[Order] | Mapping[str, Sequence[Any]]) -> pl.Da
     (:meth:`~rbt.kernel.broker.OrderTracker.columns`, which need no order built)."""
     import polars as pl
 
-    columns = orders if isinstance(orders, Mapping) else _order_columns(orders)
+    columns = orders if isinstance(orders, Mapping) else order_columns(orders)
     assets = columns["asset"]
     return pl.DataFrame(
         {
@@ -269,22 +270,6 @@ def orders_frame(orders: Sequence[Order] | Mapping[str, Sequence[Any]]) -> pl.Da
             "reason": pl.Series(columns["reason"], dtype=pl.String),
         }
     )
-
-
-def _order_columns(orders: Sequence[Order]) -> dict[str, list[Any]]:
-    """``OrderTracker.columns()`` of ``orders`` (attribute loads: several times faster than
-    ``getattr`` or ``attrgetter`` here)."""
-    return {
-        "id": [o.id for o in orders],
-        "asset": [o.asset for o in orders],
-        "amount": [o.amount for o in orders],
-        "created": [o.created for o in orders],
-        "style": [o.style for o in orders],
-        "status": [o.status for o in orders],
-        "filled": [o.filled for o in orders],
-        "commission": [o.commission for o in orders],
-        "reason": [o.reason for o in orders],
-    }
 
 
 _TYPE_VALUE = {t: t.value for t in OrderType}

@@ -613,7 +613,7 @@ class LiveRun:
         perf, transactions, orders, positions = build_frames(
             self.engine.records,
             self.session.fills,
-            list(self.session.orders),
+            self.session.orders.columns(),
             self.assets,
             self.capital,
             session_of,

@@ -383,13 +383,14 @@ class SimBroker:
                         continue
                     base = bars.exact(field, row, col)
                     batch = self._batch
-                    amount = order.open_amount
-                    if free and batch is not None and order.filled + amount == order.amount:
-                        # _match's fill, which leaves it done: neither kept nor counted
-                        seq = fill_seq.pop(oid, 0) + 1
-                        del working[oid]
-                        batch.append(_free_fill(oid, seq, order.asset, amount, base, ts))
-                        continue
+                    if free and batch is not None:
+                        amount = order.open_amount
+                        if order.filled + amount == order.amount:
+                            # _match's fill, which leaves it done: neither kept nor counted
+                            seq = fill_seq.pop(oid, 0) + 1
+                            del working[oid]
+                            batch.append(_free_fill(oid, seq, order.asset, amount, base, ts))
+                            continue
                     self._match(order, None, base, used, ts, row=row, col=col)
                     continue
                 if book is not None:
