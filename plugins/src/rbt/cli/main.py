@@ -59,7 +59,7 @@ def _home(path: Path | None) -> Any:
 
 def _version_callback(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from rbt.runs.versions import installed_version as version
 
         typer.echo(f"rbt {version('rustybt-framework')} (kernel {version('rbt-kernel')})")
         raise typer.Exit()

@@ -89,9 +89,9 @@ class ExchangeCalendar:
 def _load_schedule(
     code: str, cache_dir: Path
 ) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    from importlib.metadata import version
+    from rbt.runs.versions import installed_version
 
-    path = cache_dir / "calendars" / f"{code}-{version('exchange-calendars')}.npz"
+    path = cache_dir / "calendars" / f"{code}-{installed_version('exchange-calendars')}.npz"
     if path.exists():
         with np.load(path) as cached:
             return cached["days"], cached["opens"], cached["closes"]

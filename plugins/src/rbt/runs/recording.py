@@ -6,9 +6,10 @@ Called by :func:`rbt.api.run_backtest` when it writes results (``write=True``).
 from __future__ import annotations
 
 import functools
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from rbt.runs.versions import PackageNotFoundError, installed_version
 
 __all__ = ["BENCHMARK_FILE", "package_versions", "record", "strategy_label"]
 
@@ -23,14 +24,14 @@ def package_versions() -> dict[str, str]:
     return dict(_package_versions())
 
 
-@functools.cache  # read once per process: the metadata lookups cost ~5 ms per run
+@functools.cache  # read once per process
 def _package_versions() -> tuple[tuple[str, str], ...]:
     import platform
 
     out = [("python", platform.python_version())]
     for name in _VERSIONED:
         try:
-            out.append((name, version(name)))
+            out.append((name, installed_version(name)))
         except PackageNotFoundError:
             out.append((name, "not installed"))
     return tuple(out)
