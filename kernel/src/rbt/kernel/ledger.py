@@ -48,6 +48,7 @@ from rbt.kernel.numeric import (
     LEDGER_SCALE,
     ZERO,
     enter_ledger_context,
+    has_exponent_zero,
     ledger_context,
     round_quantity,
     to_decimal,
@@ -122,6 +123,9 @@ class _Holding:
     amount: Decimal = ZERO
     cost_value: Decimal = ZERO
     last_price: Decimal = ZERO
+    #: quoted in the base currency with multiplier exactly 1 (``Decimal(1)``, exponent 0):
+    #: a fill's notional is ``amount × price`` (the same value and exponent) and no rate
+    unit: bool = False
 
 
 class Ledger:
@@ -189,6 +193,15 @@ class Ledger:
         finally:
             setcontext(previous)
 
+    def _new_holding(self, asset: Asset) -> _Holding:
+        currency, multiplier = asset.quote_currency, asset.multiplier
+        unit = (
+            (currency == self.base_currency or not currency)
+            and multiplier == 1
+            and has_exponent_zero(multiplier)
+        )
+        return _Holding(asset, unit=unit)
+
     def _book(self, fill: Fill) -> Decimal:
         """Book ``fill`` (in the ledger's context) and check the books."""
         asset = fill.asset
@@ -196,16 +209,21 @@ class Ledger:
             self._marked_since.add(asset.sid)
         holding = self._holdings.get(asset.sid)
         if holding is None:
-            holding = self._holdings[asset.sid] = _Holding(asset)
-        notional = fill.notional
+            holding = self._holdings[asset.sid] = self._new_holding(asset)
         commission = fill.commission
-        currency = asset.quote_currency
-        rate = None if currency == self.base_currency or not currency else self._rate(asset)
-        if rate is not None:  # settles in the base currency at the rate in force
-            notional *= rate
-            commission *= rate
+        rate = None
+        if holding.unit:
+            notional = fill.amount * fill.price
+        else:
+            notional = fill.notional
+            currency = asset.quote_currency
+            if currency != self.base_currency and currency:
+                rate = self._rate(asset)  # settles in the base currency at the rate in force
+                notional *= rate
+                commission *= rate
         self.cash -= notional + commission
-        self.commissions += commission
+        if commission is not ZERO:  # adding the zero constant changes neither value nor
+            self.commissions += commission  # exponent: commissions' is never above 0
         old_amount = holding.amount
         new_amount = old_amount + fill.amount
         if old_amount == 0 or (old_amount > 0) == (fill.amount > 0):
