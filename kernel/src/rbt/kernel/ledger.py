@@ -218,7 +218,8 @@ class Ledger:
             notional = fill.notional
             currency = asset.quote_currency
             if currency != self.base_currency and currency:
-                rate = self._rate(asset)  # settles in the base currency at the rate in force
+                rate = self._rate(asset)
+            if rate is not None:  # settles in the base currency at the rate in force
                 notional *= rate
                 commission *= rate
         self.cash -= notional + commission
