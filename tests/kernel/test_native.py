@@ -284,3 +284,54 @@ def test_a_class_holding_its_builder_is_collected() -> None:
     del Made
     gc.collect()
     assert gone() is None
+
+
+@attrs.frozen
+class _Record:
+    when: int
+    value: Decimal
+    rows: tuple[int, ...] = ()
+
+
+@given(st.integers(-(2**62), 2**62), decimals, st.lists(st.integers(), max_size=3))
+def test_a_positional_builder_builds_what_init_builds(when, value, rows) -> None:
+    build = model.positional_builder(_Record)
+    assert build is not _Record  # the C builder
+    built = build(when, value, tuple(rows))
+    assert type(built) is _Record
+    assert attrs.astuple(built, recurse=False) == (when, value, tuple(rows))
+    assert built == _Record(when, value, tuple(rows))
+    assert hash(built) == hash(_Record(when, value, tuple(rows)))
+
+
+def test_a_positional_builder_refuses_classes_that_convert_or_validate() -> None:
+    @attrs.frozen
+    class Converted:
+        value: Decimal = attrs.field(converter=Decimal)
+
+    @attrs.frozen
+    class Checked:
+        value: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    @attrs.frozen
+    class Finished:
+        value: int
+
+        def __attrs_post_init__(self) -> None:
+            pass
+
+    for cls in (Converted, Checked, Finished):
+        with pytest.raises(TypeError, match="converts or validates"):
+            model.positional_builder(cls)
+
+
+def test_without_the_c_module_the_positional_builder_is_the_class() -> None:
+    code = (
+        "from rbt.kernel import model\n"
+        "from rbt.api.engine import SessionRecord, _new_record\n"
+        "assert model._NATIVE is None\n"
+        "assert model.positional_builder(SessionRecord) is SessionRecord\n"
+        "assert _new_record is SessionRecord\n"
+    )
+    env = {**os.environ, "RBT_PURE_PYTHON": "1"}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)

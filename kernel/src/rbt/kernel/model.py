@@ -14,10 +14,13 @@ import os
 from collections.abc import Callable
 from decimal import Decimal
 from types import ModuleType
+from typing import TypeVar
 
 import attrs
 
 from rbt.kernel.numeric import ZERO, to_decimal
+
+_T = TypeVar("_T", bound=attrs.AttrsInstance)
 
 __all__ = [
     "OPEN_STATUSES",
@@ -34,6 +37,7 @@ __all__ = [
     "TimeInForce",
     "new_fill",
     "new_order",
+    "positional_builder",
     "replace_order",
 ]
 
@@ -51,6 +55,25 @@ def _native_module() -> ModuleType | None:
 
 
 _NATIVE = _native_module()
+
+
+def positional_builder(cls: type[_T]) -> Callable[..., _T]:
+    """``cls(*values)``, the values in the order of ``cls``'s attrs fields, for a slotted
+    attrs class without converters, validators or ``__attrs_post_init__``: the C module's
+    builder when it is built (the slots set in one call, ≈ 10× faster than ``__init__``),
+    else ``cls`` itself.
+
+    .. versionadded:: 0.1
+    """
+    if _NATIVE is None:
+        return cls
+    fields = attrs.fields(cls)
+    if any(f.converter is not None or f.validator is not None for f in fields) or hasattr(
+        cls, "__attrs_post_init__"
+    ):
+        raise TypeError(f"{cls.__name__} converts or validates: build it through __init__")
+    builder: Callable[..., _T] = _NATIVE.SlotBuilder(cls, tuple(f.name for f in fields))
+    return builder
 
 
 def _dec(value: Decimal | int | str) -> Decimal:

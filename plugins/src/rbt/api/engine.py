@@ -49,6 +49,7 @@ from rbt.kernel.model import (
     OrderStatus,
     OrderStyle,
     OrderType,
+    positional_builder,
 )
 from rbt.kernel.numeric import ZERO, decimal_from_float, has_exponent_zero, round_quantity
 from rbt.kernel.orders import round_order, validation_check
@@ -179,6 +180,9 @@ class SessionRecord:
     positions: Sequence[tuple[int, Decimal, Decimal]]
 
 
+#: ``SessionRecord(*fields)`` a pending close becomes, in one call (one per session)
+_new_record = positional_builder(SessionRecord)
+
 #: Pending closes are valued in chunks of this many sessions, and at the latest when they
 #: hold this many amount cells (sessions × columns): bounded memory for any universe.
 _PENDING_CHUNK = 512
@@ -204,16 +208,10 @@ class _PendingClose(NamedTuple):
     def record(
         self, value: Decimal, positions: Sequence[tuple[int, Decimal, Decimal]]
     ) -> SessionRecord:
-        return SessionRecord(
-            session=self.session,
-            ts=self.ts,
-            cash=self.cash,
-            positions_value=value,
-            fills=self.fills,
-            orders=self.orders,
-            recorded=self.recorded,
-            positions=positions,
-        )
+        return _new_record(
+            self.session, self.ts, self.cash, value, self.fills, self.orders, self.recorded,
+            positions,
+        )  # fmt: skip
 
 
 @attrs.frozen
