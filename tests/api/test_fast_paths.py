@@ -587,6 +587,114 @@ def test_decimal_column_equals_the_fixed_point_text_reference(values) -> None:
     assert got.to_list() == want.to_list()
 
 
+def _by_cast_or_error(values):
+    from rbt.api.results import _decimal_columns_by_cast
+
+    try:
+        return _decimal_columns_by_cast({"x": values})["x"]
+    except Exception as error:  # an invalid text: the cast refuses it
+        return type(error)
+
+
+def _column_or_error(values):
+    from rbt.api.results import decimal_column
+
+    try:
+        return decimal_column("x", values)
+    except Exception as error:
+        return type(error)
+
+
+fixed_point_decimals = st.builds(
+    lambda m, e: Decimal(m).scaleb(e),
+    st.integers(-(10**12), 10**12),
+    st.integers(-6, 0),  # str() writes these in fixed point
+)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            fixed_point_decimals,
+            st.none(),
+            st.builds(
+                lambda m, e: Decimal(m).scaleb(e),
+                st.integers(-(10**20), 10**20),
+                st.integers(-22, 3),  # exponents, more than 18 digits or places
+            ),
+            st.integers(-(10**20), 10**20),
+            st.sampled_from(
+                [Decimal("NaN"), Decimal("-Infinity"), Decimal("-0"), Decimal("-0.00")]
+            ),
+            st.text(alphabet="0123456789-.,+ eE", max_size=6),  # any text, valid or not
+        ),
+        max_size=12,
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_decimal_columns_read_in_numpy_equal_the_string_cast(values) -> None:
+    """The numpy reading of fixed-point texts gives the string cast's column (dtype and
+    values), and where it does not apply the cast decides (nulls, exponents, invalid
+    texts, wide mantissas, scales beyond a Decimal column)."""
+    got, want = _column_or_error(values), _by_cast_or_error(values)
+    if isinstance(want, type):
+        assert got is want
+    else:
+        assert got.dtype == want.dtype
+        assert got.to_list() == want.to_list()
+
+
+@given(
+    st.lists(
+        st.builds(  # up to 12 digits at 6 places: 18 digits
+            lambda m, e: Decimal(m).scaleb(e),
+            st.integers(-(10**12) + 1, 10**12 - 1),
+            st.integers(-6, 0),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_money_and_quantities_are_read_in_numpy(values) -> None:
+    from rbt.api.results import _parse_fixed_point
+
+    parsed = _parse_fixed_point([str(v) for v in values])
+    assert parsed is not None
+    mantissas, scale = parsed
+    assert [Decimal(int(m)).scaleb(-scale) for m in mantissas] == values
+    assert scale == max(-v.as_tuple().exponent for v in values)
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        [],
+        ["1", "None"],
+        ["1E+2"],
+        ["NaN"],
+        ["+1"],
+        [" 1"],
+        ["1.", "2"],
+        [".5"],
+        ["-"],
+        [""],
+        ["1", ""],
+        ["1.2.3"],
+        ["1-2"],
+        ["--1"],
+        ["1,2"],
+        ["1234567890123456789"],  # 19 digits: beyond an int64 mantissa here
+        ["1.5", "123456789012345678"],  # 18 whole digits at scale 1
+        ["0." + "0" * 18 + "1"],  # scale 19: a text column
+    ],
+)
+def test_other_texts_are_left_to_the_string_cast(texts) -> None:
+    from rbt.api.results import _parse_fixed_point
+
+    assert _parse_fixed_point(texts) is None
+
+
 class _RandomTrader(TradingAlgorithm):
     """Places a drawn list of (bar, asset, amount) market orders and, on every bar, checks
     the float views against the exact ledger (the mirror is fed per fill)."""
