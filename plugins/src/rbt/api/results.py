@@ -305,22 +305,28 @@ def perf_frame(records: Sequence[SessionRecord], starting_cash: Decimal) -> pl.D
 def transactions_frame(fills: Sequence[Fill], session_of: Mapping[int, Any]) -> pl.DataFrame:
     """One row per fill. Per-asset columns (sid, symbol, multiplier) and the session are
     built once per distinct asset / time and gathered."""
+    import numpy as np
     import polars as pl
 
     stamps = [f.ts for f in fills]
-    times = list(dict.fromkeys(stamps))  # distinct, first seen first
-    time_code = {t: i for i, t in enumerate(times)}
-    session = pl.Series([session_of.get(t) for t in times], dtype=pl.Date).gather(
-        pl.Series(list(map(time_code.__getitem__, stamps)), dtype=pl.Int64)
+    # the distinct times and assets and each row's code among them found in numpy (a sort of
+    # the rows' integers, not a dict lookup a row)
+    times, time_codes = np.unique(
+        np.fromiter(stamps, dtype=np.int64, count=len(stamps)), return_inverse=True
+    )
+    session = pl.Series([session_of.get(t) for t in times.tolist()], dtype=pl.Date).gather(
+        _int64_series("", time_codes)
     )
     held = [f.asset for f in fills]
     # assets by identity (what each fill holds), not by sid: the same columns as reading
     # every fill's own asset
-    identity = list(map(id, held))
-    by_id = dict(zip(identity, held, strict=True))
-    asset_code = {i: n for n, i in enumerate(by_id)}
-    distinct = list(by_id.values())
-    codes = pl.Series(list(map(asset_code.__getitem__, identity)), dtype=pl.Int64)
+    identities, asset_codes = np.unique(
+        np.fromiter(map(id, held), dtype=np.uint64, count=len(held)), return_inverse=True
+    )
+    row_of = np.empty(len(identities), dtype=np.int64)  # a row holding each distinct asset
+    row_of[asset_codes] = np.arange(len(held))
+    distinct = [held[row] for row in row_of.tolist()]
+    codes = _int64_series("", asset_codes)
     return pl.DataFrame(
         {
             "id": pl.Series([f.id for f in fills], dtype=pl.String),
