@@ -5,6 +5,7 @@ order, repeated, missing from the run, or null)."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from decimal import Decimal
 from typing import Any
 
@@ -125,3 +126,94 @@ def test_exposures_equal_the_placement_by_dict(
     want = _reference(perf, positions, transactions)
     for name, expected in want.items():
         assert got[name].tobytes() == expected.tobytes(), name
+
+
+def _polars_notional(frame: pl.DataFrame, price: str) -> pl.DataFrame:
+    """The definition: the three columns cast to Float64 by polars and multiplied."""
+    multiplier = pl.col("multiplier").cast(pl.Float64) if "multiplier" in frame.columns else 1.0
+    return frame.select(
+        "session",
+        (pl.col("amount").cast(pl.Float64) * pl.col(price).cast(pl.Float64) * multiplier)
+        .abs()
+        .alias("notional"),
+    )
+
+
+def _chunked(frame: pl.DataFrame, cuts: list[int]) -> pl.DataFrame:
+    """``frame`` as several chunks (each column cut at the same rows), as the positions frame
+    of a long run is."""
+    bounds = [0, *sorted({min(c, frame.height) for c in cuts}), frame.height]
+    parts = [frame.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
+    return pl.concat([p for p in parts if p.height], rechunk=False) if frame.height else frame
+
+
+mantissas = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.integers(-(2**53), 2**53),  # the edges of the exact doubles ...
+    st.integers(-(2**70), 2**70),  # ... and beyond them
+)
+
+
+@given(
+    rows=st.lists(st.tuples(day_keys, mantissas, mantissas, mantissas), min_size=1, max_size=20),
+    scales=st.tuples(st.integers(0, 3), st.integers(0, 24), st.integers(0, 2)),
+    cuts=st.lists(st.integers(0, 20), max_size=3),
+    nulls=st.booleans(),
+    multiplier=st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_notional_in_numpy_equals_polars_casts(
+    rows: list[tuple[Any, ...]],
+    scales: tuple[int, int, int],
+    cuts: list[int],
+    nulls: bool,
+    multiplier: bool,
+) -> None:
+    """The notional computed in numpy is polars' cast-and-multiply bit for bit, in the same
+    chunks; where numpy does not apply (mantissas beyond 2**53, scales beyond 22, nulls,
+    differently chunked columns) polars computes it."""
+    from rbt.analytics.metrics import _notional, _product_chunks
+
+    def column(k: int, scale: int) -> pl.Series:
+        values = [None if nulls and i == 0 else row[k] for i, row in enumerate(rows)]
+        return pl.Series(
+            [None if v is None else Decimal(v).scaleb(-scale) for v in values],
+            dtype=pl.Decimal(38, scale),
+        )
+
+    columns = {
+        "session": pl.Series([_day(row[0]) for row in rows], dtype=pl.Date),
+        "amount": column(1, scales[0]),
+        "price": column(2, scales[1]),
+    }
+    if multiplier:
+        columns["multiplier"] = column(3, scales[2])
+    frame = _chunked(pl.DataFrame(columns), cuts)
+    got = _notional(frame, "price")
+    want = _polars_notional(frame, "price")
+    assert got.schema == want.schema
+    assert got["notional"].to_numpy().tobytes() == want["notional"].to_numpy().tobytes()
+    assert [len(c) for c in got["notional"].get_chunks()] == [
+        len(c) for c in want["notional"].get_chunks()
+    ]
+    factors = [frame[name] for name in frame.columns if name != "session"]
+    small = all(abs(row[k]) <= 2**53 for row in rows for k in range(1, 2 + multiplier + 1))
+    layouts = {tuple(len(c) for c in frame[name].get_chunks()) for name in frame.columns}
+    # the numpy branch is taken exactly when every mantissa and 10**scale are exact doubles,
+    # no value is null and the columns are cut into the same chunks (polars may merge some)
+    fast = small and scales[1] <= 22 and not nulls and len(layouts) == 1
+    assert (_product_chunks(factors, frame["session"]) is not None) == fast
+
+
+def test_notional_of_other_column_types_is_polars_casts() -> None:
+    from rbt.analytics.metrics import _notional, _product_chunks
+
+    frame = pl.DataFrame(
+        {
+            "session": pl.Series([DAY0, DAY0], dtype=pl.Date),
+            "amount": pl.Series([3, -2], dtype=pl.Int64),
+            "price": pl.Series([1.25, 7.5], dtype=pl.Float64),
+        }
+    )
+    assert _product_chunks([frame["amount"], frame["price"]], frame["session"]) is None
+    assert _notional(frame, "price").equals(_polars_notional(frame, "price"))
