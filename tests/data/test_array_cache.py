@@ -23,7 +23,7 @@ from hypothesis.extra import numpy as hnp
 from rbt.data import array_cache, bundles
 from rbt.data.array_cache import MAGIC, CachedArrays, read_arrays, write_arrays
 from rbt.data.bars import OHLCV, BarArrays, content_digest
-from rbt.data.bundles import array_cache_file, load_bundle, open_bundle, read_manifest
+from rbt.data.bundles import array_cache_file, load_bundle, read_manifest
 from rbt.data.home import RbtHome
 from rbt.data.ingest import ingest
 from rbt.kernel.errors import DataError
@@ -411,110 +411,3 @@ def test_a_long_bundle_name_gets_a_short_cache_file_name(home, manager, make_csv
     assert path.exists()
     assert len(path.name) + len(".{}.12345678.tmp") < 160  # its temporary name too, < 255
     assert not load_bundle(home, name).floats["close"].flags.owndata  # mapped
-
-
-# -- open_bundle: the checks run while the caller reads the mapped arrays -------------------
-
-
-def test_an_opened_bundle_is_the_loaded_one_once_its_checks_pass(home, bundle):
-    opened = open_bundle(home, "b")
-    assert not opened.bars.floats["close"].flags.owndata  # mapped, readable at once
-    assert opened.verified() is opened.bars
-    _assert_same_bars(opened.bars, _decoded(home, "b"))
-
-
-def test_a_bundle_decoded_on_opening_has_no_checks_left(home, manager, make_csv_dir, tmp_path):
-    ingest(home, "csv", "d", {"path": str(make_csv_dir(tmp_path / "d", 2, 10))}, manager=manager)
-    opened = open_bundle(home, "d")  # no cache yet: every file checked, then decoded
-    assert opened._checking is None
-    assert opened.verified() is opened.bars
-
-
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        ("flip a bar file's byte", r"bars/2010.parquet has sha256"),
-        ("delete a bar file", r"bars/2010.parquet is missing"),
-    ],
-)
-def test_an_opened_bundle_with_a_damaged_bar_file_fails_its_checks(home, bundle, damage, message):
-    target = home.bundle("b").resolve() / "bars/2010.parquet"
-    if damage.startswith("flip"):
-        _flip(target, 100)
-    else:
-        target.unlink()
-    opened = open_bundle(home, "b")  # the cache is mapped; the bar files are checked later
-    with pytest.raises(DataError, match=message):
-        opened.verified()
-    assert not home.bundle("b").exists()  # quarantined, as by load_bundle
-
-
-def test_an_opened_bundle_with_a_damaged_array_fails_and_loses_its_cache(home, bundle):
-    path = _cache_file(home, "b")
-    close = next(e for e in _header(path)["arrays"] if e["name"] == "floats/close")
-    _flip(path, close["offset"] + 5)
-    opened = open_bundle(home, "b")
-    with pytest.raises(DataError, match=r"cached arrays of bundle 'b' .* 'floats/close' fails"):
-        opened.verified()
-    assert not path.exists()  # removed: the next load decodes the bundle anew
-    assert home.bundle("b").exists()  # the bundle itself is fine
-    _assert_same_bars(load_bundle(home, "b"), _decoded(home, "b"))
-    assert path.exists()
-
-
-_RECORDS = """
-from rbt.api import record, symbol
-
-def initialize(context):
-    context.asset = symbol("S0000")
-
-def handle_data(context, data):
-    record(close=data.current(context.asset, "close"))
-"""
-
-
-def _strategy(tmp_path: Path, body: str = _RECORDS) -> str:
-    path = tmp_path / "strategy.py"
-    path.write_text(body)
-    return str(path)
-
-
-def _run(home, tmp_path, **kwargs):
-    from rbt.api import run_backtest
-
-    if "strategy" not in kwargs:
-        kwargs["strategy"] = _strategy(tmp_path)
-    kwargs.setdefault("write", True)
-    return run_backtest(bundle="b", start="2010-01-04", end="2010-02-12", home=home, **kwargs)
-
-
-def test_a_backtest_on_a_damaged_bundle_gives_its_error_and_writes_nothing(home, bundle, tmp_path):
-    before = _run(home, tmp_path)  # a healthy run: results written
-    _flip(home.bundle("b").resolve() / "bars/2010.parquet", 100)
-    with pytest.raises(DataError, match=r"bars/2010.parquet has sha256"):
-        _run(home, tmp_path, params={"changed": 1})  # another run id
-    assert [p.name for p in home.results.iterdir()] == [before.run_id]
-
-
-def test_a_backtest_on_a_damaged_cache_fails_once_then_runs_on_the_decoded_bundle(
-    home, bundle, tmp_path
-):
-    expected = _run(home, tmp_path, write=False)
-    path = _cache_file(home, "b")
-    close = next(e for e in _header(path)["arrays"] if e["name"] == "floats/close")
-    _flip(path, close["offset"] + 8 * 3)  # the fourth close the run records
-    with pytest.raises(DataError, match=r"'floats/close' fails its CRC-32 check"):
-        _run(home, tmp_path)
-    assert not home.results.exists() or not list(home.results.iterdir())
-    again = _run(home, tmp_path, write=False)
-    assert again.perf.equals(expected.perf)
-
-
-def test_a_strategys_error_on_a_damaged_bundle_gives_the_bundles_error_first(
-    home, bundle, tmp_path
-):
-    failing = _RECORDS + "\n    raise ValueError('the strategy fails')\n"
-    _flip(home.bundle("b").resolve() / "bars/2010.parquet", 100)
-    with pytest.raises(DataError, match=r"bars/2010.parquet has sha256") as caught:
-        _run(home, tmp_path, strategy=_strategy(tmp_path, failing))
-    assert isinstance(caught.value.__context__, ValueError)  # the run's own, chained

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -35,9 +35,6 @@ from rbt.kernel.model import Asset, AssetClass
 from rbt.kernel.numeric import decimal_from_float, to_decimal
 from rbt.kernel.registry import ProviderKind
 from rbt.kernel.session import Session
-
-if TYPE_CHECKING:
-    from rbt.data.bundles import OpenedBundle
 
 __all__ = [
     "DEFAULT_CAPITAL",
@@ -220,122 +217,118 @@ def run_backtest(
     pm = manager or plugin_manager()
     commission_model = resolve_model(pm, ProviderKind.COMMISSION_MODEL, commission)
     slippage_model = resolve_model(pm, ProviderKind.SLIPPAGE_MODEL, slippage)
-    opened = None
     if bars is None:
-        from rbt.data.bundles import open_bundle
+        from rbt.data.bundles import bundle_hash as _bundle_hash
+        from rbt.data.bundles import load_bundle
 
-        # its bar files and arrays are checked while we run; nothing here reads the
-        # bundle's folder again (a failed check moves it away)
-        opened = open_bundle(home, bundle)
-        bars, bundle_hash = opened.bars, opened.content_hash
-    with _checked(opened):  # nothing leaves before the bundle's checks pass
-        calendar = get_calendar(bars.calendar)
-        sessions = sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
-        if account is None:
-            assets = bars.assets
-            crypto = bool(assets) and all(a.asset_class is AssetClass.CRYPTO for a in assets)
-            account = "cash" if crypto else "margin"
-        params_obj = merge_params(instance.PARAMS, dict(params or {}))
-        from rbt.analytics.benchmark import resolve_benchmark
+        bars = load_bundle(home, bundle)
+        bundle_hash = _bundle_hash(home, bundle)
+    calendar = get_calendar(bars.calendar)
+    sessions = sessions_in_bundle(bars, calendar, start_date, end_date, bundle)
+    if account is None:
+        crypto = bool(bars.assets) and all(a.asset_class is AssetClass.CRYPTO for a in bars.assets)
+        account = "cash" if crypto else "margin"
+    params_obj = merge_params(instance.PARAMS, dict(params or {}))
+    from rbt.analytics.benchmark import resolve_benchmark
 
-        explicit = resolve_benchmark(benchmark, bars=bars, sessions=sessions, bundle=bundle)
-        run_id = run_id_for(
-            source_hash,
-            params_obj.to_dict(),
-            bundle_hash,
-            start_date,
-            end_date,
-            capital,
-            commission_model,
-            slippage_model,
-            fill_timing,
-            benchmark=explicit.digest if explicit is not None else "",
-            accounts=_account_options(base_currency, borrow_rate, financing_rate)
-            | ({"account": account} if account != "margin" else {}),
-        )
+    explicit = resolve_benchmark(benchmark, bars=bars, sessions=sessions, bundle=bundle)
+    run_id = run_id_for(
+        source_hash,
+        params_obj.to_dict(),
+        bundle_hash,
+        start_date,
+        end_date,
+        capital,
+        commission_model,
+        slippage_model,
+        fill_timing,
+        benchmark=explicit.digest if explicit is not None else "",
+        accounts=_account_options(base_currency, borrow_rate, financing_rate)
+        | ({"account": account} if account != "margin" else {}),
+    )
 
-        portal = BarPortal(bars, calendar)
-        broker = pm.get_provider(ProviderKind.BROKER, "sim").create(
-            portal, commission=commission_model, slippage=slippage_model, fill_timing=fill_timing
-        )
-        ledger = Ledger(capital, base_currency)
-        session = Session(
-            portal=portal,
-            broker=broker,
-            ledger=ledger,
-            order_ids=ClientOrderIds("bt", run_id),
-            manager=pm,
-        )
-        from rbt.api.actions import AccountEvents
+    portal = BarPortal(bars, calendar)
+    broker = pm.get_provider(ProviderKind.BROKER, "sim").create(
+        portal, commission=commission_model, slippage=slippage_model, fill_timing=fill_timing
+    )
+    ledger = Ledger(capital, base_currency)
+    session = Session(
+        portal=portal,
+        broker=broker,
+        ledger=ledger,
+        order_ids=ClientOrderIds("bt", run_id),
+        manager=pm,
+    )
+    from rbt.api.actions import AccountEvents
 
-        # before the engine: its session-close accruals precede the engine's record
-        AccountEvents(
-            session,
-            portal,
-            calendar,
-            borrow_rate=_rate(borrow_rate, "borrow_rate"),
-            financing_rate=_rate(financing_rate, "financing_rate"),
-            on_positions_changed=lambda: engine.sync_positions(),
-        )
-        by_symbol = {a.symbol: a for a in bars.assets}
+    # before the engine: its session-close accruals precede the engine's record
+    AccountEvents(
+        session,
+        portal,
+        calendar,
+        borrow_rate=_rate(borrow_rate, "borrow_rate"),
+        financing_rate=_rate(financing_rate, "financing_rate"),
+        on_positions_changed=lambda: engine.sync_positions(),
+    )
+    by_symbol = {a.symbol: a for a in bars.assets}
 
-        def lookup(ticker: str, as_of: dt.date | None) -> Asset:
-            try:
-                return by_symbol[ticker]
-            except KeyError:
-                import difflib
+    def lookup(ticker: str, as_of: dt.date | None) -> Asset:
+        try:
+            return by_symbol[ticker]
+        except KeyError:
+            import difflib
 
-                close = difflib.get_close_matches(ticker, list(by_symbol), n=5)
-                hint = f"; did you mean {', '.join(close)}?" if close else ""
-                raise LookupError(f"unknown symbol {ticker!r} in bundle {bundle!r}{hint}") from None
+            close = difflib.get_close_matches(ticker, list(by_symbol), n=5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise LookupError(f"unknown symbol {ticker!r} in bundle {bundle!r}{hint}") from None
 
-        engine = Engine(
-            instance,
-            session,
-            portal,
-            params_obj,
-            sessions,
-            lookup,
-            commission_model,
-            slippage_model,
-            record_positions=record_positions,
-            account=account,
-        )
-        engine.initialize()
-        clock = SimClock(calendar, sessions[0], sessions[-1], bars.frequency)
-        with engine.active():  # the API's target for the whole run, not switched per bar
-            session.run(clock)
+    engine = Engine(
+        instance,
+        session,
+        portal,
+        params_obj,
+        sessions,
+        lookup,
+        commission_model,
+        slippage_model,
+        record_positions=record_positions,
+        account=account,
+    )
+    engine.initialize()
+    clock = SimClock(calendar, sessions[0], sessions[-1], bars.frequency)
+    with engine.active():  # the API's target for the whole run, not switched per bar
+        session.run(clock)
 
-        session_of = {r.ts: r.session for r in engine.records}
-        for fill in session.fills:
-            if fill.ts not in session_of:
-                session_of[fill.ts] = dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date()
-        perf, transactions, orders, positions = build_frames(
-            engine.records,
-            session.fills,
-            session.orders.columns(),  # the rows read as they are, none built
-            {a.sid: a for a in bars.assets},
-            capital,
-            session_of,
-        )
-        from rbt.analytics.metrics import MetricInputs, compute_metrics
+    session_of = {r.ts: r.session for r in engine.records}
+    for fill in session.fills:
+        if fill.ts not in session_of:
+            session_of[fill.ts] = dt.datetime.fromtimestamp(fill.ts / 1e9, dt.UTC).date()
+    perf, transactions, orders, positions = build_frames(
+        engine.records,
+        session.fills,
+        session.orders.columns(),  # the rows read as they are, none built
+        {a.sid: a for a in bars.assets},
+        capital,
+        session_of,
+    )
+    from rbt.analytics.metrics import MetricInputs, compute_metrics
 
-        periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
-        bench = resolve_benchmark(
-            explicit if explicit is not None else engine.benchmark,
-            bars=bars,
-            sessions=perf["session"].to_list(),
-            bundle=bundle,
-        )
-        inputs = MetricInputs(
-            perf["returns"].to_numpy(),
-            periods,
-            benchmark=None if bench is None else bench.returns,
-            perf=perf,
-            transactions=transactions,
-            positions=positions,
-        )
-        computed = compute_metrics(inputs, metrics, pm)
+    periods = 365 if calendar.name == "ALWAYS_OPEN" else 252
+    bench = resolve_benchmark(
+        explicit if explicit is not None else engine.benchmark,
+        bars=bars,
+        sessions=perf["session"].to_list(),
+        bundle=bundle,
+    )
+    inputs = MetricInputs(
+        perf["returns"].to_numpy(),
+        periods,
+        benchmark=None if bench is None else bench.returns,
+        perf=perf,
+        transactions=transactions,
+        positions=positions,
+    )
+    computed = compute_metrics(inputs, metrics, pm)
     manifest = {
         "schema": _RESULT_SCHEMA,
         "run_id": run_id,
@@ -376,20 +369,6 @@ def run_backtest(
         with engine.active():
             finisher(engine.context, result.to_pandas())
     return result
-
-
-@contextlib.contextmanager
-def _checked(opened: OpenedBundle | None) -> Iterator[None]:
-    """Wait for ``opened``'s checks when the block ends; when it raises, the bundle's own
-    error (damaged data can explain the block's) replaces it, chained to it."""
-    try:
-        yield
-    except BaseException:
-        if opened is not None:
-            opened.verified()
-        raise
-    if opened is not None:
-        opened.verified()
 
 
 def _defines_analyze(strategy: TradingAlgorithm) -> bool:

@@ -37,7 +37,7 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ __all__ = [
     "ArrayFile",
     "CachedArrays",
     "cache_path",
-    "map_arrays",
     "new_array_file",
     "read_arrays",
     "write_arrays",
@@ -306,68 +305,22 @@ def read_arrays(path: Path, identity: str, fields: Sequence[str]) -> CachedArray
     """The arrays cached at ``path`` for ``identity``, mapped copy-on-write, with the
     floats of every one of ``fields``; None when there is no file or it fails a check,
     which is logged."""
-    mapped = map_arrays(path, identity, fields)
-    if mapped is None:
-        return None
-    arrays, check = mapped
-    problem = check()
-    if problem is not None:
-        log.warning("ignoring the cached bundle arrays %s: %s; decoding the bundle", path, problem)
-        return None
-    return arrays
-
-
-def map_arrays(
-    path: Path, identity: str, fields: Sequence[str]
-) -> tuple[CachedArrays, Callable[[], str | None]] | None:
-    """:func:`read_arrays` with every check but the arrays' CRC-32s, and the function that
-    checks those (None: they match; else what is wrong), to run before the arrays' values
-    are trusted: while a run already reads them, say. None when there is no file or it
-    fails a check, which is logged.
-    """
     try:
-        arrays, sums = _map(path, identity, fields)
+        return _read(path, identity, fields)
     except (FileNotFoundError, NotADirectoryError):  # none written (or none can be)
         return None
     except Exception as exc:  # whatever is wrong with a cache, the bundle is decoded
         log.warning("ignoring the cached bundle arrays %s: %s; decoding the bundle", path, exc)
         return None
 
-    def check() -> str | None:
-        try:
-            _check_sums(sums)
-        except _Unusable as exc:
-            return str(exc)
-        return None
-
-    return arrays, check
-
 
 class _Unusable(Exception):
     """Why a cache file is not used."""
 
 
-def _check_sums(sums: Sequence[tuple[str, npt.NDArray[Any], int]]) -> None:
-    """Each ``(name, array, crc32)``'s array has that CRC-32 (zlib releases the GIL)."""
-    for name, values, crc in sums:
-        if zlib.crc32(_bytes(values)) != crc:
-            raise _Unusable(f"array {name!r} fails its CRC-32 check")
-
-
 def _read(
     path: Path, identity: str, fields: Sequence[str], *, check_arrays: bool = True
 ) -> CachedArrays:
-    arrays, sums = _map(path, identity, fields)
-    if check_arrays:
-        _check_sums(sums)
-    return arrays
-
-
-def _map(
-    path: Path, identity: str, fields: Sequence[str]
-) -> tuple[CachedArrays, list[tuple[str, npt.NDArray[Any], int]]]:
-    """The arrays mapped from ``path``, every check passed but their CRC-32s, and what
-    :func:`_check_sums` checks those with."""
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size < _PREFIX:
@@ -390,7 +343,6 @@ def _map(
     if not all(type(n) is int and n >= 0 for n in (rows, columns)):
         raise _Unusable(f"its shape {rows!r} x {columns!r} is not two counts")
     arrays: dict[str, npt.NDArray[Any]] = {}
-    sums: list[tuple[str, npt.NDArray[Any], int]] = []
     spans: list[tuple[int, int]] = []
     for entry in header["arrays"]:
         name = entry["name"]
@@ -408,7 +360,8 @@ def _map(
         if not inside or offset % _ALIGN:
             raise _Unusable(f"array {name!r} lies outside the file")
         values = np.frombuffer(mapped, dtype=_DTYPES[kind], count=count, offset=offset)
-        sums.append((name, values, entry["crc32"]))
+        if check_arrays and zlib.crc32(_bytes(values)) != entry["crc32"]:
+            raise _Unusable(f"array {name!r} fails its CRC-32 check")
         arrays[name] = values.reshape(want)
         spans.append((offset, offset + count * 8))
     spans.sort()
@@ -417,14 +370,13 @@ def _map(
     missing = [n for n in ("ts", "sessions", *(f"floats/{f}" for f in fields)) if n not in arrays]
     if missing:
         raise _Unusable(f"it lacks {', '.join(missing)}")
-    cached = CachedArrays(
+    return CachedArrays(
         arrays["ts"],
         arrays["sessions"].view("datetime64[D]"),
         {f: arrays[f"floats/{f}"] for f in fields},
         {f: arrays[f"stored/{f}"] for f in fields if f"stored/{f}" in arrays},
         {f: arrays[f"kept/{f}"] for f in fields if f"kept/{f}" in arrays},
     )
-    return cached, sums
 
 
 def _aligned(offset: int) -> int:

@@ -46,7 +46,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -61,8 +61,8 @@ from rbt.data.array_cache import (
     ArrayFile,
     CachedArrays,
     cache_path,
-    map_arrays,
     new_array_file,
+    read_arrays,
 )
 from rbt.data.bars import DERIVABLE, OHLCV, BarArrays, DerivedMantissas, derive_mantissas
 from rbt.data.home import RbtHome
@@ -75,7 +75,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "BundleInfo",
     "Manifest",
-    "OpenedBundle",
     "ParquetBundleStore",
     "array_cache_file",
     "bundle_hash",
@@ -83,7 +82,6 @@ __all__ = [
     "check_bundle_name",
     "list_bundles",
     "load_bundle",
-    "open_bundle",
     "read_assets",
     "read_manifest",
     "write_bundle",
@@ -470,17 +468,13 @@ def _verified_bytes(
     name: str,
     manifest: Manifest | None = None,
     checked_only: Callable[[str], bool] | None = None,
-    skip: Callable[[str], bool] | None = None,
 ) -> tuple[Manifest, dict[str, bytes]]:
     """The manifest and every file's bytes, each checked for size and sha256; the files
-    ``checked_only`` selects are checked the same way but not kept (read in chunks), the
-    ones ``skip`` selects are left for another call."""
+    ``checked_only`` selects are checked the same way but not kept (read in chunks)."""
     manifest = manifest or read_manifest(home, name)
     root = home.bundle(name)
     blobs: dict[str, bytes] = {}
     for relative, expected in sorted(manifest.files.items()):
-        if skip is not None and skip(relative):
-            continue
         keep = checked_only is None or not checked_only(relative)
         try:
             if keep:
@@ -564,7 +558,6 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     Every file is checked against the manifest (size, sha256, readable Parquet)
     before any of it is used. The timeline is the union of all bar timestamps;
     an asset without a bar at a row has NaN floats and 0 mantissas there.
-    (:func:`open_bundle` returns before some checks end.)
 
     The first load keeps the decoded arrays in ``$RBT_HOME/cache``
     (:mod:`rbt.data.array_cache`); later loads of the same content map them from there
@@ -578,23 +571,6 @@ def load_bundle(home: RbtHome, name: str) -> BarArrays:
     :raises DataError: when a file is missing, truncated, altered or corrupt; the
         bundle is moved to ``bundles/.quarantine/<name>-<timestamp>`` first.
     """
-    try:
-        return open_bundle(home, name).verified()
-    except _DamagedCache as exc:  # removed: decoded anew, as if it had never been written
-        log.warning("%s; decoding the bundle", exc)
-        return open_bundle(home, name).verified()
-
-
-def open_bundle(home: RbtHome, name: str) -> OpenedBundle:
-    """:func:`load_bundle`, returning as soon as the arrays can be read: when they are
-    mapped from the array cache, the bar files' sha256 and the arrays' CRC-32s are
-    checked in a thread meanwhile (hashlib and zlib release the GIL), and
-    :meth:`OpenedBundle.verified` waits for them. Nothing read from the arrays may leave
-    the caller before it has: a backtest overlaps the checks with its run and returns
-    nothing — neither results nor its own error — until they pass.
-
-    .. versionadded:: 0.1
-    """
     manifest = read_manifest(home, name)
     # the cache is found by the content hash: files changed under an unchanged one would
     # be verified, then not used
@@ -602,19 +578,23 @@ def open_bundle(home: RbtHome, name: str) -> OpenedBundle:
     identity = _cache_identity(manifest)
     cache = cache_path(home.cache, name, identity)
     use_cache = os.environ.get("RBT_ARRAY_CACHE", "on").lower() not in _OFF
-    usable = use_cache and consistent and _exists(cache)
-    mapped = map_arrays(cache, identity, OHLCV) if usable else None
-    # the bar files are read now only to be decoded; with the cache mapped they are
-    # checked later, in the thread
-    _, blobs = _verified_bytes(home, name, manifest, skip=_is_bar_file if mapped else None)
+    cached = None
+    if use_cache and consistent and _exists(cache):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # the files are checked beside the cache (hashlib and zlib release the GIL);
+            # the bar files' bytes are not kept, the cache holds what they decode to
+            checked = pool.submit(_verified_bytes, home, name, manifest, _is_bar_file)
+            cached = read_arrays(cache, identity, OHLCV)
+            _, blobs = checked.result()
+    if cached is None:
+        _, blobs = _verified_bytes(home, name, manifest)
     asset_frame = _parquet(home, name, ASSETS, blobs.pop(ASSETS))
     if not consistent:  # after the checks that name a damaged file
         raise _quarantine(home, name, f"{MANIFEST}'s content_hash does not match its files")
     assets = assets_from_frame(asset_frame)
-    cached = mapped[0] if mapped is not None else None
     if cached is not None and cached.columns != len(assets):  # not for these assets
         log.warning("ignoring the cached arrays %s: not %d assets wide", cache, len(assets))
-        cached = mapped = None
+        cached = None
         _, blobs = _verified_bytes(home, name, manifest)
     extra = {k: _parquet(home, name, k, blobs.pop(k)) for k in (ADJUSTMENTS, FUNDING) if k in blobs}
     actions = CorporateActions.from_frames(extra.get(ADJUSTMENTS), extra.get(FUNDING))
@@ -645,7 +625,7 @@ def open_bundle(home: RbtHome, name: str) -> OpenedBundle:
                 close = derive_mantissas(cached.floats[_KEPT_MANTISSAS], price_scales)
                 cached = attrs.evolve(cached, kept={_KEPT_MANTISSAS: close})
             cached = target[0].publish(identity, cached)
-    bars = BarArrays(
+    return BarArrays(
         frequency=Frequency(manifest.frequency),
         calendar=manifest.calendar,
         assets=assets,
@@ -659,58 +639,6 @@ def open_bundle(home: RbtHome, name: str) -> OpenedBundle:
         volume_scales=volume_scales,
         actions=actions,
     )
-    if mapped is None:
-        return OpenedBundle(bars, manifest.content_hash, None)
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rbt-bundle-check")
-    checking = pool.submit(_check_mapped, home, name, manifest, cache, mapped[1])
-    pool.shutdown(wait=False)  # its thread ends with the checks
-    return OpenedBundle(bars, manifest.content_hash, checking)
-
-
-@attrs.frozen(eq=False)
-class OpenedBundle:
-    """A bundle's arrays (:attr:`bars`), its content hash (:func:`bundle_hash`, read with
-    the arrays: a failed check moves the bundle away meanwhile) and the checks still
-    running on them (see :func:`open_bundle`)."""
-
-    bars: BarArrays
-    content_hash: str
-    _checking: Future[None] | None
-
-    def verified(self) -> BarArrays:
-        """The arrays, once every check has passed (at once when none is running).
-
-        :raises DataError: when one failed; a damaged bundle is quarantined and a damaged
-            array cache removed first, as :func:`load_bundle` does.
-        """
-        if self._checking is not None:
-            self._checking.result()
-        return self.bars
-
-
-def _check_mapped(
-    home: RbtHome,
-    name: str,
-    manifest: Manifest,
-    cache: Path,
-    check_sums: Callable[[], str | None],
-) -> None:
-    """The checks :func:`open_bundle` leaves to its thread: the bar files' sizes and sha256
-    (the bundle is quarantined when one differs), then the mapped arrays' CRC-32s (the
-    cache file is removed when one differs: the next load decodes the bundle anew)."""
-    _verified_bytes(home, name, manifest, checked_only=_is_bar_file, skip=_is_not_bar_file)
-    problem = check_sums()
-    if problem is not None:
-        with contextlib.suppress(OSError):  # gone already, or not ours to remove
-            cache.unlink()
-        raise _DamagedCache(
-            f"the cached arrays of bundle {name!r} ({cache}) are damaged: {problem}; they "
-            "were removed, and the next load decodes the bundle anew"
-        )
-
-
-class _DamagedCache(DataError):
-    """The array cache failed its CRC-32 checks after it was mapped (and was removed)."""
 
 
 def array_cache_file(home: RbtHome, name: str) -> Path:
@@ -732,10 +660,6 @@ def _exists(path: Path) -> bool:
 
 def _is_bar_file(relative: str) -> bool:
     return relative.startswith("bars/")
-
-
-def _is_not_bar_file(relative: str) -> bool:
-    return not _is_bar_file(relative)
 
 
 def _decode_bars(
