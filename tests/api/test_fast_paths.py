@@ -134,12 +134,13 @@ HALF = Asset(sid=2, symbol="HALF", multiplier="0.5")
     scale=st.integers(0, 3),
     odd=st.none() | st.tuples(st.integers(0, 11), st.integers(0, 3)),
     block_rows=st.integers(1, 5),
+    shared=st.integers(1, 12),
 )
-@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=None, block_rows=1)  # two multipliers
-@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=(1, 2), block_rows=1)  # across blocks
-@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=(1, 2), block_rows=2)  # within a block
+@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=None, block_rows=1, shared=1)
+@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=(1, 2), block_rows=1, shared=2)
+@example(sessions=[[(1, 5)], [(2, 7)]], scale=1, odd=(1, 2), block_rows=2, shared=1)
 def test_positions_frame_built_in_blocks_equals_the_row_by_row_frame(
-    sessions, scale, odd, block_rows
+    sessions, scale, odd, block_rows, shared
 ) -> None:
     # blocks of at most block_rows rows (a session's rows never split), chained; prices of
     # several scales (one session's ``odd`` one, in its block or another) take the
@@ -166,17 +167,40 @@ def test_positions_frame_built_in_blocks_equals_the_row_by_row_frame(
             fills=0, orders=0, recorded={}, positions=positions,
         ))  # fmt: skip
     as_tuples = [attrs.evolve(r, positions=tuple(r.positions)) for r in records]
+    # the same rows as the engine records them: views of blocks that ``shared`` consecutive
+    # sessions have in common (the closes valued together)
+    viewed = []
+    for start in range(0, len(records), shared):
+        group = records[start : start + shared]
+        block = tuple(
+            np.concatenate(
+                [getattr(r.positions, f) for r in group if len(r.positions)] or [[]]
+            ).astype(np.int64)
+            for f in ("sids", "amounts", "mantissas", "scales")
+        )
+        lo = 0
+        for r in group:
+            hi = lo + len(r.positions)
+            rows_ = PositionRows.of_block(block, lo, hi) if hi > lo else ()  # type: ignore[arg-type]
+            assert rows_ == r.positions
+            viewed.append(attrs.evolve(r, positions=rows_))
+            lo = hi
     assets = {1: AAA, 2: HALF}  # a block holding only AAA: the multipliers' scale is still 1
     slow = positions_frame(as_tuples, assets)
     blocked = _positions_from_arrays(records, assets, block_rows=block_rows)
     used = {scales[k] for k, rows in enumerate(sessions) if rows}
     if len(used) > 1 or not used:
         assert blocked is None
+        assert _positions_from_arrays(viewed, assets, block_rows=block_rows) is None
         return
     assert blocked is not None
     assert blocked.schema == slow.schema
     assert blocked.equals(slow)
     assert blocked.equals(positions_frame(records, assets))
+    from_views = _positions_from_arrays(viewed, assets, block_rows=block_rows)
+    assert from_views is not None
+    assert from_views.schema == slow.schema
+    assert from_views.equals(slow)
 
 
 FINE = Asset(sid=3, symbol="FINE", multiplier="1.0000000000000000001")  # text in a frame

@@ -110,13 +110,25 @@ class Context:
         return self.portfolio
 
 
+#: Open positions of consecutive sessions, row after row: ``(sids, whole amounts, price
+#: mantissas, price scales)``, each an int64 array
+PositionBlock = tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]
+
+
 class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
     """A session's open positions as ``(sid, amount, last price)`` rows, stored as integer
     arrays (whole amounts, price mantissas and their decimal scales) and turned into
     Decimals only when read: recording 100 positions at every close costs four small
-    arrays, not 200 Decimals. Compares equal to the same rows as a tuple."""
+    arrays, not 200 Decimals. Compares equal to the same rows as a tuple.
 
-    __slots__ = ("amounts", "mantissas", "scales", "sids")
+    The arrays are rows ``lo:hi`` of a :data:`PositionBlock` that many sessions share (the
+    closes valued together): a session's rows are cut from it when read, and the
+    positions frame reads a block's rows in one piece.
+    """
+
+    __slots__ = ("block", "hi", "lo")
 
     def __init__(
         self,
@@ -125,13 +137,34 @@ class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
         mantissas: npt.NDArray[np.int64],
         scales: npt.NDArray[np.int64],
     ) -> None:
-        self.sids = sids
-        self.amounts = amounts
-        self.mantissas = mantissas
-        self.scales = scales
+        self.block: PositionBlock = (sids, amounts, mantissas, scales)
+        self.lo, self.hi = 0, len(sids)
+
+    @classmethod
+    def of_block(cls, block: PositionBlock, lo: int, hi: int) -> PositionRows:
+        """Rows ``lo:hi`` of ``block``, nothing copied."""
+        rows = cls.__new__(cls)
+        rows.block, rows.lo, rows.hi = block, lo, hi
+        return rows
+
+    @property
+    def sids(self) -> npt.NDArray[np.int64]:
+        return self.block[0][self.lo : self.hi]
+
+    @property
+    def amounts(self) -> npt.NDArray[np.int64]:
+        return self.block[1][self.lo : self.hi]
+
+    @property
+    def mantissas(self) -> npt.NDArray[np.int64]:
+        return self.block[2][self.lo : self.hi]
+
+    @property
+    def scales(self) -> npt.NDArray[np.int64]:
+        return self.block[3][self.lo : self.hi]
 
     def __len__(self) -> int:
-        return len(self.sids)
+        return self.hi - self.lo
 
     def _rows(self) -> tuple[tuple[int, Decimal, Decimal], ...]:
         return tuple(
@@ -589,10 +622,11 @@ class Engine:
                     for lo, hi in zip([0, *ends[:-1]], ends, strict=True)
                 ]
             lo = 0
+            block: PositionBlock = (sid, q, m, scale)
             for i, p, hi, total in zip(chunk, pending, ends, totals, strict=True):
                 rows_: Sequence[tuple[int, Decimal, Decimal]] = ()
                 if self._record_positions:
-                    rows_ = PositionRows(sid[lo:hi], q[lo:hi], m[lo:hi], scale[lo:hi])
+                    rows_ = PositionRows.of_block(block, lo, hi)
                 # the held columns' scale (a session without a held cell is not pending)
                 value = Decimal(total).scaleb(-scale.item(lo)) if hi > lo else ZERO
                 self._records[i] = p.record(value, rows_)

@@ -26,7 +26,7 @@ from rbt.kernel.model import Asset, Fill, Order, OrderStatus, OrderType
 if TYPE_CHECKING:
     import polars as pl
 
-    from rbt.api.engine import PositionRows, SessionRecord
+    from rbt.api.engine import PositionBlock, PositionRows, SessionRecord
 
 __all__ = [
     "PERF_COLUMNS",
@@ -432,9 +432,9 @@ def _positions_from_arrays(
         while hi < len(parts) and (hi == lo or rows + lengths[hi] <= block_rows):
             rows += lengths[hi]
             hi += 1
-        filled = [p for p in parts[lo:hi] if isinstance(p, PositionRows) and len(p)]
+        filled = _spans([p for p in parts[lo:hi] if isinstance(p, PositionRows) and len(p)])
         if filled:
-            scales = np.concatenate([p.scales for p in filled])
+            scales = _column(filled, 3)
             scale = int(scales.max())
             if scale > _MAX_SCALE or int(scales.min()) != scale or top not in (None, scale):
                 return None  # not one Decimal scale: the row-by-row path
@@ -454,15 +454,38 @@ def _positions_from_arrays(
     return frames[0] if len(frames) == 1 else pl.concat(frames, rechunk=False)
 
 
-def _positions_block(
-    filled: Sequence[PositionRows], sessions: pl.Series, scale: int, assets: Mapping[int, Asset]
-) -> pl.DataFrame:
-    """The rows of some sessions' PositionRows (``filled``; ``sessions``: each row's), their
-    prices all at ``scale``."""
+def _spans(rows: Sequence[PositionRows]) -> list[tuple[PositionBlock, int, int]]:
+    """``rows`` as spans ``(block, lo, hi)``, the rows of consecutive sessions of one block
+    joined: the sessions valued together give one span, read without a copy per session."""
+    spans: list[tuple[PositionBlock, int, int]] = []
+    for p in rows:
+        if spans and spans[-1][0] is p.block and spans[-1][2] == p.lo:
+            spans[-1] = (p.block, spans[-1][1], p.hi)
+        else:
+            spans.append((p.block, p.lo, p.hi))
+    return spans
+
+
+def _column(spans: Sequence[tuple[PositionBlock, int, int]], field: int) -> Any:
+    """Array ``field`` of the blocks (0 sids, 1 amounts, 2 mantissas, 3 scales), span by
+    span."""
     import numpy as np
+
+    parts = [block[field][lo:hi] for block, lo, hi in spans]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _positions_block(
+    filled: Sequence[tuple[PositionBlock, int, int]],
+    sessions: pl.Series,
+    scale: int,
+    assets: Mapping[int, Asset],
+) -> pl.DataFrame:
+    """The rows of some sessions' PositionRows (``filled``: their :func:`_spans`;
+    ``sessions``: each row's), their prices all at ``scale``."""
     import polars as pl
 
-    sids = np.concatenate([p.sids for p in filled])
+    sids = _column(filled, 0)
     unique, inverse_array = _distinct(sids)
     inverse = _int64_series("inverse", inverse_array)
     symbols = pl.Series([assets[int(sid)].symbol for sid in unique], dtype=pl.String)
@@ -472,10 +495,8 @@ def _positions_block(
             "session": sessions,
             "sid": _int64_series("sid", sids),
             "symbol": symbols.gather(inverse).alias("symbol"),
-            "amount": _decimal_from_ints("amount", np.concatenate([p.amounts for p in filled]), 0),
-            "last_price": _decimal_from_ints(
-                "last_price", np.concatenate([p.mantissas for p in filled]), scale
-            ),
+            "amount": _decimal_from_ints("amount", _column(filled, 1), 0),
+            "last_price": _decimal_from_ints("last_price", _column(filled, 2), scale),
             "multiplier": multipliers.gather(inverse),
         }
     )
