@@ -21,6 +21,7 @@ from rbt.data.home import RbtHome
 from rbt.kernel import hookimpl
 from rbt.kernel.clock import SessionTimes, TradingCalendar, to_ns
 from rbt.kernel.errors import ConfigError
+from rbt.kernel.model import positional_builder
 from rbt.kernel.registry import Provider, ProviderKind
 
 __all__ = ["AlwaysOpenCalendar", "ExchangeCalendar", "get_calendar"]
@@ -39,6 +40,8 @@ _EXCHANGES = {
 
 _ALWAYS_OPEN_NAMES = ("always_open", "24/7", "crypto")
 _NS_PER_DAY = 86_400_000_000_000
+#: ``SessionTimes(session, open, close)`` in one call: a run asks for every session's twice
+_session_times = positional_builder(SessionTimes)
 
 
 class ExchangeCalendar:
@@ -79,7 +82,7 @@ class ExchangeCalendar:
             i = self._index[session]
         except KeyError:
             raise ConfigError(f"{session} is not a {self.name} session") from None
-        return SessionTimes(session, self._opens.item(i), self._closes.item(i))
+        return _session_times(session, self._opens.item(i), self._closes.item(i))
 
     def is_session(self, day: dt.date) -> bool:
         """Whether ``day`` is a session."""
