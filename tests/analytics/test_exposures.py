@@ -216,4 +216,20 @@ def test_notional_of_other_column_types_is_polars_casts() -> None:
         }
     )
     assert _product_chunks([frame["amount"], frame["price"]], frame["session"]) is None
-    assert _notional(frame, "price").equals(_polars_notional(frame, "price"))
+    assert _notional(frame, "price")["notional"].to_list() == [3.75, 15.0]
+
+
+def test_only_decimal128_chunks_are_read_as_words() -> None:
+    """A chunk of another decimal width (what a later polars might export) is not read as
+    16-byte words: the caller takes polars' casts instead."""
+    import numpy as np
+    import pyarrow as pa
+
+    from rbt.analytics.metrics import _chunk_floats
+
+    out = np.empty(2)
+    wide = pa.array([Decimal("1.5"), Decimal("-2.25")], type=pa.decimal256(40, 2))
+    assert not _chunk_floats(wide, out)
+    narrow = pa.array([Decimal("1.5"), Decimal("-2.25")], type=pa.decimal128(38, 2))
+    assert _chunk_floats(narrow, out)
+    assert out.tolist() == [1.5, -2.25]

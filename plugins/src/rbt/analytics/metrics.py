@@ -311,12 +311,14 @@ def _notional(frame: pl.DataFrame, price: str) -> pl.DataFrame:
     """
     import polars as pl
 
+    from rbt.api.results import numpy_series
+
     names = ["amount", price, *(["multiplier"] if "multiplier" in frame.columns else [])]
     session = frame.get_column("session")
     chunks = _product_chunks([frame.get_column(name) for name in names], session)
     if chunks is not None:
         notional = pl.concat(
-            [_float64_series("notional", np.abs(chunk, out=chunk)) for chunk in chunks],
+            [numpy_series("notional", np.abs(chunk, out=chunk)) for chunk in chunks],
             rechunk=False,
         )
         return pl.DataFrame([session, notional])
@@ -340,7 +342,10 @@ def _product_chunks(
     if not len(like) or not all(isinstance(column.dtype, pl.Decimal) for column in columns):
         return None
     lengths = [len(chunk) for chunk in like.get_chunks()]
-    arrays = [pa.chunked_array(column) for column in columns]  # Arrow views, no copy
+    try:  # Arrow views, no copy (the Arrow stream export: polars >= 1.x, pyarrow >= 16)
+        arrays = [pa.chunked_array(column) for column in columns]
+    except (TypeError, OSError, pa.ArrowException):  # older versions: polars' casts
+        return None
     if any([len(chunk) for chunk in array.chunks] != lengths for array in arrays):
         return None
     products: list[npt.NDArray[np.float64]] = []
@@ -370,6 +375,10 @@ def _chunk_floats(chunk: Any, out: npt.NDArray[np.float64]) -> bool:
     correctly rounded value, which is what polars' cast gives (older polars divided the
     same two doubles). The mantissas are read from the 128-bit words in place.
     """
+    import pyarrow as pa
+
+    if not pa.types.is_decimal128(chunk.type):  # its words are 16 bytes a value
+        return False
     scale = chunk.type.scale
     if chunk.null_count or scale > 22:
         return False
@@ -384,22 +393,11 @@ def _chunk_floats(chunk: Any, out: npt.NDArray[np.float64]) -> bool:
         return False
     # the high words extend the low words' signs: all 0 when no value is negative (the usual
     # books: one count), else compared one by one
-    if np.count_nonzero(high) if smallest >= 0 else not np.array_equal(high, low >> 63):
+    signs = np.count_nonzero(high) == 0 if smallest >= 0 else np.array_equal(high, low >> 63)
+    if not signs:
         return False
     np.divide(low, 10.0**scale, out=out)  # 10.0**0 = 1.0: the exact conversion
     return True
-
-
-def _float64_series(name: str, values: npt.NDArray[np.float64]) -> pl.Series:
-    """A Float64 column on a numpy array (through Arrow: ``pl.Series(array)`` would import
-    ``numpy.ma``, see :class:`rbt.api.results._ArrowArray`)."""
-    import polars as pl
-    import pyarrow as pa
-
-    from rbt.api.results import _ArrowArray
-
-    array = pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])
-    return pl.Series(name, _ArrowArray(array)).alias(name)
 
 
 def _multiplier(frame: pl.DataFrame) -> pl.Expr:

@@ -555,11 +555,19 @@ class _ArrowArray:
 def _int64_series(name: str, values: Any) -> pl.Series:
     """An Int64 column from a numpy integer array (through Arrow, see :class:`_ArrowArray`)."""
     import numpy as np
+
+    return numpy_series(name, np.ascontiguousarray(values, dtype=np.int64))
+
+
+def numpy_series(name: str, values: Any) -> pl.Series:
+    """An Int64 or Float64 column on a contiguous int64 or float64 numpy array, without a
+    copy (through Arrow: ``pl.Series(array)`` would import ``numpy.ma``, see
+    :class:`_ArrowArray`)."""
     import polars as pl
     import pyarrow as pa
 
-    data = np.ascontiguousarray(values, dtype=np.int64)
-    array = pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])  # no copy
+    kind = {"int64": pa.int64(), "float64": pa.float64()}[values.dtype.name]
+    array = pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
     return pl.Series(name, _ArrowArray(array)).alias(name)
 
 
