@@ -282,9 +282,9 @@ class _Textbook:
     notional is ``amount × price × multiplier`` (× the rate), and every sum is taken, a
     commission of zero included. The ledger's shortcuts must give the same Decimals."""
 
-    def __init__(self, start: Decimal, rates: dict[str, Decimal]) -> None:
+    def __init__(self, start: Decimal, base: str, rates: dict[str, Decimal]) -> None:
         self.cash, self.realized, self.commissions = start, Decimal(0), Decimal(0)
-        self.rates = rates
+        self.base, self.rates = base, rates
         self.held: dict[int, list[Decimal]] = {}  # sid -> [amount, cost value, last price]
 
     def book(self, fill: Fill) -> None:
@@ -294,8 +294,8 @@ class _Textbook:
 
         with ledger_context():
             asset = fill.asset
-            rate = self.rates.get(asset.quote_currency, Decimal(1))
-            foreign = asset.quote_currency != "USD"
+            foreign = asset.quote_currency not in (self.base, "")
+            rate = self.rates[asset.quote_currency] if foreign else Decimal(1)
             notional = fill.amount * fill.price * asset.multiplier
             commission = fill.commission
             if foreign:
@@ -331,6 +331,10 @@ _ODD_ASSETS = [
     Asset(sid=12, symbol="TEN", multiplier=Decimal("1E+1")),
     Asset(sid=13, symbol="HALF", multiplier=Decimal("0.5"), lot_size=Decimal("0.1")),
     Asset(sid=14, symbol="EUR1", quote_currency="EUR"),
+    Asset(sid=15, symbol="NOCCY", quote_currency=""),  # no currency: the base one
+    # another Asset object of ONE's sid (a renamed listing, say) with other rules: its
+    # fills follow them, whichever Asset opened the holding
+    Asset(sid=10, symbol="ONE.X2", multiplier=Decimal(2)),
 ]
 
 
@@ -347,17 +351,20 @@ _ODD_ASSETS = [
         max_size=25,
     ),
     start=st.sampled_from(["100000", "100000.00", "1E+5"]),
+    base=st.sampled_from(["USD", "EUR"]),
 )
 def test_every_field_is_the_textbook_decimal(
-    moves: list[tuple[Asset, str, str, Decimal]], start: str
+    moves: list[tuple[Asset, str, str, Decimal]], start: str, base: str
 ) -> None:
     """Cash, commissions, realized P&L and each holding equal the textbook booking in value,
     exponent and sign (``repr``), whatever the form of a multiplier or commission of 1 or
     0: the unit shortcut (notional = amount × price) and the skipped zero commission
     change nothing that can be seen."""
-    rates = {"EUR": Decimal("1.10")}
-    ledger, textbook = Ledger(Decimal(start)), _Textbook(Decimal(start), rates)
-    ledger.set_rate(ConversionRate(currency="EUR", rate=rates["EUR"], ts=0))
+    other = "EUR" if base == "USD" else "USD"
+    rates = {other: Decimal("1.10")}
+    ledger = Ledger(Decimal(start), base_currency=base)
+    textbook = _Textbook(Decimal(start), base, rates)
+    ledger.set_rate(ConversionRate(currency=other, rate=rates[other], ts=0))
     ids = _Counter()
     for asset, amount, price, fee in moves:
         fill = ids.fill(asset, Decimal(amount), Decimal(price), fee)
@@ -369,4 +376,9 @@ def test_every_field_is_the_textbook_decimal(
     for sid, (amount, cost, last) in textbook.held.items():
         h = ledger._holdings[sid]
         assert repr((h.amount, h.cost_value, h.last_price)) == repr((amount, cost, last))
+        # the shortcut is taken exactly for the plain assets of the base currency
+        plain = h.asset.multiplier.as_tuple() == (0, (1,), 0) and (
+            h.asset.quote_currency in (base, "")
+        )
+        assert h.plain_notional == plain
     ledger.verify_replay()

@@ -123,9 +123,10 @@ class _Holding:
     amount: Decimal = ZERO
     cost_value: Decimal = ZERO
     last_price: Decimal = ZERO
-    #: quoted in the base currency with multiplier exactly 1 (``Decimal(1)``, exponent 0):
-    #: a fill's notional is ``amount × price`` (the same value and exponent) and no rate
-    unit: bool = False
+    #: ``asset`` is quoted in the base currency with multiplier exactly 1 (``Decimal(1)``,
+    #: exponent 0): a fill of it has notional ``amount × price`` (the same value and
+    #: exponent) and no rate
+    plain_notional: bool = False
 
 
 class Ledger:
@@ -195,12 +196,12 @@ class Ledger:
 
     def _new_holding(self, asset: Asset) -> _Holding:
         currency, multiplier = asset.quote_currency, asset.multiplier
-        unit = (
+        plain = (
             (currency == self.base_currency or not currency)
             and multiplier == 1
             and has_exponent_zero(multiplier)
         )
-        return _Holding(asset, unit=unit)
+        return _Holding(asset, plain_notional=plain)
 
     def _book(self, fill: Fill) -> Decimal:
         """Book ``fill`` (in the ledger's context) and check the books."""
@@ -212,7 +213,8 @@ class Ledger:
             holding = self._holdings[asset.sid] = self._new_holding(asset)
         commission = fill.commission
         rate = None
-        if holding.unit:
+        # the holding's own Asset: a fill may carry another Asset of the sid, with its rules
+        if holding.plain_notional and asset is holding.asset:
             notional = fill.amount * fill.price
         else:
             notional = fill.notional
