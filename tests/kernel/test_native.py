@@ -304,34 +304,66 @@ def test_a_positional_builder_builds_what_init_builds(when, value, rows) -> None
     assert hash(built) == hash(_Record(when, value, tuple(rows)))
 
 
-def test_a_positional_builder_refuses_classes_that_convert_or_validate() -> None:
-    @attrs.frozen
-    class Converted:
-        value: Decimal = attrs.field(converter=Decimal)
+@attrs.frozen
+class _Converted:
+    value: Decimal = attrs.field(converter=Decimal)
 
-    @attrs.frozen
-    class Checked:
-        value: int = attrs.field(validator=attrs.validators.instance_of(int))
 
-    @attrs.frozen
-    class Finished:
-        value: int
+@attrs.frozen
+class _Checked:
+    value: int = attrs.field(validator=attrs.validators.instance_of(int))
 
-        def __attrs_post_init__(self) -> None:
-            pass
 
-    for cls in (Converted, Checked, Finished):
-        with pytest.raises(TypeError, match="converts or validates"):
-            model.positional_builder(cls)
+@attrs.frozen
+class _Prepared:
+    value: int
+
+    def __attrs_pre_init__(self) -> None:
+        pass
+
+
+@attrs.frozen
+class _Finished:
+    value: int
+
+    def __attrs_post_init__(self) -> None:
+        pass
+
+
+@attrs.frozen(kw_only=True)
+class _Keywords:
+    value: int
+
+
+@attrs.frozen
+class _Derived:
+    value: int
+    twice: int = attrs.field(init=False, default=0)
+
+
+_NOT_POSITIONAL = (_Converted, _Checked, _Prepared, _Finished, _Keywords, _Derived)
+
+
+@pytest.mark.parametrize("cls", _NOT_POSITIONAL)
+def test_a_positional_builder_refuses_classes_whose_init_does_more(cls) -> None:
+    with pytest.raises(TypeError, match="does more than store its values in order"):
+        model.positional_builder(cls)
 
 
 def test_without_the_c_module_the_positional_builder_is_the_class() -> None:
+    # and refuses the same classes as with it
     code = (
+        "import attrs, pytest\n"
         "from rbt.kernel import model\n"
         "from rbt.api.engine import SessionRecord, _new_record\n"
         "assert model._NATIVE is None\n"
         "assert model.positional_builder(SessionRecord) is SessionRecord\n"
         "assert _new_record is SessionRecord\n"
+        "@attrs.frozen(kw_only=True)\n"
+        "class K:\n"
+        "    value: int\n"
+        "with pytest.raises(TypeError, match='does more than store'):\n"
+        "    model.positional_builder(K)\n"
     )
     env = {**os.environ, "RBT_PURE_PYTHON": "1"}
     subprocess.run([sys.executable, "-c", code], env=env, check=True)

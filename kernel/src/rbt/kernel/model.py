@@ -59,19 +59,24 @@ _NATIVE = _native_module()
 
 def positional_builder(cls: type[_T]) -> Callable[..., _T]:
     """``cls(*values)``, the values in the order of ``cls``'s attrs fields, for a slotted
-    attrs class without converters, validators or ``__attrs_post_init__``: the C module's
-    builder when it is built (the slots set in one call, ≈ 10× faster than ``__init__``),
-    else ``cls`` itself.
+    attrs class whose ``__init__`` only stores them: the C module's builder when it is built
+    (the slots set in one call, ≈ 10× faster than ``__init__``), else ``cls`` itself.
+
+    :raises TypeError: for a class whose ``__init__`` does more (a converter, a validator,
+        a pre- or post-init hook) or takes its values otherwise (keyword-only or
+        ``init=False`` fields), with or without the C module.
 
     .. versionadded:: 0.1
     """
+    fields = attrs.fields(cls)
+    if (
+        any(f.converter or f.validator or f.kw_only or not f.init for f in fields)
+        or hasattr(cls, "__attrs_pre_init__")
+        or hasattr(cls, "__attrs_post_init__")
+    ):
+        raise TypeError(f"{cls.__name__}'s __init__ does more than store its values in order")
     if _NATIVE is None:
         return cls
-    fields = attrs.fields(cls)
-    if any(f.converter is not None or f.validator is not None for f in fields) or hasattr(
-        cls, "__attrs_post_init__"
-    ):
-        raise TypeError(f"{cls.__name__} converts or validates: build it through __init__")
     builder: Callable[..., _T] = _NATIVE.SlotBuilder(cls, tuple(f.name for f in fields))
     return builder
 
