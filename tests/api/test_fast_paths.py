@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rbt.api import order, order_target
 from rbt.api.algorithm import TradingAlgorithm
-from rbt.api.engine import PositionRows, SessionRecord
+from rbt.api.engine import PositionBlock, PositionRows, SessionRecord
 from rbt.api.portfolio import PositionView, make_view
 from rbt.api.results import build_frames
 from rbt.kernel.model import Asset
@@ -172,16 +172,18 @@ def test_positions_frame_built_in_blocks_equals_the_row_by_row_frame(
     viewed = []
     for start in range(0, len(records), shared):
         group = records[start : start + shared]
-        block = tuple(
-            np.concatenate(
-                [getattr(r.positions, f) for r in group if len(r.positions)] or [[]]
-            ).astype(np.int64)
-            for f in ("sids", "amounts", "mantissas", "scales")
+        block = PositionBlock(
+            *(
+                np.concatenate(
+                    [getattr(r.positions, f) for r in group if len(r.positions)] or [[]]
+                ).astype(np.int64)
+                for f in PositionBlock._fields
+            )
         )
         lo = 0
         for r in group:
             hi = lo + len(r.positions)
-            rows_ = PositionRows.of_block(block, lo, hi) if hi > lo else ()  # type: ignore[arg-type]
+            rows_ = PositionRows.of_block(block, lo, hi) if hi > lo else ()
             assert rows_ == r.positions
             viewed.append(attrs.evolve(r, positions=rows_))
             lo = hi
@@ -857,3 +859,31 @@ def test_mixed_price_scales_value_each_session_at_its_positions_scale(run, plan,
         prices = rows["last_price"].to_list()
         assert [float(p) for p in prices] == [closes[k, sid - 1] for sid in rows["sid"].to_list()]
         assert value == sum(a * p for a, p in zip(rows["amount"].to_list(), prices, strict=True))
+
+
+def test_positions_of_one_block_out_of_session_order_are_not_joined() -> None:
+    """Rows of one block are read in one piece only where the sessions follow each other in
+    it; records that take its ranges in another order (or twice) are read range by range."""
+    from rbt.api.results import _positions_from_arrays, positions_frame
+
+    block = PositionBlock(
+        np.array([1, 2, 1, 2, 1], dtype=np.int64),
+        np.array([5, 6, 7, 8, 9], dtype=np.int64),
+        np.array([101, 202, 303, 404, 505], dtype=np.int64),
+        np.full(5, 2, dtype=np.int64),
+    )
+    ranges = [(3, 5), (0, 2), (2, 3), (0, 2)]  # later rows first, one range twice
+    d = dt.date(2024, 1, 2)
+    records = [
+        SessionRecord(
+            session=d + dt.timedelta(days=k), ts=k, cash=Decimal(1), positions_value=Decimal(0),
+            fills=0, orders=0, recorded={}, positions=PositionRows.of_block(block, lo, hi),
+        )
+        for k, (lo, hi) in enumerate(ranges)
+    ]  # fmt: skip
+    as_tuples = [attrs.evolve(r, positions=tuple(r.positions)) for r in records]
+    assets = {1: AAA, 2: BBB}
+    fast = _positions_from_arrays(records, assets)
+    assert fast is not None
+    assert fast.equals(positions_frame(as_tuples, assets))
+    assert fast["amount"].to_list() == [Decimal(a) for a in (8, 9, 5, 6, 7, 5, 6)]

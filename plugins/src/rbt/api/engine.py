@@ -110,11 +110,13 @@ class Context:
         return self.portfolio
 
 
-#: Open positions of consecutive sessions, row after row: ``(sids, whole amounts, price
-#: mantissas, price scales)``, each an int64 array
-PositionBlock = tuple[
-    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
-]
+class PositionBlock(NamedTuple):
+    """Open positions of consecutive sessions, row after row, as read-only int64 arrays."""
+
+    sids: npt.NDArray[np.int64]
+    amounts: npt.NDArray[np.int64]  # whole amounts
+    mantissas: npt.NDArray[np.int64]  # of the last prices
+    scales: npt.NDArray[np.int64]  # of the last prices
 
 
 class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
@@ -137,7 +139,7 @@ class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
         mantissas: npt.NDArray[np.int64],
         scales: npt.NDArray[np.int64],
     ) -> None:
-        self.block: PositionBlock = (sids, amounts, mantissas, scales)
+        self.block = PositionBlock(sids, amounts, mantissas, scales)
         self.lo, self.hi = 0, len(sids)
 
     @classmethod
@@ -149,19 +151,19 @@ class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
 
     @property
     def sids(self) -> npt.NDArray[np.int64]:
-        return self.block[0][self.lo : self.hi]
+        return self.block.sids[self.lo : self.hi]
 
     @property
     def amounts(self) -> npt.NDArray[np.int64]:
-        return self.block[1][self.lo : self.hi]
+        return self.block.amounts[self.lo : self.hi]
 
     @property
     def mantissas(self) -> npt.NDArray[np.int64]:
-        return self.block[2][self.lo : self.hi]
+        return self.block.mantissas[self.lo : self.hi]
 
     @property
     def scales(self) -> npt.NDArray[np.int64]:
-        return self.block[3][self.lo : self.hi]
+        return self.block.scales[self.lo : self.hi]
 
     def __len__(self) -> int:
         return self.hi - self.lo
@@ -622,7 +624,9 @@ class Engine:
                     for lo, hi in zip([0, *ends[:-1]], ends, strict=True)
                 ]
             lo = 0
-            block: PositionBlock = (sid, q, m, scale)
+            for column in (sid, q, m, scale):  # shared by the records and their frame
+                column.flags.writeable = False
+            block = PositionBlock(sid, q, m, scale)
             for i, p, hi, total in zip(chunk, pending, ends, totals, strict=True):
                 rows_: Sequence[tuple[int, Decimal, Decimal]] = ()
                 if self._record_positions:

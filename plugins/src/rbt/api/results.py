@@ -434,7 +434,7 @@ def _positions_from_arrays(
             hi += 1
         filled = _spans([p for p in parts[lo:hi] if isinstance(p, PositionRows) and len(p)])
         if filled:
-            scales = _column(filled, 3)
+            scales = _column(filled, "scales")
             scale = int(scales.max())
             if scale > _MAX_SCALE or int(scales.min()) != scale or top not in (None, scale):
                 return None  # not one Decimal scale: the row-by-row path
@@ -466,12 +466,12 @@ def _spans(rows: Sequence[PositionRows]) -> list[tuple[PositionBlock, int, int]]
     return spans
 
 
-def _column(spans: Sequence[tuple[PositionBlock, int, int]], field: int) -> Any:
-    """Array ``field`` of the blocks (0 sids, 1 amounts, 2 mantissas, 3 scales), span by
-    span."""
+def _column(spans: Sequence[tuple[PositionBlock, int, int]], field: str) -> Any:
+    """Array ``field`` of the blocks (a :class:`~rbt.api.engine.PositionBlock` field), span
+    by span."""
     import numpy as np
 
-    parts = [block[field][lo:hi] for block, lo, hi in spans]
+    parts = [getattr(block, field)[lo:hi] for block, lo, hi in spans]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
@@ -485,7 +485,7 @@ def _positions_block(
     ``sessions``: each row's), their prices all at ``scale``."""
     import polars as pl
 
-    sids = _column(filled, 0)
+    sids = _column(filled, "sids")
     unique, inverse_array = _distinct(sids)
     inverse = _int64_series("inverse", inverse_array)
     symbols = pl.Series([assets[int(sid)].symbol for sid in unique], dtype=pl.String)
@@ -495,8 +495,8 @@ def _positions_block(
             "session": sessions,
             "sid": _int64_series("sid", sids),
             "symbol": symbols.gather(inverse).alias("symbol"),
-            "amount": _decimal_from_ints("amount", _column(filled, 1), 0),
-            "last_price": _decimal_from_ints("last_price", _column(filled, 2), scale),
+            "amount": _decimal_from_ints("amount", _column(filled, "amounts"), 0),
+            "last_price": _decimal_from_ints("last_price", _column(filled, "mantissas"), scale),
             "multiplier": multipliers.gather(inverse),
         }
     )
