@@ -1,10 +1,10 @@
 """Installed package versions, read from the metadata's header lines.
 
 ``importlib.metadata.version`` parses the whole ``METADATA`` file with the ``email``
-package (≈ 0.7 ms a package, paid by every fresh process that starts a run: the run
-manifest names five packages, the calendar cache one). The version is a header, and the
-headers end at the first blank line, so reading those lines gives the same answer in a
-tenth of the time.
+package, paid by every fresh process that starts a run (the run manifest names five
+packages, the calendar cache one). The version is a header, and the headers end at the
+first blank line: reading those lines gives the same answer, and the six lookups take
+≈ 2 ms instead of ≈ 4 ms (finding the distributions is most of what is left).
 """
 
 from __future__ import annotations
