@@ -671,6 +671,38 @@ def test_decimal_columns_read_in_numpy_equal_the_string_cast(values) -> None:
 
 
 @given(
+    st.one_of(
+        st.none(),
+        st.integers(-(10**20), 10**20),
+        st.sampled_from([Decimal(0), Decimal("-0"), Decimal("0.00"), Decimal("1E+2")]),
+        st.builds(
+            lambda m, e: Decimal(m).scaleb(e),
+            st.integers(-(10**20), 10**20),
+            st.integers(-22, 3),
+        ),
+    ),
+    st.integers(1, 5),
+)
+@settings(max_examples=150, deadline=None)
+def test_a_column_of_one_object_equals_the_string_cast(value, rows) -> None:
+    """A column holding one object in every row (the commissions of free fills, all the
+    kernel's ZERO) is read from one text, as the string cast reads them all."""
+    from rbt.api.results import decimal_columns
+
+    values = [value] * rows
+    try:
+        got = decimal_columns({"x": values})["x"]
+    except Exception as error:
+        got = type(error)
+    want = _by_cast_or_error(values)
+    if isinstance(want, type):
+        assert got is want
+    else:
+        assert got.dtype == want.dtype
+        assert got.to_list() == want.to_list()
+
+
+@given(
     st.lists(
         st.builds(  # up to 12 digits at 6 places: 18 digits
             lambda m, e: Decimal(m).scaleb(e),

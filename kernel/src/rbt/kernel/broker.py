@@ -416,7 +416,10 @@ class OrderTracker:
                 # apply_fill's sums, done now: in the Decimal context of now
                 filled = ZERO + fill.amount
                 if filled == row[1]:  # all of it (so neither nothing nor the wrong way)
-                    row[3] = (filled, ZERO + fill.commission)
+                    commission = fill.commission
+                    # ZERO + ZERO is ZERO itself (value, exponent, sign): the one object
+                    # lets the orders frame read a column of free fills' commissions once
+                    row[3] = (filled, commission if commission is ZERO else ZERO + commission)
                     continue
             self.apply_fill(fill)  # builds the rows first
 

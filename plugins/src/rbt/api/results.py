@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +78,18 @@ def decimal_columns(columns: Mapping[str, Sequence[Decimal | None]]) -> dict[str
     (:func:`_parse_fixed_point`: no null, at most 18 digits); the others go through
     polars' string cast, with one query for their scales and one for their casts.
     """
+    import numpy as np
+
     out: dict[str, pl.Series] = {}
     for name, values in columns.items():
-        parsed = _parse_fixed_point(list(map(str, values)))
+        if values and values[0] is not None and all(map(operator.is_, values, repeat(values[0]))):
+            # one object in every row (the commissions of free fills): its text read once
+            parsed = _parse_fixed_point([str(values[0])])
+            if parsed is not None:
+                one, scale = parsed
+                parsed = np.repeat(one, len(values)), scale
+        else:
+            parsed = _parse_fixed_point(list(map(str, values)))
         if parsed is not None:
             out[name] = _decimal_from_ints(name, *parsed)
     rest = {name: values for name, values in columns.items() if name not in out}
