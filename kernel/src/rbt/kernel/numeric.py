@@ -16,6 +16,9 @@ import math
 import threading
 from contextlib import AbstractContextManager
 from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
     ROUND_CEILING,
     ROUND_DOWN,
     ROUND_FLOOR,
@@ -33,6 +36,7 @@ from decimal import (
 from typing import Literal
 
 __all__ = [
+    "EXACT_CONTEXT",
     "LEDGER_CONTEXT",
     "LEDGER_EXPONENT",
     "LEDGER_SCALE",
@@ -58,6 +62,10 @@ LEDGER_CONTEXT = Context(
     rounding=ROUND_HALF_EVEN,
     traps=[InvalidOperation, DivisionByZero, Overflow, FloatOperation],
 )
+#: A context that never rounds: ``Decimal(mantissa).scaleb(exponent, EXACT_CONTEXT)`` is
+#: ``mantissa × 10**exponent`` exactly, whatever context the thread has (a strategy may
+#: narrow it: ``getcontext().prec = 4`` must not round a bar's 1234.125 to 1234).
+EXACT_CONTEXT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ONE = Decimal(1)
 #: integers below this have fewer digits than the ledger context keeps
 _PLAIN_LIMIT = 10 ** (LEDGER_CONTEXT.prec - 1)

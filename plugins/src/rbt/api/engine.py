@@ -51,7 +51,13 @@ from rbt.kernel.model import (
     OrderType,
     positional_builder,
 )
-from rbt.kernel.numeric import ZERO, decimal_from_float, has_exponent_zero, round_quantity
+from rbt.kernel.numeric import (
+    EXACT_CONTEXT,
+    ZERO,
+    decimal_from_float,
+    has_exponent_zero,
+    round_quantity,
+)
 from rbt.kernel.orders import round_order, validation_check
 from rbt.kernel.session import Session
 
@@ -170,7 +176,7 @@ class PositionRows(Sequence[tuple[int, Decimal, Decimal]]):
 
     def _rows(self) -> tuple[tuple[int, Decimal, Decimal], ...]:
         return tuple(
-            (sid, Decimal(q), Decimal(m).scaleb(-sc))
+            (sid, Decimal(q), Decimal(m).scaleb(-sc, EXACT_CONTEXT))
             for sid, q, m, sc in zip(
                 self.sids.tolist(),
                 self.amounts.tolist(),
@@ -632,7 +638,7 @@ class Engine:
                 if self._record_positions:
                     rows_ = PositionRows.of_block(block, lo, hi)
                 # the held columns' scale (a session without a held cell is not pending)
-                value = Decimal(total).scaleb(-scale.item(lo)) if hi > lo else ZERO
+                value = Decimal(total).scaleb(-scale.item(lo), EXACT_CONTEXT) if hi > lo else ZERO
                 self._records[i] = p.record(value, rows_)
                 lo = hi
         self._pending_at = []

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from rbt.data.actions import CorporateActions
 from rbt.kernel.clock import Frequency
 from rbt.kernel.model import Asset
+from rbt.kernel.numeric import EXACT_CONTEXT
 
 __all__ = [
     "DERIVABLE",
@@ -123,7 +124,7 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         """The exact value at ``(row, col)``: :meth:`value` at the column's scale (a
         simulated fill's price, once per fill)."""
         exponent = self._exponents[1 if field == "volume" else 0][col]
-        return Decimal(self.value(field, row, col)).scaleb(exponent)
+        return Decimal(self.value(field, row, col)).scaleb(exponent, EXACT_CONTEXT)
 
     def exact_in_row(self, field: str, row: int) -> Callable[[int], Decimal]:
         """:meth:`exact` of ``field`` at ``row``, as a function of the column (the row's
@@ -133,9 +134,11 @@ class DerivedMantissas(Mapping[str, npt.NDArray[np.int64]]):
         built = self._built.get(field)
         if built is not None:
             mantissas = built[row]
-            return lambda col: Decimal(mantissas.item(col)).scaleb(exponents[col])
+            return lambda col: Decimal(mantissas.item(col)).scaleb(exponents[col], EXACT_CONTEXT)
         floats, factors = self._floats[field][row], self._factors[1 if volume else 0]
-        return lambda col: Decimal(_mantissa(floats.item(col), factors[col])).scaleb(exponents[col])
+        return lambda col: Decimal(_mantissa(floats.item(col), factors[col])).scaleb(
+            exponents[col], EXACT_CONTEXT
+        )
 
     def bar_values(self, row: int, col: int) -> tuple[int, int, int, int, int]:
         """:meth:`value` of open, high, low, close and volume at ``(row, col)``, the
@@ -215,7 +218,7 @@ class BarArrays:
         if isinstance(mantissas, DerivedMantissas):
             return mantissas.exact(field, row, col)
         scale = (self.volume_scales if field == "volume" else self.price_scales).item(col)
-        return Decimal(mantissas[field].item(row, col)).scaleb(-scale)
+        return Decimal(mantissas[field].item(row, col)).scaleb(-scale, EXACT_CONTEXT)
 
     def exact_in_row(self, field: str, row: int) -> Callable[[int], Decimal]:
         """``lambda col: exact(field, row, col)``, the row's lookups done once (the fills of
@@ -225,7 +228,7 @@ class BarArrays:
             return mantissas.exact_in_row(field, row)
         values = mantissas[field][row]
         scales = self.volume_scales if field == "volume" else self.price_scales
-        return lambda col: Decimal(values.item(col)).scaleb(-scales.item(col))
+        return lambda col: Decimal(values.item(col)).scaleb(-scales.item(col), EXACT_CONTEXT)
 
     def exact_bar(self, row: int, col: int) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
         """``exact(field, row, col)`` of open, high, low, close and volume, in that order
@@ -237,11 +240,11 @@ class BarArrays:
         else:
             o, h, low, c, v = (mantissas[f].item(row, col) for f in OHLCV)
         return (
-            Decimal(o).scaleb(price),
-            Decimal(h).scaleb(price),
-            Decimal(low).scaleb(price),
-            Decimal(c).scaleb(price),
-            Decimal(v).scaleb(volume),
+            Decimal(o).scaleb(price, EXACT_CONTEXT),
+            Decimal(h).scaleb(price, EXACT_CONTEXT),
+            Decimal(low).scaleb(price, EXACT_CONTEXT),
+            Decimal(c).scaleb(price, EXACT_CONTEXT),
+            Decimal(v).scaleb(volume, EXACT_CONTEXT),
         )
 
     def has_bar(self, row: int, col: int) -> bool:

@@ -41,7 +41,7 @@ from rbt.data.frames import owned, window_frame
 from rbt.kernel.clock import Frequency, TradingCalendar
 from rbt.kernel.errors import DataError
 from rbt.kernel.model import Asset
-from rbt.kernel.numeric import ledger_context
+from rbt.kernel.numeric import EXACT_CONTEXT, ledger_context
 from rbt.kernel.portal import advance_each
 
 __all__ = ["BarPortal", "read_only"]
@@ -687,7 +687,7 @@ class BarPortal:
         mantissas = self.bars.mantissas["close"][np.maximum(rows, 0), cols].tolist()
         scales = self.bars.price_scales[cols].tolist()
         return [
-            None if row < 0 else Decimal(m).scaleb(-s)
+            None if row < 0 else Decimal(m).scaleb(-s, EXACT_CONTEXT)
             for row, m, s in zip(rows.tolist(), mantissas, scales, strict=True)
         ]
 
@@ -717,7 +717,7 @@ class BarPortal:
             rows = last[cols]
             values = mantissas[np.maximum(rows, 0), cols].tolist()
             return [
-                None if r < 0 else Decimal(m).scaleb(-s)
+                None if r < 0 else Decimal(m).scaleb(-s, EXACT_CONTEXT)
                 for r, m, s in zip(rows.tolist(), values, scales[cols].tolist(), strict=True)
             ]
 

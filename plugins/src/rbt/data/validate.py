@@ -26,6 +26,7 @@ import polars as pl
 from rbt.data.source import LINE_COLUMN, BarBatch
 from rbt.kernel.clock import Frequency
 from rbt.kernel.errors import SchemaError
+from rbt.kernel.numeric import EXACT_CONTEXT
 
 __all__ = ["check_batch", "check_sessions", "row_error", "where"]
 
@@ -89,7 +90,7 @@ def check_batch(batch: BarBatch) -> None:
     def value(row: int, field: str) -> str:
         index = frame["symbol_index"][row]
         scale = (batch.volume_scales if field == "volume" else batch.price_scales)[index]
-        return str(Decimal(int(frame[field][row])).scaleb(-scale))
+        return str(Decimal(int(frame[field][row])).scaleb(-scale, EXACT_CONTEXT))
 
     # One message per row, in the order a reader fixes a file: time, then fields.
     problems: list[tuple[int, str, str]] = []

@@ -33,6 +33,7 @@ from rbt.data.bars import OHLCV, BarArrays
 from rbt.data.portal import BarPortal, read_only
 from rbt.kernel.clock import ClockEvent, ClockEventKind, Frequency, TradingCalendar
 from rbt.kernel.model import Asset
+from rbt.kernel.numeric import EXACT_CONTEXT
 from rbt.live.feed import Bar, BarStream, FeedError
 
 __all__ = ["GrowingPortal", "RecordedBarStream", "StreamClock", "frequency_of", "session_of"]
@@ -196,7 +197,7 @@ class GrowingPortal(BarPortal):
             volume = field == "volume"
             scale = int(self._volume_scales[col] if volume else self._price_scales[col])
             try:
-                scaled = Decimal(value).scaleb(scale)
+                scaled = Decimal(value).scaleb(scale, EXACT_CONTEXT)
             except (InvalidOperation, TypeError, ValueError):
                 raise FeedError(
                     f"{asset.symbol} bar at {bar.end}: {field}={value!r} is not a number"
