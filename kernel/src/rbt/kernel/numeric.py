@@ -8,6 +8,8 @@ Rules (design.md §2.1, style.md §2.9):
 * Every rounding names its mode. Quantities round toward zero; limit prices
   round to the passive side (buys down, sells up).
 * Ledger arithmetic runs in :func:`ledger_context` (38 digits, traps on).
+* Values built from stored mantissas (bars, marks, positions' rows) use
+  :data:`EXACT_CONTEXT`, so a strategy that narrows the thread's context cannot round them.
 """
 
 from __future__ import annotations
