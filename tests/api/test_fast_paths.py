@@ -631,6 +631,17 @@ def _column_or_error(values):
         return type(error)
 
 
+def _assert_read_as_the_string_cast(values) -> None:
+    """``decimal_column`` gives the string cast's column (dtype and values), or refuses
+    what the cast refuses."""
+    got, want = _column_or_error(values), _by_cast_or_error(values)
+    if isinstance(want, type):
+        assert got is want
+    else:
+        assert got.dtype == want.dtype
+        assert got.to_list() == want.to_list()
+
+
 fixed_point_decimals = st.builds(
     lambda m, e: Decimal(m).scaleb(e),
     st.integers(-(10**12), 10**12),
@@ -662,12 +673,7 @@ def test_decimal_columns_read_in_numpy_equal_the_string_cast(values) -> None:
     """The numpy reading of fixed-point texts gives the string cast's column (dtype and
     values), and where it does not apply the cast decides (nulls, exponents, invalid
     texts, wide mantissas, scales beyond a Decimal column)."""
-    got, want = _column_or_error(values), _by_cast_or_error(values)
-    if isinstance(want, type):
-        assert got is want
-    else:
-        assert got.dtype == want.dtype
-        assert got.to_list() == want.to_list()
+    _assert_read_as_the_string_cast(values)
 
 
 @given(
@@ -687,19 +693,7 @@ def test_decimal_columns_read_in_numpy_equal_the_string_cast(values) -> None:
 def test_a_column_of_one_object_equals_the_string_cast(value, rows) -> None:
     """A column holding one object in every row (the commissions of free fills, all the
     kernel's ZERO) is read from one text, as the string cast reads them all."""
-    from rbt.api.results import decimal_columns
-
-    values = [value] * rows
-    try:
-        got = decimal_columns({"x": values})["x"]
-    except Exception as error:
-        got = type(error)
-    want = _by_cast_or_error(values)
-    if isinstance(want, type):
-        assert got is want
-    else:
-        assert got.dtype == want.dtype
-        assert got.to_list() == want.to_list()
+    _assert_read_as_the_string_cast([value] * rows)
 
 
 @given(
