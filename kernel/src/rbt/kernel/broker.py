@@ -297,8 +297,7 @@ class OrderTracker:
 
         :raises ValueError: for a duplicate client order id.
         """
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         if order.id in self._orders:
             raise ValueError(f"duplicate client order id {order.id!r}")
         self._orders[order.id] = order
@@ -328,8 +327,7 @@ class OrderTracker:
 
     def get(self, order_id: str) -> Order | None:
         """The order with ``order_id``, or None."""
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         return self._orders.get(order_id)
 
     def __contains__(self, order_id: object) -> bool:
@@ -339,15 +337,13 @@ class OrderTracker:
         if not isinstance(other, OrderTracker):
             return NotImplemented
         for tracker in (self, other):
-            if tracker._rows:
-                tracker._build_rows()
+            tracker._build_rows()
         return (self._orders, self._open) == (other._orders, other._open)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
     def __iter__(self) -> Iterator[Order]:
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         return iter(self._orders.values())
 
     def __len__(self) -> int:
@@ -355,8 +351,7 @@ class OrderTracker:
 
     def open_orders(self) -> Sequence[Order]:
         """Orders that may still fill, oldest first."""
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         return tuple(self._open.values())
 
     def transition(self, order_id: str, kind: OrderEventKind, reason: str = "") -> Order:
@@ -375,8 +370,7 @@ class OrderTracker:
         :raises InvalidTransitionError: for a fill that exceeds the order or goes
             the wrong way.
         """
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         order = self._orders[fill.order_id]
         amount, ordered = fill.amount, order.amount
         filled = order.filled + amount
@@ -445,7 +439,10 @@ class OrderTracker:
 
     def _build_rows(self) -> None:
         """Turn the rows into the orders :meth:`add`, :meth:`advance` (SUBMIT, ACCEPT) and
-        :meth:`apply_fill` of the fill kept with each would have left."""
+        :meth:`apply_fill` of the fill kept with each would have left (every read of an
+        order does this first; without rows, nothing to do)."""
+        if not self._rows:
+            return
         orders, opened = self._orders, self._open
         for oid, (asset, amount, created, filled) in self._rows.items():
             if filled is None:
@@ -464,8 +461,7 @@ class OrderTracker:
         :raises KeyError: for an unknown order id.
         :raises InvalidTransitionError: as :meth:`transition`, for the first refused change.
         """
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         order = self._orders[order_id]
         path = (order.status, tuple(kinds))  # read once: ``kinds`` may be an iterator
         status = _PATHS.get(path)
@@ -493,8 +489,7 @@ class OrderTracker:
 
     def open_amount(self, sid: int) -> Decimal:
         """Signed open quantity of all open orders for asset ``sid``."""
-        if self._rows:
-            self._build_rows()
+        self._build_rows()
         return sum((o.open_amount for o in self._open.values() if o.asset.sid == sid), Decimal(0))
 
     def status_counts(self) -> dict[OrderStatus, int]:

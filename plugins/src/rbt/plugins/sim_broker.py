@@ -218,15 +218,17 @@ class SimBroker:
         return True
 
     def _market_rows_to_orders(self) -> None:
-        """Work the rows as orders from now on (oldest first: nothing else works)."""
+        """Work the rows as orders from now on (oldest first: nothing else works); without
+        rows, nothing to do."""
+        if not self._market_rows:
+            return
         for oid, asset, _col, amount, created in self._market_rows:
             self._working[oid] = new_order(oid, asset, amount, created, MARKET)
         self._market_rows = []
 
     def _take(self, order: Order) -> str | None:
         """Start working ``order`` (None) or say why it is rejected (nothing kept)."""
-        if self._market_rows:
-            self._market_rows_to_orders()
+        self._market_rows_to_orders()
         style = order.style
         if style.type not in _SUPPORTED:  # pragma: no cover - every kernel type is supported
             return reason(ReasonCode.UNSUPPORTED, f"{style.type.value} orders are not simulated")
@@ -260,8 +262,7 @@ class SimBroker:
 
     def register_bracket_entry(self, order_id: str) -> None:
         """Mark ``order_id`` as a bracket entry, before its exits are submitted."""
-        if self._market_rows:
-            self._market_rows_to_orders()
+        self._market_rows_to_orders()
         order = self._working.get(order_id)
         if order is not None:
             self._special.add(order_id)
@@ -270,14 +271,12 @@ class SimBroker:
 
     def cancel(self, order_id: str) -> None:
         """Cancel a working order at once."""
-        if self._market_rows:
-            self._market_rows_to_orders()
+        self._market_rows_to_orders()
         self._end(order_id, OrderEventKind.CANCEL, "")
 
     def open_orders(self) -> list[Order]:
         """Orders still working."""
-        if self._market_rows:
-            self._market_rows_to_orders()
+        self._market_rows_to_orders()
         return list(self._working.values())
 
     def _end(self, order_id: str, kind: OrderEventKind, text: str) -> None:
