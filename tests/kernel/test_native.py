@@ -350,6 +350,24 @@ def test_a_positional_builder_refuses_classes_whose_init_does_more(cls) -> None:
         model.positional_builder(cls)
 
 
+def test_a_slot_builder_builds_what_its_fallback_builds() -> None:
+    import numpy as np
+
+    from rbt.api.engine import PositionBlock, PositionRows, _block_rows
+
+    block = PositionBlock(*(np.arange(4, dtype=np.int64) + k for k in range(4)))
+    assert _block_rows != PositionRows.of_block  # the C builder
+    for lo, hi in ((0, 4), (1, 3), (2, 2)):
+        built, reference = _block_rows(block, lo, hi), PositionRows.of_block(block, lo, hi)
+        assert type(built) is PositionRows
+        assert (built.block, built.lo, built.hi) == (reference.block, lo, hi)
+        assert built.block is block
+        assert built == reference
+        assert len(built) == hi - lo
+    with pytest.raises(TypeError, match="has no slot 'rows'"):
+        model.slot_builder(PositionRows, ("rows",), PositionRows.of_block)
+
+
 def test_without_the_c_module_the_positional_builder_is_the_class() -> None:
     # and refuses the same classes as with it
     code = (
@@ -359,6 +377,8 @@ def test_without_the_c_module_the_positional_builder_is_the_class() -> None:
         "assert model._NATIVE is None\n"
         "assert model.positional_builder(SessionRecord) is SessionRecord\n"
         "assert _new_record is SessionRecord\n"
+        "from rbt.api.engine import PositionRows, _block_rows\n"
+        "assert _block_rows == PositionRows.of_block\n"
         "@attrs.frozen(kw_only=True)\n"
         "class K:\n"
         "    value: int\n"

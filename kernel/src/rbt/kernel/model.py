@@ -21,6 +21,7 @@ import attrs
 from rbt.kernel.numeric import ZERO, to_decimal
 
 _T = TypeVar("_T", bound=attrs.AttrsInstance)
+_S = TypeVar("_S")
 
 __all__ = [
     "OPEN_STATUSES",
@@ -39,6 +40,7 @@ __all__ = [
     "new_order",
     "positional_builder",
     "replace_order",
+    "slot_builder",
 ]
 
 
@@ -78,6 +80,24 @@ def positional_builder(cls: type[_T]) -> Callable[..., _T]:
     if _NATIVE is None:
         return cls
     builder: Callable[..., _T] = _NATIVE.SlotBuilder(cls, tuple(f.name for f in fields))
+    return builder
+
+
+def slot_builder(
+    cls: type[_S], names: tuple[str, ...], fallback: Callable[..., _S]
+) -> Callable[..., _S]:
+    """``fallback(*values)``, where ``fallback`` builds a ``cls`` and only sets its slots
+    ``names`` to ``values`` in order: the C module's builder of those slots when it is
+    built (no frame), else ``fallback`` itself.
+
+    :raises TypeError: when ``cls`` is not a slotted Python class with those slots (with
+        the C module only).
+
+    .. versionadded:: 0.1
+    """
+    if _NATIVE is None:
+        return fallback
+    builder: Callable[..., _S] = _NATIVE.SlotBuilder(cls, names)
     return builder
 
 

@@ -50,6 +50,7 @@ from rbt.kernel.model import (
     OrderStyle,
     OrderType,
     positional_builder,
+    slot_builder,
 )
 from rbt.kernel.numeric import (
     EXACT_CONTEXT,
@@ -223,6 +224,8 @@ class SessionRecord:
 
 #: ``SessionRecord(*fields)`` a pending close becomes, in one call (one per session)
 _new_record = positional_builder(SessionRecord)
+#: ``PositionRows.of_block(block, lo, hi)``, in one call (one per session)
+_block_rows = slot_builder(PositionRows, ("block", "lo", "hi"), PositionRows.of_block)
 
 #: Pending closes are valued in chunks of this many sessions, and at the latest when they
 #: hold this many amount cells (sessions × columns): bounded memory for any universe.
@@ -233,26 +236,11 @@ _PENDING_CELLS = 8_000_000
 _CHUNK_CELLS = 1_000_000
 
 
-class _PendingClose(NamedTuple):
-    """A session's record before its positions are valued (:meth:`Engine.records`): the
-    cursor row of its close and the snapshot of the books' whole amounts."""
-
-    session: dt.date
-    ts: int
-    cash: Decimal
-    fills: int
-    orders: int
-    recorded: Mapping[str, Any]
-    row: int
-    snap: int
-
-    def record(
-        self, value: Decimal, positions: Sequence[tuple[int, Decimal, Decimal]]
-    ) -> SessionRecord:
-        return _new_record(
-            self.session, self.ts, self.cash, value, self.fills, self.orders, self.recorded,
-            positions,
-        )  # fmt: skip
+#: A session's record before its positions are valued (:meth:`Engine.records`): where it
+#: goes in the records, its session, ts, cash, fill and order counts and recorded values,
+#: the cursor row of its close and its snapshot of the books' whole amounts (a row of
+#: ``Engine._snap_rows``). A tuple: one is built at every close.
+_PendingClose = tuple[int, dt.date, int, Decimal, int, int, Mapping[str, Any], int, int]
 
 
 @attrs.frozen
@@ -335,8 +323,8 @@ class Engine:
         self.data = BarData(portal)
         self.context = Context(Portfolio(self), params)
         # per session, its record, or what it will be made of (see _session_closed)
-        self._records: list[SessionRecord | _PendingClose] = []
-        self._pending_at: list[int] = []  # where the pending ones are in _records
+        self._records: list[SessionRecord | None] = []  # None: pending, in _pending
+        self._pending: list[_PendingClose] = []
         self._recorded: dict[str, Any] = {}
         self._scheduled: list[_Scheduled] = []
         self._record_positions = record_positions
@@ -390,7 +378,9 @@ class Engine:
         # whole amounts per version of the books, for the closes valued later: the version
         # the last snapshot is of, and per snapshot its amounts and their sum of |amount|
         self._snap_version = -1
-        self._snaps: list[tuple[npt.NDArray[np.int64], int]] = []
+        self._snap_rows = np.zeros((0, n), dtype=np.int64)  # the first _snap_count are used
+        self._snap_count = 0
+        self._snap_bounds: list[int] = []
         # (version of the books, first row from which its held columns are valued from arrays)
         self._held_start: tuple[int, int] = (-1, 0)
         # the one held column, the fill count it is valid for, and its amount × multiplier
@@ -486,7 +476,7 @@ class Engine:
     @property
     def records(self) -> list[SessionRecord]:
         """Every closed session's record, in order."""
-        if self._pending_at:
+        if self._pending:
             self._value_pending_closes()
         return self._records  # type: ignore[return-value]  # none pending: all records
 
@@ -495,10 +485,11 @@ class Engine:
         if self._n_held and self._from_arrays(self.portal.row):
             # valued from the bars' integer arrays, many sessions at once, when read
             if self._snap_version != self._book_version:
-                self._snaps.append((self._qty_int.copy(), self._amount_bound))
-                self._snap_version = self._book_version
-            self._records.append(
-                _PendingClose(
+                self._snapshot()
+            records, pending_closes = self._records, self._pending
+            pending_closes.append(
+                (
+                    len(records),
                     event.session,
                     event.ts,
                     ledger.cash,
@@ -506,11 +497,11 @@ class Engine:
                     len(self.session.orders),
                     dict(self._recorded),
                     self.portal.row,
-                    len(self._snaps) - 1,
+                    self._snap_count - 1,
                 )
             )
-            self._pending_at.append(len(self._records) - 1)
-            pending = len(self._pending_at)
+            records.append(None)
+            pending = len(pending_closes)
             if (
                 not self.portal.fixed_arrays  # replaced next bar: value it while they hold
                 or pending >= _PENDING_CHUNK
@@ -537,6 +528,19 @@ class Engine:
                 positions=positions,
             )
         )
+
+    def _snapshot(self) -> None:
+        """Keep the books' whole amounts as of now (a row of ``_snap_rows``, which grows
+        by doubling) for the closes valued later."""
+        rows, k = self._snap_rows, self._snap_count
+        if k == len(rows):
+            grown = np.empty((max(16, 2 * k), rows.shape[1]), dtype=np.int64)
+            grown[:k] = rows
+            rows = self._snap_rows = grown
+        rows[k] = self._qty_int
+        self._snap_bounds.append(self._amount_bound)
+        self._snap_count = k + 1
+        self._snap_version = self._book_version
 
     def _from_arrays(self, row: int) -> bool:
         """Whether the open positions can be valued at the cursor's closes from the bars'
@@ -596,29 +600,30 @@ class Engine:
         last_rows, closes, scales = source
         order = np.argsort(self._first_fill, kind="stable")  # the ledger's order of positions
         sids, col_scales = self._sids[order], scales[order]
-        at = self._pending_at
+        pending_closes, records, snap_rows = self._pending, self._records, self._snap_rows
+        record_positions = self._record_positions
         size = max(1, min(_PENDING_CHUNK, _CHUNK_CELLS // max(1, len(order))))
-        for start in range(0, len(at), size):
-            chunk = at[start : start + size]
-            pending: list[_PendingClose] = [self._records[i] for i in chunk]  # type: ignore[misc]
-            snaps = [self._snaps[p.snap] for p in pending]
-            amounts = np.stack([a for a, _ in snaps])[:, order]
-            rows = np.array([p.row for p in pending])
+        for start in range(0, len(pending_closes), size):
+            chunk = pending_closes[start : start + size]
+            snap_ids = [p[8] for p in chunk]  # ascending: snapshots are taken in order
+            # each session's amounts, in the ledger's order, gathered at once
+            amounts = snap_rows[np.ix_(np.array(snap_ids), order)]
+            rows = np.array([p[7] for p in chunk])
             # the held cells, session after session, each in the ledger's order: only they
             # are priced (a held column has had a bar by its close, so its last row is one)
-            flat = np.flatnonzero(amounts)
-            session_of, column = np.divmod(flat, amounts.shape[1])
+            session_of, column = np.nonzero(amounts)
+            q = amounts[session_of, column]
             cols = order[column]
-            q = amounts.ravel()[flat]
             m = closes[last_rows[rows[session_of], cols], cols]
             sid, scale = sids[column], col_scales[column]
-            counts = np.bincount(session_of, minlength=len(pending))
+            counts = np.bincount(session_of, minlength=len(chunk))
             cumulative = np.cumsum(counts)
             ends = cumulative.tolist()
             # |sum q*m| <= sum |q| * max |m|: below 2**62 the int64 sums are exact
             largest = max(int(m.max(initial=0)), -int(m.min(initial=0)))  # abs(-2**63) wraps
-            if max(b for _, b in snaps) * largest < 2**62:
-                sums = np.zeros(len(pending), dtype=np.int64)
+            bound = max(self._snap_bounds[snap_ids[0] : snap_ids[-1] + 1])
+            if bound * largest < 2**62:
+                sums = np.zeros(len(chunk), dtype=np.int64)
                 some = counts > 0  # each run of cells summed from its first (reduceat)
                 if some.any():
                     sums[some] = np.add.reduceat(q * m, (cumulative - counts)[some])
@@ -633,16 +638,19 @@ class Engine:
             for column in (sid, q, m, scale):  # shared by the records and their frame
                 column.flags.writeable = False
             block = PositionBlock(sid, q, m, scale)
-            for i, p, hi, total in zip(chunk, pending, ends, totals, strict=True):
-                rows_: Sequence[tuple[int, Decimal, Decimal]] = ()
-                if self._record_positions:
-                    rows_ = PositionRows.of_block(block, lo, hi)
+            for (i, session, ts, cash, fills, orders, recorded, _, _), hi, total in zip(
+                chunk, ends, totals, strict=True
+            ):
                 # the held columns' scale (a session without a held cell is not pending)
                 value = Decimal(total).scaleb(-scale.item(lo), EXACT_CONTEXT) if hi > lo else ZERO
-                self._records[i] = p.record(value, rows_)
+                positions = _block_rows(block, lo, hi) if record_positions else ()
+                records[i] = _new_record(
+                    session, ts, cash, value, fills, orders, recorded, positions
+                )
                 lo = hi
-        self._pending_at = []
-        self._snaps = []
+        self._pending = []
+        self._snap_count = 0
+        self._snap_bounds = []
         self._snap_version = -1
 
     def sync_positions(self) -> None:
