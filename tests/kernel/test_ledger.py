@@ -382,3 +382,17 @@ def test_every_field_is_the_textbook_decimal(
         )
         assert h.plain_notional == plain
     ledger.verify_replay()
+
+
+def test_replay_checks_every_fill_unless_told_its_books_were() -> None:
+    # a notional of 42 digits: cash after it rounds to the ledger context's 38, losing the
+    # capital's cents, so the books stop balancing at this fill
+    ids, start = _Counter(), Decimal("100000.55")
+    huge = ids.fill(EQUITY, Decimal(10**12 - 1), Decimal("1" * 30), Decimal(0))
+    with pytest.raises(LedgerInvariantError, match="books do not balance after entry #1"):
+        Ledger.replay(start, [huge])
+    # verify_replay's replay compares books that were checked fill by fill when booked
+    replayed = Ledger.replay(start, [huge], check_each=False)
+    assert replayed.position_amount(EQUITY) == huge.amount
+    with pytest.raises(LedgerInvariantError, match="books do not balance after entry #2"):
+        replayed.apply_fill(ids.fill(EQUITY, Decimal(1), Decimal(1), Decimal(0)))  # on again
