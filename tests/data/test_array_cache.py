@@ -95,6 +95,22 @@ def test_a_later_load_maps_the_cache_and_gives_the_decoded_arrays(home, bundle):
     _assert_same_bars(cached, decoded)
 
 
+def test_the_checksums_are_the_standard_crc32_of_each_array_and_the_header(home, bundle):
+    # written with zlib-ng (faster), the same CRC-32 the standard library computes: a cache
+    # file stays readable by either
+    path = _cache_file(home, "b")
+    raw = path.read_bytes()
+    where, length = _where(raw)
+    at = len(MAGIC) + 16  # after the header's offset and length
+    assert zlib.crc32(raw[where : where + length]) == int.from_bytes(raw[at : at + 4], "little")
+    arrays = _header(path)["arrays"]
+    assert len(arrays) >= 7  # the timeline, its sessions, five fields' floats, ...
+    for entry in arrays:
+        start = entry["offset"]
+        data = raw[start : start + 8 * int(np.prod(entry["shape"]))]
+        assert zlib.crc32(data) == entry["crc32"]
+
+
 def test_the_first_load_decodes_into_the_cache_file_and_maps_it(home, manager, csv_dir):
     header = "date,open,high,low,close,volume"
     rows = ["2024-01-02,1,1,1,1,1", "2024-01-03,2.5,3,2,2.25,2", "2025-01-02,3,3,3,3,3"]

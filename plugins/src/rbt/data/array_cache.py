@@ -36,7 +36,6 @@ import mmap
 import os
 import time
 import uuid
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from typing import Any
 import attrs
 import numpy as np
 import numpy.typing as npt
+from zlib_ng.zlib_ng import crc32  # zlib.crc32's values, ≈ 5× faster (SIMD)
 
 __all__ = [
     "MAGIC",
@@ -227,7 +227,7 @@ class ArrayFile:
                         "dtype": values.dtype.str,
                         "shape": list(values.shape),
                         "offset": offset,
-                        "crc32": zlib.crc32(data),
+                        "crc32": crc32(data),
                     }
                 )
             header = json.dumps(
@@ -247,7 +247,7 @@ class ArrayFile:
                 MAGIC
                 + end.to_bytes(_LENGTH_BYTES, "little")
                 + len(header).to_bytes(_LENGTH_BYTES, "little")
-                + zlib.crc32(header).to_bytes(_CRC_BYTES, "little")
+                + crc32(header).to_bytes(_CRC_BYTES, "little")
             )
         os.replace(self._tmp, self.path)  # readers see no file or the whole file
         return inode
@@ -334,7 +334,7 @@ def _read(
     length = int.from_bytes(mapped[at + _LENGTH_BYTES : at + 2 * _LENGTH_BYTES], "little")
     crc = int.from_bytes(mapped[at + 2 * _LENGTH_BYTES : _PREFIX], "little")
     text = mapped[where : where + length]  # a copy of the header only
-    if len(text) != length or zlib.crc32(text) != crc:
+    if len(text) != length or crc32(text) != crc:
         raise _Unusable("its header fails its CRC-32 check")
     header = json.loads(text)
     if header["identity"] != identity:
@@ -360,7 +360,7 @@ def _read(
         if not inside or offset % _ALIGN:
             raise _Unusable(f"array {name!r} lies outside the file")
         values = np.frombuffer(mapped, dtype=_DTYPES[kind], count=count, offset=offset)
-        if check_arrays and zlib.crc32(_bytes(values)) != entry["crc32"]:
+        if check_arrays and crc32(_bytes(values)) != entry["crc32"]:
             raise _Unusable(f"array {name!r} fails its CRC-32 check")
         arrays[name] = values.reshape(want)
         spans.append((offset, offset + count * 8))
