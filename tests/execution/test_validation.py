@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rbt.kernel.model import Asset, Order, OrderStatus, OrderStyle, OrderType, TimeInForce
-from rbt.kernel.orders import round_order, validate_order
+from rbt.kernel.model import MARKET, Asset, Order, OrderStatus, OrderStyle, OrderType, TimeInForce
+from rbt.kernel.orders import round_order, validate_market, validate_order
 
 from .conftest import CAPITAL, SESSIONS, A, Sim, ohlcv
 
@@ -102,6 +102,27 @@ def test_invalid_orders_get_a_reason_code(amount, s, last, code):
     reason = validate_order(_order(amount, s), last_price=last)
     assert reason is not None
     assert reason.startswith(code + ": ")
+
+
+@given(
+    amount=st.one_of(
+        st.integers(-(10**40), 10**40).map(D),
+        st.sampled_from(["0", "-0", "0E+2", "0.0", "1E+1", "1.0", "-5.00", "2.5", "1E-3"]).map(D),
+        st.sampled_from(["NaN", "-NaN", "sNaN", "Infinity", "-Infinity"]).map(D),
+        st.decimals(places=3, allow_nan=False),
+    ),
+    lot=st.sampled_from(["1", "1.0", "1E+0", "0.001", "5", "1E+2", "0.5"]),
+    dates=st.tuples(
+        *(st.none() | st.dates(dt.date(2020, 1, 1), dt.date(2020, 12, 31)) for _ in range(3))
+    ),
+    session=st.none() | st.dates(dt.date(2020, 1, 1), dt.date(2020, 12, 31)),
+)
+def test_validate_market_is_validate_order_of_a_plain_market_order(amount, lot, dates, session):
+    start, end, auto_close = dates
+    asset = Asset(sid=9, symbol="X", lot_size=lot, start_date=start, end_date=end,
+                  auto_close_date=auto_close)  # fmt: skip
+    order = Order(id="o", asset=asset, amount=amount, created=0, style=MARKET)
+    assert validate_market(asset, amount, session) == validate_order(order, session=session)
 
 
 def test_marketable_limits_are_valid_and_stops_on_the_right_side_too():
