@@ -511,7 +511,8 @@ def test_lazy_positions_behave_as_a_dict() -> None:
 
     def lazy() -> LazyPositions:
         positions = LazyPositions(dict.fromkeys(views))
-        positions._build = (iter, views.items())  # (function, its arguments)
+        # (function, its arguments): called with the positions first
+        positions._build = (lambda _positions, built: iter(built.items()), views)
         return positions
 
     p = lazy()

@@ -18,9 +18,16 @@ VIEWS = {AAA: make_view((AAA, 3.0, 10.5, 11.0)), BBB: make_view((BBB, -2.0, 5.0,
 STAND_IN = ["a mirror row"]  # what the engine's lazy positions hold until a view is read
 
 
+def _views(positions: LazyPositions, views: dict) -> object:
+    # the positions still hold what stands in for the views (dict's own methods see it)
+    assert list(dict.values(positions)) == [STAND_IN] * len(views)
+    return iter(views.items())
+
+
 def lazy() -> LazyPositions:
     positions = LazyPositions(dict.fromkeys(VIEWS, STAND_IN))
-    positions._build = (iter, VIEWS.items())  # type: ignore[attr-defined]  # (function, args)
+    # (function, its arguments): called with the positions, which hold what stands in
+    positions._build = (_views, VIEWS)  # type: ignore[attr-defined]
     return positions
 
 

@@ -260,12 +260,13 @@ def _mirror_floats(row: list[Any]) -> tuple[float, float, float]:
 
 
 def _build_views(
-    table: dict[Asset, list[Any]], portal: BarPortal, row: int, now: int
+    table: LazyPositions, portal: BarPortal, row: int, now: int
 ) -> Iterator[tuple[Asset, PositionView]]:
-    """``(asset, view)`` pairs from a snapshot of the mirror's rows and the forward-filled
-    closes as of cursor ``row`` at time ``now``."""
+    """``(asset, view)`` pairs from lazy positions holding a snapshot of the mirror's rows,
+    and the forward-filled closes as of cursor ``row`` at time ``now``."""
     prices = portal.price_row_as_of(row, now) if row >= 0 else None
-    assets, rows_ = list(table), list(table.values())
+    # dict's own methods: the positions' methods would build the views first
+    assets, rows_ = list(dict.keys(table)), list(dict.values(table))
     cols = [m[0] for m in rows_]
     floats = [m[5] or _mirror_floats(m) for m in rows_]
     amounts = [f[0] for f in floats]
@@ -392,7 +393,8 @@ class Engine:
         self._mirror: dict[Asset, list[Any]] = {}
         self._views = Positions()
         self._views_row = -2  # the cursor row self._views is for (-2: none, rebuild)
-        self._view_table: dict[Asset, list[Any]] | None = None  # the mirror, a snapshot
+        # whether self._views, when lazy, holds the mirror's rows as they are (no fill since)
+        self._views_current = False
         bus = session.bus
         if session.turn is not None or session.booked is not None:
             raise ConfigError("this session already drives a strategy (one engine per session)")
@@ -663,7 +665,7 @@ class Engine:
         self._inexact = set()
         self._mirror.clear()
         self._views_row = -2
-        self._view_table = None
+        self._views_current = False
         for asset, amount, _last in self.ledger.iter_holdings():
             col = self.portal.bars.column(asset)
             self._qty[col] = float(amount)
@@ -807,17 +809,13 @@ class Engine:
             if views.__class__ is not Positions or views:  # the last one was used otherwise
                 views = self._views = Positions()
             return views
-        table = self._view_table
-        if table is None:  # the mirror's rows as of now (a fill replaces a row, never edits)
-            table = self._view_table = self._mirror.copy()
         # the views are built when the strategy first reads one (most only test
         # membership), from this bar's prices: the row is kept, not re-read
-        build = (_build_views, table, portal, row, portal.now)
+        build = (_build_views, portal, row, portal.now)
         views = self._views
-        last = views.__dict__.get("_build") if views.__class__ is LazyPositions else None
         if (
-            last is not None
-            and last[1] is table
+            views.__class__ is LazyPositions  # unread (a read makes it a plain Positions)
+            and self._views_current
             and _refcount is not None
             and _refcount(self._views) == _ONLY_OURS  # an attribute load: an owned reference
         ):
@@ -825,10 +823,12 @@ class Engine:
             # strategy that keeps one gets a new one next bar): re-dated, not rebuilt
             views.__dict__["_build"] = build
             return views
-        # the rows stand in for the views until one is read (only dict's own unbound
-        # methods, dict.values(views) say, could see them: the views' methods build first)
-        views = self._views = LazyPositions(table)  # type: ignore[arg-type]
+        # the mirror's rows as of now (a fill replaces a row, never edits one) stand in for
+        # the views until one is read (only dict's own unbound methods, dict.values(views)
+        # say, could see them: the views' methods build first)
+        views = self._views = LazyPositions(self._mirror)  # type: ignore[arg-type]
         views._build = build
+        self._views_current = True
         return views
 
     def _refresh_view(
@@ -841,7 +841,7 @@ class Engine:
         else:
             self._mirror[asset] = [col, *state, asset.multiplier, None]
         self._views_row = -2
-        self._view_table = None
+        self._views_current = False
 
     # -- the API -------------------------------------------------------------------
     def order(

@@ -76,14 +76,15 @@ class LazyPositions(Positions):
 
     Holds the assets (so ``asset in positions``, ``len`` and the keys cost what they
     cost on a dict) and what the views are made of as of its bar — ``_build``, a
-    ``(function, arguments...)`` tuple whose call returns the views — and turns into a
-    plain :class:`Positions` the first time anything reads or changes its values: a
-    strategy that only tests membership builds no view.
+    ``(function, arguments...)`` tuple: ``function(positions, *arguments)`` returns the
+    views, from what the positions hold until then — and turns into a plain
+    :class:`Positions` the first time anything reads or changes its values: a strategy
+    that only tests membership builds no view.
     """
 
     def _materialize(self) -> None:
         build, *args = self.__dict__.pop("_build")  # (function, its arguments)
-        dict.update(self, build(*args))
+        dict.update(self, build(self, *args))
         self.__class__ = Positions  # type: ignore[assignment]  # plain dict speed from now on
 
 
