@@ -914,3 +914,20 @@ def test_positions_of_one_block_out_of_session_order_are_not_joined() -> None:
     assert fast is not None
     assert fast.equals(positions_frame(as_tuples, assets))
     assert fast["amount"].to_list() == [Decimal(a) for a in (8, 9, 5, 6, 7, 5, 6)]
+
+
+@given(
+    shape=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    seed=st.integers(0, 2**16),
+    transposed=st.booleans(),
+)
+def test_cells_taken_from_the_flat_array_are_the_fancy_index(shape, seed, transposed) -> None:
+    from rbt.api.engine import _take_cells
+
+    rng = np.random.default_rng(seed)
+    values = rng.integers(-(2**62), 2**62, shape)
+    if transposed:  # a view that is not C-contiguous: indexed as it is
+        values = values.T
+    rows = rng.integers(0, values.shape[0], 20)
+    cols = rng.integers(0, values.shape[1], 20)
+    assert np.array_equal(_take_cells(values, rows, cols), values[rows, cols])

@@ -117,6 +117,16 @@ class Context:
         return self.portfolio
 
 
+def _take_cells(
+    values: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``values[rows, cols]``: one take of the flat array when it is contiguous (about half
+    the time of the two-dimensional fancy index)."""
+    if values.flags.c_contiguous:
+        return values.ravel().take(rows * values.shape[1] + cols)
+    return values[rows, cols]
+
+
 class PositionBlock(NamedTuple):
     """Open positions of consecutive sessions, row after row, as read-only int64 arrays."""
 
@@ -613,12 +623,14 @@ class Engine:
             rows = np.array([p[7] for p in chunk])
             # the held cells, session after session, each in the ledger's order: only they
             # are priced (a held column has had a bar by its close, so its last row is one)
-            session_of, column = np.nonzero(amounts)
-            q = amounts[session_of, column]
-            cols = order[column]
-            m = closes[last_rows[rows[session_of], cols], cols]
-            sid, scale = sids[column], col_scales[column]
-            counts = np.bincount(session_of, minlength=len(chunk))
+            held = amounts != 0
+            flat = np.flatnonzero(held)  # of a boolean mask: several times np.nonzero's speed
+            session_of, column = np.divmod(flat, amounts.shape[1])
+            q = amounts.ravel().take(flat)
+            cols = order.take(column)
+            m = _take_cells(closes, _take_cells(last_rows, rows.take(session_of), cols), cols)
+            sid, scale = sids.take(column), col_scales.take(column)
+            counts = np.count_nonzero(held, axis=1)
             cumulative = np.cumsum(counts)
             ends = cumulative.tolist()
             # |sum q*m| <= sum |q| * max |m|: below 2**62 the int64 sums are exact
