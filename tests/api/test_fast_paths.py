@@ -919,15 +919,17 @@ def test_positions_of_one_block_out_of_session_order_are_not_joined() -> None:
 @given(
     shape=st.tuples(st.integers(1, 6), st.integers(1, 6)),
     seed=st.integers(0, 2**16),
-    transposed=st.booleans(),
+    layout=st.sampled_from(["contiguous", "transposed", "broadcast"]),
 )
-def test_cells_taken_from_the_flat_array_are_the_fancy_index(shape, seed, transposed) -> None:
+def test_cells_taken_from_the_flat_array_are_the_fancy_index(shape, seed, layout) -> None:
     from rbt.api.engine import _take_cells
 
     rng = np.random.default_rng(seed)
     values = rng.integers(-(2**62), 2**62, shape)
-    if transposed:  # a view that is not C-contiguous: indexed as it is
+    if layout == "transposed":  # a view that is not C-contiguous: indexed as it is
         values = values.T
+    elif layout == "broadcast":  # one column for all (a bundle without gaps' last rows)
+        values = np.broadcast_to(values[:, :1], shape)
     rows = rng.integers(0, values.shape[0], 20)
     cols = rng.integers(0, values.shape[1], 20)
     assert np.array_equal(_take_cells(values, rows, cols), values[rows, cols])

@@ -101,7 +101,7 @@ def test_the_checksums_are_the_standard_crc32_of_each_array_and_the_header(home,
     path = _cache_file(home, "b")
     raw = path.read_bytes()
     where, length = _where(raw)
-    at = len(MAGIC) + 16  # after the header's offset and length
+    at = array_cache._PREFIX - array_cache._CRC_BYTES  # after the header's offset and length
     assert zlib.crc32(raw[where : where + length]) == int.from_bytes(raw[at : at + 4], "little")
     arrays = _header(path)["arrays"]
     assert len(arrays) >= 7  # the timeline, its sessions, five fields' floats, ...

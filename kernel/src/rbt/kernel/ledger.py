@@ -136,6 +136,9 @@ class Ledger:
     :param base_currency: the account's currency.
     """
 
+    #: check the identity after every fill (off only in verify_replay's own replay)
+    _check_each = True
+
     def __init__(self, starting_cash: Decimal | int | str, base_currency: str = "USD") -> None:
         self.base_currency = base_currency
         self.starting_cash = to_decimal(starting_cash)
@@ -152,8 +155,6 @@ class Ledger:
         # since (a fill, a mark or a split): the pricer applies to the other open positions
         self._pending_marks: MarkPricer | None = None
         self._marked_since: set[int] = set()
-        #: check the identity after every fill (off only in verify_replay's own replay)
-        self._check_each = True
 
     def _rate(self, asset: Asset) -> Decimal | None:
         """The conversion rate of ``asset``'s quote currency (None: the base currency)."""

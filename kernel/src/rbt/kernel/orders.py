@@ -189,9 +189,6 @@ def reason(code: ReasonCode, message: str) -> str:
 # -- rounding and validation (reliability.md §D.1) ----------------------------------------
 
 
-_UNIT = Decimal(1)  # exponent 0: value.same_quantum(_UNIT) is has_exponent_zero(value)
-
-
 def _finite(value: Decimal | None) -> bool:
     return value is not None and value.is_finite()
 
@@ -279,7 +276,7 @@ def validate_market(asset: Asset, amount: Decimal, session: dt.date | None) -> s
 
     .. versionadded:: 0.1
     """
-    if amount.same_quantum(_UNIT) and amount and asset.lot_size == 1:
+    if amount and has_exponent_zero(amount) and asset.lot_size == 1:
         denied = None  # a non-zero whole number of a unit lot: finite and on the grid
     else:
         denied = _quantity_denial(asset, amount)

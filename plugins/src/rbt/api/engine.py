@@ -121,9 +121,13 @@ def _take_cells(
     values: npt.NDArray[np.int64], rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
     """``values[rows, cols]``: one take of the flat array when it is contiguous (about half
-    the time of the two-dimensional fancy index)."""
+    the time of the two-dimensional fancy index), of the first column when every column is
+    the same one (a broadcast row: a bundle without gaps' last-bar rows)."""
+    if values.strides[1] == 0:
+        return values[:, 0].take(rows)
     if values.flags.c_contiguous:
-        return values.ravel().take(rows * values.shape[1] + cols)
+        width = values.shape[1]
+        return values.ravel().take(rows.astype(np.int64, copy=False) * width + cols)
     return values[rows, cols]
 
 
@@ -251,6 +255,10 @@ _CHUNK_CELLS = 1_000_000
 #: the cursor row of its close and its snapshot of the books' whole amounts (a row of
 #: ``Engine._snap_rows``). A tuple: one is built at every close.
 _PendingClose = tuple[int, dt.date, int, Decimal, int, int, Mapping[str, Any], int, int]
+_CLOSE_ROW, _CLOSE_SNAP = 7, 8  # a pending close's cursor row and snapshot
+#: The snapshot rows' buffer grows to this many cells at most between two valuations, and
+#: is let go after one when it holds more (a wide universe's chunk)
+_SNAP_KEPT_CELLS = 1_000_000
 
 
 @attrs.frozen
@@ -487,7 +495,8 @@ class Engine:
 
     @property
     def records(self) -> list[SessionRecord]:
-        """Every closed session's record, in order."""
+        """Every closed session's record, in order (the engine's own list: read the
+        property again for the sessions closed since)."""
         if self._pending:
             self._value_pending_closes()
         return self._records  # type: ignore[return-value]  # none pending: all records
@@ -519,7 +528,7 @@ class Engine:
                 or pending >= _PENDING_CHUNK
                 or pending * len(self._qty_int) >= _PENDING_CELLS
             ):
-                self._value_pending_closes()  # a chunk at a time: snapshots freed as we go
+                self._value_pending_closes()  # bounded: the snapshot rows are reused
             return
         value, positions = ZERO, ()
         if self._n_held:  # the general path: the ledger's marks (foreign quotes, fractions, ...)
@@ -546,7 +555,9 @@ class Engine:
         by doubling) for the closes valued later."""
         rows, k = self._snap_rows, self._snap_count
         if k == len(rows):
-            grown = np.empty((max(16, 2 * k), rows.shape[1]), dtype=np.int64)
+            width = rows.shape[1]
+            first = max(1, min(16, _PENDING_CELLS // max(1, width)))  # within the pending bound
+            grown = np.empty((max(first, 2 * k), width), dtype=np.int64)
             grown[:k] = rows
             rows = self._snap_rows = grown
         rows[k] = self._qty_int
@@ -617,10 +628,10 @@ class Engine:
         size = max(1, min(_PENDING_CHUNK, _CHUNK_CELLS // max(1, len(order))))
         for start in range(0, len(pending_closes), size):
             chunk = pending_closes[start : start + size]
-            snap_ids = [p[8] for p in chunk]  # ascending: snapshots are taken in order
+            snap_ids = [p[_CLOSE_SNAP] for p in chunk]  # ascending: taken in order
             # each session's amounts, in the ledger's order, gathered at once
             amounts = snap_rows[np.ix_(np.array(snap_ids), order)]
-            rows = np.array([p[7] for p in chunk])
+            rows = np.array([p[_CLOSE_ROW] for p in chunk], dtype=np.int64)
             # the held cells, session after session, each in the ledger's order: only they
             # are priced (a held column has had a bar by its close, so its last row is one)
             held = amounts != 0
@@ -666,6 +677,8 @@ class Engine:
         self._snap_count = 0
         self._snap_bounds = []
         self._snap_version = -1
+        if self._snap_rows.size > _SNAP_KEPT_CELLS:  # a wide universe's: not kept for the run
+            self._snap_rows = self._snap_rows[:0].copy()
 
     def sync_positions(self) -> None:
         """Rebuild the float position mirror from the ledger (after a split or an auto-close)."""
