@@ -256,8 +256,8 @@ _CHUNK_CELLS = 1_000_000
 #: ``Engine._snap_rows``). A tuple: one is built at every close.
 _PendingClose = tuple[int, dt.date, int, Decimal, int, int, Mapping[str, Any], int, int]
 _CLOSE_ROW, _CLOSE_SNAP = 7, 8  # a pending close's cursor row and snapshot
-#: The snapshot rows' buffer grows to this many cells at most between two valuations, and
-#: is let go after one when it holds more (a wide universe's chunk)
+#: The snapshot rows' buffer is kept for the next valuations while it holds at most this
+#: many cells; a larger one (a wide universe's) is let go after each valuation
 _SNAP_KEPT_CELLS = 1_000_000
 
 
