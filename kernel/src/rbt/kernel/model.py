@@ -77,10 +77,7 @@ def positional_builder(cls: type[_T]) -> Callable[..., _T]:
         or hasattr(cls, "__attrs_post_init__")
     ):
         raise TypeError(f"{cls.__name__}'s __init__ does more than store its values in order")
-    if _NATIVE is None:
-        return cls
-    builder: Callable[..., _T] = _NATIVE.SlotBuilder(cls, tuple(f.name for f in fields))
-    return builder
+    return slot_builder(cls, tuple(f.name for f in fields), cls)
 
 
 def slot_builder(
